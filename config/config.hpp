@@ -1,0 +1,198 @@
+#pragma once
+// The typed configuration of triggerd: what config/loader.cpp builds from the YAML file
+// after every check has passed. Defaults here are the documented defaults (SPEC section 2,
+// docs/configuration.md); the loader only overrides what the file sets.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "config/secret.hpp"
+
+namespace triggerd::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+struct HostPort {
+  std::string host;  // name or address; IPv6 without brackets
+  std::uint16_t port = 0;
+  std::string to_string() const;  // host:port, [v6]:port
+  bool operator==(const HostPort&) const = default;
+};
+
+// An http:// URL split into what a client needs to connect and send.
+struct HttpUrl {
+  std::string text;    // as written, for logs (never carries credentials: userinfo is refused)
+  std::string host;
+  std::uint16_t port = 80;
+  std::string target;  // path and query, at least "/"
+  bool operator==(const HttpUrl&) const = default;
+};
+
+struct ServerConfig {
+  HostPort listen{"0.0.0.0", 8080};
+  HostPort admin_listen{"0.0.0.0", 9090};
+  std::uint64_t max_body_size = 1024 * 1024;
+  Duration shutdown_timeout = 25s;
+};
+
+enum class LogLevel { trace, debug, info, warn, error };
+enum class LogFormat { text, json };
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
+struct KafkaConnection {
+  std::vector<std::string> brokers;  // host:port each
+  // librdkafka properties in file order; values of secret-looking keys are redacted when shown.
+  std::vector<std::pair<std::string, Secret>> options;
+};
+
+struct RedisConnection {
+  HostPort address{"127.0.0.1", 6379};
+  std::string username;  // empty: no ACL user (AUTH with the password alone)
+  Secret password;
+  int db = 0;
+};
+
+struct Connection {
+  std::string name;
+  std::variant<KafkaConnection, RedisConnection> spec;
+};
+
+struct Function {
+  std::string name;
+  HttpUrl url;
+  Duration timeout = 30s;
+  int max_concurrency = 100;
+  // Added to every request. Values are secrets: they often carry tokens.
+  std::vector<std::pair<std::string, Secret>> headers;
+};
+
+enum class KafkaStart { earliest, latest };
+
+struct KafkaSource {
+  std::string connection;
+  std::vector<std::string> topics;
+  std::string group;  // default: triggerd-<trigger>
+  KafkaStart start = KafkaStart::earliest;
+};
+
+struct RedisStreamSource {
+  std::string connection;
+  std::string stream;
+  std::string group = "triggerd";
+  std::string consumer;     // default: the host name
+  std::string start = "$";  // "$" or "0"
+  Duration claim_idle = 60s;
+  int count = 100;
+};
+
+struct RedisListSource {
+  std::string connection;
+  std::string list;
+};
+
+struct BearerAuth {
+  Secret token;
+};
+
+struct HmacSha256Auth {
+  Secret secret;
+  std::string header = "X-Hub-Signature-256";
+};
+
+using WebhookAuth = std::variant<BearerAuth, HmacSha256Auth>;
+
+struct HttpSource {
+  std::string path;                           // starts with '/'
+  std::vector<std::string> methods{"POST"};   // upper case
+  std::optional<WebhookAuth> auth;
+};
+
+struct CronSource {
+  std::string schedule;
+  std::string timezone = "UTC";
+  std::string data_json = "{}";  // the `data` YAML as JSON text; {} when absent
+  std::string lock;              // redis connection name; empty: no lock
+};
+
+using SourceSpec =
+    std::variant<KafkaSource, RedisStreamSource, RedisListSource, HttpSource, CronSource>;
+
+enum class BackoffPolicy { exponential, linear, constant };
+
+struct Backoff {
+  BackoffPolicy policy = BackoffPolicy::exponential;
+  Duration delay = 200ms;
+  Duration max = 30s;
+};
+
+enum class Ordering { none, partition, key };
+
+struct RedisStreamDeadLetter {
+  std::string connection;
+  std::string stream;
+};
+struct RedisListDeadLetter {
+  std::string connection;
+  std::string list;
+};
+struct KafkaDeadLetter {
+  std::string connection;
+  std::string topic;
+};
+struct HttpDeadLetter {
+  HttpUrl url;
+};
+
+using DeadLetter =
+    std::variant<RedisStreamDeadLetter, RedisListDeadLetter, KafkaDeadLetter, HttpDeadLetter>;
+
+struct Delivery {
+  int retries = 5;
+  Backoff backoff;
+  int max_inflight = 100;
+  Ordering ordering = Ordering::none;
+  std::optional<DeadLetter> dead_letter;
+};
+
+struct Scaling {
+  std::int64_t target_per_replica = 10;
+  std::int64_t activation = 0;
+  std::int64_t min_replicas = 0;
+  std::int64_t max_replicas = 100;
+};
+
+struct Trigger {
+  std::string name;
+  std::string function;
+  SourceSpec source;
+  Delivery delivery;
+  Scaling scaling;
+};
+
+struct Config {
+  std::string file;  // the path it was loaded from
+  ServerConfig server;
+  LogConfig log;
+  std::vector<Connection> connections;  // in file order
+  std::vector<Function> functions;
+  std::vector<Trigger> triggers;
+
+  const Connection* find_connection(std::string_view name) const;
+  const Function* find_function(std::string_view name) const;
+  const Trigger* find_trigger(std::string_view name) const;
+};
+
+// Names used in SPEC and in the admin API for the variant alternatives.
+const char* source_type_name(const SourceSpec& source);
+const char* dead_letter_type_name(const DeadLetter& dead_letter);
+
+}  // namespace triggerd::config
