@@ -27,6 +27,13 @@ const Trigger* Config::find_trigger(std::string_view name) const {
   return find_named(triggers, name);
 }
 
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
 const char* source_type_name(const SourceSpec& source) {
   static constexpr const char* kNames[] = {"kafka", "redis-stream", "redis-list", "http", "cron"};
   static_assert(std::variant_size_v<SourceSpec> == std::size(kNames));

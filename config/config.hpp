@@ -191,6 +191,10 @@ struct Config {
   const Trigger* find_trigger(std::string_view name) const;
 };
 
+// Names of connections, functions and triggers: [a-z0-9][a-z0-9-]*, at most 63 characters
+// (they become metric label values, Kubernetes object names and URL path segments).
+bool is_valid_name(std::string_view name);
+
 // Names used in SPEC and in the admin API for the variant alternatives.
 const char* source_type_name(const SourceSpec& source);
 const char* dead_letter_type_name(const DeadLetter& dead_letter);

@@ -1,0 +1,631 @@
+#include "config/loader.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config/units.hpp"
+#include "config/yaml_reader.hpp"
+#include "connectors/cron/cron_schedule.hpp"
+#include "connectors/cron/time_zone.hpp"
+
+namespace triggerd::config {
+namespace {
+
+std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+std::string host_name() {
+  std::array<char, 256> buffer{};
+  if (gethostname(buffer.data(), buffer.size() - 1) != 0) return "triggerd";
+  return buffer.data();
+}
+
+// Headers that triggerd sets itself on every delivery; a function's `headers` may not
+// override them, or the CloudEvents contract of SPEC section 3 would break.
+bool is_reserved_header(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host",
+                                                   "connection", "transfer-encoding", "traceparent"};
+  return lower.starts_with("ce-") ||
+         std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+}
+
+bool is_header_token(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+  });
+}
+
+// librdkafka properties that triggerd decides, because at-least-once delivery and the
+// consumer-group contract depend on them.
+bool is_owned_kafka_option(std::string_view key) {
+  static constexpr std::string_view kOwned[] = {
+      "bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit",
+      "enable.auto.offset.store", "auto.offset.reset"};
+  return std::find(std::begin(kOwned), std::end(kOwned), key) != std::end(kOwned);
+}
+
+bool is_kafka_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+enum class ConnectionType { kafka, redis };
+
+// Walks the document; every section reads what it can and reports the rest.
+class Schema {
+ public:
+  explicit Schema(Reader& reader) : r_(reader) {}
+
+  Config read(const YAML::Node& root) {
+    Config config;
+    Value root_value{root, "", {1, 1}, {1, 1}};
+    if (!root.IsMap()) {
+      r_.error(root_value, root.IsNull() ? "the file is empty; expected a mapping with "
+                                           "`functions` and `triggers`"
+                                         : "must be a mapping with `functions` and `triggers`");
+      return config;
+    }
+    MapReader top(r_, root_value);
+    if (auto v = top.get("server")) read_server(*v, config.server);
+    if (auto v = top.get("log")) read_log(*v, config.log);
+    if (auto v = top.get("connections")) read_connections(*v, config.connections);
+    if (auto v = top.require("functions")) read_functions(*v, config.functions);
+    if (auto v = top.require("triggers")) read_triggers(*v, config);
+    return config;
+  }
+
+ private:
+  template <typename T, typename Read>
+  void set(std::optional<Value> value, T& target, Read read) {
+    if (!value) return;
+    if (auto parsed = read(*value)) target = std::move(*parsed);
+  }
+
+  static void assign(std::optional<std::string> value, std::string& target) {
+    if (value) target = std::move(*value);
+  }
+
+  void read_server(const Value& value, ServerConfig& server) {
+    MapReader map(r_, value);
+    auto listen = [&](const Value& v) { return r_.host_port(v, /*allow_port_zero=*/true); };
+    auto listen_value = map.get("listen");
+    auto admin_value = map.get("admin_listen");
+    set(listen_value, server.listen, listen);
+    set(admin_value, server.admin_listen, listen);
+    set(map.get("max_body_size"), server.max_body_size, [&](const Value& v) { return r_.size(v); });
+    set(map.get("shutdown_timeout"), server.shutdown_timeout,
+        [&](const Value& v) { return r_.duration(v); });
+    if (server.listen.port != 0 && server.listen.port == server.admin_listen.port &&
+        (server.listen.host == server.admin_listen.host || server.listen.host == "0.0.0.0" ||
+         server.admin_listen.host == "0.0.0.0")) {
+      const Value& at = admin_value ? *admin_value : (listen_value ? *listen_value : value);
+      r_.error(at, "listen and admin_listen must use different ports");
+    }
+  }
+
+  void read_log(const Value& value, LogConfig& log) {
+    MapReader map(r_, value);
+    if (auto v = map.get("level")) {
+      if (auto i = r_.choice(*v, {"trace", "debug", "info", "warn", "error"}))
+        log.level = static_cast<LogLevel>(*i);
+    }
+    if (auto v = map.get("format")) {
+      if (auto i = r_.choice(*v, {"text", "json"})) log.format = static_cast<LogFormat>(*i);
+    }
+  }
+
+  // ---- connections -------------------------------------------------------------------
+
+  void read_connections(const Value& value, std::vector<Connection>& out) {
+    MapReader map(r_, value);
+    for (auto& [name, item] : map.entries()) {
+      check_key_name(name, item);
+      MapReader fields(r_, item);
+      auto type_value = fields.require("type");
+      std::optional<std::size_t> type;
+      if (type_value) type = r_.choice(*type_value, {"kafka", "redis"});
+      // Remember the name even when the connection has mistakes, so that triggers using it
+      // are not also told that it does not exist.
+      connection_types_[name] = type ? std::optional(static_cast<ConnectionType>(*type)) : std::nullopt;
+      if (!type) {
+        fields.accept_all();
+        continue;
+      }
+      Connection connection{name, {}};
+      if (*type == 0) {
+        connection.spec = read_kafka_connection(fields);
+      } else {
+        connection.spec = read_redis_connection(fields);
+      }
+      out.push_back(std::move(connection));
+    }
+  }
+
+  KafkaConnection read_kafka_connection(MapReader& fields) {
+    KafkaConnection kafka;
+    if (auto v = fields.require("brokers")) {
+      if (auto list = r_.string_list(*v)) {
+        for (const auto& broker : *list) {
+          Value item = *v;
+          item.node = YAML::Node(broker);
+          if (r_.host_port(item)) kafka.brokers.push_back(broker);
+        }
+      }
+    }
+    if (auto v = fields.get("options")) {
+      MapReader options(r_, *v);
+      for (auto& [key, option] : options.entries()) {
+        if (is_owned_kafka_option(key)) {
+          r_.error(option.key_at, option.path,
+                   quoted(key) + " is set by triggerd (use brokers, group and start instead)");
+          continue;
+        }
+        option.secret = true;  // sasl.password, ssl.key.password, ...: never echo
+        if (auto text = r_.string(option)) kafka.options.emplace_back(key, Secret(std::move(*text)));
+      }
+    }
+    return kafka;
+  }
+
+  RedisConnection read_redis_connection(MapReader& fields) {
+    RedisConnection redis;
+    set(fields.get("address"), redis.address, [&](const Value& v) { return r_.host_port(v); });
+    set(fields.get("username"), redis.username, [&](const Value& v) { return r_.string(v); });
+    if (auto v = fields.get("password")) {
+      v->secret = true;
+      if (auto text = r_.string(*v)) redis.password = Secret(std::move(*text));
+    }
+    if (auto v = fields.get("db")) {
+      if (auto db = r_.integer(*v, 0, INT32_MAX)) redis.db = static_cast<int>(*db);
+    }
+    return redis;
+  }
+
+  // ---- functions ---------------------------------------------------------------------
+
+  void read_functions(const Value& value, std::vector<Function>& out) {
+    MapReader map(r_, value);
+    for (auto& [name, item] : map.entries()) {
+      check_key_name(name, item);
+      function_names_.push_back(name);
+      MapReader fields(r_, item);
+      Function function{name, {}};
+      set(fields.require("url"), function.url, [&](const Value& v) { return r_.http_url(v); });
+      set(fields.get("timeout"), function.timeout,
+          [&](const Value& v) { return r_.duration(v, Duration(1)); });
+      if (auto v = fields.get("max_concurrency")) {
+        if (auto n = r_.integer(*v, 1, 100'000)) function.max_concurrency = static_cast<int>(*n);
+      }
+      if (auto v = fields.get("headers")) {
+        MapReader headers(r_, *v);
+        for (auto& [header, header_value] : headers.entries()) {
+          if (!is_header_token(header)) {
+            r_.error(header_value.key_at, header_value.path,
+                     quoted(header) + " is not a valid HTTP header name");
+            continue;
+          }
+          if (is_reserved_header(header)) {
+            r_.error(header_value.key_at, header_value.path,
+                     quoted(header) + " is set by triggerd and cannot be overridden");
+            continue;
+          }
+          header_value.secret = true;
+          if (auto text = r_.string(header_value)) {
+            if (text->find_first_of("\r\n") != std::string::npos) {
+              r_.error(header_value, "must not contain line breaks");
+              continue;
+            }
+            function.headers.emplace_back(header, Secret(std::move(*text)));
+          }
+        }
+      }
+      out.push_back(std::move(function));
+    }
+  }
+
+  // ---- triggers ----------------------------------------------------------------------
+
+  void read_triggers(const Value& value, Config& config) {
+    MapReader map(r_, value);
+    for (auto& [name, item] : map.entries()) {
+      check_key_name(name, item);
+      MapReader fields(r_, item);
+      Trigger trigger{name, {}, {}, {}, {}};
+      if (auto v = fields.require("function")) {
+        if (auto function = r_.name(*v)) {
+          trigger.function = *function;
+          if (std::find(function_names_.begin(), function_names_.end(), *function) ==
+              function_names_.end()) {
+            r_.error(*v, "function " + quoted(*function) + " is not defined under functions");
+          }
+        }
+      }
+      bool source_ok = false;
+      if (auto v = fields.require("source")) source_ok = read_source(*v, name, trigger.source);
+      std::optional<Value> delivery_value = fields.get("delivery");
+      if (delivery_value) read_delivery(*delivery_value, trigger);
+      if (auto v = fields.get("scaling")) read_scaling(*v, trigger.scaling);
+      if (source_ok && trigger.delivery.ordering != Ordering::none &&
+          !std::holds_alternative<KafkaSource>(trigger.source)) {
+        r_.error(ordering_at_, delivery_value->path + ".ordering",
+                 "partition and key ordering apply to kafka sources only");
+      }
+      if (!trigger.delivery.dead_letter) {
+        r_.warning(item.key_at, item.path,
+                   "no delivery.dead_letter: events that fail for good are dropped (counted in "
+                   "triggerd_events_dropped_total)");
+      }
+      config.triggers.push_back(std::move(trigger));
+    }
+  }
+
+  bool read_source(const Value& value, const std::string& trigger, SourceSpec& source) {
+    MapReader fields(r_, value);
+    auto type_value = fields.require("type");
+    std::optional<std::size_t> type;
+    if (type_value) type = r_.choice(*type_value, {"kafka", "redis-stream", "redis-list", "http", "cron"});
+    if (!type) {
+      fields.accept_all();
+      return false;
+    }
+    switch (*type) {
+      case 0: source = read_kafka_source(fields, trigger); break;
+      case 1: source = read_redis_stream_source(fields); break;
+      case 2: source = read_redis_list_source(fields); break;
+      case 3: source = read_http_source(fields, trigger); break;
+      default: source = read_cron_source(fields); break;
+    }
+    return true;
+  }
+
+  // A connection reference: defined, and of the type the user of it needs.
+  std::optional<std::string> connection_ref(MapReader& fields, ConnectionType needed,
+                                            std::string_view user, std::string_view key = "connection") {
+    auto v = fields.require(key);
+    if (!v) return std::nullopt;
+    auto name = r_.name(*v);
+    if (!name) return std::nullopt;
+    auto it = connection_types_.find(*name);
+    const char* needed_name = needed == ConnectionType::kafka ? "kafka" : "redis";
+    if (it == connection_types_.end()) {
+      r_.error(*v, "connection " + quoted(*name) + " is not defined under connections");
+    } else if (it->second && *it->second != needed) {
+      r_.error(*v, "connection " + quoted(*name) + " is of type " +
+                       (*it->second == ConnectionType::kafka ? "kafka" : "redis") + "; " +
+                       std::string(user) + " needs a " + needed_name + " connection");
+    }
+    return name;
+  }
+
+  KafkaSource read_kafka_source(MapReader& fields, const std::string& trigger) {
+    KafkaSource kafka;
+    assign(connection_ref(fields, ConnectionType::kafka, "a kafka source"), kafka.connection);
+    auto topic = fields.get("topic");
+    auto topics = fields.get("topics");
+    if (topic && topics) {
+      r_.error(*topics, "set either topic or topics, not both");
+    } else if (!topic && !topics) {
+      r_.error(fields.self().key_at, fields.self().path, "missing required key \"topic\" (or \"topics\")");
+    } else {
+      const Value& v = topic ? *topic : *topics;
+      auto list = topic ? wrap(r_.non_empty_string(v)) : r_.string_list(v);
+      for (const auto& name : list.value_or(std::vector<std::string>{})) {
+        if (is_kafka_topic_name(name)) {
+          kafka.topics.push_back(name);
+        } else {
+          r_.error(v, "topic " + quoted(name) +
+                          " is not a valid Kafka topic name (letters, digits, '.', '_', '-', at "
+                          "most 249)");
+        }
+      }
+    }
+    kafka.group = "triggerd-" + trigger;
+    set(fields.get("group"), kafka.group, [&](const Value& v) { return r_.non_empty_string(v); });
+    if (auto v = fields.get("start")) {
+      if (auto i = r_.choice(*v, {"earliest", "latest"})) kafka.start = static_cast<KafkaStart>(*i);
+    }
+    return kafka;
+  }
+
+  static std::optional<std::vector<std::string>> wrap(std::optional<std::string> text) {
+    if (!text) return std::nullopt;
+    return std::vector<std::string>{std::move(*text)};
+  }
+
+  RedisStreamSource read_redis_stream_source(MapReader& fields) {
+    RedisStreamSource stream;
+    assign(connection_ref(fields, ConnectionType::redis, "a redis-stream source"), stream.connection);
+    set(fields.require("stream"), stream.stream, [&](const Value& v) { return r_.non_empty_string(v); });
+    set(fields.get("group"), stream.group, [&](const Value& v) { return r_.non_empty_string(v); });
+    stream.consumer = host_name();
+    set(fields.get("consumer"), stream.consumer, [&](const Value& v) { return r_.non_empty_string(v); });
+    if (auto v = fields.get("start")) {
+      if (auto i = r_.choice(*v, {"$", "0"})) stream.start = *i == 0 ? "$" : "0";
+    }
+    set(fields.get("claim_idle"), stream.claim_idle,
+        [&](const Value& v) { return r_.duration(v, Duration(1000)); });
+    if (auto v = fields.get("count")) {
+      if (auto n = r_.integer(*v, 1, 10'000)) stream.count = static_cast<int>(*n);
+    }
+    return stream;
+  }
+
+  RedisListSource read_redis_list_source(MapReader& fields) {
+    RedisListSource list;
+    assign(connection_ref(fields, ConnectionType::redis, "a redis-list source"), list.connection);
+    set(fields.require("list"), list.list, [&](const Value& v) { return r_.non_empty_string(v); });
+    return list;
+  }
+
+  HttpSource read_http_source(MapReader& fields, const std::string& trigger) {
+    HttpSource http;
+    if (auto v = fields.require("path")) {
+      if (auto path = r_.string(*v)) {
+        if (!path->starts_with('/') || path->find_first_of(" \t\r\n?#") != std::string::npos) {
+          r_.error(*v, "must be a URL path starting with '/', without query or spaces, e.g. /hooks/orders");
+        } else if (auto [it, inserted] = http_paths_.emplace(*path, trigger); !inserted) {
+          r_.error(*v, "path " + quoted(*path) + " is already used by trigger " + quoted(it->second));
+        } else {
+          http.path = *path;
+        }
+      }
+    }
+    if (auto v = fields.get("methods")) {
+      if (auto methods = r_.string_list(*v)) {
+        http.methods.clear();
+        for (std::string method : *methods) {
+          std::transform(method.begin(), method.end(), method.begin(),
+                         [](unsigned char c) { return std::toupper(c); });
+          static constexpr std::string_view kMethods[] = {"POST", "PUT", "PATCH", "DELETE", "GET"};
+          if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
+            r_.error(*v, "unsupported method " + quoted(method) + "; one of: POST, PUT, PATCH, DELETE, GET");
+          } else if (std::find(http.methods.begin(), http.methods.end(), method) == http.methods.end()) {
+            http.methods.push_back(method);
+          }
+        }
+      }
+    }
+    if (auto v = fields.get("auth")) http.auth = read_webhook_auth(*v);
+    return http;
+  }
+
+  std::optional<WebhookAuth> read_webhook_auth(const Value& value) {
+    MapReader auth(r_, value);
+    auto bearer = auth.get("bearer");
+    auto hmac = auth.get("hmac_sha256");
+    if (bearer && hmac) {
+      r_.error(*hmac, "set either bearer or hmac_sha256, not both");
+      return std::nullopt;
+    }
+    if (bearer) {
+      MapReader fields(r_, *bearer);
+      BearerAuth result;
+      if (auto v = fields.require("token")) {
+        v->secret = true;
+        if (auto token = r_.non_empty_string(*v)) result.token = Secret(std::move(*token));
+      }
+      return result;
+    }
+    if (hmac) {
+      MapReader fields(r_, *hmac);
+      HmacSha256Auth result;
+      if (auto v = fields.require("secret")) {
+        v->secret = true;
+        if (auto secret = r_.non_empty_string(*v)) result.secret = Secret(std::move(*secret));
+      }
+      if (auto v = fields.get("header")) {
+        if (auto header = r_.non_empty_string(*v)) {
+          if (is_header_token(*header)) result.header = *header;
+          else r_.error(*v, quoted(*header) + " is not a valid HTTP header name");
+        }
+      }
+      return result;
+    }
+    if (auth.is_map()) r_.error(value, "must set bearer or hmac_sha256");
+    return std::nullopt;
+  }
+
+  CronSource read_cron_source(MapReader& fields) {
+    CronSource cron;
+    if (auto v = fields.require("schedule")) {
+      if (auto text = r_.non_empty_string(*v)) {
+        std::string error;
+        if (cron::Schedule::parse(*text, &error)) {
+          cron.schedule = *text;
+        } else {
+          r_.error(*v, "invalid schedule: " + error);
+        }
+      }
+    }
+    if (auto v = fields.get("timezone")) {
+      if (auto text = r_.non_empty_string(*v)) {
+        std::string error;
+        if (cron::TimeZone::load(*text, &error)) {
+          cron.timezone = *text;
+        } else {
+          r_.error(*v, error);
+        }
+      }
+    }
+    set(fields.get("data"), cron.data_json, [&](const Value& v) { return r_.json(v); });
+    assign(connection_ref_optional(fields, "lock", "a cron lock"), cron.lock);
+    return cron;
+  }
+
+  std::optional<std::string> connection_ref_optional(MapReader& fields, std::string_view key,
+                                                     std::string_view user) {
+    if (!fields.has(key)) return std::nullopt;
+    return connection_ref(fields, ConnectionType::redis, user, key);
+  }
+
+  void read_delivery(const Value& value, Trigger& trigger) {
+    Delivery& delivery = trigger.delivery;
+    MapReader fields(r_, value);
+    if (auto v = fields.get("retries")) {
+      if (auto n = r_.integer(*v, 0, INT64_MAX)) {
+        if (*n > 1000) r_.error(*v, "must be at most 1000");
+        else delivery.retries = static_cast<int>(*n);
+      }
+    }
+    if (auto v = fields.get("backoff")) {
+      MapReader backoff(r_, *v);
+      if (auto p = backoff.get("policy")) {
+        if (auto i = r_.choice(*p, {"exponential", "linear", "constant"}))
+          delivery.backoff.policy = static_cast<BackoffPolicy>(*i);
+      }
+      auto delay = backoff.get("delay");
+      set(delay, delivery.backoff.delay, [&](const Value& d) { return r_.duration(d); });
+      auto max = backoff.get("max");
+      set(max, delivery.backoff.max, [&](const Value& d) { return r_.duration(d); });
+      if (delivery.backoff.delay > delivery.backoff.max) {
+        const Value& at = max ? *max : (delay ? *delay : *v);
+        r_.error(at, "backoff delay (" + format_duration(delivery.backoff.delay) +
+                         ") must not exceed max (" + format_duration(delivery.backoff.max) + ")");
+      }
+    }
+    if (auto v = fields.get("max_inflight")) {
+      if (auto n = r_.integer(*v, 1, 1'000'000)) delivery.max_inflight = static_cast<int>(*n);
+    }
+    if (auto v = fields.get("ordering")) {
+      ordering_at_ = v->at;
+      if (auto i = r_.choice(*v, {"none", "partition", "key"}))
+        delivery.ordering = static_cast<Ordering>(*i);
+    }
+    if (auto v = fields.get("dead_letter")) delivery.dead_letter = read_dead_letter(*v);
+  }
+
+  std::optional<DeadLetter> read_dead_letter(const Value& value) {
+    MapReader fields(r_, value);
+    auto type_value = fields.require("type");
+    std::optional<std::size_t> type;
+    if (type_value) type = r_.choice(*type_value, {"redis-stream", "redis-list", "kafka", "http"});
+    if (!type) {
+      fields.accept_all();
+      return std::nullopt;
+    }
+    auto non_empty = [&](const Value& v) { return r_.non_empty_string(v); };
+    switch (*type) {
+      case 0: {
+        RedisStreamDeadLetter dl;
+        assign(connection_ref(fields, ConnectionType::redis, "a redis-stream dead letter"), dl.connection);
+        set(fields.require("stream"), dl.stream, non_empty);
+        return dl;
+      }
+      case 1: {
+        RedisListDeadLetter dl;
+        assign(connection_ref(fields, ConnectionType::redis, "a redis-list dead letter"), dl.connection);
+        set(fields.require("list"), dl.list, non_empty);
+        return dl;
+      }
+      case 2: {
+        KafkaDeadLetter dl;
+        assign(connection_ref(fields, ConnectionType::kafka, "a kafka dead letter"), dl.connection);
+        if (auto v = fields.require("topic")) {
+          if (auto topic = r_.non_empty_string(*v)) {
+            if (is_kafka_topic_name(*topic)) dl.topic = *topic;
+            else r_.error(*v, "topic " + quoted(*topic) + " is not a valid Kafka topic name");
+          }
+        }
+        return dl;
+      }
+      default: {
+        HttpDeadLetter dl;
+        set(fields.require("url"), dl.url, [&](const Value& v) { return r_.http_url(v); });
+        return dl;
+      }
+    }
+  }
+
+  void read_scaling(const Value& value, Scaling& scaling) {
+    MapReader fields(r_, value);
+    auto number = [&](std::string_view key, std::int64_t min, std::int64_t& target) {
+      auto v = fields.get(key);
+      if (v) {
+        if (auto n = r_.integer(*v, min, INT64_MAX)) target = *n;
+      }
+      return v;
+    };
+    number("target_per_replica", 1, scaling.target_per_replica);
+    number("activation", 0, scaling.activation);
+    auto min = number("min_replicas", 0, scaling.min_replicas);
+    auto max = number("max_replicas", 1, scaling.max_replicas);
+    if (scaling.min_replicas > scaling.max_replicas) {
+      const Value& at = max ? *max : (min ? *min : value);
+      r_.error(at, "min_replicas (" + std::to_string(scaling.min_replicas) +
+                       ") must not exceed max_replicas (" + std::to_string(scaling.max_replicas) + ")");
+    }
+  }
+
+  void check_key_name(const std::string& name, const Value& item) {
+    if (!is_valid_name(name)) r_.error(item.key_at, item.path, name_rule_message(name));
+  }
+
+  Reader& r_;
+  std::map<std::string, std::optional<ConnectionType>> connection_types_;
+  std::vector<std::string> function_names_;
+  std::map<std::string, std::string> http_paths_;  // path -> trigger
+  Position ordering_at_;
+};
+
+std::string folder_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+LoadResult load(const std::string& text, const std::string& file_name, const std::string& base_dir) {
+  LoadResult result;
+  Reader reader(file_name, base_dir, process_env(), result.diagnostics);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    Position at = position_of(e.mark);
+    reader.error(at, "", "invalid YAML: " + e.msg);
+    return result;
+  }
+  Config config;
+  {
+    Schema schema(reader);
+    config = schema.read(root);
+  }  // the MapReaders have reported unknown keys by now
+  config.file = file_name;
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+  if (!reader.failed()) result.config = std::move(config);
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_string(const std::string& yaml_text, const std::string& file_name) {
+  return load(yaml_text, file_name, folder_of(file_name));
+}
+
+LoadResult load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult result;
+    result.diagnostics.push_back(
+        {Severity::error, path, 1, 1, "", std::string("cannot read the file: ") + std::strerror(errno)});
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_string(text.str(), path);
+}
+
+}  // namespace triggerd::config

@@ -1,0 +1,663 @@
+#include "config/loader.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace triggerd::config {
+namespace {
+
+std::vector<std::string> errors_of(const LoadResult& result) {
+  std::vector<std::string> errors;
+  for (const auto& d : result.diagnostics) {
+    if (d.severity == Severity::error) errors.push_back(d.to_string());
+  }
+  return errors;
+}
+
+struct MistakeCase {
+  const char* name;
+  const char* yaml;
+  const char* expected;  // the one error, without the "t.yaml:" prefix
+};
+
+// Each file holds exactly one mistake; the test asserts the whole error line.
+const MistakeCase kMistakes[] = {
+    {"UnknownTopLevelKey", R"(functions: {}
+triggers: {}
+servr: {}
+)",
+     "3:1: error: servr: unknown key \"servr\" (did you mean \"server\"?)"},
+    {"UnknownNestedKeyWithSuggestion", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    timout: 5s
+triggers: {}
+)",
+     "4:5: error: functions.fn.timout: unknown key \"timout\" (did you mean \"timeout\"?)"},
+    {"DuplicateKey", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    url: http://127.0.0.1:9001/
+triggers: {}
+)",
+     "4:5: error: functions.fn.url: duplicate key \"url\" (first at line 3)"},
+    {"NegativeRetries", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      retries: -1
+)",
+     "8:16: error: triggers.orders.delivery.retries: must be an integer >= 0"},
+    {"RetriesNotANumber", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery: {retries: many}
+)",
+     "7:25: error: triggers.orders.delivery.retries: must be an integer >= 0"},
+    {"DurationWithoutUnit", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    timeout: 30
+triggers: {}
+)",
+     "4:14: error: functions.fn.timeout: must be a duration with a unit, e.g. 250ms, 5s, 2m, 1h, "
+     "got \"30\""},
+    {"DurationUnknownUnit", R"(server:
+  shutdown_timeout: 5 seconds
+functions: {}
+triggers: {}
+)",
+     "2:21: error: server.shutdown_timeout: must be a duration with a unit, e.g. 250ms, 5s, 2m, "
+     "1h, got \"5 seconds\""},
+    {"BadSize", R"(server:
+  max_body_size: 1 megabyte
+functions: {}
+triggers: {}
+)",
+     "2:18: error: server.max_body_size: must be a size with a unit, e.g. 512KiB, 1MiB, got \"1 "
+     "megabyte\""},
+    {"BadTriggerName", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  Orders_V2:
+    function: fn
+    source: {type: http, path: /a}
+)",
+     "4:3: error: triggers.Orders_V2: name \"Orders_V2\" must be lower-case letters, digits and "
+     "'-', start with a letter or digit, and be at most 63 characters"},
+    {"NotAnHttpUrl", R"(functions:
+  fn:
+    url: ftp://example.com/x
+triggers: {}
+)",
+     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "http://127.0.0.1:9000/path"},
+    {"UrlWithBadPort", R"(functions:
+  fn:
+    url: http://127.0.0.1:99999/x
+triggers: {}
+)",
+     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "http://127.0.0.1:9000/path"},
+    {"BadHostPort", R"(connections:
+  cache:
+    type: redis
+    address: localhost
+functions: {}
+triggers: {}
+)",
+     "4:14: error: connections.cache.address: must be HOST:PORT, e.g. 127.0.0.1:6379, got "
+     "\"localhost\""},
+    {"UndefinedFunction", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: resize
+    source: {type: http, path: /a}
+)",
+     "5:15: error: triggers.orders.function: function \"resize\" is not defined under functions"},
+    {"UndefinedConnection", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source:
+      type: redis-list
+      connection: cache
+      list: jobs
+)",
+     "8:19: error: triggers.orders.source.connection: connection \"cache\" is not defined under "
+     "connections"},
+    {"ConnectionOfWrongType", R"(connections:
+  bus: {type: kafka, brokers: "127.0.0.1:9092"}
+functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: redis-stream, connection: bus, stream: s}
+)",
+     "8:46: error: triggers.orders.source.connection: connection \"bus\" is of type kafka; a "
+     "redis-stream source needs a redis connection"},
+    {"MissingRequiredKey", R"(functions:
+  fn:
+    timeout: 5s
+triggers: {}
+)",
+     "2:3: error: functions.fn: missing required key \"url\""},
+    {"MissingFunctionsSection", R"(triggers: {}
+)",
+     "1:1: error: missing required key \"functions\""},
+    {"UnknownSourceType", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source:
+      type: sqs
+      queue: q
+)",
+     "7:13: error: triggers.orders.source.type: must be one of: kafka, redis-stream, redis-list, "
+     "http, cron, got \"sqs\""},
+    {"BadEnum", R"(log:
+  level: verbose
+functions: {}
+triggers: {}
+)",
+     "2:10: error: log.level: must be one of: trace, debug, info, warn, error, got \"verbose\""},
+    {"WrongTypeMappingExpected", R"(functions:
+  fn: [http://127.0.0.1:9000/]
+triggers: {}
+)",
+     "2:7: error: functions.fn: must be a mapping"},
+    {"WrongTypeScalarExpected", R"(functions:
+  fn:
+    url: {host: x}
+triggers: {}
+)",
+     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "http://127.0.0.1:9000/path"},
+    {"OutOfRangeConcurrency", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    max_concurrency: 0
+triggers: {}
+)",
+     "4:22: error: functions.fn.max_concurrency: must be an integer from 1 to 100000"},
+    {"InvalidCronExpression", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  tick:
+    function: fn
+    source: {type: cron, schedule: "61 * * * *"}
+)",
+     "6:36: error: triggers.tick.source.schedule: invalid schedule: minute field: 61 is out of "
+     "range 0-59"},
+    {"UnknownTimeZone", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  tick:
+    function: fn
+    source: {type: cron, schedule: "@hourly", timezone: Mars/Olympus}
+)",
+     "6:57: error: triggers.tick.source.timezone: unknown time zone \"Mars/Olympus\""},
+    {"UnsetEnvironmentVariable", R"(functions:
+  fn:
+    url: http://${TRIGGERD_TEST_SURELY_UNSET}/x
+triggers: {}
+)",
+     "3:10: error: functions.fn.url: environment variable TRIGGERD_TEST_SURELY_UNSET is not set "
+     "(write ${TRIGGERD_TEST_SURELY_UNSET:-default} to give a default)"},
+    {"UnreadableSecretFile", R"(connections:
+  cache:
+    type: redis
+    password_file: /nonexistent/triggerd-secret
+functions: {}
+triggers: {}
+)",
+     "4:20: error: connections.cache.password_file: cannot read file "
+     "\"/nonexistent/triggerd-secret\": No such file or directory"},
+    {"ValueAndFileBoth", R"(connections:
+  cache:
+    type: redis
+    password: x
+    password_file: /tmp/x
+functions: {}
+triggers: {}
+)",
+     "5:5: error: connections.cache.password_file: set either password or password_file, not "
+     "both"},
+    {"TopicAndTopics", R"(connections:
+  bus: {type: kafka, brokers: [127.0.0.1:9092]}
+functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source:
+      type: kafka
+      connection: bus
+      topic: a
+      topics: [b, c]
+)",
+     "12:15: error: triggers.orders.source.topics: set either topic or topics, not both"},
+    {"MinReplicasAboveMax", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    scaling:
+      min_replicas: 5
+      max_replicas: 2
+)",
+     "9:21: error: triggers.orders.scaling.max_replicas: min_replicas (5) must not exceed "
+     "max_replicas (2)"},
+    {"BackoffDelayAboveMax", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      backoff: {delay: 1m, max: 10s}
+)",
+     "8:33: error: triggers.orders.delivery.backoff.max: backoff delay (1m) must not exceed max "
+     "(10s)"},
+    {"OrderingOnNonKafkaSource", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      ordering: key
+)",
+     "8:17: error: triggers.orders.delivery.ordering: partition and key ordering apply to kafka "
+     "sources only"},
+    {"DuplicateWebhookPath", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  a:
+    function: fn
+    source: {type: http, path: /hooks}
+  b:
+    function: fn
+    source: {type: http, path: /hooks}
+)",
+     "9:32: error: triggers.b.source.path: path \"/hooks\" is already used by trigger \"a\""},
+    {"ReservedFunctionHeader", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    headers:
+      ce-type: custom
+triggers: {}
+)",
+     "5:7: error: functions.fn.headers.ce-type: \"ce-type\" is set by triggerd and cannot be "
+     "overridden"},
+    {"KafkaOptionOwnedByTriggerd", R"(connections:
+  bus:
+    type: kafka
+    brokers: 127.0.0.1:9092
+    options:
+      enable.auto.commit: true
+functions: {}
+triggers: {}
+)",
+     "6:7: error: connections.bus.options.enable.auto.commit: \"enable.auto.commit\" is set by "
+     "triggerd (use brokers, group and start instead)"},
+    {"BothAuthKinds", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source:
+      type: http
+      path: /h
+      auth:
+        bearer: {token: a}
+        hmac_sha256: {secret: b}
+)",
+     "11:22: error: triggers.hook.source.auth.hmac_sha256: set either bearer or hmac_sha256, not "
+     "both"},
+    {"DeadLetterMissingStream", R"(connections:
+  cache: {type: redis}
+functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      dead_letter: {type: redis-stream, connection: cache}
+)",
+     "10:7: error: triggers.orders.delivery.dead_letter: missing required key \"stream\""},
+    {"SameListenPorts", R"(server:
+  listen: 0.0.0.0:8080
+  admin_listen: 127.0.0.1:8080
+functions: {}
+triggers: {}
+)",
+     "3:17: error: server.admin_listen: listen and admin_listen must use different ports"},
+    {"InvalidYaml", R"(functions: {}
+triggers: [a, b
+)",
+     "3:1: error: invalid YAML: end of sequence flow not found"},
+};
+
+class ConfigMistake : public testing::TestWithParam<MistakeCase> {};
+
+TEST_P(ConfigMistake, IsReportedWithLineColumnPathAndMessage) {
+  const MistakeCase& c = GetParam();
+  LoadResult result = load_string(c.yaml, "t.yaml");
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(errors_of(result), std::vector<std::string>{std::string("t.yaml:") + c.expected});
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ConfigMistake, testing::ValuesIn(kMistakes),
+                         [](const testing::TestParamInfo<MistakeCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
+
+TEST(ConfigLoader, ReportsEveryMistakeInFileOrder) {
+  LoadResult result = load_string(R"(functions:
+  fn:
+    url: nope
+    timeout: 3
+triggers:
+  orders:
+    function: ghost
+    source: {type: http, path: no-slash}
+    delivery: {retries: -2}
+)",
+                                  "many.yaml");
+  auto errors = errors_of(result);
+  ASSERT_EQ(errors.size(), 5u) << testing::PrintToString(errors);
+  EXPECT_TRUE(errors[0].starts_with("many.yaml:3:10: error: functions.fn.url:"));
+  EXPECT_TRUE(errors[1].starts_with("many.yaml:4:14: error: functions.fn.timeout:"));
+  EXPECT_TRUE(errors[2].starts_with("many.yaml:7:15: error: triggers.orders.function:"));
+  EXPECT_TRUE(errors[3].starts_with("many.yaml:8:32: error: triggers.orders.source.path:"));
+  EXPECT_TRUE(errors[4].starts_with("many.yaml:9:25: error: triggers.orders.delivery.retries:"));
+}
+
+TEST(ConfigLoader, WarnsAboutTriggersWithoutDeadLetter) {
+  LoadResult result = load_string(R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].to_string(),
+            "t.yaml:4:3: warning: triggers.orders: no delivery.dead_letter: events that fail for "
+            "good are dropped (counted in triggerd_events_dropped_total)");
+}
+
+TEST(ConfigLoader, ErrorsNeverShowSecretValues) {
+  setenv("TRIGGERD_TEST_SECRET", "hunter2-very-secret", 1);
+  LoadResult result = load_string(R"(connections:
+  cache:
+    type: redis
+    password: ${TRIGGERD_TEST_SECRET}
+    db: [x]
+  bus:
+    type: kafka
+    brokers: 127.0.0.1:9092
+    options:
+      sasl.password:
+        nested: ${TRIGGERD_TEST_SECRET}
+functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    headers:
+      Authorization:
+        - Bearer
+        - ${TRIGGERD_TEST_SECRET}
+triggers: {}
+)",
+                                  "t.yaml");
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.diagnostics.size(), 3u) << testing::PrintToString(errors_of(result));
+  for (const auto& d : result.diagnostics) {
+    EXPECT_EQ(d.to_string().find("hunter2"), std::string::npos) << d.to_string();
+  }
+}
+
+// The full example of SPEC section 2, loaded into the structs it describes.
+TEST(ConfigLoader, LoadsTheFullExampleIntoTypedStructs) {
+  setenv("TRIGGERD_TEST_KAFKA_USER", "svc", 1);
+  setenv("TRIGGERD_TEST_KAFKA_PASSWORD", "kafka-pass", 1);
+  setenv("TRIGGERD_TEST_RESIZE_TOKEN", "tok", 1);
+  char secret_path[] = "/tmp/triggerd-secret-XXXXXX";
+  int fd = mkstemp(secret_path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::ofstream(secret_path) << "redis-pass\n";
+  std::string yaml = R"(server:
+  listen: 0.0.0.0:8080
+  admin_listen: 127.0.0.1:9191
+  max_body_size: 512KiB
+  shutdown_timeout: 1m30s
+log: {level: debug, format: json}
+connections:
+  main-kafka:
+    type: kafka
+    brokers: 127.0.0.1:9092, 127.0.0.2:9093
+    options:
+      security.protocol: sasl_ssl
+      sasl.username: ${TRIGGERD_TEST_KAFKA_USER}
+      sasl.password: ${TRIGGERD_TEST_KAFKA_PASSWORD}
+  main-redis:
+    type: redis
+    address: 127.0.0.1:6380
+    username: default
+    password_file: )" + std::string(secret_path) + R"(
+    db: 2
+functions:
+  resize-image:
+    url: http://127.0.0.1:9000/resize?x=1
+    timeout: 10s
+    max_concurrency: 64
+    headers:
+      Authorization: Bearer ${TRIGGERD_TEST_RESIZE_TOKEN}
+triggers:
+  orders:
+    function: resize-image
+    source:
+      type: kafka
+      connection: main-kafka
+      topics: [orders, returns]
+      start: latest
+    delivery:
+      retries: 3
+      backoff: {policy: linear, delay: 100ms, max: 2s}
+      max_inflight: 50
+      ordering: key
+      dead_letter: {type: redis-stream, connection: main-redis, stream: orders-dlq}
+    scaling: {target_per_replica: 20, activation: 5, min_replicas: 1, max_replicas: 7}
+  jobs:
+    function: resize-image
+    source: {type: redis-stream, connection: main-redis, stream: jobs, consumer: c1, start: "0", claim_idle: 30s, count: 10}
+    delivery:
+      dead_letter: {type: kafka, connection: main-kafka, topic: jobs-dlq}
+  queue:
+    function: resize-image
+    source: {type: redis-list, connection: main-redis, list: work}
+    delivery:
+      dead_letter: {type: http, url: "http://127.0.0.1:9999/dlq"}
+  hook:
+    function: resize-image
+    source:
+      type: http
+      path: /hooks/github
+      methods: [post, put]
+      auth: {hmac_sha256: {secret: s3cret}}
+    delivery:
+      dead_letter: {type: redis-list, connection: main-redis, list: hook-dlq}
+  nightly:
+    function: resize-image
+    source:
+      type: cron
+      schedule: "30 2 * * *"
+      timezone: Europe/Berlin
+      data: {report: daily, count: 3, ratio: 0.5, on: true, none: ~, quoted: "42"}
+      lock: main-redis
+    delivery:
+      dead_letter: {type: http, url: "http://127.0.0.1:9999/dlq"}
+)";
+  LoadResult result = load_string(yaml, "full.yaml");
+  std::remove(secret_path);
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  EXPECT_TRUE(result.diagnostics.empty());
+  const Config& c = *result.config;
+
+  EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
+  EXPECT_EQ(c.server.admin_listen, (HostPort{"127.0.0.1", 9191}));
+  EXPECT_EQ(c.server.max_body_size, 512u * 1024);
+  EXPECT_EQ(c.server.shutdown_timeout, Duration(90'000));
+  EXPECT_EQ(c.log.level, LogLevel::debug);
+  EXPECT_EQ(c.log.format, LogFormat::json);
+
+  ASSERT_EQ(c.connections.size(), 2u);
+  const auto& kafka = std::get<KafkaConnection>(c.find_connection("main-kafka")->spec);
+  EXPECT_EQ(kafka.brokers, (std::vector<std::string>{"127.0.0.1:9092", "127.0.0.2:9093"}));
+  ASSERT_EQ(kafka.options.size(), 3u);
+  EXPECT_EQ(kafka.options[2].first, "sasl.password");
+  EXPECT_EQ(kafka.options[2].second.reveal(), "kafka-pass");
+  const auto& redis = std::get<RedisConnection>(c.find_connection("main-redis")->spec);
+  EXPECT_EQ(redis.address, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(redis.username, "default");
+  EXPECT_EQ(redis.password.reveal(), "redis-pass");
+  EXPECT_EQ(redis.db, 2);
+
+  const Function& fn = *c.find_function("resize-image");
+  EXPECT_EQ(fn.url.host, "127.0.0.1");
+  EXPECT_EQ(fn.url.port, 9000);
+  EXPECT_EQ(fn.url.target, "/resize?x=1");
+  EXPECT_EQ(fn.timeout, Duration(10'000));
+  EXPECT_EQ(fn.max_concurrency, 64);
+  ASSERT_EQ(fn.headers.size(), 1u);
+  EXPECT_EQ(fn.headers[0].second.reveal(), "Bearer tok");
+
+  ASSERT_EQ(c.triggers.size(), 5u);
+  const Trigger& orders = *c.find_trigger("orders");
+  const auto& ks = std::get<KafkaSource>(orders.source);
+  EXPECT_EQ(ks.topics, (std::vector<std::string>{"orders", "returns"}));
+  EXPECT_EQ(ks.group, "triggerd-orders");
+  EXPECT_EQ(ks.start, KafkaStart::latest);
+  EXPECT_EQ(orders.delivery.retries, 3);
+  EXPECT_EQ(orders.delivery.backoff.policy, BackoffPolicy::linear);
+  EXPECT_EQ(orders.delivery.backoff.delay, Duration(100));
+  EXPECT_EQ(orders.delivery.backoff.max, Duration(2000));
+  EXPECT_EQ(orders.delivery.max_inflight, 50);
+  EXPECT_EQ(orders.delivery.ordering, Ordering::key);
+  const auto& dl = std::get<RedisStreamDeadLetter>(*orders.delivery.dead_letter);
+  EXPECT_EQ(dl.stream, "orders-dlq");
+  EXPECT_EQ(orders.scaling.target_per_replica, 20);
+  EXPECT_EQ(orders.scaling.activation, 5);
+  EXPECT_EQ(orders.scaling.min_replicas, 1);
+  EXPECT_EQ(orders.scaling.max_replicas, 7);
+
+  const auto& rs = std::get<RedisStreamSource>(c.find_trigger("jobs")->source);
+  EXPECT_EQ(rs.group, "triggerd");
+  EXPECT_EQ(rs.consumer, "c1");
+  EXPECT_EQ(rs.start, "0");
+  EXPECT_EQ(rs.claim_idle, Duration(30'000));
+  EXPECT_EQ(rs.count, 10);
+  EXPECT_EQ(c.find_trigger("jobs")->delivery.retries, 5);  // default
+  EXPECT_EQ(std::get<KafkaDeadLetter>(*c.find_trigger("jobs")->delivery.dead_letter).topic, "jobs-dlq");
+
+  EXPECT_EQ(std::get<RedisListSource>(c.find_trigger("queue")->source).list, "work");
+  EXPECT_EQ(std::get<HttpDeadLetter>(*c.find_trigger("queue")->delivery.dead_letter).url.port, 9999);
+
+  const auto& hs = std::get<HttpSource>(c.find_trigger("hook")->source);
+  EXPECT_EQ(hs.path, "/hooks/github");
+  EXPECT_EQ(hs.methods, (std::vector<std::string>{"POST", "PUT"}));
+  const auto& hmac = std::get<HmacSha256Auth>(*hs.auth);
+  EXPECT_EQ(hmac.secret.reveal(), "s3cret");
+  EXPECT_EQ(hmac.header, "X-Hub-Signature-256");
+
+  const auto& cs = std::get<CronSource>(c.find_trigger("nightly")->source);
+  EXPECT_EQ(cs.schedule, "30 2 * * *");
+  EXPECT_EQ(cs.timezone, "Europe/Berlin");
+  EXPECT_EQ(cs.data_json,
+            R"({"report":"daily","count":3,"ratio":5E-1,"on":true,"none":null,"quoted":"42"})");
+  EXPECT_EQ(cs.lock, "main-redis");
+}
+
+TEST(ConfigLoader, AppliesDocumentedDefaults) {
+  LoadResult result = load_string(R"(functions:
+  fn: {url: "http://fn.default.svc"}
+triggers:
+  t:
+    function: fn
+    source: {type: cron, schedule: "@every 10s"}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(result.ok());
+  const Config& c = *result.config;
+  EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
+  EXPECT_EQ(c.server.admin_listen, (HostPort{"0.0.0.0", 9090}));
+  EXPECT_EQ(c.server.max_body_size, 1024u * 1024);
+  EXPECT_EQ(c.functions[0].url.port, 80);
+  EXPECT_EQ(c.functions[0].url.target, "/");
+  EXPECT_EQ(c.functions[0].timeout, Duration(30'000));
+  EXPECT_EQ(c.functions[0].max_concurrency, 100);
+  const Trigger& t = c.triggers[0];
+  EXPECT_EQ(t.delivery.retries, 5);
+  EXPECT_EQ(t.delivery.backoff.policy, BackoffPolicy::exponential);
+  EXPECT_EQ(t.delivery.max_inflight, 100);
+  EXPECT_EQ(std::get<CronSource>(t.source).timezone, "UTC");
+  EXPECT_EQ(std::get<CronSource>(t.source).data_json, "{}");
+  EXPECT_EQ(t.scaling.target_per_replica, 10);
+  EXPECT_EQ(t.scaling.max_replicas, 100);
+}
+
+TEST(ConfigLoader, EnvironmentDefaultsAndLiteralDollarBraces) {
+  unsetenv("TRIGGERD_TEST_UNSET_PORT");
+  LoadResult result = load_string(R"(functions:
+  fn:
+    url: http://127.0.0.1:${TRIGGERD_TEST_UNSET_PORT:-9000}/
+    headers:
+      X-Template: "$${not-a-var}"
+triggers: {}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  EXPECT_EQ(result.config->functions[0].url.port, 9000);
+  EXPECT_EQ(result.config->functions[0].headers[0].second.reveal(), "${not-a-var}");
+}
+
+TEST(ConfigLoader, MissingFileIsAnError) {
+  LoadResult result = load_file("/nonexistent/triggerd.yaml");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(errors_of(result),
+            std::vector<std::string>{
+                "/nonexistent/triggerd.yaml:1:1: error: cannot read the file: No such file or "
+                "directory"});
+}
+
+TEST(ConfigLoader, ShippedExamplesAreValid) {
+  const char* source_dir = std::getenv("TRIGGERD_SOURCE_DIR");
+  ASSERT_NE(source_dir, nullptr);
+  for (const char* example : {"/examples/triggerd.yaml"}) {
+    LoadResult result = load_file(std::string(source_dir) + example);
+    EXPECT_TRUE(result.ok()) << example << ": " << testing::PrintToString(errors_of(result));
+  }
+}
+
+}  // namespace
+}  // namespace triggerd::config
