@@ -23,6 +23,9 @@ triggerd_require(spdlog_FOUND "spdlog" "libspdlog-dev")
 find_package(prometheus-cpp QUIET CONFIG)
 triggerd_require(prometheus-cpp_FOUND "prometheus-cpp" "prometheus-cpp-dev")
 
+find_package(OpenSSL QUIET)
+triggerd_require(OPENSSL_FOUND "OpenSSL (HMAC-SHA256 for webhook auth)" "libssl-dev")
+
 find_package(PkgConfig QUIET)
 triggerd_require(PKG_CONFIG_FOUND "pkg-config" "pkg-config")
 pkg_check_modules(RDKAFKA QUIET IMPORTED_TARGET rdkafka)
