@@ -1,0 +1,268 @@
+#include "broker/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "broker/desired_replicas.hpp"
+
+namespace triggerd {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// From a 1 ms webhook-sized call to the 60 s a slow function may take; roughly 1-2.5-5 steps
+// so that a p99 read from the buckets is within a factor of about two anywhere in the range.
+const Histogram::BucketBoundaries& duration_buckets() {
+  static const Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                    0.05,  0.1,    0.25,  0.5,  1,
+                                                    2.5,   5,      10,    30,   60};
+  return kBuckets;
+}
+
+// All families of SPEC section 5, built once per registry.
+struct Families {
+  explicit Families(prometheus::Registry& registry)
+      : received(prometheus::BuildCounter()
+                     .Name("triggerd_events_received_total")
+                     .Help("Events taken from the source.")
+                     .Register(registry)),
+        delivered(prometheus::BuildCounter()
+                      .Name("triggerd_events_delivered_total")
+                      .Help("Events the function answered with 2xx.")
+                      .Register(registry)),
+        dead_lettered(prometheus::BuildCounter()
+                          .Name("triggerd_events_dead_lettered_total")
+                          .Help("Events written to the dead letter.")
+                          .Register(registry)),
+        dropped(prometheus::BuildCounter()
+                    .Name("triggerd_events_dropped_total")
+                    .Help("Events given up with no dead letter configured, by reason.")
+                    .Register(registry)),
+        attempts(prometheus::BuildCounter()
+                     .Name("triggerd_delivery_attempts_total")
+                     .Help("Delivery attempts to the function, by result.")
+                     .Register(registry)),
+        queue_depth(prometheus::BuildGauge()
+                        .Name("triggerd_queue_depth")
+                        .Help("Events waiting at the source, not yet taken.")
+                        .Register(registry)),
+        inflight(prometheus::BuildGauge()
+                     .Name("triggerd_inflight_events")
+                     .Help("Events taken and not finished, including those waiting to retry.")
+                     .Register(registry)),
+        desired_replicas(prometheus::BuildGauge()
+                             .Name("triggerd_desired_replicas")
+                             .Help("Replicas the function should run for the current backlog.")
+                             .Register(registry)),
+        delivery_duration(prometheus::BuildHistogram()
+                              .Name("triggerd_delivery_duration_seconds")
+                              .Help("One delivery attempt, from request sent to answer read.")
+                              .Register(registry)),
+        event_duration(prometheus::BuildHistogram()
+                           .Name("triggerd_event_duration_seconds")
+                           .Help("From event taken to event finished (delivered, "
+                                 "dead-lettered or dropped).")
+                           .Register(registry)),
+        source_up(prometheus::BuildGauge()
+                      .Name("triggerd_source_up")
+                      .Help("1 when the trigger's source is connected.")
+                      .Register(registry)) {}
+
+  Family<Counter>& received;
+  Family<Counter>& delivered;
+  Family<Counter>& dead_lettered;
+  Family<Counter>& dropped;
+  Family<Counter>& attempts;
+  Family<Gauge>& queue_depth;
+  Family<Gauge>& inflight;
+  Family<Gauge>& desired_replicas;
+  Family<Histogram>& delivery_duration;
+  Family<Histogram>& event_duration;
+  Family<Gauge>& source_up;
+};
+
+TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& trigger) {
+  const prometheus::Labels base{{"trigger", trigger.name}};
+  auto with = [&base](const char* key, const char* value) {
+    prometheus::Labels labels = base;
+    labels.emplace(key, value);
+    return labels;
+  };
+  auto attempts = [&](AttemptResult result) -> Counter& {
+    return families.attempts.Add(with("result", attempt_result_label(result)));
+  };
+  auto dropped = [&](DropReason reason) -> Counter& {
+    return families.dropped.Add(with("reason", drop_reason_label(reason)));
+  };
+  prometheus::Labels function_labels = base;
+  function_labels.emplace("function", trigger.function);
+
+  return TriggerMetrics{
+      .received = families.received.Add(base),
+      .delivered = families.delivered.Add(base),
+      .dead_lettered = families.dead_lettered.Add(base),
+      .dropped_retries_exhausted = dropped(DropReason::kRetriesExhausted),
+      .dropped_rejected = dropped(DropReason::kRejected),
+      .attempts_2xx = attempts(AttemptResult::k2xx),
+      .attempts_4xx = attempts(AttemptResult::k4xx),
+      .attempts_5xx = attempts(AttemptResult::k5xx),
+      .attempts_timeout = attempts(AttemptResult::kTimeout),
+      .attempts_connect_error = attempts(AttemptResult::kConnectError),
+      .delivery_duration = families.delivery_duration.Add(base, duration_buckets()),
+      .event_duration = families.event_duration.Add(base, duration_buckets()),
+      .queue_depth = families.queue_depth.Add(base),
+      .inflight = families.inflight.Add(base),
+      .source_up = families.source_up.Add(base),
+      .desired_replicas = families.desired_replicas.Add(function_labels),
+  };
+}
+
+// Counters are doubles in prometheus-cpp; event counts stay far below 2^53, so this is exact.
+std::int64_t count(const Counter& counter) { return std::llround(counter.Value()); }
+
+}  // namespace
+
+const char* attempt_result_label(AttemptResult result) {
+  switch (result) {
+    case AttemptResult::k2xx:
+      return "2xx";
+    case AttemptResult::k4xx:
+      return "4xx";
+    case AttemptResult::k5xx:
+      return "5xx";
+    case AttemptResult::kTimeout:
+      return "timeout";
+    case AttemptResult::kConnectError:
+      return "connect_error";
+  }
+  return "unknown";
+}
+
+const char* drop_reason_label(DropReason reason) {
+  switch (reason) {
+    case DropReason::kRetriesExhausted:
+      return "retries_exhausted";
+    case DropReason::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+prometheus::Counter& TriggerMetrics::dropped(DropReason reason) const {
+  return reason == DropReason::kRetriesExhausted ? dropped_retries_exhausted : dropped_rejected;
+}
+
+prometheus::Counter& TriggerMetrics::attempts(AttemptResult result) const {
+  switch (result) {
+    case AttemptResult::k2xx:
+      return attempts_2xx;
+    case AttemptResult::k4xx:
+      return attempts_4xx;
+    case AttemptResult::k5xx:
+      return attempts_5xx;
+    case AttemptResult::kTimeout:
+      return attempts_timeout;
+    case AttemptResult::kConnectError:
+      break;
+  }
+  return attempts_connect_error;
+}
+
+void TriggerState::set_queue_depth(std::int64_t depth) {
+  queue_depth_.store(depth, std::memory_order_relaxed);
+  metrics_.queue_depth.Set(static_cast<double>(depth));
+}
+
+void TriggerState::add_inflight(std::int64_t delta) {
+  inflight_.fetch_add(delta, std::memory_order_relaxed);
+  // Increment rather than Set(new value): two writers on different threads still converge.
+  metrics_.inflight.Increment(static_cast<double>(delta));
+}
+
+void TriggerState::set_source_up(bool up) {
+  source_up_.store(up, std::memory_order_relaxed);
+  metrics_.source_up.Set(up ? 1 : 0);
+}
+
+TriggerTelemetry::TriggerTelemetry(const config::Trigger& trigger,
+                                   TriggerMetrics trigger_metrics)
+    : name(trigger.name),
+      function(trigger.function),
+      source_type(config::source_type_name(trigger.source)),
+      scaling(trigger.scaling),
+      metrics(trigger_metrics),
+      state(metrics) {}
+
+std::int64_t TriggerTelemetry::desired_replicas() const {
+  return triggerd::desired_replicas(scaling, state.backlog());
+}
+
+std::int64_t TriggerTelemetry::delivered() const { return count(metrics.delivered); }
+std::int64_t TriggerTelemetry::dead_lettered() const { return count(metrics.dead_lettered); }
+std::int64_t TriggerTelemetry::dropped() const {
+  return count(metrics.dropped_retries_exhausted) + count(metrics.dropped_rejected);
+}
+
+Metrics::Metrics(const config::Config& config, std::string_view version)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::BuildGauge()
+      .Name("triggerd_build_info")
+      .Help("Always 1; the version label says which triggerd is running.")
+      .Register(*registry_)
+      .Add({{"version", std::string(version)}})
+      .Set(1);
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("triggerd_config_reloads_total")
+                      .Help("Configuration reloads (SIGHUP), by result.")
+                      .Register(*registry_);
+  reloads_success_ = &reloads.Add({{"result", "success"}});
+  reloads_failure_ = &reloads.Add({{"result", "failure"}});
+
+  Families families(*registry_);
+  triggers_.reserve(config.triggers.size());
+  for (const config::Trigger& trigger : config.triggers) {
+    triggers_.push_back(
+        std::make_unique<TriggerTelemetry>(trigger, make_trigger_metrics(families, trigger)));
+  }
+  refresh_desired_replicas();
+}
+
+Metrics::~Metrics() = default;
+
+TriggerTelemetry* Metrics::find(std::string_view trigger) const {
+  auto it = std::find_if(triggers_.begin(), triggers_.end(),
+                         [trigger](const auto& t) { return t->name == trigger; });
+  return it == triggers_.end() ? nullptr : it->get();
+}
+
+bool Metrics::all_sources_up() const {
+  return std::all_of(triggers_.begin(), triggers_.end(),
+                     [](const auto& t) { return t->state.source_up(); });
+}
+
+void Metrics::count_reload(bool success) {
+  (success ? reloads_success_ : reloads_failure_)->Increment();
+}
+
+void Metrics::refresh_desired_replicas() {
+  for (const auto& trigger : triggers_) {
+    trigger->metrics.desired_replicas.Set(static_cast<double>(trigger->desired_replicas()));
+  }
+}
+
+std::string Metrics::serialize() {
+  refresh_desired_replicas();
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace triggerd

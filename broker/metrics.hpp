@@ -1,0 +1,144 @@
+#pragma once
+// Every metric of SPEC section 5, declared in one place on one prometheus::Registry, and the
+// per-trigger handles that the sources and the dispatcher use on the hot path.
+//
+// All series of every configured trigger exist from start-up with zero values, so a scrape
+// (and promtool, and a dashboard) sees every name before the first event.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
+namespace triggerd {
+
+// The `result` label of triggerd_delivery_attempts_total.
+enum class AttemptResult { k2xx, k4xx, k5xx, kTimeout, kConnectError };
+// The `reason` label of triggerd_events_dropped_total (an event given up with no dead letter).
+enum class DropReason { kRetriesExhausted, kRejected };
+
+const char* attempt_result_label(AttemptResult result);
+const char* drop_reason_label(DropReason reason);
+
+// One trigger's series, resolved once at start-up so the hot path never looks up labels.
+// The references stay valid as long as the Metrics that made them.
+struct TriggerMetrics {
+  prometheus::Counter& received;
+  prometheus::Counter& delivered;
+  prometheus::Counter& dead_lettered;
+  prometheus::Counter& dropped_retries_exhausted;
+  prometheus::Counter& dropped_rejected;
+  prometheus::Counter& attempts_2xx;
+  prometheus::Counter& attempts_4xx;
+  prometheus::Counter& attempts_5xx;
+  prometheus::Counter& attempts_timeout;
+  prometheus::Counter& attempts_connect_error;
+  prometheus::Histogram& delivery_duration;  // seconds, one attempt
+  prometheus::Histogram& event_duration;     // seconds, taken to finished
+  // Written only through TriggerState (queue depth, in flight, source up) and
+  // Metrics::refresh_desired_replicas(), so /metrics and the admin API never disagree.
+  prometheus::Gauge& queue_depth;
+  prometheus::Gauge& inflight;
+  prometheus::Gauge& source_up;
+  prometheus::Gauge& desired_replicas;
+
+  prometheus::Counter& dropped(DropReason reason) const;
+  prometheus::Counter& attempts(AttemptResult result) const;
+};
+
+// The live numbers of one trigger that the admin API reports and readiness depends on.
+//
+// Relaxed atomics rather than plain members: the app itself is single-threaded, but the
+// writers of queue depth may not be. librdkafka computes lag on its own thread and a hiredis
+// connection may live on a dedicated one (ARCHITECTURE.md), and those can publish a depth
+// here without a post to the io_context. A relaxed load or store costs the same as a plain
+// one on x86; only add_inflight() is a locked add, and that is once per event, not per byte.
+// Nothing orders these values against each other, which is fine for monitoring.
+class TriggerState {
+ public:
+  explicit TriggerState(TriggerMetrics& metrics) : metrics_(metrics) {}
+  TriggerState(const TriggerState&) = delete;
+  TriggerState& operator=(const TriggerState&) = delete;
+
+  // Events waiting at the source, not yet taken (SPEC section 2 table); set by the source.
+  void set_queue_depth(std::int64_t depth);
+  // Events taken and not finished, including those waiting to retry: +1 when an event is
+  // taken from the source, -1 when it is finished (delivered, dead-lettered or dropped).
+  void add_inflight(std::int64_t delta);
+  // Whether the source is connected; /readyz needs every trigger's source up.
+  void set_source_up(bool up);
+
+  std::int64_t queue_depth() const { return queue_depth_.load(std::memory_order_relaxed); }
+  std::int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+  bool source_up() const { return source_up_.load(std::memory_order_relaxed); }
+  // Every event of the trigger that is not finished (SPEC section 5).
+  std::int64_t backlog() const { return queue_depth() + inflight(); }
+
+ private:
+  TriggerMetrics& metrics_;
+  std::atomic<std::int64_t> queue_depth_{0};
+  std::atomic<std::int64_t> inflight_{0};
+  std::atomic<bool> source_up_{false};
+};
+
+// What the broker knows about one configured trigger: its identity as the admin API shows
+// it, its series, and its live state. Addresses are stable for the life of Metrics.
+struct TriggerTelemetry {
+  TriggerTelemetry(const config::Trigger& trigger, TriggerMetrics trigger_metrics);
+
+  const std::string name;
+  const std::string function;
+  const std::string source_type;  // "kafka", "redis-stream", ... (config::source_type_name)
+  const config::Scaling scaling;
+  TriggerMetrics metrics;
+  TriggerState state;
+
+  std::int64_t desired_replicas() const;  // SPEC formula over the current backlog
+  bool active() const { return state.backlog() > scaling.activation; }
+  std::int64_t delivered() const;
+  std::int64_t dead_lettered() const;
+  std::int64_t dropped() const;  // all reasons
+};
+
+class Metrics {
+ public:
+  // Declares every family and, for each trigger of `config`, every series at zero.
+  Metrics(const config::Config& config, std::string_view version);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  prometheus::Registry& registry() { return *registry_; }
+
+  // In config order.
+  const std::vector<std::unique_ptr<TriggerTelemetry>>& triggers() const { return triggers_; }
+  TriggerTelemetry* find(std::string_view trigger) const;
+  bool all_sources_up() const;
+
+  // triggerd_config_reloads_total{result="success"|"failure"}.
+  void count_reload(bool success);
+
+  // Sets every trigger's triggerd_desired_replicas from its current backlog. Called just
+  // before a scrape, so the gauge is as fresh as the depth it is computed from.
+  void refresh_desired_replicas();
+  // Prometheus text format 0.0.4 of the whole registry, after refresh_desired_replicas().
+  std::string serialize();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter* reloads_success_ = nullptr;
+  prometheus::Counter* reloads_failure_ = nullptr;
+  std::vector<std::unique_ptr<TriggerTelemetry>> triggers_;
+};
+
+}  // namespace triggerd

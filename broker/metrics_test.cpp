@@ -1,0 +1,147 @@
+#include "broker/metrics.hpp"
+
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <string>
+
+namespace triggerd {
+namespace {
+
+config::Config two_triggers() {
+  config::Config config;
+  config::Trigger orders;
+  orders.name = "orders";
+  orders.function = "resize";
+  orders.source = config::KafkaSource{};
+  orders.scaling = {.target_per_replica = 10, .activation = 0, .min_replicas = 0,
+                    .max_replicas = 5};
+  config::Trigger ticks;
+  ticks.name = "ticks";
+  ticks.function = "report";
+  ticks.source = config::CronSource{};
+  ticks.scaling.min_replicas = 2;
+  config.triggers = {orders, ticks};
+  return config;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Metrics, ExposesEverySeriesOfEveryTriggerBeforeAnyWork) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  const std::string text = metrics.serialize();
+  for (const std::string trigger : {"orders", "ticks"}) {
+    const std::string label = "trigger=\"" + trigger + "\"";
+    for (const std::string name :
+         {"triggerd_events_received_total", "triggerd_events_delivered_total",
+          "triggerd_events_dead_lettered_total", "triggerd_queue_depth",
+          "triggerd_inflight_events", "triggerd_source_up",
+          "triggerd_delivery_duration_seconds_count", "triggerd_event_duration_seconds_count"}) {
+      EXPECT_TRUE(contains(text, name + "{" + label + "} 0")) << name << " for " << trigger;
+    }
+    for (const std::string reason : {"retries_exhausted", "rejected"}) {
+      EXPECT_TRUE(contains(text, "reason=\"" + reason + "\"")) << reason;
+    }
+    for (const std::string result : {"2xx", "4xx", "5xx", "timeout", "connect_error"}) {
+      EXPECT_TRUE(contains(text, "result=\"" + result + "\",trigger=\"" + trigger + "\"} 0"))
+          << result << " for " << trigger;
+    }
+  }
+  EXPECT_TRUE(contains(text, "triggerd_build_info{version=\"1.2.3\"} 1"));
+  EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"success\"} 0"));
+  EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"failure\"} 0"));
+  EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 0"));
+  EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"report\",trigger=\"ticks\"} 2"));
+  EXPECT_TRUE(contains(text, "le=\"0.001\"")) << "buckets start at 1 ms";
+  EXPECT_TRUE(contains(text, "le=\"60\"")) << "buckets reach 60 s";
+}
+
+TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  TriggerTelemetry* orders = metrics.find("orders");
+  ASSERT_NE(orders, nullptr);
+  orders->state.set_queue_depth(27);
+  orders->state.add_inflight(+5);
+  orders->state.add_inflight(-1);
+  orders->state.set_source_up(true);
+
+  EXPECT_EQ(orders->state.queue_depth(), 27);
+  EXPECT_EQ(orders->state.inflight(), 4);
+  EXPECT_EQ(orders->state.backlog(), 31);
+  EXPECT_TRUE(orders->state.source_up());
+  EXPECT_EQ(orders->metrics.queue_depth.Value(), 27);
+  EXPECT_EQ(orders->metrics.inflight.Value(), 4);
+  EXPECT_EQ(orders->metrics.source_up.Value(), 1);
+  EXPECT_EQ(orders->desired_replicas(), 4);  // ceil(31 / 10)
+  EXPECT_TRUE(orders->active());
+
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 4"));
+  EXPECT_TRUE(contains(text, "triggerd_queue_depth{trigger=\"orders\"} 27"));
+}
+
+TEST(Metrics, HandleCountersAreTheExportedSeries) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  TriggerTelemetry& ticks = *metrics.find("ticks");
+  ticks.metrics.received.Increment();
+  ticks.metrics.delivered.Increment(3);
+  ticks.metrics.dead_lettered.Increment();
+  ticks.metrics.dropped(DropReason::kRejected).Increment();
+  ticks.metrics.dropped(DropReason::kRetriesExhausted).Increment(2);
+  ticks.metrics.attempts(AttemptResult::kConnectError).Increment();
+  ticks.metrics.delivery_duration.Observe(0.02);
+
+  EXPECT_EQ(ticks.delivered(), 3);
+  EXPECT_EQ(ticks.dead_lettered(), 1);
+  EXPECT_EQ(ticks.dropped(), 3);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(contains(text, "triggerd_events_delivered_total{trigger=\"ticks\"} 3"));
+  EXPECT_TRUE(contains(
+      text, "triggerd_events_dropped_total{reason=\"retries_exhausted\",trigger=\"ticks\"} 2"));
+  EXPECT_TRUE(contains(
+      text, "triggerd_delivery_attempts_total{result=\"connect_error\",trigger=\"ticks\"} 1"));
+  EXPECT_TRUE(contains(text, "triggerd_delivery_duration_seconds_count{trigger=\"ticks\"} 1"));
+  // The other trigger's series are untouched.
+  EXPECT_TRUE(contains(text, "triggerd_events_delivered_total{trigger=\"orders\"} 0"));
+}
+
+TEST(Metrics, ReadinessNeedsEverySourceUp) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  EXPECT_FALSE(metrics.all_sources_up());
+  metrics.find("orders")->state.set_source_up(true);
+  EXPECT_FALSE(metrics.all_sources_up());
+  metrics.find("ticks")->state.set_source_up(true);
+  EXPECT_TRUE(metrics.all_sources_up());
+}
+
+TEST(Metrics, CountsReloadsByResult) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  metrics.count_reload(false);
+  metrics.count_reload(false);
+  metrics.count_reload(true);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"failure\"} 2"));
+  EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"success\"} 1"));
+}
+
+TEST(Metrics, UnknownTriggerIsNotFound) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  EXPECT_EQ(metrics.find("nope"), nullptr);
+}
+
+TEST(AttemptResultLabel, MatchesTheSpecNames) {
+  EXPECT_STREQ(attempt_result_label(AttemptResult::k2xx), "2xx");
+  EXPECT_STREQ(attempt_result_label(AttemptResult::k4xx), "4xx");
+  EXPECT_STREQ(attempt_result_label(AttemptResult::k5xx), "5xx");
+  EXPECT_STREQ(attempt_result_label(AttemptResult::kTimeout), "timeout");
+  EXPECT_STREQ(attempt_result_label(AttemptResult::kConnectError), "connect_error");
+  EXPECT_STREQ(drop_reason_label(DropReason::kRetriesExhausted), "retries_exhausted");
+  EXPECT_STREQ(drop_reason_label(DropReason::kRejected), "rejected");
+}
+
+}  // namespace
+}  // namespace triggerd
