@@ -1,0 +1,298 @@
+#include "broker/admin_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "broker/desired_replicas.hpp"
+#include "broker/health.hpp"
+#include "broker/logging.hpp"
+#include "broker/metrics.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// The read timeout also bounds how long an idle keep-alive connection is kept: Prometheus
+// scrapes every 15-60 s and reconnects cheaply, while a slow or silent client must not hold
+// a connection (and its memory) forever.
+constexpr auto kReadTimeout = std::chrono::seconds(30);
+constexpr auto kWriteTimeout = std::chrono::seconds(10);
+// Every route is a GET; a body is read only to keep the connection in step, so keep it small.
+constexpr std::uint64_t kMaxRequestBody = 64 * 1024;
+// Bounds memory whatever a misbehaving client does; a scraper and a few humans need far less.
+constexpr std::size_t kMaxConnections = 256;
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+constexpr std::string_view kTriggersPath = "/v1/triggers";
+constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr const char* kTextContentType = "text/plain; charset=utf-8";
+constexpr const char* kJsonContentType = "application/json";
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+Response make_response(const Request& request, http::status status, const char* content_type,
+                       std::string body) {
+  Response response(status, request.version());
+  response.set(http::field::server, "triggerd/" TRIGGERD_VERSION);
+  response.set(http::field::content_type, content_type);
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+Response json_response(const Request& request, http::status status, const json::value& body) {
+  return make_response(request, status, kJsonContentType, json::serialize(body) + "\n");
+}
+
+Response json_error(const Request& request, http::status status, std::string message) {
+  return json_response(request, status, json::object{{"error", std::move(message)}});
+}
+
+json::object trigger_json(const TriggerTelemetry& trigger) {
+  // Read depth and in-flight once so that backlog, desired_replicas and active agree with the
+  // numbers shown next to them even while a source thread updates the depth.
+  const std::int64_t queue_depth = trigger.state.queue_depth();
+  const std::int64_t inflight = trigger.state.inflight();
+  const std::int64_t backlog = queue_depth + inflight;
+  return json::object{
+      {"name", trigger.name},
+      {"source", trigger.source_type},
+      {"function", trigger.function},
+      {"queue_depth", queue_depth},
+      {"inflight", inflight},
+      {"backlog", backlog},
+      {"desired_replicas", desired_replicas(trigger.scaling, backlog)},
+      {"active", backlog > trigger.scaling.activation},
+      {"delivered", trigger.delivered()},
+      {"dead_lettered", trigger.dead_lettered()},
+      {"dropped", trigger.dropped()},
+  };
+}
+
+bool is_http_parse_error(const beast::error_code& error) {
+  return &error.category() == &http::make_error_code(http::error::bad_target).category() &&
+         error != http::error::end_of_stream && error != http::error::partial_message;
+}
+
+// Keeps a connection's stream in the server's list for as long as the connection lives, so
+// that stop() can close it.
+class TrackedConnection {
+ public:
+  TrackedConnection(std::list<beast::tcp_stream*>& list, beast::tcp_stream& stream)
+      : list_(list), position_(list.insert(list.end(), &stream)) {}
+  ~TrackedConnection() { list_.erase(position_); }
+  TrackedConnection(const TrackedConnection&) = delete;
+  TrackedConnection& operator=(const TrackedConnection&) = delete;
+
+ private:
+  std::list<beast::tcp_stream*>& list_;
+  std::list<beast::tcp_stream*>::iterator position_;
+};
+
+}  // namespace
+
+class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(asio::io_context& io, Metrics& metrics, const Health& health)
+      : io_(io), metrics_(metrics), health_(health), acceptor_(io), log_(logging::get("admin")) {}
+
+  void start(const config::HostPort& address) {
+    const tcp::endpoint endpoint = resolve(address);
+    beast::error_code error;
+    auto check = [&](const char* step) {
+      if (!error) return;
+      throw std::runtime_error("cannot listen on server.admin_listen " + address.to_string() +
+                               ": " + step + ": " + error.message());
+    };
+    acceptor_.open(endpoint.protocol(), error);
+    check("open");
+    // Lets a restarted triggerd bind while connections of the old one sit in TIME_WAIT; on
+    // Linux it still refuses a port that another process listens on.
+    acceptor_.set_option(asio::socket_base::reuse_address(true), error);
+    check("setsockopt");
+    acceptor_.bind(endpoint, error);
+    check("bind");
+    acceptor_.listen(asio::socket_base::max_listen_connections, error);
+    check("listen");
+    port_ = acceptor_.local_endpoint().port();
+    log_->info("admin server listening on {}",
+               config::HostPort{address.host, port_}.to_string());
+    asio::co_spawn(io_, accept_loop(shared_from_this()), asio::detached);
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    // Each connection's pending read or write completes with operation_aborted, and its
+    // coroutine ends and removes itself from the list (later, not during this loop).
+    for (beast::tcp_stream* stream : connections_) {
+      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream->close();
+    }
+  }
+
+ private:
+  tcp::endpoint resolve(const config::HostPort& address) {
+    beast::error_code error;
+    const asio::ip::address ip = asio::ip::make_address(address.host, error);
+    if (!error) return {ip, address.port};
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(address.host, std::to_string(address.port),
+                                    tcp::resolver::passive, error);
+    if (error || results.empty()) {
+      throw std::runtime_error("cannot listen on server.admin_listen " + address.to_string() +
+                               ": cannot resolve host: " +
+                               (error ? error.message() : std::string("no address")));
+    }
+    return results.begin()->endpoint();
+  }
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+    while (!stopped_) {
+      auto [error, socket] = co_await acceptor_.async_accept(kAsTuple);
+      if (stopped_) break;
+      if (error) {
+        // Out of file descriptors and the like: pause rather than spin on the error.
+        log_->warn("admin server: accept failed: {}", error.message());
+        asio::steady_timer pause(io_, kAcceptRetryDelay);
+        co_await pause.async_wait(kAsTuple);
+        continue;
+      }
+      if (connections_.size() >= kMaxConnections) {
+        log_->debug("admin server: {} connections open, refusing one more", kMaxConnections);
+        continue;  // the socket closes as it goes out of scope
+      }
+      asio::co_spawn(io_, serve(self, std::move(socket)), asio::detached);
+    }
+  }
+
+  // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
+  asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    TrackedConnection tracked(connections_, stream);
+    beast::flat_buffer buffer;
+    for (bool keep_alive = true; keep_alive && !stopped_;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(kMaxRequestBody);
+      stream.expires_after(kReadTimeout);
+      auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+      Response response;
+      if (!read_error) {
+        response = route(parser.get());
+        keep_alive = parser.get().keep_alive();
+      } else if (is_http_parse_error(read_error)) {
+        // The stream is out of step after a bad request: answer, then close.
+        const bool too_large = read_error == http::error::body_limit;
+        Request request;
+        response = json_error(
+            request, too_large ? http::status::payload_too_large : http::status::bad_request,
+            too_large ? "request body too large" : "bad request: " + read_error.message());
+        keep_alive = false;
+      } else {
+        break;  // closed by the client, timed out, or cut by stop()
+      }
+      response.keep_alive(keep_alive && !stopped_);
+      response.prepare_payload();
+      stream.expires_after(kWriteTimeout);
+      auto [write_error, written_bytes] = co_await http::async_write(stream, response, kAsTuple);
+      if (write_error) break;
+      keep_alive = response.keep_alive();
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  Response route(const Request& request) {
+    const std::string_view target = request.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    log_->debug("admin server: {} {}", request.method_string(), path);
+    if (request.method() != http::verb::get) {
+      Response response = json_error(request, http::status::method_not_allowed,
+                                      "method not allowed: the admin API answers GET only");
+      response.set(http::field::allow, "GET");
+      return response;
+    }
+    if (path == "/metrics") {
+      return make_response(request, http::status::ok, kMetricsContentType, metrics_.serialize());
+    }
+    if (path == "/livez") {
+      // Answered from the event loop, so an answer at all means the loop runs.
+      return make_response(request, http::status::ok, kTextContentType, "ok\n");
+    }
+    if (path == "/readyz") {
+      if (health_.ready()) return make_response(request, http::status::ok, kTextContentType, "ok\n");
+      return make_response(request, http::status::service_unavailable, kTextContentType,
+                           "not ready: " + health_.not_ready_reason() + "\n");
+    }
+    if (path == kTriggersPath) {
+      json::array triggers;
+      for (const auto& trigger : metrics_.triggers()) triggers.push_back(trigger_json(*trigger));
+      return json_response(request, http::status::ok, triggers);
+    }
+    if (path.starts_with(kTriggersPath) && path.size() > kTriggersPath.size() &&
+        path[kTriggersPath.size()] == '/') {
+      const std::string_view name = path.substr(kTriggersPath.size() + 1);
+      if (const TriggerTelemetry* trigger = metrics_.find(name)) {
+        return json_response(request, http::status::ok, trigger_json(*trigger));
+      }
+      return json_error(request, http::status::not_found,
+                        // Only a valid name is echoed: an error body never carries bytes a
+                        // client made up (invalid UTF-8, control characters).
+                        config::is_valid_name(name) ? "no trigger named " + std::string(name)
+                                                    : std::string("no such trigger"));
+    }
+    return json_error(request, http::status::not_found,
+                      "not found; the admin API serves /metrics, /livez, /readyz and "
+                      "/v1/triggers[/NAME]");
+  }
+
+  asio::io_context& io_;
+  Metrics& metrics_;
+  const Health& health_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::list<beast::tcp_stream*> connections_;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health)
+    : impl_(std::make_shared<Impl>(io, metrics, health)) {}
+
+AdminServer::~AdminServer() { impl_->stop(); }
+
+void AdminServer::start(const config::HostPort& address) { impl_->start(address); }
+
+std::uint16_t AdminServer::port() const { return impl_->port(); }
+
+void AdminServer::stop() { impl_->stop(); }
+
+}  // namespace triggerd

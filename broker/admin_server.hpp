@@ -1,0 +1,46 @@
+#pragma once
+// The admin HTTP server on server.admin_listen (SPEC section 5): /metrics, /livez, /readyz,
+// /v1/triggers and /v1/triggers/NAME. HTTP/1.1 with keep-alive, GET only.
+//
+// Beast stays inside admin_server.cpp (a Beast translation unit takes long to compile), so
+// this header only forward-declares what it needs.
+#include <cstdint>
+#include <memory>
+
+#include "config/config.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace triggerd {
+
+class Health;
+class Metrics;
+
+class AdminServer {
+ public:
+  // `metrics` and `health` must outlive the server. Nothing runs before start().
+  AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds `address` (port 0 picks a free port) and starts accepting on the io_context.
+  // Throws std::runtime_error naming the address when it cannot listen (port in use, an
+  // address this host does not have, a name that does not resolve). Start-up only.
+  void start(const config::HostPort& address);
+
+  // The bound port, after start(); the one chosen when asked for port 0.
+  std::uint16_t port() const;
+
+  // Stops accepting and closes every connection, cutting any response being written.
+  // Idempotent; the io_context can then run out of work.
+  void stop();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the connection coroutines that use it
+};
+
+}  // namespace triggerd
