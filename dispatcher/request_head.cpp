@@ -1,0 +1,159 @@
+#include "dispatcher/request_head.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include "dispatcher/time_format.hpp"
+
+namespace triggerd {
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+
+// Attributes that binary mode carries in headers of its own (or that CloudEvents reserves); an
+// event's extra attribute of the same name must not produce a second, conflicting header.
+constexpr std::array<std::string_view, 8> kCoreAttributes{
+    "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"};
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+// CloudEvents attribute names are lower-case letters and digits; anything else could smuggle
+// a ':' or a line break into the head.
+bool is_attribute_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+bool is_token(std::string_view name) {
+  constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           kTokenPunctuation.find(c) != std::string_view::npos;
+  });
+}
+
+// RFC 9110 field-value: no control characters but horizontal tab.
+bool is_field_value(std::string_view value) {
+  return std::none_of(value.begin(), value.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && byte != '\t') || byte == 0x7f;
+  });
+}
+
+bool collides(std::string_view attribute, std::span<const ExtraHeader> extra) {
+  for (std::string_view core : kCoreAttributes) {
+    if (equals_ignoring_case(attribute, core)) return true;
+  }
+  for (const ExtraHeader& header : extra) {
+    std::string_view name = header.name;
+    if (name.size() > 3 && equals_ignoring_case(name.substr(0, 3), "ce-") &&
+        equals_ignoring_case(name.substr(3), attribute)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_raw(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append(kCrlf);
+}
+
+void append_encoded(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ");
+  append_percent_encoded(value, out);
+  out.append(kCrlf);
+}
+
+void append_decimal(std::string& out, std::uint64_t value) {
+  std::array<char, 24> digits{};
+  const char* end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+  out.append(digits.data(), static_cast<std::size_t>(end - digits.data()));
+}
+
+}  // namespace
+
+void append_percent_encoded(std::string_view value, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x21 && byte <= 0x7e && byte != '"' && byte != '%') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    }
+  }
+}
+
+std::string make_fixed_head(const config::HttpUrl& url,
+                            const std::vector<std::pair<std::string, config::Secret>>& headers) {
+  std::string out;
+  out.append("POST ").append(url.target.empty() ? std::string_view("/") : url.target);
+  out.append(" HTTP/1.1\r\nHost: ");
+  const bool ipv6 = url.host.find(':') != std::string::npos;
+  if (ipv6) out.push_back('[');
+  out.append(url.host);
+  if (ipv6) out.push_back(']');
+  if (url.port != 80) {
+    out.push_back(':');
+    append_decimal(out, url.port);
+  }
+  out.append(kCrlf);
+  append_raw(out, "User-Agent", "triggerd/" TRIGGERD_VERSION);
+  append_raw(out, "Connection", "keep-alive");
+  for (const auto& [name, value] : headers) {
+    // The config loader refuses such headers already; this keeps the framing safe regardless.
+    if (is_token(name) && is_field_value(value.reveal())) append_raw(out, name, value.reveal());
+  }
+  return out;
+}
+
+void append_event_headers(const Event& event, std::span<const ExtraHeader> extra,
+                          std::string& out) {
+  append_raw(out, "ce-specversion", "1.0");
+  append_encoded(out, "ce-id", event.id);
+  append_encoded(out, "ce-source", event.source);
+  append_encoded(out, "ce-type", event.type);
+  out.append("ce-time: ");
+  append_rfc3339(event.time, out);
+  out.append(kCrlf);
+  if (!event.subject.empty()) append_encoded(out, "ce-subject", event.subject);
+  const bool usable_content_type = !event.content_type.empty() &&
+                                   is_field_value(event.content_type);
+  append_raw(out, "Content-Type",
+             usable_content_type ? std::string_view(event.content_type)
+                                 : std::string_view("application/octet-stream"));
+  for (const auto& [name, value] : event.attributes) {
+    if (!is_attribute_name(name) || collides(name, extra)) continue;
+    out.append("ce-").append(name).append(": ");
+    append_percent_encoded(value, out);
+    out.append(kCrlf);
+  }
+  for (const ExtraHeader& header : extra) {
+    if (!is_token(header.name)) continue;
+    if (header.name.size() > 3 && equals_ignoring_case(header.name.substr(0, 3), "ce-")) {
+      append_encoded(out, header.name, header.value);
+    } else if (is_field_value(header.value)) {
+      append_raw(out, header.name, header.value);
+    }
+  }
+  if (!event.traceparent.empty() && is_field_value(event.traceparent)) {
+    append_raw(out, "traceparent", event.traceparent);
+    if (!event.tracestate.empty() && is_field_value(event.tracestate)) {
+      append_raw(out, "tracestate", event.tracestate);
+    }
+  }
+  out.append("Content-Length: ");
+  append_decimal(out, event.data.size());
+  out.append(kCrlf).append(kCrlf);
+}
+
+}  // namespace triggerd

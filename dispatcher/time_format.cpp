@@ -1,0 +1,162 @@
+#include "dispatcher/time_format.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace triggerd {
+namespace {
+
+// Zero-padded decimal of a non-negative number, at least `width` digits.
+void append_number(std::string& out, std::int64_t value, int width) {
+  std::array<char, 20> digits{};
+  int count = 0;
+  do {
+    digits[static_cast<std::size_t>(count++)] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && count < static_cast<int>(digits.size()));
+  for (int pad = width - count; pad > 0; --pad) out.push_back('0');
+  while (count > 0) out.push_back(digits[static_cast<std::size_t>(--count)]);
+}
+
+// Reads an HTTP-date piece by piece; every step either consumes what it expects or fails.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view text) : text_(text) {}
+
+  bool done() const { return text_.empty(); }
+
+  bool literal(std::string_view expected) {
+    if (!text_.starts_with(expected)) return false;
+    text_.remove_prefix(expected.size());
+    return true;
+  }
+
+  std::string_view letters() {
+    std::size_t n = 0;
+    while (n < text_.size() && ((text_[n] >= 'A' && text_[n] <= 'Z') ||
+                                (text_[n] >= 'a' && text_[n] <= 'z'))) {
+      ++n;
+    }
+    std::string_view word = text_.substr(0, n);
+    text_.remove_prefix(n);
+    return word;
+  }
+
+  // Between `min` and `max` decimal digits; -1 when there are fewer than `min`.
+  int digits(std::size_t min, std::size_t max) {
+    std::size_t n = 0;
+    int value = 0;
+    while (n < max && n < text_.size() && text_[n] >= '0' && text_[n] <= '9') {
+      value = value * 10 + (text_[n] - '0');
+      ++n;
+    }
+    if (n < min) return -1;
+    text_.remove_prefix(n);
+    return value;
+  }
+
+  // "Jan".."Dec" as 1..12; 0 when it is no month name (HTTP-date month names are case-sensitive).
+  unsigned month() {
+    static constexpr std::array<std::string_view, 12> kMonths{
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (std::size_t i = 0; i < kMonths.size(); ++i) {
+      if (literal(kMonths[i])) return static_cast<unsigned>(i + 1);
+    }
+    return 0;
+  }
+
+  // HH:MM:SS
+  bool time_of_day(int& hour, int& minute, int& second) {
+    hour = digits(2, 2);
+    if (hour < 0 || !literal(":")) return false;
+    minute = digits(2, 2);
+    if (minute < 0 || !literal(":")) return false;
+    second = digits(2, 2);
+    return second >= 0;
+  }
+
+ private:
+  std::string_view text_;
+};
+
+}  // namespace
+
+void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out) {
+  using namespace std::chrono;
+  const auto millis = floor<milliseconds>(time);
+  const auto day = floor<days>(millis);
+  const year_month_day date{day};
+  const hh_mm_ss clock{millis - day};
+  append_number(out, static_cast<int>(date.year()), 4);
+  out.push_back('-');
+  append_number(out, static_cast<unsigned>(date.month()), 2);
+  out.push_back('-');
+  append_number(out, static_cast<unsigned>(date.day()), 2);
+  out.push_back('T');
+  append_number(out, clock.hours().count(), 2);
+  out.push_back(':');
+  append_number(out, clock.minutes().count(), 2);
+  out.push_back(':');
+  append_number(out, clock.seconds().count(), 2);
+  if (clock.subseconds().count() != 0) {
+    out.push_back('.');
+    append_number(out, clock.subseconds().count(), 3);
+  }
+  out.push_back('Z');
+}
+
+std::string format_rfc3339(std::chrono::system_clock::time_point time) {
+  std::string out;
+  append_rfc3339(time, out);
+  return out;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
+  Cursor in(text);
+  if (in.letters().empty()) return std::nullopt;  // day name; not checked against the date
+  int year = -1;
+  unsigned month = 0;
+  int day = -1;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  if (in.literal(", ")) {
+    day = in.digits(2, 2);
+    if (in.literal("-")) {  // RFC 850: 06-Nov-94
+      month = in.month();
+      if (!in.literal("-")) return std::nullopt;
+      const int two_digits = in.digits(2, 2);
+      if (two_digits < 0) return std::nullopt;
+      // RFC 9110 resolves a two-digit year relative to now; 1970 as the pivot says the same for
+      // every date this software will see.
+      year = two_digits < 70 ? 2000 + two_digits : 1900 + two_digits;
+    } else {  // IMF-fixdate: 06 Nov 1994
+      if (!in.literal(" ")) return std::nullopt;
+      month = in.month();
+      if (!in.literal(" ")) return std::nullopt;
+      year = in.digits(4, 4);
+    }
+    if (!in.literal(" ") || !in.time_of_day(hour, minute, second) || !in.literal(" GMT")) {
+      return std::nullopt;
+    }
+  } else {  // asctime: Nov  6 08:49:37 1994
+    if (!in.literal(" ")) return std::nullopt;
+    month = in.month();
+    if (!in.literal(" ")) return std::nullopt;
+    day = in.literal(" ") ? in.digits(1, 1) : in.digits(2, 2);
+    if (!in.literal(" ") || !in.time_of_day(hour, minute, second) || !in.literal(" ")) {
+      return std::nullopt;
+    }
+    year = in.digits(4, 4);
+  }
+  if (!in.done() || year < 0 || day < 0 || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year{year}, std::chrono::month{month},
+                            std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return std::nullopt;
+  return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+}
+
+}  // namespace triggerd

@@ -1,0 +1,22 @@
+#pragma once
+// The two time formats the dispatcher speaks: RFC 3339 for CloudEvents attributes (ce-time,
+// ce-firstattempt) and the HTTP-date of a Retry-After header.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace triggerd {
+
+// Appends `time` in UTC as 2026-11-28T10:00:00Z, or 2026-11-28T10:00:00.123Z when the
+// milliseconds are not zero. Finer precision is cut off (not rounded) so a time never moves into
+// the next second.
+void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out);
+std::string format_rfc3339(std::chrono::system_clock::time_point time);
+
+// An HTTP-date (RFC 9110 section 5.6.7) in any of its three forms: IMF-fixdate
+// ("Sun, 06 Nov 1994 08:49:37 GMT"), obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and
+// asctime ("Sun Nov  6 08:49:37 1994"). nullopt when `text` is none of them.
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
+
+}  // namespace triggerd

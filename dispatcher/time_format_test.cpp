@@ -1,0 +1,57 @@
+#include "dispatcher/time_format.hpp"
+
+#include <gtest/gtest.h>
+
+namespace triggerd {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+system_clock::time_point at(int y, unsigned m, unsigned d, hours h, minutes min, seconds s) {
+  return sys_days{year{y} / month{m} / day{d}} + h + min + s;
+}
+
+TEST(Rfc3339, LeavesOutMillisecondsWhenTheyAreZero) {
+  EXPECT_EQ(format_rfc3339(at(2026, 11, 28, 10h, 0min, 0s)), "2026-11-28T10:00:00Z");
+}
+
+TEST(Rfc3339, WritesMillisecondsWhenThereAreAny) {
+  EXPECT_EQ(format_rfc3339(at(2026, 11, 28, 10h, 0min, 0s) + 123ms), "2026-11-28T10:00:00.123Z");
+  EXPECT_EQ(format_rfc3339(at(2026, 1, 2, 3h, 4min, 5s) + 7ms), "2026-01-02T03:04:05.007Z");
+}
+
+TEST(Rfc3339, CutsFinerPrecisionInsteadOfRoundingIntoTheNextSecond) {
+  EXPECT_EQ(format_rfc3339(at(2026, 12, 31, 23h, 59min, 59s) + 999999us),
+            "2026-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_rfc3339(at(2026, 11, 28, 10h, 0min, 0s) + 400us), "2026-11-28T10:00:00Z");
+}
+
+TEST(Rfc3339, FormatsTheEpoch) {
+  EXPECT_EQ(format_rfc3339(system_clock::time_point{}), "1970-01-01T00:00:00Z");
+}
+
+TEST(HttpDate, ParsesAllThreeFormsToTheSameInstant) {
+  const auto expected = at(1994, 11, 6, 8h, 49min, 37s);
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), expected);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), expected);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), expected);
+}
+
+TEST(HttpDate, ReadsTwoDigitYearsBefore70AsThisCentury) {
+  EXPECT_EQ(parse_http_date("Saturday, 28-Nov-26 10:00:00 GMT"), at(2026, 11, 28, 10h, 0min, 0s));
+}
+
+TEST(HttpDate, RefusesWhatIsNotAnHttpDate) {
+  for (const char* text :
+       {"", "5", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 30 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT trailing",
+        "2026-11-28T10:00:00Z"}) {
+    EXPECT_EQ(parse_http_date(text), std::nullopt) << "'" << text << "'";
+  }
+}
+
+}  // namespace
+}  // namespace triggerd
