@@ -19,8 +19,8 @@ constexpr std::array<std::string_view, 8> kCoreAttributes{
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // CloudEvents attribute names are lower-case letters and digits; anything else could smuggle
@@ -126,8 +126,8 @@ void append_event_headers(const Event& event, std::span<const ExtraHeader> extra
   append_rfc3339(event.time, out);
   out.append(kCrlf);
   if (!event.subject.empty()) append_encoded(out, "ce-subject", event.subject);
-  const bool usable_content_type = !event.content_type.empty() &&
-                                   is_field_value(event.content_type);
+  const bool usable_content_type =
+      !event.content_type.empty() && is_field_value(event.content_type);
   append_raw(out, "Content-Type",
              usable_content_type ? std::string_view(event.content_type)
                                  : std::string_view("application/octet-stream"));

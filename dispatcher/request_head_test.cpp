@@ -36,16 +36,17 @@ TEST(RequestHead, FixedPartCarriesRequestLineHostAndConfiguredHeaders) {
   EXPECT_EQ(head,
             "POST /resize?x=1 HTTP/1.1\r\n"
             "Host: fn.default.svc:9000\r\n"
-            "User-Agent: triggerd/" TRIGGERD_VERSION "\r\n"
+            "User-Agent: triggerd/" TRIGGERD_VERSION
+            "\r\n"
             "Connection: keep-alive\r\n"
             "Authorization: Bearer t0ken\r\n");
 }
 
 TEST(RequestHead, HostLeavesOutPort80AndBracketsIpv6) {
-  EXPECT_TRUE(make_fixed_head({"http://fn/", "fn", 80, "/"}, {}).starts_with(
-      "POST / HTTP/1.1\r\nHost: fn\r\n"));
-  EXPECT_TRUE(make_fixed_head({"http://[::1]:8080/", "::1", 8080, "/"}, {}).starts_with(
-      "POST / HTTP/1.1\r\nHost: [::1]:8080\r\n"));
+  EXPECT_TRUE(make_fixed_head({"http://fn/", "fn", 80, "/"}, {})
+                  .starts_with("POST / HTTP/1.1\r\nHost: fn\r\n"));
+  EXPECT_TRUE(make_fixed_head({"http://[::1]:8080/", "::1", 8080, "/"}, {})
+                  .starts_with("POST / HTTP/1.1\r\nHost: [::1]:8080\r\n"));
 }
 
 TEST(RequestHead, EventPartIsCloudEventsBinaryMode) {
@@ -107,7 +108,7 @@ TEST(RequestHead, CannotBeSplitByHostileAttributes) {
 
 TEST(RequestHead, AttributesNeverDuplicateHeadersSetByTriggerd) {
   Event event = sample_event();
-  event.attributes = {{"id", "other"},        {"specversion", "0.3"}, {"time", "x"},
+  event.attributes = {{"id", "other"},          {"specversion", "0.3"}, {"time", "x"},
                       {"datacontenttype", "x"}, {"trigger", "x"},       {"Attempt", "9"}};
   const std::array<ExtraHeader, 2> extra{{{"ce-trigger", "orders"}, {"ce-attempt", "1"}}};
   const std::string head = event_head(event, extra);

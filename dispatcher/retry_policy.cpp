@@ -54,8 +54,8 @@ config::Duration backoff_ceiling(const config::Backoff& backoff, int attempt) {
 config::Duration full_jitter(config::Duration ceiling, double fraction) {
   if (ceiling.count() <= 0 || !(fraction > 0)) return config::Duration(0);
   if (fraction >= 1) return ceiling;
-  const auto drawn = static_cast<std::int64_t>(
-      std::llround(static_cast<double>(ceiling.count()) * fraction));
+  const auto drawn =
+      static_cast<std::int64_t>(std::llround(static_cast<double>(ceiling.count()) * fraction));
   return config::Duration(std::clamp<std::int64_t>(drawn, 0, ceiling.count()));
 }
 

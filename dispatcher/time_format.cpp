@@ -33,8 +33,8 @@ class Cursor {
 
   std::string_view letters() {
     std::size_t n = 0;
-    while (n < text_.size() && ((text_[n] >= 'A' && text_[n] <= 'Z') ||
-                                (text_[n] >= 'a' && text_[n] <= 'z'))) {
+    while (n < text_.size() &&
+           ((text_[n] >= 'A' && text_[n] <= 'Z') || (text_[n] >= 'a' && text_[n] <= 'z'))) {
       ++n;
     }
     std::string_view word = text_.substr(0, n);

@@ -43,12 +43,11 @@ TEST(HttpDate, ReadsTwoDigitYearsBefore70AsThisCentury) {
 }
 
 TEST(HttpDate, RefusesWhatIsNotAnHttpDate) {
-  for (const char* text :
-       {"", "5", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
-        "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
-        "Sun, 30 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
-        "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT trailing",
-        "2026-11-28T10:00:00Z"}) {
+  for (const char* text : {"", "5", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
+                           "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
+                           "Sun, 30 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+                           "Sun, 06 Nov 1994 08:60:00 GMT",
+                           "Sun, 06 Nov 1994 08:49:37 GMT trailing", "2026-11-28T10:00:00Z"}) {
     EXPECT_EQ(parse_http_date(text), std::nullopt) << "'" << text << "'";
   }
 }

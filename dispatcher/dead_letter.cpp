@@ -1,0 +1,40 @@
+#include "dispatcher/dead_letter.hpp"
+
+#include <type_traits>
+#include <variant>
+
+#include "dispatcher/http_dead_letter.hpp"
+
+namespace triggerd {
+namespace {
+
+template <class>
+inline constexpr bool kAlwaysFalse = false;
+
+}  // namespace
+
+std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
+                                                      const config::DeadLetter& dead_letter,
+                                                      const config::Config& config) {
+  static_cast<void>(config);  // for the redis and kafka connections, once they are here
+  return std::visit(
+      [&](const auto& spec) -> std::unique_ptr<DeadLetterSink> {
+        using Spec = std::decay_t<decltype(spec)>;
+        if constexpr (std::is_same_v<Spec, config::HttpDeadLetter>) {
+          return std::make_unique<HttpDeadLetterSink>(executor, spec);
+        } else if constexpr (std::is_same_v<Spec, config::RedisStreamDeadLetter> ||
+                             std::is_same_v<Spec, config::RedisListDeadLetter>) {
+          // TODO(issue 4): the redis-stream and redis-list dead letters (connectors/redis/).
+          return nullptr;
+        } else if constexpr (std::is_same_v<Spec, config::KafkaDeadLetter>) {
+          // TODO(issue 5): the kafka dead letter (connectors/kafka/).
+          return nullptr;
+        } else {
+          // A new dead-letter type in config::DeadLetter must be handled above.
+          static_assert(kAlwaysFalse<Spec>, "unhandled dead-letter type");
+        }
+      },
+      dead_letter);
+}
+
+}  // namespace triggerd

@@ -1,0 +1,347 @@
+// The only Beast translation unit of the dispatcher (Beast is slow to compile): keep it that way,
+// and keep the headers Beast-free.
+#include "dispatcher/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <exception>
+
+#include "dispatcher/async_semaphore.hpp"
+#include "dispatcher/logger.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Functions may answer with cookies and tracing headers; 8 KiB (Beast's default) is tight.
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+// The function's answer body is not needed, only read to the end so the connection can carry
+// the next request; this body type throws the bytes away instead of buffering them.
+struct DiscardBody {
+  using value_type = std::uint64_t;  // bytes seen
+
+  class reader {
+   public:
+    template <bool kIsRequest, class Fields>
+    reader(http::header<kIsRequest, Fields>& /*header*/, value_type& seen) : seen_(seen) {}
+
+    void init(const boost::optional<std::uint64_t>& /*length*/, beast::error_code& error) {
+      error = {};
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& error) {
+      error = {};
+      const std::size_t size = asio::buffer_size(buffers);
+      seen_ += size;
+      return size;
+    }
+
+    void finish(beast::error_code& error) { error = {}; }
+
+   private:
+    value_type& seen_;
+  };
+};
+
+struct Connection {
+  explicit Connection(const asio::any_io_executor& executor) : stream(executor) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::string head;  // the request head, rebuilt in place for every request
+};
+
+// How one request/answer exchange on a connection ended.
+struct Exchange {
+  beast::error_code error;
+  bool answer_started = false;  // at least one byte of an answer arrived
+  int status = 0;
+  std::string retry_after;
+  bool keep_alive = false;
+};
+
+std::string describe(const beast::error_code& error) {
+  std::string text = error.message();
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+CallResult failure(const beast::error_code& error) {
+  CallResult result;
+  if (error == beast::error::timeout) {
+    result.kind = CallResult::Kind::timeout;
+  } else {
+    result.kind = CallResult::Kind::connect_error;
+    result.error = describe(error);
+  }
+  return result;
+}
+
+bool is_cancelled(const asio::cancellation_state& state) {
+  return state.cancelled() != asio::cancellation_type::none;
+}
+
+}  // namespace
+
+HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
+  return HttpEndpoint{function.name, function.url, function.timeout, function.max_concurrency,
+                      function.headers};
+}
+
+struct FunctionClient::Impl {
+  Impl(asio::any_io_executor executor, HttpEndpoint endpoint)
+      : executor_(std::move(executor)),
+        endpoint_(std::move(endpoint)),
+        port_(std::to_string(endpoint_.url.port)),
+        fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
+        slots_(executor_, static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
+        logger_(dispatcher_logger()) {}
+
+  asio::awaitable<CallResult> attempt(const Event& event, std::span<const ExtraHeader> extra);
+  asio::awaitable<beast::error_code> connect(Connection& connection, Clock::time_point deadline);
+  asio::awaitable<Exchange> exchange(Connection& connection, const Event& event,
+                                     std::span<const ExtraHeader> extra,
+                                     Clock::time_point deadline);
+
+  // Last in, first out: the most recently used connection is the least likely to have been
+  // closed by the server's idle timeout, and the older ones time out and go away on their own.
+  std::unique_ptr<Connection> take_idle() {
+    if (idle_.empty()) return nullptr;
+    std::unique_ptr<Connection> connection = std::move(idle_.back());
+    idle_.pop_back();
+    return connection;
+  }
+
+  void give_back(std::unique_ptr<Connection> connection) {
+    if (stopped_) {
+      connection->stream.close();
+      return;
+    }
+    idle_.push_back(std::move(connection));
+  }
+
+  void close_idle() {
+    for (auto& connection : idle_) connection->stream.close();
+    idle_.clear();
+  }
+
+  asio::any_io_executor executor_;
+  HttpEndpoint endpoint_;
+  std::string port_;
+  std::string fixed_head_;  // holds revealed header secrets: never log it
+  AsyncSemaphore slots_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::uint64_t connections_opened_ = 0;
+  bool stopped_ = false;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& connection,
+                                                                 Clock::time_point deadline) {
+  // getaddrinfo runs on Asio's resolver thread and cannot be interrupted, so the lookup is not
+  // awaited directly: its result lands in shared state and wakes a timer that also carries the
+  // deadline and the caller's cancellation. A lookup that hangs is left to finish on its own.
+  struct Lookup {
+    Lookup(const asio::any_io_executor& executor, Clock::time_point deadline_at)
+        : wake(executor, deadline_at) {}
+    asio::steady_timer wake;
+    beast::error_code error;
+    tcp::resolver::results_type endpoints;
+    bool done = false;
+  };
+  auto lookup = std::make_shared<Lookup>(executor_, deadline);
+  tcp::resolver resolver(executor_);
+  resolver.async_resolve(
+      endpoint_.url.host, port_, tcp::resolver::numeric_service,
+      [lookup](const beast::error_code& error, tcp::resolver::results_type endpoints) {
+        lookup->error = error;
+        lookup->endpoints = std::move(endpoints);
+        lookup->done = true;
+        lookup->wake.cancel();
+      });
+  auto [wait_error] = co_await lookup->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!lookup->done) {
+    co_return wait_error == asio::error::operation_aborted
+        ? beast::error_code(asio::error::operation_aborted)
+        : beast::error_code(beast::error::timeout);
+  }
+  if (lookup->error) co_return lookup->error;
+
+  connection.stream.expires_at(deadline);
+  auto [connect_error, connected] = co_await connection.stream.async_connect(
+      lookup->endpoints, asio::as_tuple(asio::use_awaitable));
+  if (connect_error) co_return connect_error;
+  beast::error_code ignored;
+  // Head and body go out in one gather write; no reason to let Nagle hold back the tail.
+  connection.stream.socket().set_option(tcp::no_delay(true), ignored);
+  ++connections_opened_;
+  logger_->debug("{}: connected to {}", endpoint_.name, connected.address().to_string());
+  co_return beast::error_code{};
+}
+
+asio::awaitable<Exchange> FunctionClient::Impl::exchange(Connection& connection, const Event& event,
+                                                         std::span<const ExtraHeader> extra,
+                                                         Clock::time_point deadline) {
+  Exchange result;
+  connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
+  append_event_headers(event, extra, connection.head);
+  const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
+                                                  asio::buffer(event.data)};
+  connection.stream.expires_at(deadline);
+  auto [write_error, written] =
+      co_await asio::async_write(connection.stream, request, asio::as_tuple(asio::use_awaitable));
+  if (write_error) {
+    result.error = write_error;
+    co_return result;
+  }
+  // An interim 1xx answer (a 100 Continue nobody asked for) is skipped: the final one counts.
+  for (;;) {
+    http::response_parser<DiscardBody> parser;
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(boost::none);
+    connection.stream.expires_at(deadline);
+    auto [read_error, read] = co_await http::async_read(
+        connection.stream, connection.buffer, parser, asio::as_tuple(asio::use_awaitable));
+    result.answer_started = result.answer_started || read > 0 || connection.buffer.size() > 0;
+    if (read_error) {
+      result.error = read_error;
+      co_return result;
+    }
+    const auto& response = parser.get();
+    result.status = static_cast<int>(response.result_int());
+    if (result.status >= 100 && result.status <= 199 && result.status != 101) continue;
+    if (auto it = response.find(http::field::retry_after); it != response.end()) {
+      result.retry_after = std::string(it->value());
+    }
+    // Bytes beyond the answer would be read as the next request's answer: not reusable.
+    result.keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
+    co_return result;
+  }
+}
+
+asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
+                                                          std::span<const ExtraHeader> extra) {
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  CallResult cancelled;
+  cancelled.kind = CallResult::Kind::cancelled;
+
+  if (!co_await slots_.acquire()) co_return cancelled;
+  SemaphorePermit permit(slots_);
+  if (is_cancelled(cancel_state)) co_return cancelled;
+
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + endpoint_.timeout;
+  CallResult result;
+  bool replaced_stale = false;
+  for (;;) {
+    std::unique_ptr<Connection> connection = replaced_stale ? nullptr : take_idle();
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      connection = std::make_unique<Connection>(executor_);
+      beast::error_code error = co_await connect(*connection, deadline);
+      if (error) {
+        connection->stream.close();
+        result = is_cancelled(cancel_state) ? cancelled : failure(error);
+        break;
+      }
+    }
+    Exchange exchange = co_await this->exchange(*connection, event, extra, deadline);
+    if (exchange.error) {
+      connection->stream.close();
+      if (is_cancelled(cancel_state)) {
+        result = cancelled;
+        break;
+      }
+      // A keep-alive connection the server closed while it sat in the pool fails like this:
+      // write error, or EOF / reset before any answer byte. That says nothing about the function,
+      // so it is not an attempt; the request goes once more on a new connection.
+      if (reused && !replaced_stale && !exchange.answer_started &&
+          exchange.error != beast::error::timeout) {
+        logger_->debug("{}: pooled connection closed by the server ({}); using a new one",
+                       endpoint_.name, describe(exchange.error));
+        // The others in the pool have been idle at least as long: most likely closed too.
+        close_idle();
+        replaced_stale = true;
+        continue;
+      }
+      result = failure(exchange.error);
+      break;
+    }
+    result.kind = CallResult::Kind::status;
+    result.status = exchange.status;
+    result.retry_after = std::move(exchange.retry_after);
+    if (exchange.keep_alive) {
+      give_back(std::move(connection));
+    } else {
+      connection->stream.close();
+    }
+    break;
+  }
+  result.duration = Clock::now() - start;
+  co_return result;
+}
+
+FunctionClient::FunctionClient(asio::any_io_executor executor, HttpEndpoint endpoint)
+    : impl_(std::make_unique<Impl>(std::move(executor), std::move(endpoint))) {}
+
+FunctionClient::FunctionClient(asio::any_io_executor executor, const config::Function& function)
+    : FunctionClient(std::move(executor), HttpEndpoint::for_function(function)) {}
+
+FunctionClient::~FunctionClient() = default;
+
+asio::awaitable<CallResult> FunctionClient::post(const Event& event,
+                                                 std::span<const ExtraHeader> extra_headers) {
+  // Errors are values here: a cancellation must end this coroutine with `cancelled`, not with
+  // an operation_aborted exception thrown at the next co_await. The flag belongs to the whole
+  // coroutine stack, so the caller's setting is put back afterwards.
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  CallResult result;
+  try {
+    result = co_await impl_->attempt(event, extra_headers);
+  } catch (const std::exception& error) {
+    // Nothing above throws by design; a bad_alloc or a bug must still not escape.
+    impl_->logger_->error("{}: request failed unexpectedly: {}", impl_->endpoint_.name,
+                          error.what());
+    result = CallResult{};
+    result.error = "internal error";
+  }
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+  co_return result;
+}
+
+void FunctionClient::stop() {
+  impl_->stopped_ = true;
+  impl_->close_idle();
+}
+
+const HttpEndpoint& FunctionClient::endpoint() const { return impl_->endpoint_; }
+
+std::size_t FunctionClient::idle_connections() const { return impl_->idle_.size(); }
+
+std::uint64_t FunctionClient::connections_opened() const { return impl_->connections_opened_; }
+
+}  // namespace triggerd

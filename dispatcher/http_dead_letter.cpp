@@ -1,0 +1,49 @@
+#include "dispatcher/http_dead_letter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <charconv>
+#include <string>
+
+#include "dispatcher/logger.hpp"
+#include "dispatcher/time_format.hpp"
+
+namespace triggerd {
+
+HttpDeadLetterSink::HttpDeadLetterSink(boost::asio::any_io_executor executor,
+                                       const config::HttpDeadLetter& spec)
+    : client_(std::move(executor),
+              HttpEndpoint{"dead-letter", spec.url, kTimeout, kMaxConcurrency, {}}),
+      logger_(dispatcher_logger()) {}
+
+boost::asio::awaitable<bool> HttpDeadLetterSink::write(const Event& event,
+                                                       const DeadLetterInfo& info) {
+  std::array<char, 16> attempts{};
+  std::array<char, 16> status{};
+  const char* attempts_end =
+      std::to_chars(attempts.data(), attempts.data() + attempts.size(), info.attempts).ptr;
+  const char* status_end =
+      std::to_chars(status.data(), status.data() + status.size(), info.last_status).ptr;
+  const std::string first_attempt = format_rfc3339(info.first_attempt);
+  const bool had_status = info.last_status != 0;
+  const std::array<ExtraHeader, 5> headers{{
+      {"ce-trigger", info.trigger},
+      {"ce-function", info.function},
+      {"ce-attempts", std::string_view(attempts.data(), attempts_end)},
+      had_status ? ExtraHeader{"ce-laststatus", std::string_view(status.data(), status_end)}
+                 : ExtraHeader{"ce-lasterror", info.last_error},
+      {"ce-firstattempt", first_attempt},
+  }};
+  const CallResult result = co_await client_.post(event, headers);
+  const bool accepted = result.is_status() && result.status >= 200 && result.status <= 299;
+  if (!accepted && result.kind != CallResult::Kind::cancelled) {
+    logger_->debug(
+        "trigger {}: event {}: dead letter {} did not take it: {}", info.trigger, event.id,
+        client_.endpoint().url.text,
+        result.is_status() ? "status " + std::to_string(result.status) : result.error_text());
+  }
+  co_return accepted;
+}
+
+}  // namespace triggerd
