@@ -1,0 +1,692 @@
+// Dispatcher against real HTTP servers on 127.0.0.1: a scripted function (and a scripted dead
+// letter) that answer a given sequence of statuses and delays, and record what they received.
+// The servers run on their own thread and io_context, the dispatcher on the test's.
+//
+// TODO: move to tests/function_stub/ once that shared stub exists.
+#include "dispatcher/dispatcher.hpp"
+
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/metrics.hpp"
+#include "dispatcher/http_client.hpp"
+#include "dispatcher/time_format.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// The scripted server.
+
+struct Reply {
+  enum class Then {
+    keep_alive,       // answer, keep the connection
+    close,            // answer with Connection: close, then close
+    hang_up_quietly,  // answer as keep-alive, then close anyway (a server's idle timeout)
+    drop,             // close without answering
+  };
+  unsigned status = 200;
+  std::chrono::milliseconds delay{0};
+  std::vector<std::pair<std::string, std::string>> headers;
+  Then then = Then::keep_alive;
+};
+
+struct Received {
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in order
+  std::string body;
+  int connection = 0;  // 1, 2, ... in accept order
+  Clock::time_point at;
+
+  // The value of the only header of that name; "<absent>" or "<repeated>" otherwise.
+  std::string header(std::string_view name) const {
+    std::string value = "<absent>";
+    for (const auto& [key, field] : headers) {
+      if (key != name) continue;
+      if (value != "<absent>") return "<repeated>";
+      value = field;
+    }
+    return value;
+  }
+};
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+class ScriptedServer {
+ public:
+  ScriptedServer() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~ScriptedServer() {
+    io_.stop();
+    thread_.join();
+  }
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  config::HttpUrl url(const std::string& target) const {
+    return {"http://127.0.0.1:" + std::to_string(port_) + target, "127.0.0.1", port_, target};
+  }
+
+  // The answers to the next requests, in order; after them, 200.
+  void script(std::vector<Reply> replies) {
+    std::lock_guard lock(mutex_);
+    script_.assign(replies.begin(), replies.end());
+  }
+
+  std::vector<Received> received() const {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+  std::size_t request_count() const {
+    std::lock_guard lock(mutex_);
+    return received_.size();
+  }
+  int connections() const { return connections_.load(); }
+  int max_concurrent() const { return max_concurrent_.load(); }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (error) co_return;
+      const int id = ++connections_;
+      asio::co_spawn(io_, session(std::move(socket), id), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket, int id) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request<http::string_body> request;
+      auto [read_error, read] =
+          co_await http::async_read(stream, buffer, request, asio::as_tuple(asio::use_awaitable));
+      if (read_error) co_return;
+      Reply reply;
+      {
+        std::lock_guard lock(mutex_);
+        Received& entry = received_.emplace_back();
+        entry.target = std::string(request.target());
+        for (const auto& field : request) {
+          entry.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+        }
+        entry.body = request.body();
+        entry.connection = id;
+        entry.at = Clock::now();
+        if (!script_.empty()) {
+          reply = script_.front();
+          script_.pop_front();
+        }
+      }
+      const int now_concurrent = ++concurrent_;
+      int seen = max_concurrent_.load();
+      while (now_concurrent > seen &&
+             !max_concurrent_.compare_exchange_weak(seen, now_concurrent)) {
+      }
+      if (reply.delay > 0ms) {
+        asio::steady_timer timer(io_, reply.delay);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      --concurrent_;
+      if (reply.then == Reply::Then::drop) co_return;  // closes the socket unanswered
+      http::response<http::string_body> response{static_cast<http::status>(reply.status), 11};
+      for (const auto& [name, value] : reply.headers) response.set(name, value);
+      response.keep_alive(reply.then != Reply::Then::close);
+      response.body() = "answer body";
+      response.prepare_payload();
+      auto [write_error, written] =
+          co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+      if (write_error || reply.then != Reply::Then::keep_alive) {
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        co_return;
+      }
+    }
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::deque<Reply> script_;
+  std::vector<Received> received_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> concurrent_{0};
+  std::atomic<int> max_concurrent_{0};
+};
+
+// A loopback port with nothing listening on it.
+std::uint16_t closed_port() {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return acceptor.local_endpoint().port();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture: one function, one trigger, optionally an http dead letter.
+
+const std::string kBody("{\"order\":42}\0\r\n\xff\xfe binary tail", 30);
+
+Event make_event(std::string id = "orders-0-42") {
+  Event event;
+  event.id = std::move(id);
+  event.source = "kafka://main-kafka/orders";
+  event.type = "dev.triggerd.kafka.message";
+  event.subject = "customer 7";
+  event.content_type = "application/json";
+  event.data = kBody;
+  event.time = std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + 10h + 123ms;
+  event.attributes = {{"partitionkey", "p-1"}};
+  event.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  event.tracestate = "congo=t61rcWkgMzE";
+  return event;
+}
+
+double value(const prometheus::Counter& counter) { return counter.Value(); }
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() {
+    config::Function function;
+    function.name = "resize";
+    function.url = function_.url("/resize");
+    function.timeout = 2s;
+    function.max_concurrency = 8;
+    function.headers = {{"Authorization", config::Secret("Bearer s3cret")}};
+    config_.functions.push_back(function);
+
+    config::Trigger trigger;
+    trigger.name = "orders";
+    trigger.function = "resize";
+    trigger.source = config::KafkaSource{"main-kafka", {"orders"}, "triggerd-orders"};
+    trigger.delivery.retries = 3;
+    trigger.delivery.backoff = {config::BackoffPolicy::exponential, 20ms, 200ms};
+    config_.triggers.push_back(trigger);
+  }
+
+  config::Function& function() { return config_.functions[0]; }
+  config::Trigger& trigger() { return config_.triggers[0]; }
+  void with_dead_letter() {
+    trigger().delivery.dead_letter = config::HttpDeadLetter{dead_letter_.url("/dlq")};
+  }
+
+  // Builds the dispatcher from the config as the test has shaped it.
+  void start() {
+    metrics_ = std::make_unique<Metrics>(config_, "test");
+    telemetry_ = metrics_->find("orders");
+    dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), config_);
+  }
+
+  TriggerMetrics& counters() { return telemetry_->metrics; }
+
+  // Runs the test's io_context until `done` holds (or a generous limit passes).
+  void run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
+    const auto give_up = Clock::now() + limit;
+    while (!done() && Clock::now() < give_up) {
+      if (io_.stopped()) io_.restart();
+      if (io_.run_one_for(5ms) == 0) std::this_thread::sleep_for(1ms);
+    }
+  }
+  void run_for(std::chrono::milliseconds duration) {
+    const auto until = Clock::now() + duration;
+    run_until([&] { return Clock::now() >= until; }, duration + 1s);
+  }
+
+  // Starts one delivery; its outcome lands in the returned slot when it ends.
+  std::shared_ptr<std::optional<Outcome>> spawn(Event& event, asio::cancellation_slot slot = {}) {
+    auto outcome = std::make_shared<std::optional<Outcome>>();
+    asio::co_spawn(
+        io_, dispatcher_->deliver(event, trigger(), *telemetry_),
+        asio::bind_cancellation_slot(slot, [outcome](std::exception_ptr error, Outcome result) {
+          EXPECT_FALSE(error) << "deliver() must not throw";
+          *outcome = result;
+        }));
+    return outcome;
+  }
+
+  std::optional<Outcome> deliver(Event& event) {
+    auto outcome = spawn(event);
+    run_until([&] { return outcome->has_value(); });
+    return *outcome;
+  }
+
+  // Declared first: destroyed last, after everything that holds its sockets and timers.
+  asio::io_context io_;
+  ScriptedServer function_;
+  ScriptedServer dead_letter_;
+  config::Config config_;
+  std::unique_ptr<Metrics> metrics_;
+  TriggerTelemetry* telemetry_ = nullptr;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(DispatcherTest, DeliversWithExactCloudEventsHeadersAndBody) {
+  start();
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+
+  const auto received = function_.received();
+  ASSERT_EQ(received.size(), 1u);
+  const Received& request = received[0];
+  EXPECT_EQ(request.target, "/resize");
+  EXPECT_EQ(request.body, kBody);  // byte for byte, NUL, CR LF and all
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"host", "127.0.0.1:" + std::to_string(function_.port())},
+      {"user-agent", "triggerd/" TRIGGERD_VERSION},
+      {"connection", "keep-alive"},
+      {"authorization", "Bearer s3cret"},
+      {"ce-specversion", "1.0"},
+      {"ce-id", "orders-0-42"},
+      {"ce-source", "kafka://main-kafka/orders"},
+      {"ce-type", "dev.triggerd.kafka.message"},
+      {"ce-time", "2026-11-28T10:00:00.123Z"},
+      {"ce-subject", "customer%207"},
+      {"content-type", "application/json"},
+      {"ce-partitionkey", "p-1"},
+      {"ce-trigger", "orders"},
+      {"ce-attempt", "1"},
+      {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+      {"tracestate", "congo=t61rcWkgMzE"},
+      {"content-length", std::to_string(kBody.size())},
+  };
+  EXPECT_EQ(request.headers, expected);
+
+  EXPECT_EQ(value(counters().delivered), 1);
+  EXPECT_EQ(value(counters().attempts_2xx), 1);
+  EXPECT_EQ(counters().delivery_duration.Collect().histogram.sample_count, 1u);
+}
+
+TEST_F(DispatcherTest, RetriesServerErrorsWithinTheBackoffBoundsUntilDelivered) {
+  trigger().delivery.backoff = {config::BackoffPolicy::exponential, 40ms, 1s};
+  start();
+  function_.script({{.status = 503}, {.status = 503}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+
+  const auto received = function_.received();
+  ASSERT_EQ(received.size(), 3u);
+  for (std::size_t i = 0; i < received.size(); ++i) {
+    EXPECT_EQ(received[i].header("ce-attempt"), std::to_string(i + 1));
+    EXPECT_EQ(received[i].body, kBody);
+  }
+  // Full jitter: at most 40 ms after the first failure and 80 ms after the second, plus the
+  // time a loopback round trip and a busy CI machine add.
+  constexpr auto kSlack = 60ms;
+  EXPECT_LE(received[1].at - received[0].at, 40ms + kSlack);
+  EXPECT_LE(received[2].at - received[1].at, 80ms + kSlack);
+  EXPECT_EQ(function_.connections(), 1) << "a 503 does not cost the connection";
+
+  EXPECT_EQ(value(counters().attempts_5xx), 2);
+  EXPECT_EQ(value(counters().attempts_2xx), 1);
+  EXPECT_EQ(value(counters().delivered), 1);
+  EXPECT_EQ(counters().delivery_duration.Collect().histogram.sample_count, 3u);
+}
+
+TEST_F(DispatcherTest, DeadLettersARejectedEventAtOnceWithItsFailure) {
+  with_dead_letter();
+  start();
+  function_.script({{.status = 400}});
+  Event event = make_event();
+  const auto before = std::chrono::system_clock::now();
+  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+
+  EXPECT_EQ(function_.request_count(), 1u) << "a 400 is not retried";
+  const auto letters = dead_letter_.received();
+  ASSERT_EQ(letters.size(), 1u);
+  const Received& letter = letters[0];
+  EXPECT_EQ(letter.target, "/dlq");
+  EXPECT_EQ(letter.body, kBody);
+  EXPECT_EQ(letter.header("content-type"), "application/json");
+  EXPECT_EQ(letter.header("ce-id"), "orders-0-42");
+  EXPECT_EQ(letter.header("ce-source"), "kafka://main-kafka/orders");
+  EXPECT_EQ(letter.header("ce-type"), "dev.triggerd.kafka.message");
+  EXPECT_EQ(letter.header("ce-subject"), "customer%207");
+  EXPECT_EQ(letter.header("ce-partitionkey"), "p-1");
+  EXPECT_EQ(letter.header("ce-trigger"), "orders");
+  EXPECT_EQ(letter.header("ce-function"), "resize");
+  EXPECT_EQ(letter.header("ce-attempts"), "1");
+  EXPECT_EQ(letter.header("ce-laststatus"), "400");
+  EXPECT_EQ(letter.header("ce-lasterror"), "<absent>");
+  EXPECT_EQ(letter.header("ce-attempt"), "<absent>");
+  EXPECT_EQ(letter.header("authorization"), "<absent>") << "the function's secrets stay with it";
+  const std::string first_attempt = letter.header("ce-firstattempt");
+  EXPECT_GE(first_attempt, format_rfc3339(before - 1s));
+  EXPECT_LE(first_attempt, format_rfc3339(std::chrono::system_clock::now() + 1s));
+
+  EXPECT_EQ(value(counters().attempts_4xx), 1);
+  EXPECT_EQ(value(counters().dead_lettered), 1);
+  EXPECT_EQ(value(counters().delivered), 0);
+  EXPECT_EQ(value(counters().dropped_rejected), 0);
+}
+
+TEST_F(DispatcherTest, RetriesTheDeadLetterWriteUntilTheDeadLetterTakesTheEvent) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  start();
+  function_.script({{.status = 500}});
+  dead_letter_.script({{.status = 503}, {.status = 500}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+
+  const auto letters = dead_letter_.received();
+  ASSERT_EQ(letters.size(), 3u);
+  for (const Received& letter : letters) {
+    EXPECT_EQ(letter.header("ce-attempts"), "1");
+    EXPECT_EQ(letter.header("ce-laststatus"), "500");
+  }
+  EXPECT_EQ(value(counters().dead_lettered), 1);
+  EXPECT_EQ(value(counters().attempts_5xx), 1) << "dead-letter writes are not attempts";
+}
+
+TEST_F(DispatcherTest, ReportsConnectionErrorsToTheDeadLetterAsLastError) {
+  function().url = {"http://127.0.0.1/x", "127.0.0.1", closed_port(), "/x"};
+  trigger().delivery.retries = 1;
+  with_dead_letter();
+  start();
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+
+  const auto letters = dead_letter_.received();
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].header("ce-attempts"), "2");
+  EXPECT_EQ(letters[0].header("ce-laststatus"), "<absent>");
+  // CloudEvents header values are percent-encoded: "connect_error: connection refused".
+  EXPECT_EQ(letters[0].header("ce-lasterror"), "connect_error:%20connection%20refused");
+  EXPECT_EQ(value(counters().attempts_connect_error), 2);
+}
+
+TEST_F(DispatcherTest, RetriesAnAttemptThatTimedOut) {
+  function().timeout = 150ms;
+  start();
+  function_.script({{.status = 200, .delay = 600ms}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+
+  const auto received = function_.received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[1].header("ce-attempt"), "2");
+  // The second attempt came before the slow answer would have: the timeout cut the first.
+  EXPECT_LT(received[1].at - received[0].at, 450ms);
+  EXPECT_EQ(value(counters().attempts_timeout), 1);
+  EXPECT_EQ(value(counters().attempts_2xx), 1);
+  EXPECT_EQ(value(counters().delivered), 1);
+}
+
+TEST_F(DispatcherTest, RetriesAConnectionClosedBeforeAnyAnswerAsAConnectError) {
+  start();
+  function_.script({{.then = Reply::Then::drop}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(function_.request_count(), 2u);
+  EXPECT_EQ(value(counters().attempts_connect_error), 1);
+  EXPECT_EQ(value(counters().attempts_2xx), 1);
+}
+
+// Retry-After on a 429 replaces the jittered backoff, but never waits beyond backoff.max.
+struct RetryAfterCase {
+  config::Duration max;
+  std::chrono::milliseconds at_least;
+  std::chrono::milliseconds below;
+};
+
+class DispatcherRetryAfterTest : public DispatcherTest,
+                                 public ::testing::WithParamInterface<RetryAfterCase> {};
+
+TEST_P(DispatcherRetryAfterTest, HonoursRetryAfterCappedByBackoffMax) {
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 10ms, GetParam().max};
+  start();
+  function_.script({{.status = 429, .headers = {{"Retry-After", "1"}}}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+
+  const auto received = function_.received();
+  ASSERT_EQ(received.size(), 2u);
+  const auto gap = received[1].at - received[0].at;
+  EXPECT_GE(gap, GetParam().at_least);
+  EXPECT_LT(gap, GetParam().below);
+  EXPECT_EQ(value(counters().attempts_4xx), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Caps, DispatcherRetryAfterTest,
+                         ::testing::Values(RetryAfterCase{250ms, 240ms, 800ms},  // capped
+                                           RetryAfterCase{5s, 990ms, 1800ms}));  // honoured
+
+TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADeadLetter) {
+  trigger().delivery.retries = 2;
+  start();
+  function_.script({{.status = 503}, {.status = 502}, {.status = 500}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::dropped);
+
+  EXPECT_EQ(function_.request_count(), 3u);
+  EXPECT_EQ(value(counters().attempts_5xx), 3);
+  EXPECT_EQ(value(counters().dropped_retries_exhausted), 1);
+  EXPECT_EQ(value(counters().dropped_rejected), 0);
+  EXPECT_EQ(value(counters().delivered), 0);
+  EXPECT_EQ(value(counters().dead_lettered), 0);
+}
+
+TEST_F(DispatcherTest, DropsARejectedEventWithoutADeadLetterAsRejected) {
+  start();
+  function_.script({{.status = 422}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::dropped);
+  EXPECT_EQ(function_.request_count(), 1u);
+  EXPECT_EQ(value(counters().dropped_rejected), 1);
+  EXPECT_EQ(value(counters().dropped_retries_exhausted), 0);
+}
+
+TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
+  function().max_concurrency = 3;
+  start();
+  std::vector<Reply> slow(20, Reply{.status = 200, .delay = 30ms});
+  function_.script(slow);
+  std::vector<Event> events;
+  for (int i = 0; i < 20; ++i) events.push_back(make_event("event-" + std::to_string(i)));
+  std::vector<std::shared_ptr<std::optional<Outcome>>> outcomes;
+  for (Event& event : events) outcomes.push_back(spawn(event));
+  run_until([&] {
+    return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o->has_value(); });
+  });
+
+  for (const auto& outcome : outcomes) EXPECT_EQ(*outcome, Outcome::delivered);
+  EXPECT_EQ(function_.request_count(), 20u);
+  EXPECT_EQ(function_.max_concurrent(), 3) << "three at a time, not fewer, never more";
+  EXPECT_LE(function_.connections(), 3);
+  EXPECT_EQ(value(counters().delivered), 20);
+}
+
+TEST_F(DispatcherTest, SequentialDeliveriesShareOneKeepAliveConnection) {
+  start();
+  for (int i = 0; i < 50; ++i) {
+    Event event = make_event("event-" + std::to_string(i));
+    ASSERT_EQ(deliver(event), Outcome::delivered) << "event " << i;
+  }
+  EXPECT_EQ(function_.request_count(), 50u);
+  EXPECT_EQ(function_.connections(), 1);
+  EXPECT_EQ(dispatcher_->function_client("resize")->connections_opened(), 1u);
+}
+
+TEST_F(DispatcherTest, OpensANewConnectionWhenTheFunctionSaysConnectionClose) {
+  start();
+  function_.script({{.then = Reply::Then::close}});
+  Event first = make_event("first");
+  Event second = make_event("second");
+  EXPECT_EQ(deliver(first), Outcome::delivered);
+  EXPECT_EQ(deliver(second), Outcome::delivered);
+  EXPECT_EQ(function_.connections(), 2);
+  EXPECT_EQ(value(counters().attempts_2xx), 2);
+}
+
+TEST_F(DispatcherTest, ReplacesAPooledConnectionTheServerClosedWithoutCountingAnAttempt) {
+  start();
+  function_.script({{.then = Reply::Then::hang_up_quietly}});
+  Event first = make_event("first");
+  EXPECT_EQ(deliver(first), Outcome::delivered);
+  ASSERT_EQ(dispatcher_->function_client("resize")->idle_connections(), 1u);
+  run_for(50ms);  // the server's FIN reaches the pooled connection
+
+  Event second = make_event("second");
+  EXPECT_EQ(deliver(second), Outcome::delivered);
+  const auto received = function_.received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[1].header("ce-id"), "second");
+  EXPECT_EQ(received[1].header("ce-attempt"), "1") << "the stale connection is not an attempt";
+  EXPECT_EQ(received[1].connection, 2);
+  EXPECT_EQ(value(counters().attempts_2xx), 2);
+  EXPECT_EQ(value(counters().attempts_connect_error), 0);
+}
+
+TEST_F(DispatcherTest, StopClosesIdleConnections) {
+  start();
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::delivered);
+  FunctionClient* client = dispatcher_->function_client("resize");
+  ASSERT_EQ(client->idle_connections(), 1u);
+  dispatcher_->stop();
+  EXPECT_EQ(client->idle_connections(), 0u);
+}
+
+// Cancellation (a drain out of time) ends a delivery promptly as `abandoned`, wherever it is.
+class DispatcherCancelTest : public DispatcherTest {
+ protected:
+  // Cancels the delivery once `ready` holds, and returns how long it took to end after that.
+  Clock::duration cancel_when(const std::function<bool()>& ready, Event& event,
+                              std::optional<Outcome>& outcome) {
+    asio::cancellation_signal cancel;
+    auto result = spawn(event, cancel.slot());
+    run_until(ready);
+    EXPECT_TRUE(ready()) << "never got to the point of cancelling";
+    EXPECT_FALSE(result->has_value());
+    const auto cancelled_at = Clock::now();
+    cancel.emit(asio::cancellation_type::terminal);
+    run_until([&] { return result->has_value(); });
+    outcome = *result;
+    return Clock::now() - cancelled_at;
+  }
+};
+
+TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingToRetry) {
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
+  start();
+  function_.script({{.status = 503}});
+  Event event = make_event();
+  std::optional<Outcome> outcome;
+  const auto took = cancel_when(
+      [&] {
+        // The 503 is counted once the dispatcher has read it; it then waits up to 10 s.
+        return value(counters().attempts_5xx) == 1;
+      },
+      event, outcome);
+  EXPECT_EQ(outcome, Outcome::abandoned);
+  EXPECT_LT(took, 200ms);
+  EXPECT_EQ(function_.request_count(), 1u);
+  EXPECT_EQ(value(counters().delivered), 0);
+  EXPECT_EQ(value(counters().dropped_retries_exhausted), 0);
+}
+
+TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledMidRequest) {
+  start();
+  function_.script({{.status = 200, .delay = 10s}});
+  Event event = make_event();
+  std::optional<Outcome> outcome;
+  const auto took = cancel_when([&] { return function_.request_count() == 1; }, event, outcome);
+  EXPECT_EQ(outcome, Outcome::abandoned);
+  EXPECT_LT(took, 200ms);
+  EXPECT_EQ(value(counters().delivered), 0);
+  EXPECT_EQ(value(counters().attempts_2xx) + value(counters().attempts_timeout) +
+                value(counters().attempts_connect_error),
+            0)
+      << "an attempt cut short by cancellation has no result to count";
+}
+
+TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcurrencySlot) {
+  function().max_concurrency = 1;
+  start();
+  function_.script({{.status = 200, .delay = 10s}});
+  Event busy = make_event("busy");
+  asio::cancellation_signal cancel_busy;
+  auto busy_outcome = spawn(busy, cancel_busy.slot());
+
+  Event waiting = make_event("waiting");
+  std::optional<Outcome> outcome;
+  const auto took = cancel_when([&] { return function_.request_count() == 1; }, waiting, outcome);
+  EXPECT_EQ(outcome, Outcome::abandoned);
+  EXPECT_LT(took, 200ms);
+  EXPECT_EQ(function_.request_count(), 1u) << "the waiting event never reached the function";
+
+  cancel_busy.emit(asio::cancellation_type::terminal);
+  run_until([&] { return busy_outcome->has_value(); });
+  EXPECT_EQ(*busy_outcome, Outcome::abandoned);
+}
+
+TEST_F(DispatcherCancelTest, AbandonsWhileTheDeadLetterIsDownInsteadOfDroppingTheEvent) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
+  start();
+  function_.script({{.status = 400}});
+  dead_letter_.script(std::vector<Reply>(5, Reply{.status = 503}));
+  Event event = make_event();
+  std::optional<Outcome> outcome;
+  // Some time after the first write failed: waiting to write again, or writing again.
+  std::optional<Clock::time_point> first_write;
+  const auto took = cancel_when(
+      [&] {
+        if (!first_write && dead_letter_.request_count() >= 1) first_write = Clock::now();
+        return first_write && Clock::now() - *first_write >= 50ms;
+      },
+      event, outcome);
+  EXPECT_EQ(outcome, Outcome::abandoned);
+  EXPECT_LT(took, 200ms);
+  EXPECT_EQ(value(counters().dead_lettered), 0);
+  EXPECT_EQ(value(counters().dropped_rejected), 0);
+}
+
+}  // namespace
+}  // namespace triggerd
