@@ -1,0 +1,50 @@
+#pragma once
+// The checks behind a webhook's `auth` (SPEC section 2): a bearer token, or an HMAC-SHA256
+// signature of the raw body. Pure functions, no I/O, so that they can be tested alone.
+//
+// Every comparison with a secret runs in constant time, lengths included: a check that
+// returned early at the first wrong byte would let a client find the token byte by byte by
+// timing its answers.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace triggerd {
+
+// The request headers an auth check reads; std::nullopt when the request lacks the header.
+struct WebhookAuthHeaders {
+  std::optional<std::string_view> authorization;
+  std::optional<std::string_view> signature;  // the HmacSha256Auth::header of the route
+};
+
+using Sha256Digest = std::array<std::uint8_t, 32>;
+
+// HMAC-SHA256 of `data` under `key`; std::nullopt only if OpenSSL fails.
+std::optional<Sha256Digest> hmac_sha256(std::string_view key, std::string_view data);
+
+// Lower-case hex of a digest, as GitHub and most webhook senders write it.
+std::string to_hex(const Sha256Digest& digest);
+
+// Whether `a` equals `b`, in a time that depends on neither their contents nor on where they
+// differ (only on the lengths, which a caller may know anyway).
+bool constant_time_equals(std::string_view a, std::string_view b);
+
+// `Authorization: Bearer TOKEN` (the scheme name case-insensitive, RFC 7235).
+bool bearer_token_matches(const config::BearerAuth& auth,
+                          std::optional<std::string_view> authorization);
+
+// `sha256=HEX` where HEX is HMAC-SHA256(secret, body), hex digits in either case.
+bool hmac_signature_matches(const config::HmacSha256Auth& auth,
+                            std::optional<std::string_view> signature, std::string_view body);
+
+// The check of one route's auth. Bearer needs no body, so the server runs it before reading
+// one; the HMAC check needs the whole raw body.
+bool webhook_auth_needs_body(const config::WebhookAuth& auth);
+bool webhook_auth_passes(const config::WebhookAuth& auth, const WebhookAuthHeaders& headers,
+                         std::string_view body);
+
+}  // namespace triggerd
