@@ -1,0 +1,475 @@
+#include "connectors/http/webhook_event.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace triggerd {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::system_clock;
+
+constexpr std::string_view kSpecVersion = "1.0";
+constexpr std::string_view kStructuredMediaType = "application/cloudevents+json";
+constexpr std::string_view kBatchMediaType = "application/cloudevents-batch+json";
+constexpr std::string_view kJsonMediaType = "application/json";
+// Error messages quote what a client sent only up to this length: enough to find the typo,
+// not enough to turn a 400 into an echo service.
+constexpr std::size_t kMaxQuotedLength = 64;
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+std::string to_lower(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ascii_lower);
+  return lower;
+}
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// "Application/JSON; charset=utf-8" -> "application/json".
+std::string media_type(std::string_view content_type) {
+  return to_lower(trim_spaces(content_type.substr(0, content_type.find(';'))));
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  const std::string type = media_type(content_type);
+  return type == kJsonMediaType || type == "text/json" || type.ends_with("+json");
+}
+
+std::string_view view(const json::string& text) { return {text.data(), text.size()}; }
+
+// What a client sent, fit for an error message: printable ASCII only, and short.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text.substr(0, kMaxQuotedLength)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  if (text.size() > kMaxQuotedLength) out += "...";
+  out.push_back('"');
+  return out;
+}
+
+// CloudEvents 1.0: attribute names are lower-case ASCII letters and digits. Holding them to
+// it also keeps every name a valid header name when the dispatcher writes it as ce-NAME.
+bool is_valid_attribute_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+// Attribute values become header values on delivery: a control character (CR LF above all)
+// could end the header and inject others.
+bool has_control_characters(std::string_view value) {
+  return std::any_of(value.begin(), value.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The CloudEvents HTTP binding percent-encodes header values that are not printable ASCII.
+// A '%' not followed by two hex digits is taken literally, as senders that encode nothing
+// would mean it.
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      const int high = hex_value(text[i + 1]);
+      const int low = hex_value(text[i + 2]);
+      if (high >= 0 && low >= 0) {
+        out.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// RFC 4648 base64, padded or not; anything else (whitespace, the URL alphabet) is refused.
+std::optional<std::string> decode_base64(std::string_view text) {
+  if (text.size() % 4 == 0 && text.ends_with("==")) {
+    text.remove_suffix(2);
+  } else if (text.size() % 4 == 0 && text.ends_with("=")) {
+    text.remove_suffix(1);
+  }
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
+  std::uint32_t bits = 0;
+  int bit_count = 0;
+  for (char c : text) {
+    const int value = base64_value(c);
+    if (value < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(value);
+    bit_count += 6;
+    if (bit_count >= 8) {
+      bit_count -= 8;
+      out.push_back(static_cast<char>((bits >> bit_count) & 0xff));
+    }
+  }
+  return out;
+}
+
+// Reads `count` decimal digits at `pos`, advancing it.
+std::optional<int> read_digits(std::string_view text, std::size_t& pos, int count) {
+  if (pos + static_cast<std::size_t>(count) > text.size()) return std::nullopt;
+  int value = 0;
+  for (int i = 0; i < count; ++i) {
+    const char c = text[pos++];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+bool expect_char(std::string_view text, std::size_t& pos, std::string_view allowed) {
+  if (pos >= text.size() || allowed.find(text[pos]) == std::string_view::npos) return false;
+  ++pos;
+  return true;
+}
+
+// Collects a CloudEvent's attributes from headers or JSON members, with the checks both modes
+// share; `describe` names an attribute the way the client wrote it, for error messages.
+class CloudEventBuilder {
+ public:
+  using Describe = std::string (*)(std::string_view name);
+
+  CloudEventBuilder(Event& event, Describe describe) : event_(event), describe_(describe) {}
+
+  const std::string& error() const { return error_; }
+
+  bool set(std::string_view name, std::string value) {
+    if (!is_valid_attribute_name(name)) {
+      return fail("attribute name " + quoted(name) +
+                  " is not lower-case letters and digits (CloudEvents 1.0)");
+    }
+    if (std::find(seen_.begin(), seen_.end(), name) != seen_.end()) {
+      return fail(describe_(name) + " is given more than once");
+    }
+    seen_.emplace_back(name);
+    if (has_control_characters(value)) {
+      return fail(describe_(name) + " contains control characters");
+    }
+    if (name == "specversion") {
+      if (value != kSpecVersion) {
+        return fail("specversion " + quoted(value) + " is not supported; triggerd takes " +
+                    "CloudEvents 1.0");
+      }
+      has_specversion_ = true;
+    } else if (name == "id") {
+      event_.id = std::move(value);
+    } else if (name == "source") {
+      event_.source = std::move(value);
+    } else if (name == "type") {
+      event_.type = std::move(value);
+    } else if (name == "subject") {
+      event_.subject = std::move(value);
+    } else if (name == "time") {
+      const auto time = parse_rfc3339(value);
+      if (!time) return fail(describe_(name) + " is not an RFC 3339 timestamp");
+      event_.time = *time;
+    } else if (name == "datacontenttype") {
+      event_.content_type = std::move(value);
+    } else if (name == "traceparent") {
+      event_.traceparent = std::move(value);
+    } else if (name == "tracestate") {
+      event_.tracestate = std::move(value);
+    } else if (name == "trigger" || name == "attempt") {
+      // triggerd's own extensions, set on delivery; the function would otherwise get two.
+    } else {
+      event_.attributes.emplace_back(std::string(name), std::move(value));
+    }
+    return true;
+  }
+
+  // Whether the required attributes are all there.
+  bool finish() {
+    if (!has_specversion_) return fail("lacks " + describe_("specversion"));
+    if (event_.id.empty()) return fail("lacks " + describe_("id") + " (or it is empty)");
+    if (event_.source.empty()) {
+      return fail("lacks " + describe_("source") + " (or it is empty)");
+    }
+    if (event_.type.empty()) return fail("lacks " + describe_("type") + " (or it is empty)");
+    return true;
+  }
+
+  bool fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+    return false;
+  }
+
+ private:
+  Event& event_;
+  Describe describe_;
+  std::vector<std::string> seen_;
+  bool has_specversion_ = false;
+  std::string error_;
+};
+
+std::string describe_header(std::string_view name) { return "header ce-" + std::string(name); }
+std::string describe_member(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+bool is_binary_cloud_event(std::span<const WebhookHeader> headers) {
+  for (std::string_view required : {"ce-specversion", "ce-id", "ce-source", "ce-type"}) {
+    if (find_header(headers, required)) return true;
+  }
+  return false;
+}
+
+void take_trace_context(std::span<const WebhookHeader> headers, Event& event) {
+  if (event.traceparent.empty()) {
+    event.traceparent = std::string(find_header(headers, "traceparent").value_or(""));
+  }
+  if (event.tracestate.empty()) {
+    event.tracestate = std::string(find_header(headers, "tracestate").value_or(""));
+  }
+}
+
+WebhookEventResult binary_event(WebhookRequest& request, Clock::time_point now) {
+  WebhookEventResult result;
+  Event& event = result.event;
+  event.time = now;
+  CloudEventBuilder builder(event, describe_header);
+  for (const WebhookHeader& header : request.headers) {
+    if (header.name.size() <= 3 || !equals_ignoring_case(header.name.substr(0, 3), "ce-")) {
+      continue;
+    }
+    if (!builder.set(to_lower(header.name.substr(3)), percent_decode(header.value))) break;
+  }
+  if (builder.error().empty()) builder.finish();
+  if (!builder.error().empty()) {
+    result.error = "binary-mode CloudEvent: " + builder.error();
+    return result;
+  }
+  // The binding puts datacontenttype in Content-Type; ce-datacontenttype only fills in.
+  if (auto content_type = find_header(request.headers, "content-type")) {
+    event.content_type = std::string(*content_type);
+  }
+  event.data = std::move(request.body);
+  take_trace_context(request.headers, event);
+  return result;
+}
+
+// A JSON member as an attribute value: CloudEvents attributes are strings, integers or
+// booleans; null means absent.
+std::optional<std::string> attribute_text(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::string:
+      return std::string(view(value.get_string()));
+    case json::kind::int64:
+      return std::to_string(value.get_int64());
+    case json::kind::uint64:
+      return std::to_string(value.get_uint64());
+    case json::kind::bool_:
+      return std::string(value.get_bool() ? "true" : "false");
+    default:
+      return std::nullopt;
+  }
+}
+
+bool must_be_string(std::string_view name) {
+  static constexpr std::array<std::string_view, 8> kStringAttributes = {
+      "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"};
+  return std::find(kStringAttributes.begin(), kStringAttributes.end(), name) !=
+         kStringAttributes.end();
+}
+
+WebhookEventResult structured_event(WebhookRequest& request, Clock::time_point now) {
+  WebhookEventResult result;
+  Event& event = result.event;
+  event.time = now;
+  auto fail = [&](std::string message) {
+    result.error = "structured CloudEvent: " + std::move(message);
+    return std::move(result);
+  };
+  boost::system::error_code parse_error;
+  const json::value parsed = json::parse(request.body, parse_error);
+  if (parse_error) return fail("the body is not valid JSON: " + parse_error.message());
+  const json::object* object = parsed.if_object();
+  if (object == nullptr) return fail("the body is not a JSON object");
+
+  CloudEventBuilder builder(event, describe_member);
+  const json::value* data = nullptr;
+  const json::value* data_base64 = nullptr;
+  for (const auto& member : *object) {
+    const std::string_view name = member.key();
+    const json::value& value = member.value();
+    if (name == "data") {
+      data = value.is_null() ? nullptr : &value;
+      continue;
+    }
+    if (name == "data_base64") {
+      data_base64 = value.is_null() ? nullptr : &value;
+      continue;
+    }
+    if (value.is_null()) continue;
+    if (must_be_string(name) && !value.is_string()) {
+      builder.fail(describe_member(name) + " must be a string");
+      break;
+    }
+    std::optional<std::string> text = attribute_text(value);
+    if (!text) {
+      builder.fail(describe_member(name) + " must be a string, an integer or a boolean");
+      break;
+    }
+    if (!builder.set(name, std::move(*text))) break;
+  }
+  if (builder.error().empty()) builder.finish();
+  if (!builder.error().empty()) return fail(builder.error());
+
+  if (data != nullptr && data_base64 != nullptr) {
+    return fail("has both \"data\" and \"data_base64\"");
+  }
+  if (data_base64 != nullptr) {
+    const json::string* encoded = data_base64->if_string();
+    std::optional<std::string> decoded;
+    if (encoded != nullptr) decoded = decode_base64(view(*encoded));
+    if (!decoded) return fail("\"data_base64\" is not a base64 string");
+    event.data = std::move(*decoded);
+  } else if (data != nullptr) {
+    if (data->is_string() && !event.content_type.empty() &&
+        !is_json_media_type(event.content_type)) {
+      // E.g. text/plain or XML carried in a JSON string: the function wants the text itself.
+      event.data = std::string(view(data->get_string()));
+    } else {
+      event.data = json::serialize(*data);
+      if (event.content_type.empty()) event.content_type = std::string(kJsonMediaType);
+    }
+  }
+  take_trace_context(request.headers, event);
+  return result;
+}
+
+}  // namespace
+
+std::optional<std::string_view> find_header(std::span<const WebhookHeader> headers,
+                                            std::string_view name) {
+  for (const WebhookHeader& header : headers) {
+    if (equals_ignoring_case(header.name, name)) return header.value;
+  }
+  return std::nullopt;
+}
+
+WebhookEventResult make_webhook_event(WebhookRequest request, Clock::time_point now) {
+  const std::optional<std::string_view> content_type = find_header(request.headers, "content-type");
+  if (content_type) {
+    const std::string type = media_type(*content_type);
+    if (type == kStructuredMediaType) return structured_event(request, now);
+    if (type == kBatchMediaType) {
+      WebhookEventResult result;
+      result.error = "batched CloudEvents (" + std::string(kBatchMediaType) +
+                     ") are not supported; send one event per request";
+      return result;
+    }
+  }
+  if (is_binary_cloud_event(request.headers)) return binary_event(request, now);
+
+  WebhookEventResult result;
+  Event& event = result.event;
+  event.id = generate_event_id();
+  event.source = std::string(request.path);
+  event.type = std::string(kWebhookEventType);
+  event.content_type = std::string(content_type.value_or(""));
+  event.data = std::move(request.body);
+  event.time = now;
+  take_trace_context(request.headers, event);
+  return result;
+}
+
+std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
+  using namespace std::chrono;
+  std::size_t pos = 0;
+  const auto year_value = read_digits(text, pos, 4);
+  if (!year_value || !expect_char(text, pos, "-")) return std::nullopt;
+  const auto month_value = read_digits(text, pos, 2);
+  if (!month_value || !expect_char(text, pos, "-")) return std::nullopt;
+  const auto day_value = read_digits(text, pos, 2);
+  if (!day_value || !expect_char(text, pos, "Tt")) return std::nullopt;
+  const auto hour_value = read_digits(text, pos, 2);
+  if (!hour_value || !expect_char(text, pos, ":")) return std::nullopt;
+  const auto minute_value = read_digits(text, pos, 2);
+  if (!minute_value || !expect_char(text, pos, ":")) return std::nullopt;
+  const auto second_value = read_digits(text, pos, 2);
+  if (!second_value) return std::nullopt;
+
+  nanoseconds fraction{0};
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    const std::size_t first_digit = pos;
+    std::int64_t scale = 100'000'000;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      fraction += nanoseconds((text[pos] - '0') * scale);
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == first_digit) return std::nullopt;
+  }
+
+  minutes offset{0};
+  if (expect_char(text, pos, "Zz")) {
+    // UTC
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const bool negative = text[pos++] == '-';
+    const auto offset_hours = read_digits(text, pos, 2);
+    if (!offset_hours || !expect_char(text, pos, ":")) return std::nullopt;
+    const auto offset_minutes = read_digits(text, pos, 2);
+    if (!offset_minutes || *offset_hours > 23 || *offset_minutes > 59) return std::nullopt;
+    offset = hours(*offset_hours) + minutes(*offset_minutes);
+    if (negative) offset = -offset;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+
+  const year_month_day date{year(*year_value), month(static_cast<unsigned>(*month_value)),
+                            day(static_cast<unsigned>(*day_value))};
+  if (!date.ok() || *hour_value > 23 || *minute_value > 59 || *second_value > 60) {
+    return std::nullopt;
+  }
+  seconds second{*second_value};
+  if (*second_value == 60) {
+    second = seconds(59);
+    fraction = nanoseconds(999'999'999);
+  }
+  const auto local = sys_days(date) + hours(*hour_value) + minutes(*minute_value) + second;
+  return time_point_cast<Clock::duration>(local + fraction - offset);
+}
+
+}  // namespace triggerd
