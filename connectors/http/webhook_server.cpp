@@ -1,0 +1,631 @@
+#include "connectors/http/webhook_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <list>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "broker/logging.hpp"
+#include "connectors/event_sink.hpp"
+#include "connectors/http/webhook_auth.hpp"
+#include "connectors/http/webhook_event.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+// buffer_body: the server decides where each body byte goes (and whether to read it at all)
+// once it has seen the header, instead of Beast growing a string on its own.
+using Parser = http::request_parser<http::buffer_body>;
+using Response = http::response<http::string_body>;
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+// After refusing a request whose body is still coming, the rest of it is read and thrown away
+// for this long before the connection closes: closing with unread input makes the kernel
+// send a reset, and a client then often loses the answer it was about to read.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+// Bodies that are read only to be thrown away pass through a scratch buffer of this size.
+constexpr std::size_t kDiscardChunk = 4096;
+// The read buffer holds at most a header plus this much: the body goes straight to its string.
+constexpr std::size_t kReadChunk = 8192;
+// Bodies grow by this much as their bytes arrive, so that a slow client holds only what it
+// has sent rather than what its Content-Length promised.
+constexpr std::size_t kBodyGrowth = 64 * 1024;
+constexpr const char* kJsonContentType = "application/json";
+constexpr const char* kRetryAfterSeconds = "1";
+
+// What a connection does once an answer is written.
+enum class After { keep_alive, close, linger_close };
+
+struct Route {
+  std::string trigger;
+  config::HttpSource source;
+  EventSink* sink;
+  std::string allow;  // the Allow header of a 405
+};
+
+std::string json_body(std::string_view key, std::string_view value) {
+  // append_json_string turns bytes that are not UTF-8 into U+FFFD: an id or message that
+  // carries a client's bytes still makes valid JSON.
+  std::string body = "{\"";
+  body += key;
+  body += "\":";
+  logging::append_json_string(value, body);
+  body += "}\n";
+  return body;
+}
+
+Response make_response(unsigned version, http::status status, std::string body) {
+  Response response(status, version);
+  response.set(http::field::server, "triggerd/" TRIGGERD_VERSION);
+  response.set(http::field::content_type, kJsonContentType);
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+Response error_response(unsigned version, http::status status, std::string_view message) {
+  return make_response(version, status, json_body("error", message));
+}
+
+bool is_http_parse_error(const beast::error_code& error) {
+  return &error.category() == &http::make_error_code(http::error::bad_target).category() &&
+         error != http::error::end_of_stream && error != http::error::partial_message;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+// Bytes of request bodies held at once, all connections together.
+class ByteBudget {
+ public:
+  explicit ByteBudget(std::uint64_t limit) : limit_(limit) {}
+  bool take(std::uint64_t bytes) {
+    if (bytes > limit_ - used_) return false;
+    used_ += bytes;
+    return true;
+  }
+  void give_back(std::uint64_t bytes) { used_ -= bytes; }
+
+ private:
+  std::uint64_t limit_;
+  std::uint64_t used_ = 0;
+};
+
+// One request's share of the budget, returned when the request is done with its body.
+class BudgetShare {
+ public:
+  explicit BudgetShare(ByteBudget& budget) : budget_(budget) {}
+  ~BudgetShare() { budget_.give_back(held_); }
+  BudgetShare(const BudgetShare&) = delete;
+  BudgetShare& operator=(const BudgetShare&) = delete;
+  bool grow(std::uint64_t bytes) {
+    if (!budget_.take(bytes)) return false;
+    held_ += bytes;
+    return true;
+  }
+
+ private:
+  ByteBudget& budget_;
+  std::uint64_t held_ = 0;
+};
+
+// Keeps a connection's stream in the server's list while the connection lives, so that stop()
+// can close it and max_connections can be counted.
+class TrackedConnection {
+ public:
+  TrackedConnection(std::list<beast::tcp_stream*>& list, beast::tcp_stream& stream)
+      : list_(list), position_(list.insert(list.end(), &stream)) {}
+  ~TrackedConnection() { list_.erase(position_); }
+  TrackedConnection(const TrackedConnection&) = delete;
+  TrackedConnection& operator=(const TrackedConnection&) = delete;
+
+ private:
+  std::list<beast::tcp_stream*>& list_;
+  std::list<beast::tcp_stream*>::iterator position_;
+};
+
+}  // namespace
+
+class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(asio::io_context& io, config::ServerConfig server, std::vector<WebhookRoute> routes,
+       WebhookLimits limits)
+      : io_(io),
+        server_(std::move(server)),
+        limits_(limits),
+        // A single body of max_body_size must always fit, with the byte of slack that lets
+        // the parser report a chunked body one byte too long.
+        body_budget_(std::max(limits.max_buffered_body_bytes, server_.max_body_size + 1)),
+        acceptor_(io),
+        log_(logging::get("webhook")) {
+    for (WebhookRoute& route : routes) {
+      if (route.sink == nullptr) {
+        throw std::invalid_argument("webhook route of trigger " + route.trigger +
+                                    " has no event sink");
+      }
+      std::string allow;
+      for (const std::string& method : route.source.methods) {
+        if (!allow.empty()) allow += ", ";
+        allow += method;
+      }
+      const std::string path = route.source.path;
+      Route entry{std::move(route.trigger), std::move(route.source), route.sink, std::move(allow)};
+      if (!routes_.try_emplace(path, std::move(entry)).second) {
+        throw std::invalid_argument("two webhook routes share the path " + path);
+      }
+    }
+  }
+
+  void start() {
+    const tcp::endpoint endpoint = resolve(server_.listen);
+    beast::error_code error;
+    auto check = [&](const char* step) {
+      if (!error) return;
+      throw std::runtime_error("cannot listen on server.listen " + server_.listen.to_string() +
+                               ": " + step + ": " + error.message());
+    };
+    acceptor_.open(endpoint.protocol(), error);
+    check("open");
+    // Lets a restarted triggerd bind while connections of the old one sit in TIME_WAIT; Linux
+    // still refuses a port that another process listens on.
+    acceptor_.set_option(asio::socket_base::reuse_address(true), error);
+    check("setsockopt");
+    acceptor_.bind(endpoint, error);
+    check("bind");
+    acceptor_.listen(asio::socket_base::max_listen_connections, error);
+    check("listen");
+    port_ = acceptor_.local_endpoint().port();
+    log_->info("webhook ingress listening on {} for {} path(s)",
+               config::HostPort{server_.listen.host, port_}.to_string(), routes_.size());
+    spawn(accept_loop(shared_from_this()));
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  void stop_accepting() {
+    if (draining_) return;
+    draining_ = true;
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    log_->info("webhook ingress: no longer accepting; {} connection(s) open", connections_.size());
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    draining_ = true;
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    // Each connection's pending operation completes with operation_aborted; its coroutine
+    // then ends and leaves the list (later, not during this loop).
+    for (beast::tcp_stream* stream : connections_) {
+      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream->close();
+    }
+  }
+
+  const WebhookStats& stats() const { return stats_; }
+  std::size_t open_connections() const { return connections_.size(); }
+
+ private:
+  template <typename Awaitable>
+  void spawn(Awaitable awaitable) {
+    // The data path does not throw; this only catches what should not happen (bad_alloc),
+    // so that it is seen rather than silently ending a connection.
+    asio::co_spawn(io_, std::move(awaitable), [log = log_](const std::exception_ptr& failure) {
+      if (!failure) return;
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& exception) {
+        log->error("webhook ingress: connection failed: {}", exception.what());
+      }
+    });
+  }
+
+  tcp::endpoint resolve(const config::HostPort& address) {
+    beast::error_code error;
+    const asio::ip::address ip = asio::ip::make_address(address.host, error);
+    if (!error) return {ip, address.port};
+    tcp::resolver resolver(io_);
+    auto results =
+        resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, error);
+    if (error || results.empty()) {
+      throw std::runtime_error(
+          "cannot listen on server.listen " + address.to_string() +
+          ": cannot resolve host: " + (error ? error.message() : std::string("no address")));
+    }
+    return results.begin()->endpoint();
+  }
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+    while (!draining_) {
+      auto [error, socket] = co_await acceptor_.async_accept(kAsTuple);
+      if (draining_) break;
+      if (error) {
+        // Out of file descriptors and the like: pause rather than spin on the error.
+        log_->warn("webhook ingress: accept failed: {}", error.message());
+        asio::steady_timer pause(io_, kAcceptRetryDelay);
+        co_await pause.async_wait(kAsTuple);
+        continue;
+      }
+      if (connections_.size() >= limits_.max_connections) {
+        ++stats_.connections_refused;
+        log_->debug("webhook ingress: {} connections open, closing a new one", connections_.size());
+        continue;  // the socket closes as it goes out of scope
+      }
+      beast::error_code ignored;
+      // Answers are small and written whole; waiting to coalesce them only adds latency.
+      socket.set_option(tcp::no_delay(true), ignored);
+      spawn(serve(self, std::move(socket)));
+    }
+  }
+
+  // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
+  asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    TrackedConnection tracked(connections_, stream);
+    beast::flat_buffer buffer(limits_.max_header_size + kReadChunk);
+    After after = After::keep_alive;
+    for (bool first = true; after == After::keep_alive && !stopped_; first = false) {
+      after = co_await serve_request(stream, buffer, first);
+    }
+    if (stopped_) co_return;
+    if (after == After::linger_close) co_await linger(stream);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+  }
+
+  // Reads one request and answers it.
+  asio::awaitable<After> serve_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       bool first) {
+    // A new connection gets no idle allowance (it was opened to send): its first request's
+    // deadline starts now. Between requests the connection may idle, and the deadline starts
+    // with the next request's first byte.
+    Clock::time_point deadline = Clock::now() + limits_.request_timeout;
+    if (buffer.size() == 0) {
+      if (first) {
+        stream.expires_at(deadline);
+      } else {
+        stream.expires_after(limits_.idle_timeout);
+      }
+      auto [error, bytes] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kAsTuple);
+      if (error || stopped_) co_return After::close;  // closed, idle too long, or stop()
+      buffer.commit(bytes);
+      if (!first) deadline = Clock::now() + limits_.request_timeout;
+    }
+
+    Parser parser;
+    parser.header_limit(
+        static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_header_size, UINT32_MAX)));
+    // No body limit while reading the header: Beast would refuse a large Content-Length
+    // before the route is known, and an unknown path should hear 404, not 413.
+    parser.body_limit(boost::none);
+    stream.expires_at(deadline);
+    auto [header_error, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+    if (stopped_) co_return After::close;
+    if (header_error) co_return co_await refuse_unreadable(stream, header_error);
+
+    const auto& request = parser.get();
+    const unsigned version = request.version();
+    const bool body_pending = !parser.is_done();
+    const std::string_view target = request.target();
+    // The query is not part of the route, and is never logged: some senders put tokens there.
+    const std::string_view path = target.substr(0, target.find_first_of("?#"));
+
+    if (draining_) {
+      ++stats_.busy;
+      Response response =
+          error_response(version, http::status::service_unavailable, "shutting down; retry later");
+      response.set(http::field::retry_after, kRetryAfterSeconds);
+      co_return co_await answer(stream, std::move(response),
+                                body_pending ? After::linger_close : After::close);
+    }
+    const auto found = routes_.find(path);
+    if (found == routes_.end()) {
+      ++stats_.rejected;
+      log_->debug("webhook: {} {}: no such path", request.method_string(), path);
+      co_return co_await refuse(
+          stream, buffer, parser, deadline,
+          error_response(version, http::status::not_found, "no webhook at this path"));
+    }
+    const Route& route = found->second;
+    const auto& methods = route.source.methods;
+    if (std::find(methods.begin(), methods.end(), request.method_string()) == methods.end()) {
+      ++stats_.rejected;
+      log_->debug("webhook {}: method {} not allowed", route.trigger, request.method_string());
+      Response response = error_response(version, http::status::method_not_allowed,
+                                         "method not allowed; this webhook takes " + route.allow);
+      response.set(http::field::allow, route.allow);
+      co_return co_await refuse(stream, buffer, parser, deadline, std::move(response));
+    }
+    const WebhookAuthHeaders auth_headers = auth_headers_of(request, route);
+    // A bearer token needs no body: check it before reading one. An unauthenticated client
+    // also learns nothing about the trigger's load.
+    if (route.source.auth && !webhook_auth_needs_body(*route.source.auth) &&
+        !webhook_auth_passes(*route.source.auth, auth_headers, {})) {
+      co_return co_await refuse(stream, buffer, parser, deadline, unauthorized(version, route));
+    }
+    const boost::optional<std::uint64_t> content_length = parser.content_length();
+    if (content_length && *content_length > server_.max_body_size) {
+      ++stats_.rejected;
+      log_->debug("webhook {}: body of {} bytes refused", route.trigger, *content_length);
+      co_return co_await refuse(stream, buffer, parser, deadline, too_large(version));
+    }
+    if (!route.sink->has_room()) {
+      log_->debug("webhook {}: trigger full, answering 503", route.trigger);
+      co_return co_await refuse(stream, buffer, parser, deadline,
+                                busy(version, "trigger is at max_inflight"));
+    }
+
+    // The body. It grows as its bytes arrive, each step taken from the shared budget.
+    BudgetShare budget_share(body_budget_);
+    std::string body;
+    auto grow_body = [&] {
+      // With Content-Length, grow to exactly that; chunked, up to one byte over the limit, so
+      // that the parser always has room to hit body_limit rather than stall.
+      const std::uint64_t cap = content_length ? *content_length : server_.max_body_size + 1;
+      const auto growth =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kBodyGrowth, cap - body.size()));
+      if (!budget_share.grow(growth)) return false;
+      body.resize(body.size() + growth);
+      return true;
+    };
+    if (body_pending && !grow_body()) {
+      log_->debug("webhook {}: body budget spent, answering 503", route.trigger);
+      co_return co_await refuse(stream, buffer, parser, deadline,
+                                busy(version, "too many request bodies in flight"));
+    }
+    if (body_pending) {
+      if (version >= 11 && equals_ignoring_case(request[http::field::expect], "100-continue")) {
+        // Senders that asked (curl does for large bodies) wait for this before the body.
+        http::response<http::empty_body> go_on(http::status::continue_, version);
+        stream.expires_after(limits_.write_timeout);
+        auto [error, bytes] = co_await http::async_write(stream, go_on, kAsTuple);
+        if (error || stopped_) co_return After::close;
+      }
+      parser.body_limit(server_.max_body_size);
+      std::size_t filled = 0;
+      while (!parser.is_done()) {
+        if (filled == body.size() && !grow_body()) {
+          // Part of the body is in already: the connection cannot be kept in step cheaply.
+          log_->debug("webhook {}: body budget spent, answering 503", route.trigger);
+          co_return co_await answer(stream, busy(version, "too many request bodies in flight"),
+                                    After::linger_close);
+        }
+        auto& window = parser.get().body();
+        window.data = body.data() + filled;
+        window.size = body.size() - filled;
+        stream.expires_at(deadline);
+        auto [error, bytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+        if (stopped_) co_return After::close;
+        filled = body.size() - parser.get().body().size;
+        parser.get().body().data = nullptr;
+        if (error == http::error::need_buffer) continue;
+        if (error == http::error::body_limit) {
+          ++stats_.rejected;
+          log_->debug("webhook {}: chunked body over the limit", route.trigger);
+          co_return co_await answer(stream, too_large(version), After::linger_close);
+        }
+        if (error) co_return co_await refuse_unreadable(stream, error);
+      }
+      body.resize(filled);
+    }
+
+    if (route.source.auth && webhook_auth_needs_body(*route.source.auth) &&
+        !webhook_auth_passes(*route.source.auth, auth_headers, body)) {
+      co_return co_await answer(stream, unauthorized(version, route), next_after(request));
+    }
+    std::vector<WebhookHeader> headers;
+    headers.reserve(16);
+    for (const auto& field : request) headers.push_back({field.name_string(), field.value()});
+    WebhookEventResult mapped = make_webhook_event({route.source.path, headers, std::move(body)},
+                                                   std::chrono::system_clock::now());
+    if (!mapped.ok()) {
+      ++stats_.rejected;
+      log_->debug("webhook {}: bad CloudEvent: {}", route.trigger, mapped.error);
+      co_return co_await answer(stream,
+                                error_response(version, http::status::bad_request, mapped.error),
+                                next_after(request));
+    }
+    std::string id = mapped.event.id;
+    if (!route.sink->try_submit(mapped.event)) {
+      log_->debug("webhook {}: trigger filled up while the body was read, answering 503",
+                  route.trigger);
+      co_return co_await answer(stream, busy(version, "trigger is at max_inflight"),
+                                next_after(request));
+    }
+    ++stats_.accepted;
+    log_->debug("webhook {}: event {} accepted", route.trigger, id);
+    co_return co_await answer(stream,
+                              make_response(version, http::status::accepted, json_body("id", id)),
+                              next_after(request));
+  }
+
+  template <typename Request>
+  WebhookAuthHeaders auth_headers_of(const Request& request, const Route& route) const {
+    WebhookAuthHeaders headers;
+    auto header = [&](std::string_view name) -> std::optional<std::string_view> {
+      const auto it = request.find(name);
+      if (it == request.end()) return std::nullopt;
+      return it->value();
+    };
+    headers.authorization = header("Authorization");
+    if (route.source.auth) {
+      if (const auto* hmac = std::get_if<config::HmacSha256Auth>(&*route.source.auth)) {
+        headers.signature = header(hmac->header);
+      }
+    }
+    return headers;
+  }
+
+  // Once a whole request was read, the connection stays open if the client wants it to.
+  template <typename Request>
+  After next_after(const Request& request) const {
+    return request.keep_alive() && !draining_ ? After::keep_alive : After::close;
+  }
+
+  Response unauthorized(unsigned version, const Route& route) {
+    ++stats_.rejected;
+    log_->debug("webhook {}: authentication failed", route.trigger);
+    Response response = error_response(version, http::status::unauthorized, "unauthorized");
+    if (std::holds_alternative<config::BearerAuth>(*route.source.auth)) {
+      response.set(http::field::www_authenticate, "Bearer");  // RFC 6750, section 3
+    }
+    return response;
+  }
+
+  Response too_large(unsigned version) const {
+    return error_response(version, http::status::payload_too_large,
+                          "request body is larger than server.max_body_size (" +
+                              std::to_string(server_.max_body_size) + " bytes)");
+  }
+
+  Response busy(unsigned version, std::string_view why) {
+    ++stats_.busy;
+    Response response = error_response(version, http::status::service_unavailable,
+                                       std::string(why) + "; retry later");
+    response.set(http::field::retry_after, kRetryAfterSeconds);
+    return response;
+  }
+
+  // Answers a request refused before its body was read. A body within max_body_size is read
+  // first and thrown away (through a small scratch buffer: nothing is kept), so that the
+  // connection stays in step for the next request. A body that is too large, or that the
+  // client holds back until it hears 100 Continue, is not waited for: the answer goes out
+  // with Connection: close.
+  asio::awaitable<After> refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                Parser& parser, Clock::time_point deadline, Response response) {
+    const auto& request = parser.get();
+    if (parser.is_done()) {
+      co_return co_await answer(stream, std::move(response), next_after(request));
+    }
+    const boost::optional<std::uint64_t> content_length = parser.content_length();
+    if ((content_length && *content_length > server_.max_body_size) ||
+        equals_ignoring_case(request[http::field::expect], "100-continue")) {
+      co_return co_await answer(stream, std::move(response), After::linger_close);
+    }
+    parser.body_limit(server_.max_body_size);
+    std::vector<char> scratch(kDiscardChunk);
+    while (!parser.is_done()) {
+      parser.get().body().data = scratch.data();
+      parser.get().body().size = scratch.size();
+      stream.expires_at(deadline);
+      auto [error, bytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+      if (stopped_) co_return After::close;
+      parser.get().body().data = nullptr;
+      if (error == http::error::need_buffer) continue;
+      if (error == http::error::body_limit || is_http_parse_error(error)) {
+        co_return co_await answer(stream, std::move(response), After::linger_close);
+      }
+      if (error) co_return After::close;
+    }
+    co_return co_await answer(stream, std::move(response), next_after(request));
+  }
+
+  // A request that could not be read: answered when an answer makes sense, else just closed.
+  asio::awaitable<After> refuse_unreadable(beast::tcp_stream& stream,
+                                           const beast::error_code& error) {
+    if (error == http::error::header_limit || error == http::error::buffer_overflow) {
+      ++stats_.rejected;
+      co_return co_await answer(
+          stream,
+          error_response(
+              11, http::status::request_header_fields_too_large,
+              "request header larger than " + std::to_string(limits_.max_header_size) + " bytes"),
+          After::linger_close);
+    }
+    if (is_http_parse_error(error)) {
+      ++stats_.rejected;
+      log_->debug("webhook: malformed request: {}", error.message());
+      co_return co_await answer(
+          stream, error_response(11, http::status::bad_request, "malformed HTTP request"),
+          After::linger_close);
+    }
+    // Closed by the client, cut in the middle, or too slow: the stream is gone (Beast
+    // closes it on timeout), nothing can be answered.
+    log_->debug("webhook: connection ended while reading a request: {}", error.message());
+    co_return After::close;
+  }
+
+  asio::awaitable<After> answer(beast::tcp_stream& stream, Response response, After after) {
+    response.keep_alive(after == After::keep_alive && !draining_);
+    response.prepare_payload();
+    stream.expires_after(limits_.write_timeout);
+    auto [error, bytes] = co_await http::async_write(stream, response, kAsTuple);
+    if (error || stopped_) co_return After::close;
+    if (after == After::keep_alive && !response.keep_alive()) co_return After::close;
+    co_return after;
+  }
+
+  // Reads and drops what the client still sends, for a short while, before closing.
+  asio::awaitable<void> linger(beast::tcp_stream& stream) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::vector<char> scratch(kDiscardChunk);
+    const Clock::time_point until = Clock::now() + kLingerTime;
+    for (;;) {
+      stream.expires_at(until);
+      auto [error, bytes] =
+          co_await stream.async_read_some(asio::buffer(scratch.data(), scratch.size()), kAsTuple);
+      if (error || stopped_) co_return;
+    }
+  }
+
+  asio::io_context& io_;
+  const config::ServerConfig server_;
+  const WebhookLimits limits_;
+  std::map<std::string, Route, std::less<>> routes_;
+  ByteBudget body_budget_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::list<beast::tcp_stream*> connections_;
+  WebhookStats stats_;
+  std::uint16_t port_ = 0;
+  bool draining_ = false;
+  bool stopped_ = false;
+};
+
+WebhookServer::WebhookServer(boost::asio::io_context& io, config::ServerConfig server,
+                             std::vector<WebhookRoute> routes, WebhookLimits limits)
+    : impl_(std::make_shared<Impl>(io, std::move(server), std::move(routes), limits)) {}
+
+WebhookServer::~WebhookServer() { impl_->stop(); }
+
+void WebhookServer::start() { impl_->start(); }
+
+std::uint16_t WebhookServer::port() const { return impl_->port(); }
+
+void WebhookServer::stop_accepting() { impl_->stop_accepting(); }
+
+void WebhookServer::stop() { impl_->stop(); }
+
+WebhookStats WebhookServer::stats() const { return impl_->stats(); }
+
+std::size_t WebhookServer::open_connections() const { return impl_->open_connections(); }
+
+}  // namespace triggerd

@@ -1,0 +1,643 @@
+#include "connectors/http/webhook_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "connectors/event_sink.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Response = http::response<http::string_body>;
+using namespace std::string_literals;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kMaxBody = 1024;
+constexpr auto kClientTimeout = 5s;
+
+// What the fake sink keeps of an event (Event itself cannot be copied out).
+struct RecordedEvent {
+  std::string id, source, type, subject, content_type, data, traceparent;
+  std::vector<std::pair<std::string, std::string>> attributes;
+};
+
+// Records the events it takes. `room` answers has_room(); `accept` answers try_submit(), so
+// that a test can make the trigger fill up between the two.
+class FakeSink : public EventSink {
+ public:
+  bool try_submit(Event& event) override {
+    std::lock_guard lock(mutex_);
+    if (!accept_) return false;
+    events_.push_back({event.id, event.source, event.type, event.subject, event.content_type,
+                       std::move(event.data), event.traceparent, std::move(event.attributes)});
+    return true;
+  }
+  bool has_room() const override {
+    std::lock_guard lock(mutex_);
+    return room_;
+  }
+  asio::awaitable<void> wait_for_room() override { co_return; }
+
+  void set_room(bool room) {
+    std::lock_guard lock(mutex_);
+    room_ = room;
+  }
+  void set_accept(bool accept) {
+    std::lock_guard lock(mutex_);
+    accept_ = accept;
+  }
+  std::vector<RecordedEvent> events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  bool room_ = true;
+  bool accept_ = true;
+  std::vector<RecordedEvent> events_;
+};
+
+// A blocking HTTP client for tests: every operation gives up after kClientTimeout, so that a
+// server that never answers fails the test instead of hanging it.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : stream_(io_) {
+    stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  void send(std::string_view bytes) {
+    stream_.expires_after(kClientTimeout);
+    beast::error_code error;
+    asio::async_write(stream_, asio::buffer(bytes.data(), bytes.size()),
+                      [&](beast::error_code e, std::size_t) { error = e; });
+    run();
+    ASSERT_FALSE(error) << error.message();
+  }
+
+  // The next response, or std::nullopt when the connection ended first.
+  std::optional<Response> read() {
+    http::response_parser<http::string_body> parser;
+    stream_.expires_after(kClientTimeout);
+    beast::error_code error;
+    http::async_read(stream_, buffer_, parser,
+                     [&](beast::error_code e, std::size_t) { error = e; });
+    run();
+    if (error) return std::nullopt;
+    return parser.release();
+  }
+
+  std::optional<Response> request(std::string_view raw) {
+    send(raw);
+    return read();
+  }
+
+  // Whether the server closes the connection (without sending anything more).
+  bool closed_by_server() {
+    char byte = 0;
+    stream_.expires_after(kClientTimeout);
+    beast::error_code error;
+    stream_.async_read_some(asio::buffer(&byte, 1),
+                            [&](beast::error_code e, std::size_t) { error = e; });
+    run();
+    return error == asio::error::eof || error == asio::error::connection_reset;
+  }
+
+ private:
+  void run() {
+    io_.restart();
+    io_.run();
+  }
+
+  asio::io_context io_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+};
+
+std::string post(std::string_view target, std::string_view body,
+                 std::vector<std::pair<std::string, std::string>> headers = {},
+                 std::string_view method = "POST") {
+  std::string raw = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n";
+  raw += "Host: 127.0.0.1\r\n";
+  for (const auto& [name, value] : headers) raw += name + ": " + value + "\r\n";
+  raw += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  raw += body;
+  return raw;
+}
+
+std::string chunked_post(std::string_view target, const std::vector<std::string>& chunks) {
+  std::string raw = "POST " + std::string(target) + " HTTP/1.1\r\n";
+  raw += "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& chunk : chunks) {
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", chunk.size());
+    raw += std::string(size) + "\r\n" + chunk + "\r\n";
+  }
+  return raw + "0\r\n\r\n";
+}
+
+std::string json_field(const Response& response, std::string_view key) {
+  const auto body = boost::json::parse(response.body());
+  const auto* value = body.as_object().if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->as_string().c_str()) : "";
+}
+
+config::HttpSource http_source(std::string path, std::vector<std::string> methods = {"POST"},
+                               std::optional<config::WebhookAuth> auth = std::nullopt) {
+  config::HttpSource source;
+  source.path = std::move(path);
+  source.methods = std::move(methods);
+  source.auth = std::move(auth);
+  return source;
+}
+
+class WebhookServerTest : public ::testing::Test {
+ protected:
+  void start(std::vector<WebhookRoute> routes, WebhookLimits limits = {}) {
+    config::ServerConfig server;
+    server.listen = {"127.0.0.1", 0};
+    server.max_body_size = kMaxBody;
+    server_ = std::make_unique<WebhookServer>(io_, server, std::move(routes), limits);
+    server_->start();
+    runner_ = std::thread([this] { io_.run(); });
+  }
+
+  void start_with_orders(WebhookLimits limits = {}) {
+    start({{"orders", http_source("/hooks/orders"), &sink_}}, limits);
+  }
+
+  // Runs `function` on the server's thread and waits for it.
+  template <typename Function>
+  auto on_io(Function function) {
+    std::packaged_task<decltype(function())()> task(std::move(function));
+    auto result = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return result.get();
+  }
+
+  void TearDown() override {
+    if (!server_) return;
+    // Not on_io(): after a test's own stop() the loop may have run out of work already.
+    asio::post(io_, [this] { server_->stop(); });
+    // stop() must leave nothing running: io_context::run() returns by itself.
+    auto finished = std::async(std::launch::async, [this] { runner_.join(); });
+    if (finished.wait_for(5s) != std::future_status::ready) {
+      ADD_FAILURE() << "the io_context still had work 5 s after stop()";
+      io_.stop();
+    }
+    finished.wait();
+    server_->stop();  // idempotent; the loop no longer runs
+  }
+
+  std::uint16_t port() const { return server_->port(); }
+
+  asio::io_context io_;
+  FakeSink sink_;
+  std::unique_ptr<WebhookServer> server_;
+  std::thread runner_;
+};
+
+TEST_F(WebhookServerTest, AcceptsAPostWith202AndTheEventId) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(
+      post("/hooks/orders", R"({"order":1})", {{"Content-Type", "application/json"}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  EXPECT_EQ((*response)[http::field::content_type], "application/json");
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(json_field(*response, "id"), events[0].id);
+  EXPECT_EQ(events[0].type, "dev.triggerd.http.request");
+  EXPECT_EQ(events[0].source, "/hooks/orders");
+  EXPECT_EQ(events[0].content_type, "application/json");
+  EXPECT_EQ(events[0].data, R"({"order":1})");
+  EXPECT_EQ(on_io([this] { return server_->stats().accepted; }), 1u);
+}
+
+TEST_F(WebhookServerTest, PassesTheBodyOnByteForByte) {
+  start_with_orders();
+  const std::string body = "\0\x01\xfe\xff\r\n\r\nend\0"s;
+  Client client(port());
+  auto response = client.request(
+      post("/hooks/orders?source=test", body, {{"Content-Type", "application/octet-stream"}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data, body);
+  EXPECT_EQ(events[0].source, "/hooks/orders");  // the query is not part of the path
+}
+
+TEST_F(WebhookServerTest, UnknownPathGets404WithAJsonError) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(post("/hooks/other", "x"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::not_found);
+  EXPECT_FALSE(json_field(*response, "error").empty());
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, WrongMethodGets405WithTheAllowedOnes) {
+  start({{"orders", http_source("/hooks/orders", {"POST", "PUT"}), &sink_}});
+  Client client(port());
+  auto response = client.request("GET /hooks/orders HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::method_not_allowed);
+  EXPECT_EQ((*response)[http::field::allow], "POST, PUT");
+  // No body came with the GET, so the connection is still good for the next request.
+  response = client.request(post("/hooks/orders", "x", {}, "PUT"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+}
+
+TEST_F(WebhookServerTest, BodyOverTheLimitGets413BeforeItIsSent) {
+  start_with_orders();
+  Client client(port());
+  // Only the header: the answer must come without the server waiting for the body.
+  client.send("POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+              std::to_string(kMaxBody + 1) + "\r\n\r\n");
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, BodyOfExactlyTheLimitIsAccepted) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", std::string(kMaxBody, 'x')));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].data.size(), kMaxBody);
+}
+
+TEST_F(WebhookServerTest, ChunkedBodyOverTheLimitGets413) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(chunked_post(
+      "/hooks/orders", {std::string(kMaxBody / 2, 'a'), std::string(kMaxBody / 2 + 1, 'b')}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, ChunkedBodyWithinTheLimitArrivesWhole) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(chunked_post("/hooks/orders", {"hello, ", "chunked ", "world"}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].data, "hello, chunked world");
+}
+
+TEST_F(WebhookServerTest, BearerAuthRefusesMissingAndWrongTokens) {
+  start({{"orders",
+          http_source("/hooks/orders", {"POST"}, config::BearerAuth{config::Secret("right-token")}),
+          &sink_}});
+  Client client(port());
+  auto missing = client.request(post("/hooks/orders", "x"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->result(), http::status::unauthorized);
+  EXPECT_EQ((*missing)[http::field::www_authenticate], "Bearer");
+  auto wrong =
+      client.request(post("/hooks/orders", "x", {{"Authorization", "Bearer wrong-token"}}));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->result(), http::status::unauthorized);
+  EXPECT_TRUE(sink_.events().empty());
+  auto right =
+      client.request(post("/hooks/orders", "x", {{"Authorization", "Bearer right-token"}}));
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->result(), http::status::accepted);
+  EXPECT_EQ(sink_.events().size(), 1u);
+}
+
+TEST_F(WebhookServerTest, HmacAuthRefusesMissingAndWrongSignatures) {
+  start({{"orders",
+          http_source("/hooks/orders", {"POST"},
+                      config::HmacSha256Auth{config::Secret("It's a Secret to Everybody"),
+                                             "X-Hub-Signature-256"}),
+          &sink_}});
+  const std::string signature =
+      "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+  Client client(port());
+  auto missing = client.request(post("/hooks/orders", "Hello, World!"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->result(), http::status::unauthorized);
+  auto wrong =
+      client.request(post("/hooks/orders", "Hello, World?", {{"X-Hub-Signature-256", signature}}));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->result(), http::status::unauthorized);
+  EXPECT_TRUE(sink_.events().empty());
+  auto right =
+      client.request(post("/hooks/orders", "Hello, World!", {{"x-hub-signature-256", signature}}));
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->result(), http::status::accepted);
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].data, "Hello, World!");
+}
+
+TEST_F(WebhookServerTest, FullTriggerGets503WithRetryAfter) {
+  start_with_orders();
+  sink_.set_room(false);
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "x"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::service_unavailable);
+  EXPECT_EQ((*response)[http::field::retry_after], "1");
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, TriggerThatFillsWhileTheBodyIsReadGets503) {
+  start_with_orders();
+  sink_.set_accept(false);  // has_room() still says yes
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "x"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::service_unavailable);
+  EXPECT_EQ((*response)[http::field::retry_after], "1");
+  // The whole request was read, so the connection can go on.
+  sink_.set_accept(true);
+  response = client.request(post("/hooks/orders", "y"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+}
+
+TEST_F(WebhookServerTest, KeepsTheConnectionAliveAcrossRequests) {
+  start_with_orders();
+  Client client(port());
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.request(post("/hooks/orders", "event " + std::to_string(i)));
+    ASSERT_TRUE(response) << i;
+    EXPECT_EQ(response->result(), http::status::accepted);
+    EXPECT_TRUE(response->keep_alive());
+  }
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].data, "event 2");
+  EXPECT_EQ(on_io([this] { return server_->open_connections(); }), 1u);
+}
+
+TEST_F(WebhookServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start_with_orders();
+  Client client(port());
+  client.send(post("/hooks/orders", "first") + post("/hooks/orders", "second"));
+  auto first = client.read();
+  auto second = client.read();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->result(), http::status::accepted);
+  EXPECT_EQ(second->result(), http::status::accepted);
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(json_field(*second, "id"), events[1].id);
+  EXPECT_EQ(events[1].data, "second");
+}
+
+TEST_F(WebhookServerTest, BinaryCloudEventKeepsItsAttributes) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "<xml/>",
+                                      {{"ce-specversion", "1.0"},
+                                       {"ce-id", "evt-42"},
+                                       {"ce-source", "https://example.com/repo"},
+                                       {"ce-type", "com.example.push"},
+                                       {"ce-subject", "main"},
+                                       {"ce-myextension", "yes"},
+                                       {"Content-Type", "application/xml"}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  EXPECT_EQ(json_field(*response, "id"), "evt-42");
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].id, "evt-42");
+  EXPECT_EQ(events[0].source, "https://example.com/repo");
+  EXPECT_EQ(events[0].type, "com.example.push");
+  EXPECT_EQ(events[0].subject, "main");
+  EXPECT_EQ(events[0].content_type, "application/xml");
+  EXPECT_EQ(events[0].data, "<xml/>");
+  ASSERT_EQ(events[0].attributes.size(), 1u);
+  EXPECT_EQ(events[0].attributes[0], std::make_pair("myextension"s, "yes"s));
+}
+
+TEST_F(WebhookServerTest, StructuredCloudEventKeepsItsAttributes) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(
+      post("/hooks/orders",
+           R"({"specversion":"1.0","id":"evt-7","source":"/billing","type":"com.example.paid",)"
+           R"("region":"eu","datacontenttype":"text/plain","data":"paid in full"})",
+           {{"Content-Type", "application/cloudevents+json"}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  EXPECT_EQ(json_field(*response, "id"), "evt-7");
+  const auto events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].source, "/billing");
+  EXPECT_EQ(events[0].type, "com.example.paid");
+  EXPECT_EQ(events[0].content_type, "text/plain");
+  EXPECT_EQ(events[0].data, "paid in full");
+  ASSERT_EQ(events[0].attributes.size(), 1u);
+  EXPECT_EQ(events[0].attributes[0], std::make_pair("region"s, "eu"s));
+}
+
+TEST_F(WebhookServerTest, MalformedCloudEventGets400SayingWhy) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "x", {{"ce-specversion", "1.0"}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::bad_request);
+  EXPECT_NE(json_field(*response, "error").find("ce-id"), std::string::npos);
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, StopAcceptingAnswers503OnOpenConnectionsAndRefusesNewOnes) {
+  start_with_orders();
+  Client client(port());
+  auto before = client.request(post("/hooks/orders", "before"));
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->result(), http::status::accepted);
+
+  on_io([this] { server_->stop_accepting(); });
+  auto during = client.request(post("/hooks/orders", "during"));
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->result(), http::status::service_unavailable);
+  EXPECT_EQ((*during)[http::field::retry_after], "1");
+  EXPECT_FALSE(during->keep_alive());
+  EXPECT_TRUE(client.closed_by_server());
+  EXPECT_EQ(sink_.events().size(), 1u);
+
+  asio::io_context io;
+  tcp::socket socket(io);
+  beast::error_code error;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port()), error);
+  EXPECT_EQ(error, asio::error::connection_refused);
+}
+
+TEST_F(WebhookServerTest, StopClosesEveryConnection) {
+  start_with_orders();
+  Client idle(port());
+  Client busy(port());
+  busy.send("POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf");
+  // Both connections are registered once the server has read from `busy`; give it a moment.
+  for (int i = 0; i < 100 && on_io([this] { return server_->open_connections(); }) < 2; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  on_io([this] { server_->stop(); });
+  EXPECT_TRUE(idle.closed_by_server());
+  EXPECT_TRUE(busy.closed_by_server());
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, HeaderOverTheLimitGets431) {
+  start_with_orders();
+  Client client(port());
+  auto response =
+      client.request(post("/hooks/orders", "x", {{"X-Padding", std::string(17 * 1024, 'p')}}));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::request_header_fields_too_large);
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, MalformedHttpGets400) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request("POST /hooks/orders HTTP/1.1\r\nContent-Length: abc\r\n\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::bad_request);
+}
+
+TEST_F(WebhookServerTest, SlowClientIsCutAtTheRequestDeadline) {
+  WebhookLimits limits;
+  limits.request_timeout = 300ms;
+  start_with_orders(limits);
+  Client client(port());
+  const auto started = std::chrono::steady_clock::now();
+  client.send("POST /hooks/orders HTTP/1.1\r\nHost: x\r\n");  // and then nothing
+  EXPECT_TRUE(client.closed_by_server());
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(WebhookServerTest, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  WebhookLimits limits;
+  limits.idle_timeout = 300ms;
+  start_with_orders(limits);
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "x"));
+  ASSERT_TRUE(response);
+  EXPECT_TRUE(response->keep_alive());
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(WebhookServerTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
+  WebhookLimits limits;
+  limits.max_connections = 1;
+  start_with_orders(limits);
+  Client first(port());
+  auto response = first.request(post("/hooks/orders", "1"));  // the server now holds it
+  ASSERT_TRUE(response);
+  Client second(port());
+  EXPECT_TRUE(second.closed_by_server());
+  response = first.request(post("/hooks/orders", "2"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  EXPECT_EQ(on_io([this] { return server_->stats().connections_refused; }), 1u);
+}
+
+TEST_F(WebhookServerTest, ExpectContinueGetsTheGoAheadBeforeTheBody) {
+  start_with_orders();
+  Client client(port());
+  client.send(
+      "POST /hooks/orders HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: 5\r\n\r\n");
+  auto go_on = client.read();
+  ASSERT_TRUE(go_on);
+  EXPECT_EQ(go_on->result(), http::status::continue_);
+  client.send("hello");
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].data, "hello");
+}
+
+TEST_F(WebhookServerTest, BodyBudgetSpentGets503) {
+  WebhookLimits limits;
+  limits.max_buffered_body_bytes = 0;  // raised to max_body_size + 1: one body at a time
+  start_with_orders(limits);
+  Client slow(port());
+  slow.send("POST /hooks/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npart");
+  // Once the server has taken the slow body's share (1000 bytes), another 100 bytes are over
+  // the budget of 1025. Until it has, the other request may still get through.
+  Client other(port());
+  std::optional<Response> response;
+  for (int i = 0; i < 200; ++i) {
+    response = other.request(post("/hooks/orders", std::string(100, 'x')));
+    ASSERT_TRUE(response);
+    if (response->result() != http::status::accepted) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(response->result(), http::status::service_unavailable);
+  EXPECT_EQ((*response)[http::field::retry_after], "1");
+  // The share comes back when the slow request is done with its body.
+  slow.send(std::string(996, 'y'));
+  auto slow_response = slow.read();
+  ASSERT_TRUE(slow_response);
+  EXPECT_EQ(slow_response->result(), http::status::accepted);
+  response = other.request(post("/hooks/orders", std::string(100, 'x')));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+}
+
+TEST_F(WebhookServerTest, StartNamesTheAddressItCannotListenOn) {
+  start_with_orders();
+  config::ServerConfig server;
+  server.listen = {"127.0.0.1", port()};
+  asio::io_context io;
+  WebhookServer second(io, server, {});
+  try {
+    second.start();
+    FAIL() << "a second server listened on a port in use";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("127.0.0.1:" + std::to_string(port())),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(WebhookServer, RefusesTwoRoutesWithOnePath) {
+  asio::io_context io;
+  FakeSink sink;
+  EXPECT_THROW(
+      WebhookServer(io, {}, {{"a", http_source("/x"), &sink}, {"b", http_source("/x"), &sink}}),
+      std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace triggerd
