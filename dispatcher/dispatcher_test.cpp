@@ -469,10 +469,13 @@ TEST_F(DispatcherTest, RetriesAConnectionClosedBeforeAnyAnswerAsAConnectError) {
 
 // Retry-After on a 429 replaces the jittered backoff, but never waits beyond backoff.max.
 struct RetryAfterCase {
+  const char* name;
   config::Duration max;
   std::chrono::milliseconds at_least;
   std::chrono::milliseconds below;
 };
+
+void PrintTo(const RetryAfterCase& test, std::ostream* out) { *out << test.name; }
 
 class DispatcherRetryAfterTest : public DispatcherTest,
                                  public ::testing::WithParamInterface<RetryAfterCase> {};
@@ -493,8 +496,9 @@ TEST_P(DispatcherRetryAfterTest, HonoursRetryAfterCappedByBackoffMax) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Caps, DispatcherRetryAfterTest,
-                         ::testing::Values(RetryAfterCase{250ms, 240ms, 800ms},  // capped
-                                           RetryAfterCase{5s, 990ms, 1800ms}));  // honoured
+                         ::testing::Values(RetryAfterCase{"CappedByMax", 250ms, 240ms, 800ms},
+                                           RetryAfterCase{"BelowMax", 5s, 990ms, 1800ms}),
+                         [](const auto& test) { return std::string(test.param.name); });
 
 TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADeadLetter) {
   trigger().delivery.retries = 2;
