@@ -14,7 +14,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <chrono>
 #include <list>
 #include <stdexcept>
@@ -139,8 +138,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
     acceptor_.listen(asio::socket_base::max_listen_connections, error);
     check("listen");
     port_ = acceptor_.local_endpoint().port();
-    log_->info("admin server listening on {}",
-               config::HostPort{address.host, port_}.to_string());
+    log_->info("admin server listening on {}", config::HostPort{address.host, port_}.to_string());
     asio::co_spawn(io_, accept_loop(shared_from_this()), asio::detached);
   }
 
@@ -165,12 +163,12 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
     const asio::ip::address ip = asio::ip::make_address(address.host, error);
     if (!error) return {ip, address.port};
     tcp::resolver resolver(io_);
-    auto results = resolver.resolve(address.host, std::to_string(address.port),
-                                    tcp::resolver::passive, error);
+    auto results =
+        resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, error);
     if (error || results.empty()) {
-      throw std::runtime_error("cannot listen on server.admin_listen " + address.to_string() +
-                               ": cannot resolve host: " +
-                               (error ? error.message() : std::string("no address")));
+      throw std::runtime_error(
+          "cannot listen on server.admin_listen " + address.to_string() +
+          ": cannot resolve host: " + (error ? error.message() : std::string("no address")));
     }
     return results.begin()->endpoint();
   }
@@ -208,6 +206,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
       if (!read_error) {
         response = route(parser.get());
         keep_alive = parser.get().keep_alive();
+        // A HEAD answer has no body; one sent anyway would be read as the next response.
+        if (parser.get().method() == http::verb::head) response.body().clear();
       } else if (is_http_parse_error(read_error)) {
         // The stream is out of step after a bad request: answer, then close.
         const bool too_large = read_error == http::error::body_limit;
@@ -236,7 +236,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
     log_->debug("admin server: {} {}", request.method_string(), path);
     if (request.method() != http::verb::get) {
       Response response = json_error(request, http::status::method_not_allowed,
-                                      "method not allowed: the admin API answers GET only");
+                                     "method not allowed: the admin API answers GET only");
       response.set(http::field::allow, "GET");
       return response;
     }
@@ -248,7 +248,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
       return make_response(request, http::status::ok, kTextContentType, "ok\n");
     }
     if (path == "/readyz") {
-      if (health_.ready()) return make_response(request, http::status::ok, kTextContentType, "ok\n");
+      if (health_.ready())
+        return make_response(request, http::status::ok, kTextContentType, "ok\n");
       return make_response(request, http::status::service_unavailable, kTextContentType,
                            "not ready: " + health_.not_ready_reason() + "\n");
     }

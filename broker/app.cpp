@@ -7,7 +7,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <chrono>
 #include <csignal>
 #include <utility>
@@ -51,8 +50,12 @@ class App::Impl {
     return 0;
   }
 
-  void request_stop() { asio::post(io_, [this] { begin_stop(); }); }
-  void request_reload() { asio::post(io_, [this] { reload(); }); }
+  void request_stop() {
+    asio::post(io_, [this] { begin_stop(); });
+  }
+  void request_reload() {
+    asio::post(io_, [this] { reload(); });
+  }
   std::uint16_t admin_port() const { return admin_.port(); }
 
  private:
@@ -119,8 +122,7 @@ class App::Impl {
     }
     if (!loaded.ok()) {
       metrics_.count_reload(false);
-      log_->error("config reload refused: {} has errors; the running config stays",
-                  config_.file);
+      log_->error("config reload refused: {} has errors; the running config stays", config_.file);
       return;
     }
     metrics_.count_reload(true);
@@ -132,11 +134,12 @@ class App::Impl {
     // new ones, re-declare their series); until then the running ones stay as they are and
     // config_ keeps describing what actually runs.
     const std::string unapplied = changes.describe_unapplied();
+    const char* log_note = changes.log ? "; log settings applied" : "";
     if (unapplied.empty()) {
-      log_->info("config reloaded{}", changes.log ? "; log settings applied" : ": no change");
+      log_->info("config reloaded{}", changes.log ? log_note : ": no change");
     } else {
-      log_->warn("config reloaded; log settings applied; not applied until restart: {}",
-                 unapplied);
+      log_->warn("config reloaded{}; these changes need a restart until sources can reload: {}",
+                 log_note, unapplied);
     }
   }
 

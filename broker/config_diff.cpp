@@ -74,10 +74,7 @@ template <typename... Ts>
 bool same(const std::variant<Ts...>& a, const std::variant<Ts...>& b) {
   if (a.index() != b.index()) return false;
   return std::visit(
-      [&b](const auto& left) {
-        return same(left, std::get<std::decay_t<decltype(left)>>(b));
-      },
-      a);
+      [&b](const auto& left) { return same(left, std::get<std::decay_t<decltype(left)>>(b)); }, a);
 }
 
 template <typename T>
@@ -100,8 +97,8 @@ bool same(const Scaling& a, const Scaling& b) {
          std::tie(b.target_per_replica, b.activation, b.min_replicas, b.max_replicas);
 }
 bool same(const Trigger& a, const Trigger& b) {
-  return std::tie(a.name, a.function) == std::tie(b.name, b.function) &&
-         same(a.source, b.source) && same(a.delivery, b.delivery) && same(a.scaling, b.scaling);
+  return std::tie(a.name, a.function) == std::tie(b.name, b.function) && same(a.source, b.source) &&
+         same(a.delivery, b.delivery) && same(a.scaling, b.scaling);
 }
 bool same(const Connection& a, const Connection& b) {
   return a.name == b.name && same(a.spec, b.spec);

@@ -13,7 +13,7 @@ struct ConfigChanges {
   std::vector<std::string> triggers_added;    // in the order of the new file
   std::vector<std::string> triggers_removed;  // in the order of the running config
   std::vector<std::string> triggers_changed;  // same name, any field different
-  bool server = false;       // any of server.*
+  bool server = false;                        // any of server.*
   bool connections = false;  // added, removed or changed (secrets compared, never shown)
   bool functions = false;
   bool log = false;

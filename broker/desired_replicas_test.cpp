@@ -30,22 +30,21 @@ constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
 
 INSTANTIATE_TEST_SUITE_P(
     Table, DesiredReplicas,
-    testing::Values(
-        Case{"EmptyBacklogWithZeroActivationScalesToZero", {10, 0, 0, 100}, 0, 0},
-        Case{"OneEventWithZeroActivationWakesOneReplica", {10, 0, 0, 100}, 1, 1},
-        Case{"BacklogExactlyAtActivationStaysAtMin", {10, 5, 0, 100}, 5, 0},
-        Case{"BacklogJustAboveActivationWakesOneReplica", {10, 5, 0, 100}, 6, 1},
-        Case{"ExactMultipleOfTargetIsNotRoundedUp", {10, 0, 0, 100}, 30, 3},
-        Case{"PartialReplicaIsRoundedUp", {10, 0, 0, 100}, 31, 4},
-        Case{"ClampedToMaxReplicas", {10, 0, 0, 100}, 5000, 100},
-        Case{"ClampedUpToMinReplicasWhenActive", {10, 0, 3, 100}, 11, 3},
-        Case{"MinReplicasHeldWithEmptyBacklog", {10, 0, 2, 100}, 0, 2},
-        Case{"MinReplicasHeldBelowActivation", {10, 50, 2, 100}, 40, 2},
-        Case{"AboveActivationStillCountsTheWholeBacklog", {10, 50, 0, 100}, 51, 6},
-        Case{"TargetOfOneGivesOneReplicaPerEvent", {1, 0, 0, 100}, 7, 7},
-        Case{"NegativeBacklogCountsAsEmpty", {10, 0, 1, 100}, -4, 1},
-        Case{"HugeBacklogDoesNotOverflow", {10, 0, 0, kMax}, kMax, kMax / 10 + 1},
-        Case{"MaxReplicasWinsWhenBoundsCross", {10, 0, 5, 3}, 100, 3}),
+    testing::Values(Case{"EmptyBacklogWithZeroActivationScalesToZero", {10, 0, 0, 100}, 0, 0},
+                    Case{"OneEventWithZeroActivationWakesOneReplica", {10, 0, 0, 100}, 1, 1},
+                    Case{"BacklogExactlyAtActivationStaysAtMin", {10, 5, 0, 100}, 5, 0},
+                    Case{"BacklogJustAboveActivationWakesOneReplica", {10, 5, 0, 100}, 6, 1},
+                    Case{"ExactMultipleOfTargetIsNotRoundedUp", {10, 0, 0, 100}, 30, 3},
+                    Case{"PartialReplicaIsRoundedUp", {10, 0, 0, 100}, 31, 4},
+                    Case{"ClampedToMaxReplicas", {10, 0, 0, 100}, 5000, 100},
+                    Case{"ClampedUpToMinReplicasWhenActive", {10, 0, 3, 100}, 11, 3},
+                    Case{"MinReplicasHeldWithEmptyBacklog", {10, 0, 2, 100}, 0, 2},
+                    Case{"MinReplicasHeldBelowActivation", {10, 50, 2, 100}, 40, 2},
+                    Case{"AboveActivationStillCountsTheWholeBacklog", {10, 50, 0, 100}, 51, 6},
+                    Case{"TargetOfOneGivesOneReplicaPerEvent", {1, 0, 0, 100}, 7, 7},
+                    Case{"NegativeBacklogCountsAsEmpty", {10, 0, 1, 100}, -4, 1},
+                    Case{"HugeBacklogDoesNotOverflow", {10, 0, 0, kMax}, kMax, kMax / 10 + 1},
+                    Case{"MaxReplicasWinsWhenBoundsCross", {10, 0, 5, 3}, 100, 3}),
     [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.name; });
 
 }  // namespace

@@ -1,9 +1,9 @@
 #include "broker/logging.hpp"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <regex>
 #include <string>
 
@@ -66,7 +66,8 @@ TEST(Logging, LevelAppliesToLoggersMadeBeforeAndAfter) {
 
   EXPECT_EQ(out.find("hidden"), std::string::npos) << out;
   EXPECT_TRUE(std::regex_search(
-      out, std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error \[after-configure\] shown\n$)")))
+      out,
+      std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error \[after-configure\] shown\n$)")))
       << out;
 }
 

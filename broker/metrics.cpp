@@ -23,9 +23,8 @@ using prometheus::Histogram;
 // From a 1 ms webhook-sized call to the 60 s a slow function may take; roughly 1-2.5-5 steps
 // so that a p99 read from the buckets is within a factor of about two anywhere in the range.
 const Histogram::BucketBoundaries& duration_buckets() {
-  static const Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                    0.05,  0.1,    0.25,  0.5,  1,
-                                                    2.5,   5,      10,    30,   60};
+  static const Histogram::BucketBoundaries kBuckets{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
   return kBuckets;
 }
 
@@ -194,8 +193,7 @@ void TriggerState::set_source_up(bool up) {
   metrics_.source_up.Set(up ? 1 : 0);
 }
 
-TriggerTelemetry::TriggerTelemetry(const config::Trigger& trigger,
-                                   TriggerMetrics trigger_metrics)
+TriggerTelemetry::TriggerTelemetry(const config::Trigger& trigger, TriggerMetrics trigger_metrics)
     : name(trigger.name),
       function(trigger.function),
       source_type(config::source_type_name(trigger.source)),

@@ -16,8 +16,8 @@ config::Config two_triggers() {
   orders.name = "orders";
   orders.function = "resize";
   orders.source = config::KafkaSource{};
-  orders.scaling = {.target_per_replica = 10, .activation = 0, .min_replicas = 0,
-                    .max_replicas = 5};
+  orders.scaling = {
+      .target_per_replica = 10, .activation = 0, .min_replicas = 0, .max_replicas = 5};
   config::Trigger ticks;
   ticks.name = "ticks";
   ticks.function = "report";
@@ -38,9 +38,9 @@ TEST(Metrics, ExposesEverySeriesOfEveryTriggerBeforeAnyWork) {
     const std::string label = "trigger=\"" + trigger + "\"";
     for (const std::string name :
          {"triggerd_events_received_total", "triggerd_events_delivered_total",
-          "triggerd_events_dead_lettered_total", "triggerd_queue_depth",
-          "triggerd_inflight_events", "triggerd_source_up",
-          "triggerd_delivery_duration_seconds_count", "triggerd_event_duration_seconds_count"}) {
+          "triggerd_events_dead_lettered_total", "triggerd_queue_depth", "triggerd_inflight_events",
+          "triggerd_source_up", "triggerd_delivery_duration_seconds_count",
+          "triggerd_event_duration_seconds_count"}) {
       EXPECT_TRUE(contains(text, name + "{" + label + "} 0")) << name << " for " << trigger;
     }
     for (const std::string reason : {"retries_exhausted", "rejected"}) {
@@ -54,7 +54,8 @@ TEST(Metrics, ExposesEverySeriesOfEveryTriggerBeforeAnyWork) {
   EXPECT_TRUE(contains(text, "triggerd_build_info{version=\"1.2.3\"} 1"));
   EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"success\"} 0"));
   EXPECT_TRUE(contains(text, "triggerd_config_reloads_total{result=\"failure\"} 0"));
-  EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 0"));
+  EXPECT_TRUE(
+      contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 0"));
   EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"report\",trigger=\"ticks\"} 2"));
   EXPECT_TRUE(contains(text, "le=\"0.001\"")) << "buckets start at 1 ms";
   EXPECT_TRUE(contains(text, "le=\"60\"")) << "buckets reach 60 s";
@@ -80,7 +81,8 @@ TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
   EXPECT_TRUE(orders->active());
 
   const std::string text = metrics.serialize();
-  EXPECT_TRUE(contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 4"));
+  EXPECT_TRUE(
+      contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 4"));
   EXPECT_TRUE(contains(text, "triggerd_queue_depth{trigger=\"orders\"} 27"));
 }
 

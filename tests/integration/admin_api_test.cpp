@@ -5,7 +5,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -34,7 +33,8 @@ std::string config_text(const std::string& extra_log = "") {
   admin_listen: 127.0.0.1:0
 log:
   level: info
-)" + extra_log + R"(
+)" + extra_log +
+         R"(
 connections:
   kafka-main:
     type: kafka
@@ -77,8 +77,10 @@ struct ExpectedTrigger {
 };
 
 const ExpectedTrigger kTriggers[] = {
-    {"orders", "kafka", "resize", 0},   {"stream-jobs", "redis-stream", "resize", 2},
-    {"list-jobs", "redis-list", "report", 0}, {"hook", "http", "report", 1},
+    {"orders", "kafka", "resize", 0},
+    {"stream-jobs", "redis-stream", "resize", 2},
+    {"list-jobs", "redis-list", "report", 0},
+    {"hook", "http", "report", 1},
     {"tick", "cron", "report", 0},
 };
 
@@ -165,8 +167,8 @@ TEST_F(AdminApi, MetricsHoldEverySeriesOfEveryTriggerBeforeAnyEvent) {
                               R"("[^}]*\} )" + value + "\n");
       EXPECT_TRUE(std::regex_search(body, series)) << name << " for " << trigger.name;
     }
-    EXPECT_EQ(sample(body, std::string("triggerd_desired_replicas{function=\"") +
-                               trigger.function + "\",trigger=\"" + trigger.name + "\"}"),
+    EXPECT_EQ(sample(body, std::string("triggerd_desired_replicas{function=\"") + trigger.function +
+                               "\",trigger=\"" + trigger.name + "\"}"),
               static_cast<double>(trigger.min_replicas))
         << trigger.name;
     for (const char* result : {"2xx", "4xx", "5xx", "timeout", "connect_error"}) {
@@ -207,10 +209,10 @@ TEST_F(AdminApi, TriggersListHasEveryTriggerInConfigOrder) {
 }
 
 TEST_F(AdminApi, TriggerHasExactlyTheSpecFieldsWithTheirValues) {
-  const std::set<std::string> kFields{"name",     "source",           "function", "queue_depth",
-                                      "inflight", "backlog",          "desired_replicas",
-                                      "active",   "delivered",        "dead_lettered",
-                                      "dropped"};
+  const std::set<std::string> kFields{
+      "name",      "source",        "function",         "queue_depth",
+      "inflight",  "backlog",       "desired_replicas", "active",
+      "delivered", "dead_lettered", "dropped"};
   for (const ExpectedTrigger& trigger : kTriggers) {
     const HttpResponse response = http_get(port_, std::string("/v1/triggers/") + trigger.name);
     ASSERT_EQ(response.status, 200) << trigger.name << ": " << response.error << response.body;

@@ -102,8 +102,9 @@ TEST(Cli, ValidateReportsEveryMistakeOneALine) {
   const RunResult result = triggerd({"validate", "-c", config.path()});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.out, "");
-  const std::regex error_line("^" + std::regex_replace(config.path(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                              R"(:\d+:\d+: error: \S.*$)");
+  const std::regex error_line(
+      "^" + std::regex_replace(config.path(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+      R"(:\d+:\d+: error: \S.*$)");
   std::vector<std::string> errors;
   for (const std::string& line : lines_of(result.err)) {
     if (std::regex_match(line, error_line)) errors.push_back(line);

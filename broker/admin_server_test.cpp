@@ -1,0 +1,176 @@
+// The admin server in-process, where a test can set what the running app cannot be made to
+// show from outside yet: a source down, a backlog, a drain. The HTTP details (keep-alive,
+// 404/405, promtool) are covered against the real binary in tests/integration.
+#include "broker/admin_server.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <functional>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/health.hpp"
+#include "broker/metrics.hpp"
+#include "tests/support/http_client.hpp"
+
+namespace triggerd {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::http_get;
+
+config::Config config_with(std::initializer_list<const char*> names) {
+  config::Config config;
+  for (const char* name : names) {
+    config::Trigger trigger;
+    trigger.name = name;
+    trigger.function = "fn";
+    trigger.source = config::RedisListSource{"redis", "jobs"};
+    trigger.scaling = {
+        .target_per_replica = 10, .activation = 3, .min_replicas = 0, .max_replicas = 4};
+    config.triggers.push_back(trigger);
+  }
+  return config;
+}
+
+// Runs the server on its own io_context thread; every change to the state it reads is made
+// on that thread too, as the app does.
+class AdminServerTest : public ::testing::Test {
+ protected:
+  AdminServerTest()
+      : metrics_(config_with({"jobs", "mail"}), "9.9.9"),
+        health_(metrics_),
+        server_(io_, metrics_, health_) {}
+
+  void SetUp() override {
+    server_.start({"127.0.0.1", 0});
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    on_loop([this] { server_.stop(); });
+    work_.reset();
+    thread_.join();
+  }
+
+  void on_loop(std::function<void()> change) {
+    std::promise<void> done;
+    boost::asio::post(io_, [&] {
+      change();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  boost::asio::io_context io_;
+  // Keeps the loop running after a test has stopped the server, so on_loop() still works.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
+  Metrics metrics_;
+  Health health_;
+  AdminServer server_;
+  std::thread thread_;
+};
+
+TEST_F(AdminServerTest, ReadyOnlyOnceStartedWithEverySourceUp) {
+  auto readyz = [this] { return http_get(server_.port(), "/readyz"); };
+  EXPECT_EQ(readyz().status, 503);
+  EXPECT_THAT(readyz().body, HasSubstr("starting"));
+
+  on_loop([this] { health_.set_started(); });
+  EXPECT_EQ(readyz().status, 503);
+  EXPECT_THAT(readyz().body, HasSubstr("source down: jobs, mail"));
+
+  on_loop([this] { metrics_.find("jobs")->state.set_source_up(true); });
+  EXPECT_THAT(readyz().body, HasSubstr("source down: mail"));
+
+  on_loop([this] { metrics_.find("mail")->state.set_source_up(true); });
+  EXPECT_EQ(readyz().status, 200);
+
+  on_loop([this] { metrics_.find("mail")->state.set_source_up(false); });
+  EXPECT_EQ(readyz().status, 503) << "a source that goes down takes readiness with it";
+}
+
+TEST_F(AdminServerTest, NotReadyFromTheMomentADrainStarts) {
+  on_loop([this] {
+    health_.set_started();
+    for (const auto& trigger : metrics_.triggers()) trigger->state.set_source_up(true);
+  });
+  EXPECT_EQ(http_get(server_.port(), "/readyz").status, 200);
+  on_loop([this] { health_.begin_drain(); });
+  const auto response = http_get(server_.port(), "/readyz");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_THAT(response.body, HasSubstr("draining"));
+  EXPECT_EQ(http_get(server_.port(), "/livez").status, 200) << "alive while draining";
+}
+
+TEST_F(AdminServerTest, TriggerShowsBacklogAndScalingFromTheLiveState) {
+  on_loop([this] {
+    TriggerTelemetry& jobs = *metrics_.find("jobs");
+    jobs.state.set_queue_depth(25);
+    jobs.state.add_inflight(3);
+    jobs.metrics.delivered.Increment(7);
+    jobs.metrics.dead_lettered.Increment(2);
+    jobs.metrics.dropped_rejected.Increment();
+  });
+  const auto response = http_get(server_.port(), "/v1/triggers/jobs");
+  ASSERT_EQ(response.status, 200) << response.error;
+  const auto body = boost::json::parse(response.body).as_object();
+  EXPECT_EQ(body.at("source").as_string(), "redis-list");
+  EXPECT_EQ(body.at("queue_depth").as_int64(), 25);
+  EXPECT_EQ(body.at("inflight").as_int64(), 3);
+  EXPECT_EQ(body.at("backlog").as_int64(), 28);
+  EXPECT_EQ(body.at("desired_replicas").as_int64(), 3);  // ceil(28 / 10)
+  EXPECT_EQ(body.at("active").as_bool(), true);
+  EXPECT_EQ(body.at("delivered").as_int64(), 7);
+  EXPECT_EQ(body.at("dead_lettered").as_int64(), 2);
+  EXPECT_EQ(body.at("dropped").as_int64(), 1);
+
+  // The gauge is brought up to date by the scrape itself.
+  EXPECT_THAT(http_get(server_.port(), "/metrics").body,
+              HasSubstr("triggerd_desired_replicas{function=\"fn\",trigger=\"jobs\"} 3\n"));
+}
+
+TEST_F(AdminServerTest, BacklogAtActivationIsNotActive) {
+  on_loop([this] { metrics_.find("mail")->state.set_queue_depth(3); });
+  const auto body =
+      boost::json::parse(http_get(server_.port(), "/v1/triggers/mail").body).as_object();
+  EXPECT_EQ(body.at("backlog").as_int64(), 3);
+  EXPECT_EQ(body.at("active").as_bool(), false);
+  EXPECT_EQ(body.at("desired_replicas").as_int64(), 0);
+}
+
+TEST_F(AdminServerTest, StopClosesOpenConnections) {
+  testing::HttpConnection connection(server_.port());
+  EXPECT_EQ(connection.request("GET", "/livez").status, 200);
+  on_loop([this] { server_.stop(); });
+  EXPECT_EQ(connection.request("GET", "/livez").status, 0);
+  EXPECT_EQ(http_get(server_.port(), "/livez").status, 0) << "no longer accepting";
+}
+
+TEST(AdminServer, PortInUseIsAStartUpErrorNamingTheAddress) {
+  boost::asio::io_context io;
+  Metrics metrics(config_with({"jobs"}), "9.9.9");
+  Health health(metrics);
+  AdminServer first(io, metrics, health);
+  first.start({"127.0.0.1", 0});
+  AdminServer second(io, metrics, health);
+  const std::string address = "127.0.0.1:" + std::to_string(first.port());
+  try {
+    second.start({"127.0.0.1", first.port()});
+    FAIL() << "a second server bound " << address;
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("server.admin_listen " + address));
+    EXPECT_THAT(e.what(), HasSubstr("in use"));
+  }
+}
+
+}  // namespace
+}  // namespace triggerd
