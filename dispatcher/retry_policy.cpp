@@ -36,7 +36,7 @@ config::Duration backoff_ceiling(const config::Backoff& backoff, int attempt) {
   const std::int64_t n = std::max(attempt, 1);
   // In double: delay·2^(n-1) overflows 64 bits after a few dozen failed writes to a dead letter
   // that is down for hours; the cap is what matters then.
-  double ceiling = static_cast<double>(delay);
+  auto ceiling = static_cast<double>(delay);
   switch (backoff.policy) {
     case config::BackoffPolicy::exponential:
       ceiling = std::ldexp(ceiling, static_cast<int>(std::min<std::int64_t>(n - 1, 1024)));
@@ -65,7 +65,7 @@ std::optional<config::Duration> parse_retry_after(std::string_view value,
   if (value.find_first_not_of("0123456789") == std::string_view::npos) {
     // delta-seconds; anything beyond a day is as good as "a long time" and would only risk
     // overflow further on.
-    constexpr std::int64_t kMaxSeconds = 24 * 60 * 60;
+    constexpr std::int64_t kMaxSeconds = std::int64_t{24} * 60 * 60;
     std::int64_t seconds = 0;
     for (char c : value) {
       seconds = std::min(seconds * 10 + (c - '0'), kMaxSeconds);
