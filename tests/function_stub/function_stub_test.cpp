@@ -1,0 +1,641 @@
+// Tests of the function stub, in-process and as the function_stub binary. The client side is a
+// small blocking Beast client, so this file is the tests' only Beast translation unit.
+#include "tests/function_stub/function_stub.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+extern char** environ;
+
+namespace triggerd::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr milliseconds kClientTimeout(5000);
+
+struct Response {
+  beast::error_code error;  // set when no response came
+  http::response<http::string_body> message;
+
+  int status() const { return error ? 0 : static_cast<int>(message.result_int()); }
+};
+
+// One TCP connection to the stub; requests on it reuse the connection (keep-alive). Each
+// operation has a deadline, so a stub that never answers fails the test rather than hanging
+// it. (Asio's blocking calls ignore SO_RCVTIMEO: they poll again on EAGAIN. Hence async
+// operations bounded by run_for.)
+class Client {
+ public:
+  explicit Client(std::uint16_t port, milliseconds timeout = kClientTimeout)
+      : port_(port), timeout_(timeout), socket_(io_) {
+    const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
+    connect_error_ = run([&](auto done) { socket_.async_connect(endpoint, done); });
+  }
+
+  const beast::error_code& connect_error() const { return connect_error_; }
+
+  // Writes a request without waiting for the answer (several in a row are pipelined).
+  beast::error_code send(std::string_view method, std::string_view target, std::string body = "",
+                         const Headers& headers = {}) {
+    http::request<http::string_body> request;
+    request.method_string(method);
+    request.target(target);
+    request.version(11);
+    request.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
+    for (const auto& [name, value] : headers) request.set(name, value);
+    request.keep_alive(true);
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return run([&](auto done) { http::async_write(socket_, request, done); });
+  }
+
+  Response receive() {
+    Response response;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::uint64_t{16} * 1024 * 1024);
+    response.error = run([&](auto done) { http::async_read(socket_, buffer_, parser, done); });
+    if (!response.error) response.message = parser.release();
+    return response;
+  }
+
+  Response request(std::string_view method, std::string_view target, std::string body = "",
+                   const Headers& headers = {}) {
+    if (connect_error_) return Response{connect_error_, {}};
+    if (auto error = send(method, target, std::move(body), headers)) return Response{error, {}};
+    return receive();
+  }
+
+  Response get(std::string_view target = "/") { return request("GET", target); }
+
+ private:
+  // Runs one asynchronous operation to completion or to the deadline; on the deadline the
+  // socket is closed (the connection is useless after a timeout) and timed_out returned.
+  template <typename Start>
+  beast::error_code run(Start start) {
+    beast::error_code result;
+    bool done = false;
+    start([&](beast::error_code error, auto&&...) {
+      result = error;
+      done = true;
+    });
+    io_.restart();
+    io_.run_for(timeout_);
+    if (!done) {
+      beast::error_code ignored;
+      socket_.close(ignored);
+      io_.restart();
+      io_.run();
+      result = asio::error::timed_out;
+    }
+    return result;
+  }
+
+  std::uint16_t port_;
+  milliseconds timeout_;
+  asio::io_context io_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  beast::error_code connect_error_;
+};
+
+// For figures that settle just after the client has its answer (the stub counts a request
+// done once its write completes, which the client may see first).
+bool eventually(const std::function<bool()>& condition, milliseconds timeout = milliseconds(2000)) {
+  const auto deadline = steady_clock::now() + timeout;
+  while (!condition()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+boost::json::value get_stats(std::uint16_t port) {
+  Client client(port);
+  const Response response = client.get("/_stub/stats");
+  EXPECT_EQ(response.status(), 200) << response.error.message();
+  EXPECT_EQ(response.message[http::field::content_type], "application/json");
+  return boost::json::parse(response.message.body());
+}
+
+// --- Scripted answers -------------------------------------------------------------------------
+
+TEST(FunctionStub, AnswersScriptedStatusesInOrderThenTheDefault) {
+  FunctionStub stub;
+  stub.enqueue_statuses({503, 429, 201});
+  Client client(stub.port());
+
+  EXPECT_EQ(client.get().status(), 503);
+  EXPECT_EQ(client.get().status(), 429);
+  EXPECT_EQ(client.get().status(), 201);
+  EXPECT_EQ(client.get().status(), 200);
+  EXPECT_EQ(stub.pending_steps(), 0u);
+}
+
+TEST(FunctionStub, AnswersWithTheDefaultSetByAlways) {
+  FunctionStub stub;
+  stub.always(500);
+  stub.enqueue_statuses({202});
+  Client client(stub.port());
+
+  EXPECT_EQ(client.get().status(), 202);
+  EXPECT_EQ(client.get().status(), 500);
+  EXPECT_EQ(client.get().status(), 500);
+}
+
+TEST(FunctionStub, SendsTheScriptedHeadersAndBody) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::respond(429, "slow down").with_header("Retry-After", "3"));
+  Client client(stub.port());
+
+  const Response response = client.request("POST", "/fn", "{}");
+  EXPECT_EQ(response.status(), 429);
+  EXPECT_EQ(response.message["retry-after"], "3");
+  EXPECT_EQ(response.message.body(), "slow down");
+  EXPECT_TRUE(response.message.keep_alive());
+}
+
+TEST(FunctionStub, GivesAPathWithItsOwnScriptItsOwnAnswersAndLeavesTheMainScriptAlone) {
+  FunctionStub stub;
+  stub.enqueue_statuses({500});
+  stub.enqueue_for("/dead-letter", StubStep::respond(503));
+  stub.always_for("/dead-letter", StubStep::respond(204));
+  Client client(stub.port());
+
+  EXPECT_EQ(client.get("/dead-letter?attempt=1").status(), 503);
+  EXPECT_EQ(client.get("/dead-letter").status(), 204);
+  EXPECT_EQ(client.get("/").status(), 500);
+  EXPECT_EQ(client.get("/").status(), 200);
+}
+
+TEST(FunctionStub, RefusesStepsThatHttpCannotCarry) {
+  FunctionStub stub;
+  EXPECT_THROW(stub.enqueue(StubStep::respond(99)), std::invalid_argument);
+  EXPECT_THROW(stub.always(600), std::invalid_argument);
+  EXPECT_THROW(stub.enqueue(StubStep::respond(204, "body")), std::invalid_argument);
+  EXPECT_EQ(stub.pending_steps(), 0u);
+}
+
+// --- Delays, hangs, closes ----------------------------------------------------------------------
+
+TEST(FunctionStub, DelayOnOneConnectionDoesNotBlockAnother) {
+  FunctionStub stub;  // one thread: the delay must be a timer, not a sleep
+  stub.enqueue(StubStep::respond(200).with_delay(milliseconds(1500)));
+
+  Response slow;
+  steady_clock::duration slow_took{};
+  std::thread slow_client([&] {
+    const auto start = steady_clock::now();
+    slow = Client(stub.port()).get("/slow");
+    slow_took = steady_clock::now() - start;
+  });
+  ASSERT_TRUE(stub.wait_for_requests(1, kClientTimeout));
+
+  const auto start = steady_clock::now();
+  EXPECT_EQ(Client(stub.port()).get("/fast").status(), 200);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(1000));
+  slow_client.join();
+  EXPECT_EQ(slow.status(), 200);
+  EXPECT_GE(slow_took, milliseconds(1500));
+}
+
+TEST(FunctionStub, HangMakesTheClientTimeOut) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::hang());
+  Response response;
+  std::thread client([&] { response = Client(stub.port(), milliseconds(1000)).get(); });
+  ASSERT_TRUE(stub.wait_for_requests(1, kClientTimeout));
+  EXPECT_EQ(stub.current_concurrent(), 1);
+  client.join();
+
+  EXPECT_EQ(response.error, asio::error::timed_out) << response.error.message();
+  // Once the client gives up (and closes), the hung request is no longer in flight.
+  EXPECT_TRUE(eventually([&] { return stub.current_concurrent() == 0; }));
+  EXPECT_EQ(Client(stub.port()).get().status(), 200);
+}
+
+TEST(FunctionStub, CloseWithoutAnswerClosesTheSocket) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::close_connection());
+  Client client(stub.port());
+
+  const Response response = client.get();
+  EXPECT_EQ(response.error, http::error::end_of_stream) << response.error.message();
+  EXPECT_EQ(client.get().status(), 0);  // the connection is gone for good
+  EXPECT_EQ(Client(stub.port()).get().status(), 200);
+  EXPECT_EQ(stub.request_count(), 2u);
+}
+
+TEST(FunctionStub, ResetWithoutAnswerResetsTheSocket) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::reset_connection().with_delay(milliseconds(50)));
+  Client client(stub.port());
+
+  const Response response = client.get();
+  EXPECT_EQ(response.error, asio::error::connection_reset) << response.error.message();
+}
+
+// --- Records ----------------------------------------------------------------------------------
+
+TEST(FunctionStub, RecordsMethodTargetHeadersAndExactBodyBytes) {
+  FunctionStub stub;
+  const std::string body("\x00\x01payload\x00\xff", 11);
+  const auto before = std::chrono::system_clock::now();
+  Client client(stub.port());
+  ASSERT_EQ(client
+                .request("POST", "/hello?x=1", body,
+                         {{"ce-id", "42"},
+                          {"Ce-Type", "dev.triggerd.http.request"},
+                          {"Content-Type", "application/octet-stream"}})
+                .status(),
+            200);
+
+  const auto requests = stub.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const RecordedRequest& request = requests[0];
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.target, "/hello?x=1");
+  EXPECT_EQ(request.path(), "/hello");
+  EXPECT_EQ(request.header("CE-ID"), "42");
+  EXPECT_EQ(request.header("ce-type"), "dev.triggerd.http.request");
+  EXPECT_EQ(request.header("content-type"), "application/octet-stream");
+  EXPECT_EQ(request.header("content-length"), "11");
+  EXPECT_FALSE(request.has_header("ce-subject"));
+  EXPECT_EQ(request.header("ce-subject"), "");
+  EXPECT_EQ(request.body, body);
+  EXPECT_EQ(request.body.size(), 11u);
+  EXPECT_GE(request.received_at, before);
+  EXPECT_LE(request.received_at, std::chrono::system_clock::now());
+}
+
+TEST(FunctionStub, ClearForgetsTheRecords) {
+  FunctionStub stub;
+  Client client(stub.port());
+  client.get();
+  client.get();
+  EXPECT_EQ(stub.request_count(), 2u);
+
+  stub.clear();
+  EXPECT_EQ(stub.request_count(), 0u);
+  EXPECT_TRUE(stub.requests().empty());
+  client.get("/after");
+  ASSERT_EQ(stub.requests().size(), 1u);
+  EXPECT_EQ(stub.requests()[0].target, "/after");
+}
+
+TEST(FunctionStub, WaitForRequestsGivesUpAfterTheTimeout) {
+  FunctionStub stub;
+  const auto start = steady_clock::now();
+  EXPECT_FALSE(stub.wait_for_requests(1, milliseconds(100)));
+  EXPECT_GE(steady_clock::now() - start, milliseconds(100));
+}
+
+TEST(FunctionStub, WaitForRequestsWakesWhenTheCountIsReached) {
+  FunctionStub stub;
+  std::thread client([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    Client(stub.port()).get();
+    Client(stub.port()).get();
+  });
+  EXPECT_TRUE(stub.wait_for_requests(2, kClientTimeout));
+  client.join();
+}
+
+TEST(FunctionStub, CountsButKeepsNothingWhenRecordingIsOff) {
+  int observed = 0;  // on_request runs on the single stub thread
+  FunctionStubOptions options;
+  options.record = false;
+  options.on_request = [&](const RecordedRequest& request) {
+    if (request.body == "x") ++observed;
+  };
+  FunctionStub stub(options);
+  Client client(stub.port());
+  client.request("POST", "/", "x");
+  client.request("POST", "/", "x");
+
+  EXPECT_EQ(stub.request_count(), 2u);
+  EXPECT_TRUE(stub.requests().empty());
+  stub.stop();
+  EXPECT_EQ(observed, 2);
+}
+
+TEST(FunctionStub, AnswersA413ToABodyOverTheLimit) {
+  FunctionStubOptions options;
+  options.max_body_bytes = 10;
+  FunctionStub stub(options);
+
+  EXPECT_EQ(Client(stub.port()).request("POST", "/", std::string(20, 'x')).status(), 413);
+  EXPECT_EQ(stub.request_count(), 0u);
+}
+
+TEST(FunctionStub, AnswersExpectContinueBeforeReadingTheBody) {
+  FunctionStub stub;
+  Client client(stub.port());
+  ASSERT_FALSE(client.send("POST", "/", std::string(2000, 'x'), {{"Expect", "100-continue"}}));
+
+  EXPECT_EQ(client.receive().status(), 100);
+  EXPECT_EQ(client.receive().status(), 200);
+  ASSERT_EQ(stub.requests().size(), 1u);
+  EXPECT_EQ(stub.requests()[0].body.size(), 2000u);
+}
+
+// --- Connections and concurrency -----------------------------------------------------------------
+
+TEST(FunctionStub, KeepAliveServesTenRequestsOnOneConnection) {
+  FunctionStub stub;
+  Client client(stub.port());
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(client.get().status(), 200) << "request " << i;
+
+  EXPECT_EQ(stub.connection_count(), 1u);
+  const auto requests = stub.requests();
+  ASSERT_EQ(requests.size(), 10u);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].connection, requests[0].connection);
+    EXPECT_EQ(requests[i].index_on_connection, i + 1);
+  }
+
+  Client other(stub.port());
+  ASSERT_EQ(other.get().status(), 200);
+  EXPECT_EQ(stub.connection_count(), 2u);
+  EXPECT_NE(stub.requests().back().connection, requests[0].connection);
+}
+
+TEST(FunctionStub, AnswersPipelinedRequestsInOrder) {
+  FunctionStub stub;
+  // The first answer is the slowest: order must follow the requests, not the timers.
+  stub.enqueue(StubStep::respond(201, "first").with_delay(milliseconds(200)));
+  stub.enqueue(StubStep::respond(202, "second"));
+  stub.enqueue(StubStep::respond(203, "third"));
+  Client client(stub.port());
+  ASSERT_FALSE(client.send("POST", "/1", "a"));
+  ASSERT_FALSE(client.send("POST", "/2", "b"));
+  ASSERT_FALSE(client.send("POST", "/3", "c"));
+
+  const Response first = client.receive();
+  const Response second = client.receive();
+  const Response third = client.receive();
+  EXPECT_EQ(first.status(), 201);
+  EXPECT_EQ(first.message.body(), "first");
+  EXPECT_EQ(second.status(), 202);
+  EXPECT_EQ(second.message.body(), "second");
+  EXPECT_EQ(third.status(), 203);
+  EXPECT_EQ(third.message.body(), "third");
+  EXPECT_EQ(stub.connection_count(), 1u);
+  const auto requests = stub.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[2].body, "c");
+}
+
+TEST(FunctionStub, MaxConcurrentReflectsParallelClients) {
+  FunctionStub stub;
+  stub.always(200, milliseconds(500));
+  constexpr int kClients = 6;
+  std::vector<std::thread> clients;
+  std::vector<int> statuses(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] { statuses[i] = Client(stub.port()).get().status(); });
+  }
+  EXPECT_TRUE(stub.wait_for_requests(kClients, kClientTimeout));
+  EXPECT_EQ(stub.current_concurrent(), kClients);
+  for (auto& client : clients) client.join();
+
+  for (int status : statuses) EXPECT_EQ(status, 200);
+  EXPECT_EQ(stub.max_concurrent(), kClients);
+  EXPECT_EQ(stub.connection_count(), static_cast<std::uint64_t>(kClients));
+  EXPECT_TRUE(eventually([&] { return stub.current_concurrent() == 0; }));
+  stub.reset_max_concurrent();
+  EXPECT_EQ(stub.max_concurrent(), 0);
+}
+
+TEST(FunctionStub, ServesManyConnectionsFromSeveralThreads) {
+  FunctionStubOptions options;
+  options.threads = 2;
+  FunctionStub stub(options);
+  constexpr int kClients = 8;
+  constexpr int kRequestsEach = 25;
+  std::vector<std::thread> clients;
+  std::vector<int> answered(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      Client client(stub.port());
+      for (int r = 0; r < kRequestsEach; ++r) answered[i] += client.get().status() == 200;
+    });
+  }
+  for (auto& client : clients) client.join();
+
+  for (int count : answered) EXPECT_EQ(count, kRequestsEach);
+  EXPECT_EQ(stub.request_count(), static_cast<std::uint64_t>(kClients * kRequestsEach));
+  EXPECT_EQ(stub.connection_count(), static_cast<std::uint64_t>(kClients));
+}
+
+TEST(FunctionStub, StopClosesHungConnectionsAndRefusesNewOnes) {
+  FunctionStub stub;
+  stub.always(StubStep::hang());
+  Response hung;
+  std::thread client([&] { hung = Client(stub.port()).get(); });
+  ASSERT_TRUE(stub.wait_for_requests(1, kClientTimeout));
+
+  const auto start = steady_clock::now();
+  stub.stop();
+  client.join();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  EXPECT_TRUE(hung.error) << "a hung request got an answer";
+  EXPECT_EQ(Client(stub.port()).connect_error(), asio::error::connection_refused);
+  stub.stop();  // idempotent
+}
+
+// --- Control endpoints ------------------------------------------------------------------------
+
+TEST(FunctionStub, ReportsStatsAsJsonWithoutCountingTheControlRequests) {
+  FunctionStub stub;
+  Client first(stub.port());
+  first.get();
+  first.get();
+  Client(stub.port()).request("POST", "/", "x");
+
+  const auto stats = get_stats(stub.port());
+  EXPECT_EQ(stats.at("requests").to_number<int>(), 3);
+  EXPECT_EQ(stats.at("connections").to_number<int>(), 2);
+  EXPECT_EQ(stats.at("max_concurrent").to_number<int>(), 1);
+  EXPECT_EQ(stub.request_count(), 3u);
+  EXPECT_EQ(stub.requests().size(), 3u);
+
+  Client control(stub.port());
+  EXPECT_EQ(control.request("POST", "/_stub/reset").status(), 204);
+  EXPECT_EQ(control.get("/_stub/reset").status(), 405);
+  EXPECT_EQ(control.get("/_stub/nothing").status(), 404);
+  const auto after = get_stats(stub.port());
+  EXPECT_EQ(after.at("requests").to_number<int>(), 0);
+  EXPECT_EQ(after.at("connections").to_number<int>(), 0);
+  EXPECT_EQ(after.at("max_concurrent").to_number<int>(), 0);
+}
+
+// --- The binary -------------------------------------------------------------------------------
+
+// The binary run with its stdout on a pipe and its stderr discarded.
+class StubProcess {
+ public:
+  explicit StubProcess(std::vector<std::string> args) {
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, out[1]);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    args.insert(args.begin(), FUNCTION_STUB_BINARY);
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const int error =
+        posix_spawn(&pid_, FUNCTION_STUB_BINARY, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    stdout_ = out[0];
+    if (error != 0) throw std::runtime_error("can't start " FUNCTION_STUB_BINARY);
+  }
+
+  ~StubProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(stdout_);
+  }
+
+  StubProcess(const StubProcess&) = delete;
+  StubProcess& operator=(const StubProcess&) = delete;
+
+  // Sends `signal` and returns the exit status, or -1 if it didn't exit normally.
+  int stop(int signal) {
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // Everything written to stdout; call once the process has exited.
+  std::string read_stdout() {
+    std::string text;
+    char chunk[4096];
+    for (ssize_t n; (n = ::read(stdout_, chunk, sizeof chunk)) > 0;) text.append(chunk, n);
+    return text;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int stdout_ = -1;
+};
+
+std::uint16_t wait_for_port_file(const std::filesystem::path& path) {
+  const auto deadline = steady_clock::now() + kClientTimeout;
+  while (steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    int port = 0;
+    if (in >> port && port > 0) return static_cast<std::uint16_t>(port);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return 0;
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::path(::testing::TempDir()) /
+         (name + "-" + std::to_string(::getpid()) + "-" +
+          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+}
+
+TEST(FunctionStubBinary, PrintsOneLinePerRequestAndExitsZeroOnSigterm) {
+  const auto port_file = temp_path("port");
+  std::filesystem::remove(port_file);
+  StubProcess stub(
+      {"--listen", "127.0.0.1:0", "--print", "--status", "202", "--port-file", port_file.string()});
+  const std::uint16_t port = wait_for_port_file(port_file);
+  ASSERT_NE(port, 0) << "no port in " << port_file;
+
+  Client client(port);
+  EXPECT_EQ(client
+                .request("POST", "/hello", R"({"hello":"world"})",
+                         {{"ce-type", "dev.triggerd.http.request"},
+                          {"ce-id", "42"},
+                          {"ce-source", "/hello"},
+                          {"content-type", "application/json"}})
+                .status(),
+            202);
+  EXPECT_EQ(client.request("POST", "/bin", std::string("a\nb\0", 4)).status(), 202);
+  const auto stats = get_stats(port);
+  EXPECT_EQ(stats.at("requests").to_number<int>(), 2);
+  EXPECT_EQ(stats.at("connections").to_number<int>(), 1);
+
+  EXPECT_EQ(stub.stop(SIGTERM), 0);
+  const std::string out = stub.read_stdout();
+  std::vector<std::string> lines;
+  for (std::size_t start = 0, end; (end = out.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    lines.push_back(out.substr(start, end - start));
+  }
+  ASSERT_EQ(lines.size(), 2u) << out;
+  // "2026-11-28T10:00:00.123Z POST /hello ..."
+  EXPECT_EQ(lines[0].size() > 25 ? lines[0].substr(23, 2) : "", "Z ") << lines[0];
+  EXPECT_NE(
+      lines[0].find(" POST /hello ce-type=dev.triggerd.http.request ce-id=42 ce-source=/hello "
+                    R"(body={"hello":"world"})"),
+      std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(R"( POST /bin body=a\nb\x00)"), std::string::npos) << lines[1];
+  std::filesystem::remove(port_file);
+}
+
+TEST(FunctionStubBinary, ExitsZeroOnSigint) {
+  const auto port_file = temp_path("port");
+  std::filesystem::remove(port_file);
+  StubProcess stub({"--port-file", port_file.string(), "--threads", "2"});
+  const std::uint16_t port = wait_for_port_file(port_file);
+  ASSERT_NE(port, 0);
+  EXPECT_EQ(Client(port).get().status(), 200);
+  EXPECT_EQ(stub.stop(SIGINT), 0);
+  std::filesystem::remove(port_file);
+}
+
+TEST(FunctionStubBinary, RejectsAnUnknownFlagWithExitCode2) {
+  StubProcess stub({"--bogus"});
+  EXPECT_EQ(stub.wait(), 2);
+}
+
+}  // namespace
+}  // namespace triggerd::testing
