@@ -287,6 +287,19 @@ TEST_F(WebhookServerTest, BodyOverTheLimitGets413BeforeItIsSent) {
   EXPECT_TRUE(sink_.events().empty());
 }
 
+TEST_F(WebhookServerTest, BodyOverTheLimitSentAnywayStillGetsTheAnswer) {
+  start_with_orders();
+  Client client(port());
+  // The client does not wait: the whole body is on its way when the 413 is written. The
+  // server must read it off rather than reset the connection under the answer.
+  client.send(post("/hooks/orders", std::string(4 * kMaxBody, 'x')));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+  EXPECT_TRUE(client.closed_by_server());
+  EXPECT_TRUE(sink_.events().empty());
+}
+
 TEST_F(WebhookServerTest, BodyOfExactlyTheLimitIsAccepted) {
   start_with_orders();
   Client client(port());
