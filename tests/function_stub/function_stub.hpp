@@ -42,11 +42,11 @@ struct StubStep {
   static StubStep reset_connection();
   static StubStep hang();
 
-  StubStep with_delay(std::chrono::milliseconds delay) const &;
+  StubStep with_delay(std::chrono::milliseconds delay) const&;
   StubStep with_delay(std::chrono::milliseconds delay) &&;
-  StubStep with_header(std::string name, std::string value) const &;
+  StubStep with_header(std::string name, std::string value) const&;
   StubStep with_header(std::string name, std::string value) &&;
-  StubStep with_body(std::string body) const &;
+  StubStep with_body(std::string body) const&;
   StubStep with_body(std::string body) &&;
 };
 
@@ -82,7 +82,7 @@ struct FunctionStubOptions {
   std::size_t max_body_bytes = std::size_t{64} * 1024 * 1024;
   // Called for every counted request as it arrives, on a stub thread (possibly several at once
   // with threads > 1). Used by the binary's --print.
-  std::function<void(const RecordedRequest &)> on_request;
+  std::function<void(const RecordedRequest&)> on_request;
 };
 
 class FunctionStub {
@@ -90,8 +90,8 @@ class FunctionStub {
   // Binds and starts serving at once; throws std::system_error when the address can't be bound.
   explicit FunctionStub(FunctionStubOptions options = {});
   ~FunctionStub();  // stop()
-  FunctionStub(const FunctionStub &) = delete;
-  FunctionStub &operator=(const FunctionStub &) = delete;
+  FunctionStub(const FunctionStub&) = delete;
+  FunctionStub& operator=(const FunctionStub&) = delete;
 
   std::uint16_t port() const;
   // "http://ADDRESS:PORT" followed by `path`.
