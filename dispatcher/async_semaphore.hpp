@@ -38,8 +38,9 @@ class AsyncSemaphore {
     return true;
   }
 
-  // Returns a permit: straight to the longest waiter if there is one.
-  void release() {
+  // Returns a permit: straight to the longest waiter if there is one. noexcept: it runs in
+  // destructors, and cancelling a timer cannot fail.
+  void release() noexcept {
     if (waiters_.empty()) {
       ++available_;
       return;

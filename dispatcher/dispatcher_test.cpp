@@ -208,7 +208,7 @@ std::uint16_t closed_port() {
 // ---------------------------------------------------------------------------------------------
 // The fixture: one function, one trigger, optionally an http dead letter.
 
-const std::string kBody("{\"order\":42}\0\r\n\xff\xfe binary tail", 30);
+const std::string kBody = std::string("{\"order\":42}") + '\0' + "\r\n\xff\xfe binary tail";
 
 Event make_event(std::string id = "orders-0-42") {
   Event event;
@@ -278,12 +278,12 @@ class DispatcherTest : public ::testing::Test {
   // Starts one delivery; its outcome lands in the returned slot when it ends.
   std::shared_ptr<std::optional<Outcome>> spawn(Event& event, asio::cancellation_slot slot = {}) {
     auto outcome = std::make_shared<std::optional<Outcome>>();
-    asio::co_spawn(
-        io_, dispatcher_->deliver(event, trigger(), *telemetry_),
-        asio::bind_cancellation_slot(slot, [outcome](std::exception_ptr error, Outcome result) {
-          EXPECT_FALSE(error) << "deliver() must not throw";
-          *outcome = result;
-        }));
+    asio::co_spawn(io_, dispatcher_->deliver(event, trigger(), *telemetry_),
+                   asio::bind_cancellation_slot(
+                       slot, [outcome](const std::exception_ptr& error, Outcome result) {
+                         EXPECT_FALSE(error) << "deliver() must not throw";
+                         *outcome = result;
+                       }));
     return outcome;
   }
 
@@ -531,8 +531,10 @@ TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
   std::vector<Reply> slow(20, Reply{.status = 200, .delay = 30ms});
   function_.script(slow);
   std::vector<Event> events;
+  events.reserve(20);
   for (int i = 0; i < 20; ++i) events.push_back(make_event("event-" + std::to_string(i)));
   std::vector<std::shared_ptr<std::optional<Outcome>>> outcomes;
+  outcomes.reserve(events.size());
   for (Event& event : events) outcomes.push_back(spawn(event));
   run_until([&] {
     return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o->has_value(); });
