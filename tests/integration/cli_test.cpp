@@ -2,7 +2,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -66,6 +65,25 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+bool all_digits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// FILE:LINE:COL: error: PATH: MESSAGE
+bool is_error_line(std::string_view line, std::string_view file) {
+  if (!line.starts_with(file) || line.substr(file.size(), 1) != ":") return false;
+  line.remove_prefix(file.size() + 1);
+  const auto line_end = line.find(':');
+  if (line_end == std::string_view::npos || !all_digits(line.substr(0, line_end))) return false;
+  line.remove_prefix(line_end + 1);
+  const auto column_end = line.find(':');
+  if (column_end == std::string_view::npos || !all_digits(line.substr(0, column_end))) {
+    return false;
+  }
+  line.remove_prefix(column_end + 1);
+  return line.starts_with(" error: ") && line.size() > 8;
+}
+
 TEST(Cli, VersionPrintsNameAndVersion) {
   const RunResult result = triggerd({"version"});
   EXPECT_EQ(result.exit_code, 0);
@@ -102,12 +120,9 @@ TEST(Cli, ValidateReportsEveryMistakeOneALine) {
   const RunResult result = triggerd({"validate", "-c", config.path()});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.out, "");
-  const std::regex error_line(
-      "^" + std::regex_replace(config.path(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-      R"(:\d+:\d+: error: \S.*$)");
   std::vector<std::string> errors;
   for (const std::string& line : lines_of(result.err)) {
-    if (std::regex_match(line, error_line)) errors.push_back(line);
+    if (is_error_line(line, config.path())) errors.push_back(line);
   }
   EXPECT_EQ(errors.size(), 5u) << result.err;
   // Each mistake is reported at its own line of the file, in file order.

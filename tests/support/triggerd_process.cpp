@@ -1,26 +1,42 @@
 #include "tests/support/triggerd_process.hpp"
 
-#include <regex>
+#include <cctype>
 #include <stdexcept>
 
 namespace triggerd::testing {
+
+namespace {
+
+// The port of the first "admin API on HOST:PORT" in the log, in the text and the JSON
+// format alike; 0 if there is none yet.
+std::uint16_t listening_port(const std::string& log) {
+  constexpr std::string_view kMarker = "admin API on ";
+  const auto at = log.find(kMarker);
+  if (at == std::string::npos) return 0;
+  auto end = at + kMarker.size();
+  while (end < log.size() && log[end] != ' ' && log[end] != '"' && log[end] != '\n') ++end;
+  const auto colon = log.rfind(':', end);
+  if (colon == std::string::npos || colon < at || colon + 1 == end) return 0;
+  int port = 0;
+  for (auto i = colon + 1; i < end; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(log[i]))) return 0;
+    port = port * 10 + (log[i] - '0');
+    if (port > 65535) return 0;
+  }
+  return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
+}
+
+}  // namespace
 
 std::string triggerd_binary() { return TRIGGERD_BINARY; }
 
 TriggerdProcess::TriggerdProcess(const std::string& config_path, const ProcessOptions& options,
                                  std::chrono::milliseconds timeout)
     : process_(triggerd_binary(), {"run", "-c", config_path}, options) {
-  // Matches the text and the JSON log format alike.
-  static const std::regex kListening(R"(admin API on [^ "]*:(\d+))");
-  std::smatch match;
   const bool listening = wait_until(
       [&] {
-        const std::string err = process_.err();
-        if (std::regex_search(err, match, kListening)) {
-          admin_port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
-          return true;
-        }
-        return !process_.running();
+        admin_port_ = listening_port(process_.err());
+        return admin_port_ != 0 || !process_.running();
       },
       timeout);
   if (!listening || admin_port_ == 0) {
