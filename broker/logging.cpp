@@ -74,9 +74,15 @@ std::shared_ptr<spdlog::logger> get_locked(std::string_view name) {
   const std::string key(name);
   if (auto existing = spdlog::get(key)) return existing;
   auto logger = std::make_shared<spdlog::logger>(key, stderr_sink());
-  // Applies the registry's current formatter and level, and registers the logger so that
-  // later configure() calls reach it.
-  spdlog::initialize_logger(logger);
+  try {
+    // Applies the registry's current formatter and level, and registers the logger so that
+    // later configure() calls reach it.
+    spdlog::initialize_logger(logger);
+  } catch (const spdlog::spdlog_ex&) {
+    // Registered in between by code that talks to spdlog directly: use that one.
+    if (auto existing = spdlog::get(key)) return existing;
+    throw;
+  }
   return logger;
 }
 
