@@ -11,12 +11,18 @@
 #include <csignal>
 #include <utility>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "broker/admin_server.hpp"
 #include "broker/config_diff.hpp"
 #include "broker/health.hpp"
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "broker/trigger_runtime.hpp"
 #include "config/loader.hpp"
+#include "connectors/http/webhook_server.hpp"
+#include "connectors/registry.hpp"
+#include "dispatcher/dispatcher.hpp"
 
 namespace triggerd {
 
@@ -30,16 +36,45 @@ class App::Impl {
         health_(metrics_),
         admin_(io_, metrics_, health_),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
-        log_(logging::get("triggerd")) {}
+        log_(logging::get("triggerd")),
+        dispatcher_(io_.get_executor(), config_) {
+    // metrics_.triggers() is in config order, like config_.triggers.
+    for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
+      runtimes_.push_back(std::make_unique<TriggerRuntime>(
+          io_.get_executor(), config_.triggers[i], *metrics_.triggers()[i], dispatcher_));
+    }
+  }
 
   int run() {
     // Start order: the admin server first, so /livez answers and /metrics shows every series
-    // at zero while the rest starts; then (later) the dispatcher, then the sources, last the
-    // webhook ingress; readiness only once all of that stands.
+    // at zero while the rest starts; the dispatcher and trigger runtimes already stand (built
+    // in the constructor); then the sources, and the webhook ingress last. Readiness comes
+    // once every source reports up.
     admin_.start(config_.server.admin_listen);
-    // Sources do not exist yet. Each will call TriggerState::set_source_up() as it connects
-    // and disconnects; until then nothing can be down, so every trigger counts as up.
-    for (const auto& trigger : metrics_.triggers()) trigger->state.set_source_up(true);
+    std::vector<WebhookRoute> routes;
+    for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
+      const config::Trigger& trigger = config_.triggers[i];
+      TriggerRuntime& runtime = *runtimes_[i];
+      if (const auto* http = std::get_if<config::HttpSource>(&trigger.source)) {
+        routes.push_back(WebhookRoute{trigger.name, *http, &runtime});
+        continue;
+      }
+      auto source = make_source(io_.get_executor(), config_, trigger, *metrics_.triggers()[i]);
+      asio::co_spawn(io_, source->run(runtime), asio::detached);
+      sources_.push_back({std::move(source), i});
+    }
+    if (!routes.empty()) {
+      webhook_ = std::make_unique<WebhookServer>(io_, config_.server, std::move(routes));
+      webhook_->start();
+      for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
+        if (std::holds_alternative<config::HttpSource>(config_.triggers[i].source)) {
+          metrics_.triggers()[i]->state.set_source_up(true);
+        }
+      }
+      log_->info("webhook ingress on {}",
+                 config::HostPort{config_.server.listen.host, webhook_->port()}.to_string());
+    }
+    asio::co_spawn(io_, refresh_queue_depths(), asio::detached);
     health_.set_started();
     asio::co_spawn(io_, handle_signals(), asio::detached);
     log_->info("triggerd {} started: {} trigger(s), admin API on {}", TRIGGERD_VERSION,
@@ -99,13 +134,60 @@ class App::Impl {
     // Nothing else holds work on the io_context now, so run() returns.
   }
 
-  // The drain seam (SPEC section 6). When sources and the dispatcher exist, this: closes the
-  // webhook ingress, tells every source to stop taking events, waits until the in-flight
-  // events have finished or `deadline` has passed, has the sources acknowledge what finished,
-  // and leaves the rest unacknowledged for redelivery. Today nothing is in flight.
+  // SPEC section 6: stop taking events, give the in-flight ones until `deadline` to finish
+  // (each acknowledges at its source as it finishes), then abandon the rest: they stay
+  // unacknowledged at the source and will be delivered again.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
-    (void)deadline;
-    co_return;
+    if (webhook_) webhook_->stop_accepting();
+    for (auto& running : sources_) running.source->stop();
+    for (auto& runtime : runtimes_) runtime->stop_taking();
+    std::size_t left = co_await wait_for_idle(deadline);
+    if (left > 0) {
+      log_->warn("drain: shutdown_timeout reached with {} event(s) in flight; they stay "
+                 "unacknowledged for redelivery",
+                 left);
+      for (auto& runtime : runtimes_) runtime->abandon_all();
+      // Abandoning completes within a turn or two of the loop; bound it all the same.
+      left = co_await wait_for_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      if (left > 0) log_->error("drain: {} delivery(ies) did not stop when abandoned", left);
+    } else {
+      log_->info("drain: every in-flight event finished");
+    }
+    if (webhook_) webhook_->stop();
+    dispatcher_.stop();
+    depth_timer_.cancel();
+  }
+
+  std::size_t inflight() const {
+    std::size_t total = 0;
+    for (const auto& runtime : runtimes_) total += runtime->inflight();
+    return total;
+  }
+
+  // Polls rather than waiting on each runtime: it runs once, at the end of the process.
+  asio::awaitable<std::size_t> wait_for_idle(std::chrono::steady_clock::time_point deadline) {
+    asio::steady_timer timer(io_);
+    while (inflight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() +
+                                              std::chrono::milliseconds(10)));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return inflight();
+  }
+
+  // SPEC section 5: queue depth is refreshed at least every 5 s. Sources that learn their
+  // depth by themselves (Kafka lag) may also set it in between.
+  asio::awaitable<void> refresh_queue_depths() {
+    while (!health_.draining()) {
+      for (const RunningSource& running : sources_) {
+        if (auto depth = running.source->queue_depth()) {
+          metrics_.triggers()[running.trigger]->state.set_queue_depth(*depth);
+        }
+      }
+      depth_timer_.expires_after(std::chrono::seconds(2));
+      auto [error] = co_await depth_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (error) co_return;
+    }
   }
 
   void reload() {
@@ -152,6 +234,15 @@ class App::Impl {
   AdminServer admin_;
   asio::signal_set signals_;
   std::shared_ptr<spdlog::logger> log_;
+  Dispatcher dispatcher_;
+  std::vector<std::unique_ptr<TriggerRuntime>> runtimes_;  // config order
+  struct RunningSource {
+    std::unique_ptr<Source> source;
+    std::size_t trigger;  // index in config_.triggers, runtimes_ and metrics_.triggers()
+  };
+  std::vector<RunningSource> sources_;
+  std::unique_ptr<WebhookServer> webhook_;
+  asio::steady_timer depth_timer_{io_};
   bool stopped_ = false;  // the graceful stop has finished; no more signal handling
 };
 

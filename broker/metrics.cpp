@@ -75,7 +75,12 @@ struct Families {
         source_up(prometheus::BuildGauge()
                       .Name("triggerd_source_up")
                       .Help("1 when the trigger's source is connected.")
-                      .Register(registry)) {}
+                      .Register(registry)),
+        cron_ticks_skipped(prometheus::BuildCounter()
+                               .Name("triggerd_cron_ticks_skipped_total")
+                               .Help("Cron ticks not fired because the trigger was at "
+                                     "max_inflight.")
+                               .Register(registry)) {}
 
   Family<Counter>& received;
   Family<Counter>& delivered;
@@ -88,6 +93,7 @@ struct Families {
   Family<Histogram>& delivery_duration;
   Family<Histogram>& event_duration;
   Family<Gauge>& source_up;
+  Family<Counter>& cron_ticks_skipped;
 };
 
 TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& trigger) {
@@ -123,6 +129,9 @@ TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& t
       .inflight = families.inflight.Add(base),
       .source_up = families.source_up.Add(base),
       .desired_replicas = families.desired_replicas.Add(function_labels),
+      .cron_ticks_skipped = std::holds_alternative<config::CronSource>(trigger.source)
+                                ? &families.cron_ticks_skipped.Add(base)
+                                : nullptr,
   };
 }
 

@@ -51,6 +51,8 @@ struct TriggerMetrics {
   prometheus::Gauge& inflight;
   prometheus::Gauge& source_up;
   prometheus::Gauge& desired_replicas;
+  // triggerd_cron_ticks_skipped_total: only cron triggers have the series (else null).
+  prometheus::Counter* cron_ticks_skipped;
 
   prometheus::Counter& dropped(DropReason reason) const;
   prometheus::Counter& attempts(AttemptResult result) const;

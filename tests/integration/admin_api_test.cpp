@@ -23,8 +23,8 @@ namespace {
 namespace json = boost::json;
 using ::testing::HasSubstr;
 
-// One trigger of each source type. Nothing connects yet, so the connections need not be
-// reachable; port 1 on loopback is never a Kafka or a Redis.
+// One trigger of each source type. The Kafka and Redis connections point at port 1 on
+// loopback, which is never a Kafka or a Redis: those sources stay down, the others come up.
 std::string config_text(const std::string& extra_log = "") {
   return R"(server:
   listen: 127.0.0.1:)" +
@@ -73,14 +73,15 @@ struct ExpectedTrigger {
   const char* source;
   const char* function;
   std::int64_t min_replicas;
+  bool up;  // triggerd_source_up
 };
 
 const ExpectedTrigger kTriggers[] = {
-    {"orders", "kafka", "resize", 0},
-    {"stream-jobs", "redis-stream", "resize", 2},
-    {"list-jobs", "redis-list", "report", 0},
-    {"hook", "http", "report", 1},
-    {"tick", "cron", "report", 0},
+    {"orders", "kafka", "resize", 0, false},
+    {"stream-jobs", "redis-stream", "resize", 2, false},
+    {"list-jobs", "redis-list", "report", 0, false},
+    {"hook", "http", "report", 1, true},
+    {"tick", "cron", "report", 0, true},
 };
 
 const char* const kPerTriggerMetrics[] = {
@@ -178,9 +179,9 @@ TEST_F(AdminApi, MetricsHoldEverySeriesOfEveryTriggerBeforeAnyEvent) {
   const std::string body = metrics();
   for (const ExpectedTrigger& trigger : kTriggers) {
     for (const std::string name : kPerTriggerMetrics) {
-      // Sources do not exist yet, so the app reports every source up; desired replicas are
-      // min_replicas (checked below); everything else starts at zero.
-      const std::string value = name == "triggerd_source_up" ? "1" : "0";
+      // Desired replicas are min_replicas (checked below); everything else but source_up
+      // starts at zero.
+      const std::string value = name == "triggerd_source_up" ? (trigger.up ? "1" : "0") : "0";
       const bool exact = name != "triggerd_desired_replicas";
       EXPECT_TRUE(has_series(body, name, trigger.name, exact ? value : ""))
           << name << " for " << trigger.name;
@@ -207,10 +208,31 @@ TEST_F(AdminApi, MetricsHoldEverySeriesOfEveryTriggerBeforeAnyEvent) {
   EXPECT_EQ(sample(body, "triggerd_config_reloads_total{result=\"failure\"}"), 0.0);
 }
 
-TEST_F(AdminApi, LiveAndReadyOnceStarted) {
+TEST_F(AdminApi, LiveButNotReadyWhileSomeSourceIsDown) {
   const HttpResponse livez = http_get(port_, "/livez");
   EXPECT_EQ(livez.status, 200) << livez.error;
   const HttpResponse readyz = http_get(port_, "/readyz");
+  EXPECT_EQ(readyz.status, 503) << readyz.error << readyz.body;
+  EXPECT_THAT(readyz.body, HasSubstr("orders"));
+  EXPECT_THAT(readyz.body, ::testing::Not(HasSubstr("tick")));
+}
+
+TEST(AdminApiReadiness, ReadyOnceEverySourceIsUp) {
+  const TempFile config(R"(server:
+  listen: 127.0.0.1:)" + std::to_string(free_port()) + R"(
+  admin_listen: 127.0.0.1:0
+functions:
+  report: {url: "http://127.0.0.1:9/report"}
+triggers:
+  hook:
+    function: report
+    source: {type: http, path: /hooks/a}
+  tick:
+    function: report
+    source: {type: cron, schedule: "@every 1h"}
+)");
+  TriggerdProcess triggerd(config.path());
+  const HttpResponse readyz = http_get(triggerd.admin_port(), "/readyz");
   EXPECT_EQ(readyz.status, 200) << readyz.error << readyz.body;
 }
 
@@ -294,7 +316,7 @@ TEST_F(AdminApi, ReloadOfAnInvalidFileIsRefusedAndTheOldConfigStays) {
   EXPECT_THAT(triggerd_->process().err(), HasSubstr("config reload refused"));
   EXPECT_THAT(triggerd_->process().err(), HasSubstr(config_->path() + ":"));
   // Still serving, with the old triggers.
-  EXPECT_EQ(http_get(port_, "/readyz").status, 200);
+  EXPECT_EQ(http_get(port_, "/livez").status, 200);
   EXPECT_EQ(http_get(port_, "/v1/triggers/orders").status, 200);
 }
 
@@ -311,7 +333,7 @@ TEST_F(AdminApi, ReloadOfAValidFileIsCountedAndAppliesTheLogSettings) {
       },
       std::chrono::seconds(5)))
       << triggerd_->process().err();
-  EXPECT_EQ(http_get(port_, "/readyz").status, 200);
+  EXPECT_EQ(http_get(port_, "/livez").status, 200);
 }
 
 TEST_F(AdminApi, SigtermStopsPromptlyWithExitCodeZero) {

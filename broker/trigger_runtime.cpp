@@ -1,0 +1,88 @@
+#include "broker/trigger_runtime.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include "broker/metrics.hpp"
+#include "dispatcher/dispatcher.hpp"
+
+namespace triggerd {
+
+namespace asio = boost::asio;
+
+TriggerRuntime::TriggerRuntime(asio::any_io_executor executor, const config::Trigger& trigger,
+                               TriggerTelemetry& telemetry, Dispatcher& dispatcher)
+    : executor_(executor),
+      trigger_(trigger),
+      telemetry_(telemetry),
+      dispatcher_(dispatcher),
+      max_inflight_(static_cast<std::size_t>(trigger.delivery.max_inflight)),
+      room_changed_(executor, asio::steady_timer::time_point::max()),
+      idle_changed_(executor, asio::steady_timer::time_point::max()) {}
+
+TriggerRuntime::~TriggerRuntime() = default;
+
+bool TriggerRuntime::has_room() const { return taking_ && inflight_.size() < max_inflight_; }
+
+bool TriggerRuntime::try_submit(Event& event) {
+  if (!has_room()) return false;
+  auto item = inflight_.emplace(inflight_.end());
+  item->event = std::move(event);
+  item->taken = std::chrono::steady_clock::now();
+  telemetry_.metrics.received.Increment();
+  telemetry_.state.add_inflight(1);
+  asio::co_spawn(executor_, deliver(item),
+                 asio::bind_cancellation_slot(item->cancel.slot(), asio::detached));
+  return true;
+}
+
+asio::awaitable<void> TriggerRuntime::wait_for_room() {
+  while (taking_ && !has_room()) {
+    co_await room_changed_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> TriggerRuntime::deliver(InFlightList::iterator item) {
+  Outcome outcome = co_await dispatcher_.deliver(item->event, trigger_, telemetry_);
+  finish(item, outcome);
+}
+
+void TriggerRuntime::finish(InFlightList::iterator item, Outcome outcome) {
+  // Acknowledge first: a source commits only what is finished, and an abandoned event is
+  // reported too so that the source knows not to commit past it.
+  item->event.ack.finish(outcome);
+  if (outcome != Outcome::abandoned) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - item->taken;
+    telemetry_.metrics.event_duration.Observe(took.count());
+  }
+  telemetry_.state.add_inflight(-1);
+  inflight_.erase(item);
+  room_changed_.cancel();
+  if (inflight_.empty()) idle_changed_.cancel();
+}
+
+void TriggerRuntime::stop_taking() {
+  taking_ = false;
+  room_changed_.cancel();
+}
+
+asio::awaitable<void> TriggerRuntime::wait_until_idle() {
+  while (!inflight_.empty()) {
+    co_await idle_changed_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void TriggerRuntime::abandon_all() {
+  // emit() may finish an item synchronously and erase it: step past it first.
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    auto current = it++;
+    current->cancel.emit(asio::cancellation_type::terminal);
+  }
+}
+
+}  // namespace triggerd

@@ -1,0 +1,73 @@
+#pragma once
+// One trigger at run time: the bounded entry (EventSink) that its source feeds, and the
+// owner of every event of the trigger from the moment it is taken until it is finished.
+//
+// Each taken event gets its own delivery coroutine; there is no separate queue, because
+// max_inflight already bounds how many events (and so how much memory) a trigger holds,
+// and events waiting for a slot of their function wait inside the dispatcher's semaphore.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <list>
+
+#include "broker/event.hpp"
+#include "config/config.hpp"
+#include "connectors/event_sink.hpp"
+
+namespace triggerd {
+
+class Dispatcher;
+struct TriggerTelemetry;
+
+class TriggerRuntime final : public EventSink {
+ public:
+  // `trigger`, `telemetry` and `dispatcher` must outlive the runtime.
+  TriggerRuntime(boost::asio::any_io_executor executor, const config::Trigger& trigger,
+                 TriggerTelemetry& telemetry, Dispatcher& dispatcher);
+  ~TriggerRuntime() override;
+  TriggerRuntime(const TriggerRuntime&) = delete;
+  TriggerRuntime& operator=(const TriggerRuntime&) = delete;
+
+  bool try_submit(Event& event) override;
+  bool has_room() const override;
+  boost::asio::awaitable<void> wait_for_room() override;
+
+  const config::Trigger& trigger() const { return trigger_; }
+  std::size_t inflight() const { return inflight_.size(); }
+
+  // Drain, step 1: take no more events (try_submit refuses, wait_for_room returns).
+  void stop_taking();
+  // Completes once every taken event is finished.
+  boost::asio::awaitable<void> wait_until_idle();
+  // Drain, last step: cancels every delivery still running; each ends as `abandoned`
+  // and stays unacknowledged at its source.
+  void abandon_all();
+
+ private:
+  struct InFlight {
+    Event event;
+    boost::asio::cancellation_signal cancel;
+    std::chrono::steady_clock::time_point taken;
+  };
+  using InFlightList = std::list<InFlight>;
+
+  boost::asio::awaitable<void> deliver(InFlightList::iterator item);
+  void finish(InFlightList::iterator item, Outcome outcome);
+
+  boost::asio::any_io_executor executor_;
+  const config::Trigger& trigger_;
+  TriggerTelemetry& telemetry_;
+  Dispatcher& dispatcher_;
+  const std::size_t max_inflight_;
+  bool taking_ = true;
+  InFlightList inflight_;
+  // Never expire; cancelling one wakes every coroutine waiting on it (a condition variable
+  // for a single-threaded executor).
+  boost::asio::steady_timer room_changed_;
+  boost::asio::steady_timer idle_changed_;
+};
+
+}  // namespace triggerd

@@ -1,0 +1,52 @@
+#include "connectors/registry.hpp"
+
+#include <type_traits>
+
+#include "broker/logging.hpp"
+#include "broker/metrics.hpp"
+#include "connectors/cron/cron_source.hpp"
+
+namespace triggerd {
+namespace {
+
+// Stands in for a source type this build cannot run yet: the trigger is configured, its
+// series exist, but its source stays down (triggerd_source_up 0, /readyz 503), which is what
+// an operator should see.
+class UnavailableSource final : public Source {
+ public:
+  explicit UnavailableSource(const config::Trigger& trigger) : trigger_(trigger) {}
+  boost::asio::awaitable<void> run(EventSink& /*sink*/) override {
+    logging::get("triggerd")->error(
+        "trigger {}: source type {} is not supported by this build yet; it stays down",
+        trigger_.name, source_type_name(trigger_.source));
+    co_return;
+  }
+  void stop() override {}
+  std::optional<std::int64_t> queue_depth() const override { return std::nullopt; }
+
+ private:
+  const config::Trigger& trigger_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
+                                    const config::Config& /*config*/,
+                                    const config::Trigger& trigger, TriggerTelemetry& telemetry) {
+  return std::visit(
+      [&](const auto& source) -> std::unique_ptr<Source> {
+        using T = std::decay_t<decltype(source)>;
+        if constexpr (std::is_same_v<T, config::CronSource>) {
+          return std::make_unique<CronSource>(executor, trigger, telemetry.state,
+                                              *telemetry.metrics.cron_ticks_skipped);
+        } else if constexpr (std::is_same_v<T, config::HttpSource>) {
+          return nullptr;
+        } else {
+          // Kafka (issue 5) and Redis (issue 4) sources are not built yet.
+          return std::make_unique<UnavailableSource>(trigger);
+        }
+      },
+      trigger.source);
+}
+
+}  // namespace triggerd
