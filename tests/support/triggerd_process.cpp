@@ -7,10 +7,9 @@ namespace triggerd::testing {
 
 namespace {
 
-// The port of the first "admin API on HOST:PORT" in the log, in the text and the JSON
-// format alike; 0 if there is none yet.
-std::uint16_t listening_port(const std::string& log) {
-  constexpr std::string_view kMarker = "admin API on ";
+// The port of the first "MARKER HOST:PORT" in the log ("admin API on ", "webhook ingress
+// on "), in the text and the JSON format alike; 0 if there is none yet.
+std::uint16_t listening_port(const std::string& log, std::string_view kMarker) {
   const auto at = log.find(kMarker);
   if (at == std::string::npos) return 0;
   auto end = at + kMarker.size();
@@ -35,7 +34,7 @@ TriggerdProcess::TriggerdProcess(const std::string& config_path, const ProcessOp
     : process_(triggerd_binary(), {"run", "-c", config_path}, options) {
   const bool listening = wait_until(
       [&] {
-        admin_port_ = listening_port(process_.err());
+        admin_port_ = listening_port(process_.err(), "admin API on ");
         return admin_port_ != 0 || !process_.running();
       },
       timeout);
@@ -44,6 +43,8 @@ TriggerdProcess::TriggerdProcess(const std::string& config_path, const ProcessOp
                              std::string(process_.running() ? "still running" : "exited") +
                              "); stderr:\n" + process_.err());
   }
+  // The webhook ingress starts before the line with the admin port is written.
+  webhook_port_ = listening_port(process_.err(), "webhook ingress on ");
 }
 
 }  // namespace triggerd::testing
