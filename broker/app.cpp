@@ -71,8 +71,6 @@ class App::Impl {
           metrics_.triggers()[i]->state.set_source_up(true);
         }
       }
-      log_->info("webhook ingress on {}",
-                 config::HostPort{config_.server.listen.host, webhook_->port()}.to_string());
     }
     asio::co_spawn(io_, refresh_queue_depths(), asio::detached);
     health_.set_started();

@@ -7,12 +7,12 @@ namespace triggerd::testing {
 
 namespace {
 
-// The port of the first "MARKER HOST:PORT" in the log ("admin API on ", "webhook ingress
-// on "), in the text and the JSON format alike; 0 if there is none yet.
-std::uint16_t listening_port(const std::string& log, std::string_view kMarker) {
-  const auto at = log.find(kMarker);
+// The port of the first "MARKER HOST:PORT" in the log ("admin API on ", "webhook
+// ingress listening on "), in the text and the JSON format alike; 0 if there is none yet.
+std::uint16_t listening_port(const std::string& log, std::string_view marker) {
+  const auto at = log.find(marker);
   if (at == std::string::npos) return 0;
-  auto end = at + kMarker.size();
+  auto end = at + marker.size();
   while (end < log.size() && log[end] != ' ' && log[end] != '"' && log[end] != '\n') ++end;
   const auto colon = log.rfind(':', end);
   if (colon == std::string::npos || colon < at || colon + 1 == end) return 0;
@@ -44,7 +44,7 @@ TriggerdProcess::TriggerdProcess(const std::string& config_path, const ProcessOp
                              "); stderr:\n" + process_.err());
   }
   // The webhook ingress starts before the line with the admin port is written.
-  webhook_port_ = listening_port(process_.err(), "webhook ingress on ");
+  webhook_port_ = listening_port(process_.err(), "webhook ingress listening on ");
 }
 
 }  // namespace triggerd::testing

@@ -22,8 +22,8 @@ class TriggerdProcess {
                            std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
   std::uint16_t admin_port() const { return admin_port_; }
-  // The webhook ingress port, read the same way ("webhook ingress on HOST:PORT"); 0 when
-  // the config has no http trigger.
+  // The webhook ingress port, read the same way ("webhook ingress listening on HOST:PORT");
+  // 0 when the config has no http trigger.
   std::uint16_t webhook_port() const { return webhook_port_; }
   ChildProcess& process() { return process_; }
 
