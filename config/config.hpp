@@ -38,6 +38,7 @@ struct ServerConfig {
   HostPort admin_listen{"0.0.0.0", 9090};
   std::uint64_t max_body_size = 1024 * 1024;
   Duration shutdown_timeout = 25s;
+  bool operator==(const ServerConfig&) const = default;
 };
 
 enum class LogLevel { trace, debug, info, warn, error };
@@ -46,12 +47,14 @@ enum class LogFormat { text, json };
 struct LogConfig {
   LogLevel level = LogLevel::info;
   LogFormat format = LogFormat::text;
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct KafkaConnection {
   std::vector<std::string> brokers;  // host:port each
   // librdkafka properties in file order; values of secret-looking keys are redacted when shown.
   std::vector<std::pair<std::string, Secret>> options;
+  bool operator==(const KafkaConnection&) const = default;
 };
 
 struct RedisConnection {
@@ -59,11 +62,13 @@ struct RedisConnection {
   std::string username;  // empty: no ACL user (AUTH with the password alone)
   Secret password;
   int db = 0;
+  bool operator==(const RedisConnection&) const = default;
 };
 
 struct Connection {
   std::string name;
   std::variant<KafkaConnection, RedisConnection> spec;
+  bool operator==(const Connection&) const = default;
 };
 
 struct Function {
@@ -73,6 +78,7 @@ struct Function {
   int max_concurrency = 100;
   // Added to every request. Values are secrets: they often carry tokens.
   std::vector<std::pair<std::string, Secret>> headers;
+  bool operator==(const Function&) const = default;
 };
 
 enum class KafkaStart { earliest, latest };
@@ -82,6 +88,7 @@ struct KafkaSource {
   std::vector<std::string> topics;
   std::string group;  // default: triggerd-<trigger>
   KafkaStart start = KafkaStart::earliest;
+  bool operator==(const KafkaSource&) const = default;
 };
 
 struct RedisStreamSource {
@@ -92,20 +99,24 @@ struct RedisStreamSource {
   std::string start = "$";  // "$" or "0"
   Duration claim_idle = 60s;
   int count = 100;
+  bool operator==(const RedisStreamSource&) const = default;
 };
 
 struct RedisListSource {
   std::string connection;
   std::string list;
+  bool operator==(const RedisListSource&) const = default;
 };
 
 struct BearerAuth {
   Secret token;
+  bool operator==(const BearerAuth&) const = default;
 };
 
 struct HmacSha256Auth {
   Secret secret;
   std::string header = "X-Hub-Signature-256";
+  bool operator==(const HmacSha256Auth&) const = default;
 };
 
 using WebhookAuth = std::variant<BearerAuth, HmacSha256Auth>;
@@ -114,6 +125,7 @@ struct HttpSource {
   std::string path;                           // starts with '/'
   std::vector<std::string> methods{"POST"};   // upper case
   std::optional<WebhookAuth> auth;
+  bool operator==(const HttpSource&) const = default;
 };
 
 struct CronSource {
@@ -121,6 +133,7 @@ struct CronSource {
   std::string timezone = "UTC";
   std::string data_json = "{}";  // the `data` YAML as JSON text; {} when absent
   std::string lock;              // redis connection name; empty: no lock
+  bool operator==(const CronSource&) const = default;
 };
 
 using SourceSpec =
@@ -132,6 +145,7 @@ struct Backoff {
   BackoffPolicy policy = BackoffPolicy::exponential;
   Duration delay = 200ms;
   Duration max = 30s;
+  bool operator==(const Backoff&) const = default;
 };
 
 enum class Ordering { none, partition, key };
@@ -139,17 +153,21 @@ enum class Ordering { none, partition, key };
 struct RedisStreamDeadLetter {
   std::string connection;
   std::string stream;
+  bool operator==(const RedisStreamDeadLetter&) const = default;
 };
 struct RedisListDeadLetter {
   std::string connection;
   std::string list;
+  bool operator==(const RedisListDeadLetter&) const = default;
 };
 struct KafkaDeadLetter {
   std::string connection;
   std::string topic;
+  bool operator==(const KafkaDeadLetter&) const = default;
 };
 struct HttpDeadLetter {
   HttpUrl url;
+  bool operator==(const HttpDeadLetter&) const = default;
 };
 
 using DeadLetter =
@@ -161,6 +179,7 @@ struct Delivery {
   int max_inflight = 100;
   Ordering ordering = Ordering::none;
   std::optional<DeadLetter> dead_letter;
+  bool operator==(const Delivery&) const = default;
 };
 
 struct Scaling {
@@ -168,6 +187,7 @@ struct Scaling {
   std::int64_t activation = 0;
   std::int64_t min_replicas = 0;
   std::int64_t max_replicas = 100;
+  bool operator==(const Scaling&) const = default;
 };
 
 struct Trigger {
@@ -176,6 +196,7 @@ struct Trigger {
   SourceSpec source;
   Delivery delivery;
   Scaling scaling;
+  bool operator==(const Trigger&) const = default;
 };
 
 struct Config {
