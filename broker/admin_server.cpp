@@ -23,6 +23,7 @@
 #include "broker/desired_replicas.hpp"
 #include "broker/health.hpp"
 #include "broker/logging.hpp"
+#include "broker/tcp_listener.hpp"
 #include "broker/metrics.hpp"
 
 namespace triggerd {
@@ -120,23 +121,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
       : io_(io), metrics_(metrics), health_(health), acceptor_(io), log_(logging::get("admin")) {}
 
   void start(const config::HostPort& address) {
-    const tcp::endpoint endpoint = resolve(address);
-    beast::error_code error;
-    auto check = [&](const char* step) {
-      if (!error) return;
-      throw std::runtime_error("cannot listen on server.admin_listen " + address.to_string() +
-                               ": " + step + ": " + error.message());
-    };
-    acceptor_.open(endpoint.protocol(), error);
-    check("open");
-    // Lets a restarted triggerd bind while connections of the old one sit in TIME_WAIT; on
-    // Linux it still refuses a port that another process listens on.
-    acceptor_.set_option(asio::socket_base::reuse_address(true), error);
-    check("setsockopt");
-    acceptor_.bind(endpoint, error);
-    check("bind");
-    acceptor_.listen(asio::socket_base::max_listen_connections, error);
-    check("listen");
+    listen_on(acceptor_, address, "server.admin_listen");
     port_ = acceptor_.local_endpoint().port();
     log_->info("admin server listening on {}", config::HostPort{address.host, port_}.to_string());
     asio::co_spawn(io_, accept_loop(shared_from_this()), asio::detached);
@@ -158,21 +143,6 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  tcp::endpoint resolve(const config::HostPort& address) {
-    beast::error_code error;
-    const asio::ip::address ip = asio::ip::make_address(address.host, error);
-    if (!error) return {ip, address.port};
-    tcp::resolver resolver(io_);
-    auto results =
-        resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, error);
-    if (error || results.empty()) {
-      throw std::runtime_error(
-          "cannot listen on server.admin_listen " + address.to_string() +
-          ": cannot resolve host: " + (error ? error.message() : std::string("no address")));
-    }
-    return results.begin()->endpoint();
-  }
-
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     while (!stopped_) {
       auto [error, socket] = co_await acceptor_.async_accept(kAsTuple);

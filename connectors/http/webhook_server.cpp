@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "broker/logging.hpp"
+#include "broker/tcp_listener.hpp"
 #include "connectors/event_sink.hpp"
 #include "connectors/http/webhook_auth.hpp"
 #include "connectors/http/webhook_event.hpp"
@@ -180,23 +181,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void start() {
-    const tcp::endpoint endpoint = resolve(server_.listen);
-    beast::error_code error;
-    auto check = [&](const char* step) {
-      if (!error) return;
-      throw std::runtime_error("cannot listen on server.listen " + server_.listen.to_string() +
-                               ": " + step + ": " + error.message());
-    };
-    acceptor_.open(endpoint.protocol(), error);
-    check("open");
-    // Lets a restarted triggerd bind while connections of the old one sit in TIME_WAIT; Linux
-    // still refuses a port that another process listens on.
-    acceptor_.set_option(asio::socket_base::reuse_address(true), error);
-    check("setsockopt");
-    acceptor_.bind(endpoint, error);
-    check("bind");
-    acceptor_.listen(asio::socket_base::max_listen_connections, error);
-    check("listen");
+    listen_on(acceptor_, server_.listen, "server.listen");
     port_ = acceptor_.local_endpoint().port();
     log_->info("webhook ingress listening on {} for {} path(s)",
                config::HostPort{server_.listen.host, port_}.to_string(), routes_.size());
@@ -243,21 +228,6 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         log->error("webhook ingress: connection failed: {}", exception.what());
       }
     });
-  }
-
-  tcp::endpoint resolve(const config::HostPort& address) {
-    beast::error_code error;
-    const asio::ip::address ip = asio::ip::make_address(address.host, error);
-    if (!error) return {ip, address.port};
-    tcp::resolver resolver(io_);
-    auto results =
-        resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, error);
-    if (error || results.empty()) {
-      throw std::runtime_error(
-          "cannot listen on server.listen " + address.to_string() +
-          ": cannot resolve host: " + (error ? error.message() : std::string("no address")));
-    }
-    return results.begin()->endpoint();
   }
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
