@@ -1,25 +1,25 @@
 #include "dispatcher/dispatcher.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/cancellation_state.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <exception>
 #include <utility>
 
+#include "broker/logging.hpp"
 #include "broker/metrics.hpp"
 #include "dispatcher/call_result.hpp"
 #include "dispatcher/dead_letter.hpp"
 #include "dispatcher/http_client.hpp"
-#include "dispatcher/logger.hpp"
 #include "dispatcher/retry_policy.hpp"
 
 namespace triggerd {
@@ -71,7 +71,9 @@ std::mt19937_64 seeded_generator() {
 }  // namespace
 
 Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& config)
-    : executor_(std::move(executor)), random_(seeded_generator()), logger_(dispatcher_logger()) {
+    : executor_(std::move(executor)),
+      random_(seeded_generator()),
+      logger_(logging::get("dispatcher")) {
   for (const config::Function& function : config.functions) {
     clients_.emplace(function.name, std::make_unique<FunctionClient>(executor_, function));
   }

@@ -2,6 +2,10 @@
 // and keep the headers Beast-free.
 #include "dispatcher/http_client.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,16 +18,12 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <array>
 #include <cctype>
 #include <chrono>
 #include <exception>
 
+#include "broker/logging.hpp"
 #include "dispatcher/async_semaphore.hpp"
-#include "dispatcher/logger.hpp"
 
 namespace triggerd {
 namespace {
@@ -118,7 +118,7 @@ struct FunctionClient::Impl {
         port_(std::to_string(endpoint_.url.port)),
         fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
         slots_(executor_, static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
-        logger_(dispatcher_logger()) {}
+        logger_(logging::get("dispatcher")) {}
 
   asio::awaitable<CallResult> attempt(const Event& event, std::span<const ExtraHeader> extra);
   asio::awaitable<beast::error_code> connect(Connection& connection, Clock::time_point deadline);

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <string>
 
-#include "dispatcher/logger.hpp"
+#include "broker/logging.hpp"
 #include "dispatcher/time_format.hpp"
 
 namespace triggerd {
@@ -15,7 +15,7 @@ HttpDeadLetterSink::HttpDeadLetterSink(boost::asio::any_io_executor executor,
                                        const config::HttpDeadLetter& spec)
     : client_(std::move(executor),
               HttpEndpoint{"dead-letter", spec.url, kTimeout, kMaxConcurrency, {}}),
-      logger_(dispatcher_logger()) {}
+      logger_(logging::get("dispatcher")) {}
 
 boost::asio::awaitable<bool> HttpDeadLetterSink::write(const Event& event,
                                                        const DeadLetterInfo& info) {
