@@ -5,6 +5,7 @@
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
 #include "connectors/cron/cron_source.hpp"
+#include "connectors/redis/redis_stream_source.hpp"
 
 namespace triggerd {
 namespace {
@@ -31,7 +32,7 @@ class UnavailableSource final : public Source {
 }  // namespace
 
 std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
-                                    const config::Config& /*config*/,
+                                    const config::Config& config,
                                     const config::Trigger& trigger, TriggerTelemetry& telemetry) {
   return std::visit(
       [&](const auto& source) -> std::unique_ptr<Source> {
@@ -41,6 +42,10 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
                                               *telemetry.metrics.cron_ticks_skipped);
         } else if constexpr (std::is_same_v<T, config::HttpSource>) {
           return nullptr;
+        } else if constexpr (std::is_same_v<T, config::RedisStreamSource>) {
+          // The loader has checked that the connection exists and is of type redis.
+          return std::make_unique<redis::RedisStreamSource>(
+              executor, trigger, *config.find_connection(source.connection), telemetry.state);
         } else {
           // Kafka (issue 5) and Redis (issue 4) sources are not built yet.
           return std::make_unique<UnavailableSource>(trigger);

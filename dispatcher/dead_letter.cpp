@@ -3,6 +3,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "connectors/redis/redis_dead_letter.hpp"
 #include "dispatcher/http_dead_letter.hpp"
 
 namespace triggerd {
@@ -20,16 +21,20 @@ std::unique_ptr<DeadLetterSink> not_implemented_yet(int issue) {
 std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
                                                       const config::DeadLetter& dead_letter,
                                                       const config::Config& config) {
-  static_cast<void>(config);  // for the redis and kafka connections, once they are here
   return std::visit(
       [&](const auto& spec) -> std::unique_ptr<DeadLetterSink> {
         using Spec = std::decay_t<decltype(spec)>;
         if constexpr (std::is_same_v<Spec, config::HttpDeadLetter>) {
           return std::make_unique<HttpDeadLetterSink>(executor, spec);
-        } else if constexpr (std::is_same_v<Spec, config::RedisStreamDeadLetter> ||
-                             std::is_same_v<Spec, config::RedisListDeadLetter>) {
-          // TODO(issue 4): the redis-stream and redis-list dead letters (connectors/redis/).
-          return not_implemented_yet(4);
+        } else if constexpr (std::is_same_v<Spec, config::RedisStreamDeadLetter>) {
+          // The loader has checked that the connection exists and is of type redis.
+          return std::make_unique<redis::RedisStreamDeadLetterSink>(
+              executor, spec,
+              std::get<config::RedisConnection>(config.find_connection(spec.connection)->spec));
+        } else if constexpr (std::is_same_v<Spec, config::RedisListDeadLetter>) {
+          return std::make_unique<redis::RedisListDeadLetterSink>(
+              executor, spec,
+              std::get<config::RedisConnection>(config.find_connection(spec.connection)->spec));
         } else if constexpr (std::is_same_v<Spec, config::KafkaDeadLetter>) {
           // TODO(issue 5): the kafka dead letter (connectors/kafka/).
           return not_implemented_yet(5);

@@ -1,0 +1,60 @@
+#pragma once
+// Dead letters of type redis-stream (XADD of the data and the failure fields) and redis-list
+// (LPUSH of a JSON envelope), SPEC section 2. write() is true only once Redis has the entry,
+// so the source acknowledges only after that (the dispatcher retries a false).
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "connectors/redis/redis_client.hpp"
+#include "dispatcher/dead_letter.hpp"
+
+namespace triggerd::redis {
+
+// One connection shared by the concurrent writes of a sink: connects on first use and again
+// after a failure, one connect at a time.
+class SharedRedisConnection {
+ public:
+  SharedRedisConnection(boost::asio::any_io_executor executor, const config::RedisConnection& spec);
+  // True once connected; false if connecting failed (or another coroutine's connect did).
+  boost::asio::awaitable<bool> ensure();
+  RedisClient& client() { return client_; }
+
+ private:
+  RedisClient client_;
+  boost::asio::steady_timer wait_;
+  bool connecting_ = false;
+};
+
+class RedisStreamDeadLetterSink final : public DeadLetterSink {
+ public:
+  RedisStreamDeadLetterSink(boost::asio::any_io_executor executor,
+                            const config::RedisStreamDeadLetter& spec,
+                            const config::RedisConnection& connection);
+  boost::asio::awaitable<bool> write(const Event& event, const DeadLetterInfo& info) override;
+  void stop() override { connection_.client().close(); }
+
+ private:
+  std::string stream_;
+  SharedRedisConnection connection_;
+};
+
+class RedisListDeadLetterSink final : public DeadLetterSink {
+ public:
+  RedisListDeadLetterSink(boost::asio::any_io_executor executor,
+                          const config::RedisListDeadLetter& spec,
+                          const config::RedisConnection& connection);
+  boost::asio::awaitable<bool> write(const Event& event, const DeadLetterInfo& info) override;
+  void stop() override { connection_.client().close(); }
+
+  // The JSON envelope pushed to the list.
+  static std::string envelope(const Event& event, const DeadLetterInfo& info);
+
+ private:
+  std::string list_;
+  SharedRedisConnection connection_;
+};
+
+}  // namespace triggerd::redis

@@ -1,0 +1,189 @@
+// The redis-stream source and the redis dead letters through the real binary, against a real
+// redis-server and a function stub (SPEC sections 2, 3, 5 and 6).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/function_stub/function_stub.hpp"
+#include "tests/integration/redis_test_helpers.hpp"
+#include "tests/support/free_port.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/temp_file.hpp"
+#include "tests/support/triggerd_process.hpp"
+
+namespace triggerd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string stream_trigger(const std::string& name, const std::string& extra_source = "",
+                           const std::string& delivery = "") {
+  return "  " + name +
+         ":\n    function: fn\n    source:\n      type: redis-stream\n"
+         "      connection: main\n      stream: " +
+         name + "\n      start: \"0\"\n" + extra_source +
+         (delivery.empty() ? "" : "    delivery:\n" + delivery);
+}
+
+void add_entries(RedisTestClient& redis, const std::string& stream, int first, int count) {
+  std::vector<std::vector<std::string>> commands;
+  for (int i = first; i < first + count; ++i) {
+    commands.push_back({"XADD", stream, "*", "data", "entry-" + std::to_string(i)});
+  }
+  redis.pipeline(commands);
+}
+
+long long pending(RedisTestClient& redis, const std::string& stream) {
+  ReplyPtr reply = redis.command({"XPENDING", stream, "triggerd"});
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return -1;
+  return reply->element[0]->integer;
+}
+
+TEST(RedisStreamSource, DeliversTenThousandEntriesEachOnce) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  constexpr int kEntries = 10000;
+  add_entries(redis, "jobs", 0, kEntries);
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               stream_trigger("jobs", "      consumer: c1\n")));
+  TriggerdProcess triggerd(config.path());
+
+  ASSERT_TRUE(function.wait_for_requests(kEntries, 60s)) << function.request_count();
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "jobs") == 0; }, 10s))
+      << pending(redis, "jobs");
+  std::this_thread::sleep_for(200ms);  // a duplicate would show up now
+  const auto requests = function.requests();
+  EXPECT_EQ(requests.size(), static_cast<std::size_t>(kEntries));
+  std::set<std::string> ids;
+  std::set<std::string> bodies;
+  for (const auto& request : requests) {
+    ids.insert(request.header("ce-id"));
+    bodies.insert(request.body);
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kEntries));
+  EXPECT_EQ(bodies.size(), static_cast<std::size_t>(kEntries));
+  EXPECT_TRUE(bodies.contains("entry-9999"));
+  EXPECT_EQ(requests.front().header("ce-type"), "dev.triggerd.redis.stream.entry");
+  EXPECT_EQ(requests.front().header("ce-source"), "redis://main/jobs");
+  EXPECT_EQ(requests.front().header("content-type"), "application/octet-stream");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return trigger_sample(triggerd.admin_port(), "triggerd_queue_depth", "jobs") == 0.0 &&
+               trigger_sample(triggerd.admin_port(), "triggerd_inflight_events", "jobs") == 0.0;
+      },
+      5s));
+  EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_source_up", "jobs"), 1.0);
+  EXPECT_EQ(http_get(triggerd.admin_port(), "/readyz").status, 200);
+}
+
+TEST(RedisStreamSource, SendsEntriesWithSeveralFieldsAsJson) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  redis.command({"XADD", "shapes", "*", "kind", "circle", "r", "2"});
+  TempFile config(redis_config(server.port(), function.url("/fn"), stream_trigger("shapes")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(1, 10s));
+  const auto request = function.requests().front();
+  EXPECT_EQ(request.header("content-type"), "application/json");
+  EXPECT_EQ(request.body, R"({"kind":"circle","r":"2"})");
+}
+
+TEST(RedisStreamDeadLetter, TakesEveryEntryTheFunctionKeepsFailing) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(500);
+  constexpr int kEntries = 50;
+  add_entries(redis, "failing", 0, kEntries);
+  TempFile config(redis_config(
+      server.port(), function.url("/fn"),
+      stream_trigger("failing", "",
+                     "      retries: 2\n      backoff: {delay: 10ms, max: 20ms}\n"
+                     "      dead_letter: {type: redis-stream, connection: main, stream: dlq}\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return redis.integer({"XLEN", "dlq"}) >= kEntries;
+      },
+      20s))
+      << redis.integer({"XLEN", "dlq"});
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "failing") == 0; }, 5s));
+  EXPECT_EQ(redis.integer({"XLEN", "dlq"}), kEntries);
+  EXPECT_EQ(function.request_count(), 3u * kEntries);
+  ReplyPtr first = redis.command({"XRANGE", "dlq", "-", "+", "COUNT", "1"});
+  ASSERT_EQ(first->type, REDIS_REPLY_ARRAY);
+  ASSERT_EQ(first->elements, 1u);
+  const redisReply* fields = first->element[0]->element[1];
+  std::map<std::string, std::string> entry;
+  for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+    entry[fields->element[i]->str] = fields->element[i + 1]->str;
+  }
+  EXPECT_EQ(entry["attempts"], "3");
+  EXPECT_EQ(entry["last_status"], "500");
+  EXPECT_EQ(entry["trigger"], "failing");
+  EXPECT_EQ(entry["function"], "fn");
+  EXPECT_TRUE(entry["data"].starts_with("entry-"));
+  EXPECT_FALSE(entry["first_attempt"].empty());
+  EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_events_dead_lettered_total", "failing"),
+            static_cast<double>(kEntries));
+}
+
+TEST(RedisStreamDeadLetter, ListDeadLetterGetsAJsonEnvelope) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(400);
+  add_entries(redis, "rejected", 0, 3);
+  TempFile config(redis_config(
+      server.port(), function.url("/fn"),
+      stream_trigger("rejected", "",
+                     "      dead_letter: {type: redis-list, connection: main, list: dlq}\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(wait_until([&] { return redis.integer({"LLEN", "dlq"}) == 3; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "rejected") == 0; }, 5s));
+  const auto envelope = boost::json::parse(redis.text({"LINDEX", "dlq", "0"})).as_object();
+  EXPECT_EQ(envelope.at("attempts").as_int64(), 1);
+  EXPECT_EQ(envelope.at("last_status").as_int64(), 400);
+  EXPECT_EQ(envelope.at("trigger").as_string(), "rejected");
+  EXPECT_EQ(envelope.at("type").as_string(), "dev.triggerd.redis.stream.entry");
+  EXPECT_TRUE(envelope.at("data").as_string().starts_with("entry-"));
+}
+
+TEST(RedisStreamSource, ReportsTheWholeBacklogWhileTheFunctionIsDown) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  TempFile config(redis_config(
+      server.port(), "http://127.0.0.1:" + std::to_string(free_port()) + "/fn",
+      stream_trigger("backlog", "",
+                     "      retries: 100\n      backoff: {policy: constant, delay: 1s}\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(
+      wait_until([&] { return http_get(triggerd.admin_port(), "/readyz").status == 200; }, 5s));
+  add_entries(redis, "backlog", 0, 500);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto info = trigger_info(triggerd.admin_port(), "backlog");
+        return info.is_object() && info.as_object().at("backlog").as_int64() == 500;
+      },
+      5s))
+      << boost::json::serialize(trigger_info(triggerd.admin_port(), "backlog"));
+  const auto depth = trigger_sample(triggerd.admin_port(), "triggerd_queue_depth", "backlog");
+  const auto inflight =
+      trigger_sample(triggerd.admin_port(), "triggerd_inflight_events", "backlog");
+  ASSERT_TRUE(depth && inflight);
+  EXPECT_EQ(*depth + *inflight, 500.0);
+  EXPECT_EQ(*inflight, 100.0);  // max_inflight: the rest waits in the stream
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+}  // namespace
+}  // namespace triggerd::testing
