@@ -5,6 +5,7 @@
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
 #include "connectors/cron/cron_source.hpp"
+#include "connectors/redis/redis_list_source.hpp"
 #include "connectors/redis/redis_stream_source.hpp"
 
 namespace triggerd {
@@ -38,16 +39,23 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
       [&](const auto& source) -> std::unique_ptr<Source> {
         using T = std::decay_t<decltype(source)>;
         if constexpr (std::is_same_v<T, config::CronSource>) {
+          const config::RedisConnection* lock = nullptr;
+          if (!source.lock.empty()) {
+            lock = &std::get<config::RedisConnection>(config.find_connection(source.lock)->spec);
+          }
           return std::make_unique<CronSource>(executor, trigger, telemetry.state,
-                                              *telemetry.metrics.cron_ticks_skipped);
+                                              *telemetry.metrics.cron_ticks_skipped, lock);
         } else if constexpr (std::is_same_v<T, config::HttpSource>) {
           return nullptr;
         } else if constexpr (std::is_same_v<T, config::RedisStreamSource>) {
           // The loader has checked that the connection exists and is of type redis.
           return std::make_unique<redis::RedisStreamSource>(
               executor, trigger, *config.find_connection(source.connection), telemetry.state);
+        } else if constexpr (std::is_same_v<T, config::RedisListSource>) {
+          return std::make_unique<redis::RedisListSource>(
+              executor, trigger, *config.find_connection(source.connection), telemetry.state);
         } else {
-          // Kafka (issue 5) and Redis (issue 4) sources are not built yet.
+          // Kafka (issue 5) sources are not built yet.
           return std::make_unique<UnavailableSource>(trigger);
         }
       },

@@ -1,14 +1,15 @@
 #include "connectors/cron/cron_source.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "connectors/redis/redis_cron_lock.hpp"
 
 namespace triggerd {
 
@@ -34,14 +35,18 @@ cron::TimeZone load_zone(const config::CronSource& cron) {
 }  // namespace
 
 CronSource::CronSource(asio::any_io_executor executor, const config::Trigger& trigger,
-                       TriggerState& state, prometheus::Counter& ticks_skipped)
+                       TriggerState& state, prometheus::Counter& ticks_skipped,
+                       const config::RedisConnection* lock)
     : trigger_name_(trigger.name),
       config_(std::get<config::CronSource>(trigger.source)),
       schedule_(parse_schedule(config_)),
       zone_(load_zone(config_)),
       state_(state),
       ticks_skipped_(ticks_skipped),
-      timer_(executor) {}
+      timer_(executor),
+      lock_(lock != nullptr ? std::make_unique<redis::CronLock>(executor, *lock) : nullptr) {}
+
+CronSource::~CronSource() = default;
 
 Event CronSource::make_event(sys_seconds at) const {
   Event event;
@@ -57,14 +62,30 @@ Event CronSource::make_event(sys_seconds at) const {
 asio::awaitable<void> CronSource::run(EventSink& sink) {
   auto log = logging::get("cron");
   state_.set_source_up(true);
-  auto now = [] { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); };
+  auto now = [] {
+    return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  };
   sys_seconds next = schedule_.next_after(now(), zone_);
   while (!stopped_ && next != sys_seconds::max()) {
     timer_.expires_at(next);
     auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopped_ || ec == asio::error::operation_aborted) break;
     Event event = make_event(next);
-    if (!sink.try_submit(event)) {
+    redis::CronLock::Result lock = redis::CronLock::Result::kAcquired;
+    if (lock_) {
+      std::string error;
+      lock = co_await lock_->acquire(event.id, &error);
+      if (lock == redis::CronLock::Result::kFailed) {
+        // Skipped rather than fired: with the lock unknown, firing could fire it twice.
+        ticks_skipped_.Increment();
+        log->warn("trigger {}: tick {} skipped: cannot take its lock: {}", trigger_name_, event.id,
+                  error);
+      }
+    }
+    if (stopped_) break;
+    if (lock != redis::CronLock::Result::kAcquired) {
+      // Another replica fired it (or the lock failed, logged above).
+    } else if (!sink.try_submit(event)) {
       ticks_skipped_.Increment();
       log->warn("trigger {}: tick {} skipped: the trigger is at max_inflight", trigger_name_,
                 event.id);
@@ -78,6 +99,7 @@ asio::awaitable<void> CronSource::run(EventSink& sink) {
 void CronSource::stop() {
   stopped_ = true;
   timer_.cancel();
+  if (lock_) lock_->close();  // an idle connection would keep the io_context running
 }
 
 }  // namespace triggerd

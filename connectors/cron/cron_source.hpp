@@ -10,7 +10,6 @@
 // after "now" is.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/system_timer.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,13 +26,20 @@ class Counter;
 namespace triggerd {
 
 class TriggerState;
+namespace redis {
+class CronLock;
+}
 
 class CronSource final : public Source {
  public:
   // `trigger` (of type cron, already validated), `state` and `ticks_skipped` must outlive
   // the source. Throws std::runtime_error at start-up if the schedule or zone is invalid.
+  // With `lock` (the redis connection of the trigger's `lock:`), a tick fires only on the
+  // replica that takes its lock.
   CronSource(boost::asio::any_io_executor executor, const config::Trigger& trigger,
-             TriggerState& state, prometheus::Counter& ticks_skipped);
+             TriggerState& state, prometheus::Counter& ticks_skipped,
+             const config::RedisConnection* lock = nullptr);
+  ~CronSource() override;
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
   void stop() override;
@@ -50,6 +56,7 @@ class CronSource final : public Source {
   TriggerState& state_;
   prometheus::Counter& ticks_skipped_;
   boost::asio::system_timer timer_;
+  std::unique_ptr<redis::CronLock> lock_;
   bool stopped_ = false;
 };
 

@@ -272,7 +272,9 @@ asio::awaitable<void> RedisStreamSource::ack_loop() {
           trigger_name_, acks_.size());
       break;
     }
-    if (!acker_.connected() && !co_await acker_.connect(kConnectTimeout)) {
+    bool connected = acker_.connected();
+    if (!connected) connected = co_await acker_.connect(kConnectTimeout);
+    if (!connected) {
       ++failures;
       co_await sleep(ack_sleep_, reconnect_delay(failures));
       continue;
@@ -300,7 +302,9 @@ asio::awaitable<void> RedisStreamSource::ack_loop() {
 asio::awaitable<void> RedisStreamSource::depth_loop() {
   int failures = 0;
   while (!stopped_) {
-    if (depth_reader_.connected() || co_await depth_reader_.connect(kConnectTimeout)) {
+    bool connected = depth_reader_.connected();
+    if (!connected) connected = co_await depth_reader_.connect(kConnectTimeout);
+    if (connected) {
       Reply reply =
           co_await depth_reader_.command(args("XINFO", "GROUPS", config_.stream), kCommandTimeout);
       if (reply.type == Reply::Type::kArray) {
@@ -330,7 +334,9 @@ asio::awaitable<void> RedisStreamSource::depth_loop() {
     } else {
       ++failures;
     }
-    co_await sleep(depth_timer_, failures > 0 ? reconnect_delay(failures) : kDepthInterval);
+    const std::chrono::milliseconds delay =
+        failures > 0 ? reconnect_delay(failures) : std::chrono::milliseconds(kDepthInterval);
+    co_await sleep(depth_timer_, delay);
   }
   depth_loop_done_ = true;
 }

@@ -1,0 +1,147 @@
+// Crashes and restarts around the redis-stream source: a killed triggerd, a replica killed for
+// good, a restarted redis-server (SPEC section 6: at least once, nothing lost).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/function_stub/function_stub.hpp"
+#include "tests/integration/redis_test_helpers.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/temp_file.hpp"
+#include "tests/support/triggerd_process.hpp"
+
+namespace triggerd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string stream_trigger(const std::string& stream, const std::string& consumer,
+                           const std::string& extra = "") {
+  return "  " + stream +
+         ":\n    function: fn\n    source:\n      type: redis-stream\n"
+         "      connection: main\n      stream: " +
+         stream +
+         "\n      start: \"0\"\n"
+         "      consumer: " +
+         consumer + "\n      claim_idle: 1s\n" + extra + "    delivery:\n      max_inflight: 10\n";
+}
+
+void add_entries(RedisTestClient& redis, const std::string& stream, int first, int count) {
+  std::vector<std::vector<std::string>> commands;
+  for (int i = first; i < first + count; ++i) {
+    commands.push_back({"XADD", stream, "*", "data", "entry-" + std::to_string(i)});
+  }
+  redis.pipeline(commands);
+}
+
+long long pending(RedisTestClient& redis, const std::string& stream) {
+  ReplyPtr reply = redis.command({"XPENDING", stream, "triggerd"});
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return -1;
+  return reply->element[0]->integer;
+}
+
+std::size_t distinct_bodies(const FunctionStub& function) {
+  std::map<std::string, int> seen;
+  for (const auto& request : function.requests()) ++seen[request.body];
+  return seen.size();
+}
+
+void kill(std::unique_ptr<TriggerdProcess>& triggerd) {
+  triggerd->process().send_signal(SIGKILL);
+  triggerd->process().wait_for_exit(5s);
+  triggerd.reset();
+}
+
+TEST(RedisStreamRecovery, RestartAfterAKillDeliversEverythingAtLeastOnce) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(300ms));
+  constexpr int kEntries = 100;
+  add_entries(redis, "crash", 0, kEntries);
+  TempFile config(redis_config(server.port(), function.url("/fn"), stream_trigger("crash", "c1")));
+  auto triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(function.wait_for_requests(25, 10s));
+  kill(triggerd);
+  EXPECT_GT(pending(redis, "crash"), 0);
+  function.always(200);
+  triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == kEntries; }, 20s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "crash") == 0; }, 5s));
+  EXPECT_LE(function.request_count(), static_cast<std::uint64_t>(kEntries + 10));
+}
+
+TEST(RedisStreamRecovery, ASecondReplicaClaimsTheEntriesOfAReplicaKilledForGood) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(300ms));
+  constexpr int kEntries = 100;
+  add_entries(redis, "shared", 0, kEntries);
+  TempFile config_a(
+      redis_config(server.port(), function.url("/fn"), stream_trigger("shared", "replica-a")));
+  TempFile config_b(
+      redis_config(server.port(), function.url("/fn"), stream_trigger("shared", "replica-b")));
+  auto replica_a = std::make_unique<TriggerdProcess>(config_a.path());
+  TriggerdProcess replica_b(config_b.path());
+  ASSERT_TRUE(function.wait_for_requests(30, 10s));
+  kill(replica_a);
+  function.always(200);
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == kEntries; }, 20s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "shared") == 0; }, 5s));
+  EXPECT_NE(replica_b.process().err().find("claimed"), std::string::npos);
+}
+
+TEST(RedisStreamRecovery, ReconnectsAfterRedisRestartsAndLosesNothing) {
+  RedisServer server(RedisServerOptions{.appendonly = true});
+  FunctionStub function;
+  TempFile config(
+      redis_config(server.port(), function.url("/fn"), stream_trigger("durable", "c1")));
+  TriggerdProcess triggerd(config.path());
+  auto up = [&] { return trigger_sample(triggerd.admin_port(), "triggerd_source_up", "durable"); };
+  ASSERT_TRUE(wait_until([&] { return up() == 1.0; }, 5s));
+  {
+    RedisTestClient redis(server.port());
+    add_entries(redis, "durable", 0, 100);
+  }
+  ASSERT_TRUE(function.wait_for_requests(100, 10s));
+  server.stop();
+  EXPECT_TRUE(wait_until([&] { return up() == 0.0; }, 5s));
+  EXPECT_EQ(http_get(triggerd.admin_port(), "/readyz").status, 503);
+  server.start();
+  EXPECT_TRUE(wait_until([&] { return up() == 1.0; }, 10s));
+  RedisTestClient redis(server.port());
+  add_entries(redis, "durable", 100, 100);
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == 200; }, 15s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "durable") == 0; }, 5s));
+  EXPECT_EQ(http_get(triggerd.admin_port(), "/readyz").status, 200);
+}
+
+TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
+  RedisServer server;
+  FunctionStub function;
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               "  tick:\n    function: fn\n    source: {type: cron, schedule: "
+                               "\"* * * * * *\", lock: main}\n"));
+  std::vector<std::unique_ptr<TriggerdProcess>> replicas;
+  for (int i = 0; i < 3; ++i) replicas.push_back(std::make_unique<TriggerdProcess>(config.path()));
+  std::this_thread::sleep_for(5s);
+  replicas.clear();
+  std::map<std::string, int> ticks;
+  for (const auto& request : function.requests()) ++ticks[request.header("ce-id")];
+  EXPECT_GE(ticks.size(), 4u);
+  for (const auto& [id, count] : ticks) EXPECT_EQ(count, 1) << id;
+}
+
+}  // namespace
+}  // namespace triggerd::testing
