@@ -143,5 +143,33 @@ TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
   for (const auto& [id, count] : ticks) EXPECT_EQ(count, 1) << id;
 }
 
+TEST(RedisDrain, SigtermFinishesAcknowledgesAndExitsZero) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(100ms));
+  TempFile config(redis_config(
+      server.port(), function.url("/fn"),
+      stream_trigger("drained", "c1") +
+          "      dead_letter: {type: redis-stream, connection: main, stream: dlq}\n"
+          "  items:\n    function: fn\n    source: {type: redis-list, connection: main, "
+          "list: items}\n"
+          "  tick:\n    function: fn\n    source: {type: cron, schedule: \"@every 1h\", "
+          "lock: main}\n"));
+  TriggerdProcess triggerd(config.path());
+  add_entries(redis, "drained", 0, 20);
+  redis.command({"LPUSH", "items", "a", "b", "c"});
+  ASSERT_TRUE(function.wait_for_requests(5, 10s));
+  triggerd.process().send_signal(SIGTERM);
+  EXPECT_EQ(triggerd.process().wait_for_exit(10s), 0) << triggerd.process().err();
+  // What was taken was finished and acknowledged; the rest waits in the stream for the next
+  // start, nothing is left half-taken.
+  EXPECT_EQ(pending(redis, "drained"), 0);
+  ReplyPtr keys = redis.command({"KEYS", "items:processing:*"});
+  for (std::size_t i = 0; i < keys->elements; ++i) {
+    EXPECT_EQ(redis.integer({"LLEN", keys->element[i]->str}), 0);
+  }
+}
+
 }  // namespace
 }  // namespace triggerd::testing
