@@ -129,7 +129,7 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
     }
     co_await sink.wait_for_room();
     if (stopped_ || !sink.has_room() || room() == 0) {
-      if (!stopped_ && sink.has_room()) co_await sleep(sleep_timer_, 10ms);
+      if (!stopped_) co_await sleep(sleep_timer_, 10ms);  // never a busy loop
       continue;
     }
     co_await read_once(sink);
