@@ -129,5 +129,29 @@ TEST(RedisListSource, ReturnsItsProcessingListAfterAKill) {
   EXPECT_LE(function.request_count(), static_cast<std::uint64_t>(kItems + kMaxInflight));
 }
 
+TEST(RedisListSource, ReconnectsAfterRedisRestartsAndLosesNothing) {
+  RedisServer server(RedisServerOptions{.appendonly = true});
+  FunctionStub function;
+  TempFile config(redis_config(server.port(), function.url("/fn"), list_trigger("durable")));
+  TriggerdProcess triggerd(config.path());
+  auto up = [&] { return trigger_sample(triggerd.admin_port(), "triggerd_source_up", "durable"); };
+  ASSERT_TRUE(wait_until([&] { return up() == 1.0; }, 5s));
+  {
+    RedisTestClient redis(server.port());
+    push_items(redis, "durable", 0, 100);
+  }
+  ASSERT_TRUE(function.wait_for_requests(100, 10s));
+  server.stop();
+  EXPECT_TRUE(wait_until([&] { return up() == 0.0; }, 5s));
+  server.start();
+  EXPECT_TRUE(wait_until([&] { return up() == 1.0; }, 10s));
+  RedisTestClient redis(server.port());
+  push_items(redis, "durable", 100, 100);
+  ASSERT_TRUE(wait_until([&] { return bodies(function).size() == 200; }, 15s))
+      << bodies(function).size();
+  ASSERT_TRUE(wait_until([&] { return processing_items(redis, "durable") == 0; }, 5s));
+  EXPECT_EQ(redis.integer({"LLEN", "durable"}), 0);
+}
+
 }  // namespace
 }  // namespace triggerd::testing
