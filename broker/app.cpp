@@ -28,6 +28,19 @@ namespace triggerd {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// What becomes of an event that a drain abandons, for the log line an operator reads.
+const char* abandoned_fate(const config::SourceSpec& source) {
+  if (std::holds_alternative<config::HttpSource>(source)) {
+    return "lost: their senders were already answered 202";
+  }
+  if (std::holds_alternative<config::CronSource>(source)) return "lost: ticks are not fired again";
+  return "left unacknowledged at the source, which delivers them again";
+}
+
+}  // namespace
+
 class App::Impl {
  public:
   explicit Impl(config::Config config)
@@ -141,9 +154,15 @@ class App::Impl {
     for (auto& runtime : runtimes_) runtime->stop_taking();
     std::size_t left = co_await wait_for_idle(deadline);
     if (left > 0) {
-      log_->warn("drain: shutdown_timeout reached with {} event(s) in flight; they stay "
-                 "unacknowledged for redelivery",
-                 left);
+      // Per trigger, because what abandoning means depends on the source: only a queue
+      // source can deliver the event again; a webhook sender already had its 202.
+      for (const auto& runtime : runtimes_) {
+        if (runtime->inflight() == 0) continue;
+        log_->warn("drain: shutdown_timeout reached; trigger {}: abandoning {} event(s) in "
+                   "flight: {}",
+                   runtime->trigger().name, runtime->inflight(),
+                   abandoned_fate(runtime->trigger().source));
+      }
       for (auto& runtime : runtimes_) runtime->abandon_all();
       // Abandoning completes within a turn or two of the loop; bound it all the same.
       left = co_await wait_for_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
