@@ -143,7 +143,7 @@ TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
   for (const auto& [id, count] : ticks) EXPECT_EQ(count, 1) << id;
 }
 
-TEST(RedisDrain, SigtermFinishesAcknowledgesAndExitsZero) {
+TEST(RedisDrain, SigtermExitsZeroAndTheNextStartFinishesTheRest) {
   RedisServer server;
   RedisTestClient redis(server.port());
   FunctionStub function;
@@ -156,19 +156,21 @@ TEST(RedisDrain, SigtermFinishesAcknowledgesAndExitsZero) {
           "list: items}\n"
           "  tick:\n    function: fn\n    source: {type: cron, schedule: \"@every 1h\", "
           "lock: main}\n"));
-  TriggerdProcess triggerd(config.path());
+  auto triggerd = std::make_unique<TriggerdProcess>(config.path());
   add_entries(redis, "drained", 0, 20);
   redis.command({"LPUSH", "items", "a", "b", "c"});
   ASSERT_TRUE(function.wait_for_requests(5, 10s));
-  triggerd.process().send_signal(SIGTERM);
-  EXPECT_EQ(triggerd.process().wait_for_exit(10s), 0) << triggerd.process().err();
-  // What was taken was finished and acknowledged; the rest waits in the stream for the next
-  // start, nothing is left half-taken.
-  EXPECT_EQ(pending(redis, "drained"), 0);
-  ReplyPtr keys = redis.command({"KEYS", "items:processing:*"});
-  for (std::size_t i = 0; i < keys->elements; ++i) {
-    EXPECT_EQ(redis.integer({"LLEN", keys->element[i]->str}), 0);
-  }
+  triggerd->process().send_signal(SIGTERM);
+  EXPECT_EQ(triggerd->process().wait_for_exit(10s), 0) << triggerd->process().err();
+  triggerd.reset();
+  // Whatever the drain left unacknowledged (a read that was under way when it began) is
+  // delivered by the next start: nothing is lost.
+  function.always(200);
+  triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == 23; }, 10s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "drained") == 0; }, 5s));
+  EXPECT_EQ(redis.integer({"LLEN", "items"}), 0);
 }
 
 }  // namespace
