@@ -1,0 +1,79 @@
+#pragma once
+// A mock Kafka cluster for a test: the kafka_mock_cluster helper (librdkafka's mock brokers)
+// run as a child process, so that the real triggerd binary reaches it over 127.0.0.1 like a
+// real cluster. Plus blocking test-side clients: a librdkafka producer, kcat as an outside
+// producer, committed and end offsets, and reading a topic back (dead letters).
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace triggerd::testing {
+
+struct KafkaTopic {
+  std::string name;
+  int partitions = 1;
+};
+
+struct KafkaMessage {
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Where it goes; nothing: the producer's partitioner (by key, else sticky).
+  std::optional<int> partition;
+};
+
+// A message read back from the cluster.
+struct KafkaRecord {
+  int partition = 0;
+  std::int64_t offset = 0;
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::string> header(const std::string& name) const;
+};
+
+class KafkaCluster {
+ public:
+  // Starts the mock cluster with `topics` created. Throws std::runtime_error (with what the
+  // helper printed) if it does not print its address within 10 s.
+  explicit KafkaCluster(const std::vector<KafkaTopic>& topics, int brokers = 1);
+  ~KafkaCluster();
+  KafkaCluster(const KafkaCluster&) = delete;
+  KafkaCluster& operator=(const KafkaCluster&) = delete;
+
+  // The bootstrap servers ("127.0.0.1:PORT,...").
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  // Produces with a librdkafka producer in the test process and waits for every delivery
+  // report. Throws std::runtime_error if any message was not delivered.
+  void produce(const std::string& topic, const std::vector<KafkaMessage>& messages);
+  // Produces `count` messages with values "PREFIX0".."PREFIX<count-1>" and no key, spread
+  // round-robin over `partitions` partitions.
+  void produce_spread(const std::string& topic, int partitions, int count,
+                      const std::string& prefix = "m");
+  // Produces one message per line of `lines` with `kcat -P` (an outside client). Throws if kcat
+  // fails.
+  void produce_with_kcat(const std::string& topic, const std::vector<std::string>& lines);
+
+  // The committed offset of `group` per partition (index = partition; -1: none committed).
+  std::vector<std::int64_t> committed(const std::string& group, const std::string& topic,
+                                      int partitions);
+  // The high watermark (end offset) per partition.
+  std::vector<std::int64_t> end_offsets(const std::string& topic, int partitions);
+  // Reads `topic` from the beginning (no group) until `count` messages have arrived or
+  // `timeout` passes; returns what it got.
+  std::vector<KafkaRecord> read_all(const std::string& topic, std::size_t count,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::string bootstrap_;
+};
+
+}  // namespace triggerd::testing
