@@ -1,0 +1,104 @@
+#include "connectors/kafka/kafka_event.hpp"
+
+#include <algorithm>
+
+#include "connectors/http/webhook_event.hpp"
+
+namespace triggerd::kafka {
+
+namespace {
+
+bool is_attribute_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+bool has_control_characters(std::string_view value) {
+  return std::any_of(value.begin(), value.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+std::optional<std::string_view> find(const KafkaMessageView& message, std::string_view name) {
+  for (const auto& [header, value] : message.headers) {
+    if (header == name) return value;
+  }
+  return std::nullopt;
+}
+
+// Whether the message carries a whole CloudEvent in the Kafka binding's binary mode.
+bool is_binary_cloud_event(const KafkaMessageView& message) {
+  const auto specversion = find(message, "ce_specversion");
+  const auto id = find(message, "ce_id");
+  const auto source = find(message, "ce_source");
+  const auto type = find(message, "ce_type");
+  return specversion == "1.0" && id && !id->empty() && source && !source->empty() && type &&
+         !type->empty();
+}
+
+}  // namespace
+
+Event make_kafka_event(std::string_view connection, const KafkaMessageView& message,
+                       std::chrono::system_clock::time_point now) {
+  Event event;
+  event.id.append(message.topic)
+      .append("-")
+      .append(std::to_string(message.partition))
+      .append("-")
+      .append(std::to_string(message.offset));
+  event.source = "kafka://";
+  event.source.append(connection).append("/").append(message.topic);
+  event.type = kKafkaEventType;
+  if (message.key) event.subject = *message.key;
+  event.time =
+      message.timestamp_ms
+          ? std::chrono::system_clock::time_point(std::chrono::milliseconds(*message.timestamp_ms))
+          : now;
+  event.data = message.value;
+
+  const bool cloud_event = is_binary_cloud_event(message);
+  for (const auto& [header, value] : message.headers) {
+    if (header == "content-type") {
+      event.content_type = value;
+      continue;
+    }
+    if (header == "traceparent") {
+      event.traceparent = value;
+      continue;
+    }
+    if (header == "tracestate") {
+      event.tracestate = value;
+      continue;
+    }
+    if (header.size() <= 3 || header.substr(0, 3) != "ce_") continue;
+    const std::string_view name = header.substr(3);
+    if (!is_attribute_name(name) || has_control_characters(value)) continue;
+    if (name == "specversion" || name == "trigger" || name == "attempt") continue;
+    if (name == "id" || name == "source" || name == "type" || name == "subject") {
+      if (!cloud_event) continue;  // triggerd's own identity of the message applies
+      std::string& target = name == "id"       ? event.id
+                            : name == "source" ? event.source
+                            : name == "type"   ? event.type
+                                               : event.subject;
+      target = value;
+    } else if (name == "time") {
+      if (!cloud_event) continue;
+      if (const auto time = parse_rfc3339(value)) event.time = *time;
+    } else if (name == "datacontenttype") {
+      // The binding puts it in content-type; ce_datacontenttype only fills in.
+      if (event.content_type.empty()) event.content_type = value;
+    } else if (name == "traceparent") {
+      if (event.traceparent.empty()) event.traceparent = value;
+    } else if (name == "tracestate") {
+      if (event.tracestate.empty()) event.tracestate = value;
+    } else if (std::none_of(event.attributes.begin(), event.attributes.end(),
+                            [&](const auto& attribute) { return attribute.first == name; })) {
+      event.attributes.emplace_back(std::string(name), std::string(value));
+    }
+  }
+  return event;
+}
+
+}  // namespace triggerd::kafka
