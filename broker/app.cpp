@@ -116,11 +116,14 @@ class App::Impl {
       } else if (!health_.draining()) {
         log_->info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
         begin_stop();
-      } else {
-        // The usual escape hatch: a second SIGTERM/SIGINT does not wait for the drain.
-        log_->warn("second stop signal during the drain: exiting without waiting");
-        io_.stop();
-        co_return;
+      } else if (!stop_now_) {
+        // The usual escape hatch: a second SIGTERM/SIGINT does not wait for the drain. It cuts
+        // the drain short instead of stopping the loop: after io_context::stop() the deliveries
+        // stay suspended mid-flight, and the io_context destroys them after the dispatcher and
+        // the runtimes they point into (a use after free on the way out). Abandoning them
+        // takes a turn or two of the loop.
+        log_->warn("second stop signal during the drain: abandoning what is in flight now");
+        stop_now_ = true;
       }
     }
   }
@@ -145,27 +148,28 @@ class App::Impl {
     // Nothing else holds work on the io_context now, so run() returns.
   }
 
-  // SPEC section 6: stop taking events, give the in-flight ones until `deadline` to finish
-  // (each acknowledges at its source as it finishes), then abandon the rest: they stay
-  // unacknowledged at the source and will be delivered again.
+  // SPEC section 6: stop taking events, give the in-flight ones until `deadline` (or a second
+  // stop signal) to finish (each acknowledges at its source as it finishes), then abandon the
+  // rest: they stay unacknowledged at the source and will be delivered again.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     if (webhook_) webhook_->stop_accepting();
     for (auto& running : sources_) running.source->stop();
     for (auto& runtime : runtimes_) runtime->stop_taking();
-    std::size_t left = co_await wait_for_idle(deadline);
+    std::size_t left = co_await wait_for_idle(deadline, /*until_stop_now=*/true);
     if (left > 0) {
+      const char* why = stop_now_ ? "second stop signal" : "shutdown_timeout reached";
       // Per trigger, because what abandoning means depends on the source: only a queue
       // source can deliver the event again; a webhook sender already had its 202.
       for (const auto& runtime : runtimes_) {
         if (runtime->inflight() == 0) continue;
-        log_->warn("drain: shutdown_timeout reached; trigger {}: abandoning {} event(s) in "
-                   "flight: {}",
+        log_->warn("drain: {}; trigger {}: abandoning {} event(s) in flight: {}", why,
                    runtime->trigger().name, runtime->inflight(),
                    abandoned_fate(runtime->trigger().source));
       }
       for (auto& runtime : runtimes_) runtime->abandon_all();
       // Abandoning completes within a turn or two of the loop; bound it all the same.
-      left = co_await wait_for_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      left = co_await wait_for_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5),
+                                    /*until_stop_now=*/false);
       if (left > 0) log_->error("drain: {} delivery(ies) did not stop when abandoned", left);
     } else {
       log_->info("drain: every in-flight event finished");
@@ -182,9 +186,12 @@ class App::Impl {
   }
 
   // Polls rather than waiting on each runtime: it runs once, at the end of the process.
-  asio::awaitable<std::size_t> wait_for_idle(std::chrono::steady_clock::time_point deadline) {
+  // `until_stop_now`: a second stop signal ends the wait too.
+  asio::awaitable<std::size_t> wait_for_idle(std::chrono::steady_clock::time_point deadline,
+                                             bool until_stop_now) {
     asio::steady_timer timer(io_);
-    while (inflight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (inflight() > 0 && std::chrono::steady_clock::now() < deadline &&
+           !(until_stop_now && stop_now_)) {
       timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() +
                                               std::chrono::milliseconds(10)));
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -261,6 +268,7 @@ class App::Impl {
   std::unique_ptr<WebhookServer> webhook_;
   asio::steady_timer depth_timer_{io_};
   bool stopped_ = false;  // the graceful stop has finished; no more signal handling
+  bool stop_now_ = false;  // a second stop signal came: abandon what is in flight at once
 };
 
 App::App(config::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
