@@ -25,6 +25,13 @@ using ::testing::HasSubstr;
 constexpr char kBinaryBytes[] = "\x00\xff\xfe\x80 not utf-8 \xc3\x28\r\n\x01\x7f end";
 const std::string kBinaryBody(kBinaryBytes, sizeof(kBinaryBytes) - 1);
 
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer keeps freed memory in quarantine: resident memory grows regardless.
+constexpr bool kRssTellsMemoryUse = false;
+#else
+constexpr bool kRssTellsMemoryUse = true;
+#endif
+
 // Every ce-* header of a request, names in lower case.
 std::map<std::string, std::string> ce_headers(const RecordedRequest& request) {
   std::map<std::string, std::string> out;
@@ -509,8 +516,10 @@ TEST_F(Delivery, FullTriggerAnswers503AndMemoryStaysFlatUnderLoad) {
   EXPECT_EQ(send(2000), 2000);
   const long end = rss_kib(pid);
   ASSERT_GT(warm, 0);
-  EXPECT_LT(end - warm, 10 * 1024) << "RSS grew from " << warm << " KiB to " << end << " KiB in "
-                                   << elapsed_ms(start_time, steady_clock::now()) << " ms";
+  if (kRssTellsMemoryUse) {
+    EXPECT_LT(end - warm, 10 * 1024) << "RSS grew from " << warm << " KiB to " << end << " KiB in "
+                                     << elapsed_ms(start_time, steady_clock::now()) << " ms";
+  }
 
   EXPECT_EQ(stub_.request_count(), static_cast<std::uint64_t>(kMaxInflight));
   const boost::json::object status = trigger_status("hook");
