@@ -5,6 +5,7 @@
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
 #include "connectors/cron/cron_source.hpp"
+#include "connectors/kafka/kafka_source.hpp"
 #include "connectors/redis/redis_list_source.hpp"
 #include "connectors/redis/redis_stream_source.hpp"
 
@@ -18,9 +19,9 @@ class UnavailableSource final : public Source {
  public:
   explicit UnavailableSource(const config::Trigger& trigger) : trigger_(trigger) {}
   boost::asio::awaitable<void> run(EventSink& /*sink*/) override {
-    logging::get("triggerd")->error(
-        "trigger {}: source type {} is not supported by this build yet; it stays down",
-        trigger_.name, source_type_name(trigger_.source));
+    logging::get("triggerd")
+        ->error("trigger {}: source type {} is not supported by this build yet; it stays down",
+                trigger_.name, source_type_name(trigger_.source));
     co_return;
   }
   void stop() override {}
@@ -33,8 +34,8 @@ class UnavailableSource final : public Source {
 }  // namespace
 
 std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
-                                    const config::Config& config,
-                                    const config::Trigger& trigger, TriggerTelemetry& telemetry) {
+                                    const config::Config& config, const config::Trigger& trigger,
+                                    TriggerTelemetry& telemetry) {
   return std::visit(
       [&](const auto& source) -> std::unique_ptr<Source> {
         using T = std::decay_t<decltype(source)>;
@@ -54,8 +55,11 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
         } else if constexpr (std::is_same_v<T, config::RedisListSource>) {
           return std::make_unique<redis::RedisListSource>(
               executor, trigger, *config.find_connection(source.connection), telemetry.state);
+        } else if constexpr (std::is_same_v<T, config::KafkaSource>) {
+          // The loader has checked that the connection exists and is of type kafka.
+          return std::make_unique<kafka::KafkaSource>(
+              executor, trigger, *config.find_connection(source.connection), telemetry.state);
         } else {
-          // Kafka (issue 5) sources are not built yet.
           return std::make_unique<UnavailableSource>(trigger);
         }
       },

@@ -1,0 +1,419 @@
+#include "connectors/kafka/kafka_source.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "broker/logging.hpp"
+#include "broker/metrics.hpp"
+#include "connectors/kafka/kafka_event.hpp"
+
+namespace triggerd::kafka {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kCommitInterval = 500ms;
+constexpr auto kDepthInterval = 1s;
+constexpr int kPollTimeoutMs = 100;
+constexpr std::size_t kMinBuffered = 1000;
+// How often the event loop looks for waiting messages when it found none: short, so that a
+// message waits little, and never a busy loop.
+constexpr auto kPumpInterval = 5ms;
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += ',';
+    joined += item;
+  }
+  return joined;
+}
+
+std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> partitions;
+  for (int i = 0; i < list->cnt; ++i) {
+    partitions.push_back(TopicPartition{list->elems[i].topic, list->elems[i].partition});
+  }
+  return partitions;
+}
+
+}  // namespace
+
+KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& trigger,
+                         const config::Connection& connection, TriggerState& state)
+    : executor_(executor),
+      trigger_name_(trigger.name),
+      connection_name_(connection.name),
+      connection_(std::get<config::KafkaConnection>(connection.spec)),
+      config_(std::get<config::KafkaSource>(trigger.source)),
+      group_(config_.group.empty() ? "triggerd-" + trigger.name : config_.group),
+      max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
+      state_(state),
+      log_(logging::get("kafka")),
+      timer_(executor),
+      gate_(trigger.delivery.ordering) {}
+
+KafkaSource::~KafkaSource() {
+  stopping_ = true;
+  if (poll_thread_.joinable()) poll_thread_.join();
+}
+
+std::optional<std::int64_t> KafkaSource::queue_depth() const {
+  const std::int64_t depth = depth_.load(std::memory_order_relaxed);
+  if (depth < 0) return std::nullopt;
+  return depth;
+}
+
+void KafkaSource::stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+bool KafkaSource::create_consumer() {
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  auto set = [&](const std::string& name, const std::string& value, bool secret) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) ==
+        RD_KAFKA_CONF_OK) {
+      return true;
+    }
+    // librdkafka's message may quote the value: never log it for the operator's options.
+    if (secret) {
+      log_->error("trigger {}: kafka option {} is not accepted", trigger_name_, name);
+    } else {
+      log_->error("trigger {}: kafka option {}: {}", trigger_name_, name, error);
+    }
+    return false;
+  };
+  bool ok = set("bootstrap.servers", join(connection_.brokers), false);
+  for (const auto& [name, value] : connection_.options) ok = ok && set(name, value.reveal(), true);
+  ok = ok && set("group.id", group_, false) &&
+       set("auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest",
+           false) &&
+       set("enable.auto.offset.store", "false", false) && set("enable.auto.commit", "false", false);
+  if (!ok) {
+    rd_kafka_conf_destroy(conf);
+    return false;
+  }
+  // A lambda rather than a static member: it needs librdkafka's enum in its signature.
+  rd_kafka_conf_set_rebalance_cb(
+      conf, [](rd_kafka_t* consumer, rd_kafka_resp_err_t err,
+               rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+        static_cast<KafkaSource*>(opaque)->rebalance(consumer, err, partitions);
+      });
+  rd_kafka_conf_set_opaque(conf, this);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
+  if (consumer == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    log_->error("trigger {}: cannot create kafka consumer: {}", trigger_name_, error);
+    return false;
+  }
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* topics =
+      rd_kafka_topic_partition_list_new(static_cast<int>(config_.topics.size()));
+  for (const auto& topic : config_.topics) {
+    rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log_->error("trigger {}: cannot subscribe: {}", trigger_name_, rd_kafka_err2str(err));
+    rd_kafka_destroy(consumer);
+    return false;
+  }
+  consumer_ = consumer;
+  return true;
+}
+
+asio::awaitable<void> KafkaSource::run(EventSink& sink) {
+  if (!create_consumer()) {
+    state_.set_source_up(false);
+    co_return;
+  }
+  log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
+             join(config_.topics), group_, connection_name_);
+  poll_thread_ = std::thread([this] { poll_loop(); });
+  while (!stopping_) {
+    std::size_t submitted = 0;
+    try {
+      submitted = pump(sink);
+    } catch (const std::exception& error) {
+      log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+    }
+    if (submitted > 0) continue;
+    timer_.expires_after(kPumpInterval);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  // The poll thread commits what finished and leaves the group; events still in flight
+  // finish later and are not committed (delivered again: at least once).
+  while (!poll_done_) {
+    timer_.expires_after(20ms);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (poll_thread_.joinable()) poll_thread_.join();
+  state_.set_source_up(false);
+}
+
+std::size_t KafkaSource::pump(EventSink& sink) {
+  std::size_t submitted = 0;
+  while (sink.has_room()) {
+    // Pick the first message the ordering lets start, under the lock; submit it outside the
+    // lock, because the trigger may start (and even finish) its delivery inline.
+    Message message;
+    std::uint64_t token = 0;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const Message& candidate) {
+        return gate_.may_start(candidate.partition, candidate.key);
+      });
+      if (it == waiting_.end()) break;
+      message = std::move(*it);
+      waiting_.erase(it);
+      gate_.started(message.partition, message.key);
+      token = next_token_++;
+      inflight_.emplace(
+          token, InFlight{message.partition, message.generation, message.offset, message.key});
+    }
+    KafkaMessageView view;
+    view.topic = message.partition.topic;
+    view.partition = message.partition.partition;
+    view.offset = message.offset;
+    if (message.key) view.key = *message.key;
+    view.value = message.value;
+    view.timestamp_ms = message.timestamp_ms;
+    for (const auto& [name, value] : message.headers) view.headers.emplace_back(name, value);
+    Event event = make_kafka_event(connection_name_, view, std::chrono::system_clock::now());
+    event.ack = AckHandle(this, token);
+    if (!sink.try_submit(event)) {
+      // Draining: the message stays unfinished, so it is not committed and comes again.
+      event.ack = AckHandle();
+      std::lock_guard lock(mutex_);
+      inflight_.erase(token);
+      break;
+    }
+    ++submitted;
+  }
+  return submitted;
+}
+
+void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
+  std::lock_guard lock(mutex_);
+  const auto it = inflight_.find(token);
+  if (it == inflight_.end()) return;
+  const InFlight& done = it->second;
+  const std::optional<std::string_view> key =
+      done.key ? std::optional<std::string_view>(*done.key) : std::nullopt;
+  if (tracker_.generation(done.partition) == done.generation) {
+    gate_.finished(done.partition, key);
+    // An abandoned event (a drain that ran out of time) stays unfinished: delivered again.
+    if (outcome != Outcome::abandoned)
+      tracker_.finished(done.partition, done.generation, done.offset);
+  }
+  inflight_.erase(it);
+}
+
+void KafkaSource::poll_loop() {
+  auto next_commit = std::chrono::steady_clock::now() + kCommitInterval;
+  auto next_depth = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, kPollTimeoutMs);
+    if (message != nullptr) {
+      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        take_message(consumer_, message);
+        state_.set_source_up(true);
+      } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message));
+        if (message->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) state_.set_source_up(false);
+      }
+      rd_kafka_message_destroy(message);
+    }
+    pause_or_resume();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_commit) {
+      commit(false, nullptr);
+      next_commit = now + kCommitInterval;
+    }
+    if (now >= next_depth) {
+      refresh_depth();
+      next_depth = now + kDepthInterval;
+    }
+  }
+  commit(true, nullptr);
+  // Leaves the group; the revoke in the rebalance callback commits once more.
+  rd_kafka_consumer_close(consumer_);
+  rd_kafka_destroy(consumer_);
+  consumer_ = nullptr;
+  poll_done_ = true;
+}
+
+void KafkaSource::take_message(rd_kafka_s* /*consumer*/, const void* raw) {
+  const auto* message = static_cast<const rd_kafka_message_t*>(raw);
+  Message copy;
+  copy.partition = TopicPartition{rd_kafka_topic_name(message->rkt), message->partition};
+  copy.offset = message->offset;
+  if (message->key != nullptr) {
+    copy.key = std::string(static_cast<const char*>(message->key), message->key_len);
+  }
+  if (message->payload != nullptr) {
+    copy.value.assign(static_cast<const char*>(message->payload), message->len);
+  }
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) copy.timestamp_ms = timestamp;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    for (std::size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      copy.headers.emplace_back(
+          name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
+    }
+  }
+  std::lock_guard lock(mutex_);
+  const auto generation = tracker_.generation(copy.partition);
+  if (!generation || !tracker_.taken(copy.partition, copy.offset)) return;  // not ours now
+  copy.generation = *generation;
+  waiting_.push_back(std::move(copy));
+}
+
+void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
+                            rd_kafka_topic_partition_list_s* partitions) {
+  const bool cooperative = std::string(rd_kafka_rebalance_protocol(consumer)) == "COOPERATIVE";
+  const std::vector<TopicPartition> changed = to_vector(partitions);
+  if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    {
+      std::lock_guard lock(mutex_);
+      tracker_.assign(changed);
+    }
+    if (cooperative) {
+      rd_kafka_error_t* failed = rd_kafka_incremental_assign(consumer, partitions);
+      if (failed != nullptr) rd_kafka_error_destroy(failed);
+    } else {
+      rd_kafka_assign(consumer, partitions);
+    }
+    paused_ = false;
+    state_.set_source_up(true);
+    log_->info("trigger {}: assigned {} partitions", trigger_name_, changed.size());
+    return;
+  }
+  // Revoked or lost: commit what finished, then forget the rest (their outcomes must not
+  // commit: another member may own the partitions now).
+  if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(consumer)) {
+    commit(true, &changed);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    tracker_.revoke(changed);
+    for (const TopicPartition& partition : changed) gate_.forget(partition);
+    std::erase_if(waiting_, [&](const Message& message) {
+      return std::find(changed.begin(), changed.end(), message.partition) != changed.end();
+    });
+  }
+  if (cooperative) {
+    rd_kafka_error_t* failed = rd_kafka_incremental_unassign(consumer, partitions);
+    if (failed != nullptr) rd_kafka_error_destroy(failed);
+  } else {
+    rd_kafka_assign(consumer, nullptr);
+  }
+  log_->info("trigger {}: revoked {} partitions", trigger_name_, changed.size());
+}
+
+void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* only) {
+  std::vector<OffsetTracker::Commit> commits;
+  {
+    std::lock_guard lock(mutex_);
+    commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.take_commits();
+  }
+  if (commits.empty()) return;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(commits.size()));
+  for (const auto& commit : commits) {
+    rd_kafka_topic_partition_list_add(list, commit.partition.topic.c_str(),
+                                      commit.partition.partition)
+        ->offset = commit.offset;
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, synchronous ? 0 : 1);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    log_->warn("trigger {}: kafka commit failed: {}", trigger_name_, rd_kafka_err2str(err));
+  }
+}
+
+void KafkaSource::pause_or_resume() {
+  std::size_t waiting = 0;
+  {
+    std::lock_guard lock(mutex_);
+    waiting = waiting_.size();
+  }
+  // Pause when a few triggers' worth of messages wait (at least kMinBuffered: each pause and
+  // resume costs a new fetch round trip, so a small buffer would throttle the throughput);
+  // resume once half of it has gone. Polling goes on either way, so the member stays in the
+  // group.
+  const std::size_t limit = std::max(max_inflight_ * 2, kMinBuffered);
+  const bool full = waiting >= limit;
+  const bool drained = waiting <= limit / 2;
+  if (full == paused_ || (paused_ && !drained)) return;
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (full) {
+    rd_kafka_pause_partitions(consumer_, assignment);
+    paused_ = true;
+  } else {
+    rd_kafka_resume_partitions(consumer_, assignment);
+    paused_ = false;
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
+}
+
+void KafkaSource::refresh_depth() {
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Where each partition's backlog starts: its first unfinished message, or the consumer's
+  // position when it has taken none yet.
+  rd_kafka_position(consumer_, assignment);
+  std::int64_t depth = 0;
+  bool known = true;
+  for (int i = 0; i < assignment->cnt; ++i) {
+    const rd_kafka_topic_partition_t& entry = assignment->elems[i];
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    // The cached watermarks (from the fetch responses): a query to the broker would block the
+    // poll thread for up to its timeout per partition.
+    if (rd_kafka_get_watermark_offsets(consumer_, entry.topic, entry.partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      known = false;
+      break;
+    }
+    std::optional<std::int64_t> start;
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = tracker_.partitions().find(TopicPartition{entry.topic, entry.partition});
+      if (it != tracker_.partitions().end()) start = it->second.first_unfinished();
+    }
+    if (!start) start = entry.offset >= 0 ? entry.offset : high;
+    depth += std::max<std::int64_t>(0, high - std::max(*start, low));
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
+  if (!known) return;
+  std::int64_t in_flight = 0;
+  {
+    std::lock_guard lock(mutex_);
+    in_flight = static_cast<std::int64_t>(inflight_.size());
+  }
+  depth = std::max<std::int64_t>(0, depth - in_flight);
+  depth_.store(depth, std::memory_order_relaxed);
+  state_.set_queue_depth(depth);
+}
+
+}  // namespace triggerd::kafka
