@@ -129,6 +129,22 @@ bool KafkaSource::create_consumer() {
     return false;
   }
   consumer_ = consumer;
+  // A handle of its own for the watermark queries: on the consumer's connections they wait
+  // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
+  rd_kafka_conf_t* watermark_conf = rd_kafka_conf_new();
+  char watermark_error[512];
+  bool watermark_ok =
+      rd_kafka_conf_set(watermark_conf, "bootstrap.servers", join(connection_.brokers).c_str(),
+                        watermark_error, sizeof(watermark_error)) == RD_KAFKA_CONF_OK;
+  for (const auto& [name, value] : connection_.options) {
+    // Only the options a producer takes (TLS, SASL, tuning); consumer-only ones are skipped.
+    rd_kafka_conf_set(watermark_conf, name.c_str(), value.reveal().c_str(), watermark_error,
+                      sizeof(watermark_error));
+  }
+  watermarks_ = watermark_ok ? rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, watermark_error,
+                                            sizeof(watermark_error))
+                             : nullptr;
+  if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
   return true;
 }
 
@@ -250,6 +266,8 @@ void KafkaSource::poll_loop() {
   rd_kafka_consumer_close(consumer_);
   rd_kafka_destroy(consumer_);
   consumer_ = nullptr;
+  if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
+  watermarks_ = nullptr;
   poll_done_ = true;
 }
 
@@ -387,11 +405,12 @@ void KafkaSource::refresh_depth() {
     const rd_kafka_topic_partition_t& entry = assignment->elems[i];
     std::int64_t low = 0;
     std::int64_t high = 0;
-    // The cached watermarks (from the fetch responses): a query to the broker would block the
-    // poll thread for up to its timeout per partition.
-    if (rd_kafka_get_watermark_offsets(consumer_, entry.topic, entry.partition, &low, &high) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        high < 0) {
+    const rd_kafka_resp_err_t err =
+        watermarks_ != nullptr
+            ? rd_kafka_query_watermark_offsets(watermarks_, entry.topic, entry.partition, &low,
+                                               &high, 1000)
+            : rd_kafka_get_watermark_offsets(consumer_, entry.topic, entry.partition, &low, &high);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
       known = false;
       break;
     }
@@ -401,7 +420,14 @@ void KafkaSource::refresh_depth() {
       const auto it = tracker_.partitions().find(TopicPartition{entry.topic, entry.partition});
       if (it != tracker_.partitions().end()) start = it->second.first_unfinished();
     }
-    if (!start) start = entry.offset >= 0 ? entry.offset : high;
+    // Nothing taken yet: the consumer's position, or where `start` puts a group without a
+    // committed offset. (A group with a committed offset but no fetch yet since this start
+    // is counted from the low watermark too: too high until its first fetch.)
+    if (!start) {
+      start = entry.offset >= 0                             ? entry.offset
+              : config_.start == config::KafkaStart::latest ? high
+                                                            : low;
+    }
     depth += std::max<std::int64_t>(0, high - std::max(*start, low));
   }
   rd_kafka_topic_partition_list_destroy(assignment);

@@ -97,6 +97,7 @@ class KafkaSource final : public Source, private Acknowledger {
   boost::asio::steady_timer timer_;
 
   rd_kafka_s* consumer_ = nullptr;
+  rd_kafka_s* watermarks_ = nullptr;  // for the depth; poll thread only
   std::thread poll_thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> poll_done_{false};

@@ -52,7 +52,8 @@ TEST(KafkaSource, DeliversEveryMessageOverEightPartitionsAndCommitsToTheEnd) {
       kafka_config(cluster.bootstrap(), function.url("/fn"), "orders", "orders", "g-orders"));
   TriggerdProcess triggerd(config.path());
 
-  ASSERT_TRUE(function.wait_for_requests(kMessages, 60s)) << function.request_count() << triggerd.process().err();
+  ASSERT_TRUE(function.wait_for_requests(kMessages, 60s))
+      << function.request_count() << triggerd.process().err();
   const std::vector<std::int64_t> ends = cluster.end_offsets("orders", 8);
   EXPECT_TRUE(wait_until([&] { return cluster.committed("g-orders", "orders", 8) == ends; }, 10s));
   const auto requests = function.requests();
@@ -85,7 +86,8 @@ TEST(KafkaSource, TakesMessagesFromKcatWithKeyAndHeaders) {
                                             "00-0af7651916cd43dd8448eb211c80319c-"
                                             "b7ad6b7169203331-01"}},
                                           1}});
-  ASSERT_TRUE(function.wait_for_requests(4, 20s)) << function.request_count() << triggerd.process().err();
+  ASSERT_TRUE(function.wait_for_requests(4, 20s))
+      << function.request_count() << triggerd.process().err();
   std::set<std::string> bodies;
   for (const auto& request : function.requests()) {
     bodies.insert(request.body);
@@ -110,7 +112,8 @@ TEST(KafkaSource, PartitionOrderingKeepsOffsetsIncreasingPerPartition) {
   TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "seq", "seq", "g-seq",
                                "      ordering: partition\n      max_inflight: 50\n"));
   TriggerdProcess triggerd(config.path());
-  ASSERT_TRUE(function.wait_for_requests(kMessages, 30s)) << function.request_count() << triggerd.process().err();
+  ASSERT_TRUE(function.wait_for_requests(kMessages, 30s))
+      << function.request_count() << triggerd.process().err();
   std::map<std::string, long long> last;
   for (const auto& request : function.requests()) {
     const std::string id = request.header("ce-id");  // seq-PARTITION-OFFSET
@@ -122,6 +125,40 @@ TEST(KafkaSource, PartitionOrderingKeepsOffsetsIncreasingPerPartition) {
     }
     last[partition] = offset;
   }
+}
+
+TEST(KafkaSource, FunctionDownKeepsTheBacklogCountedAndDrainsWhenItIsBack) {
+  KafkaCluster cluster({{"down", 4}});
+  FunctionStub function;
+  function.always(503);
+  constexpr int kMessages = 2000;
+  cluster.produce_spread("down", 4, kMessages);
+  TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "down", "down", "g-down",
+                               "      max_inflight: 50\n      retries: 1000\n"
+                               "      backoff: {policy: constant, delay: 200ms, max: 200ms}\n"));
+  TriggerdProcess triggerd(config.path());
+  auto sample = [&](const std::string& name) {
+    return trigger_sample(triggerd.admin_port(), name, "down").value_or(-1);
+  };
+  // Every message is counted: waiting at the source or in flight, never more than 50 taken.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return sample("triggerd_inflight_events") == 50.0 &&
+               sample("triggerd_queue_depth") + sample("triggerd_inflight_events") == kMessages;
+      },
+      15s))
+      << sample("triggerd_queue_depth") << " " << sample("triggerd_inflight_events");
+  EXPECT_EQ(sample("triggerd_source_up"), 1.0);
+
+  function.always(200);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return sample("triggerd_queue_depth") == 0.0 && sample("triggerd_inflight_events") == 0.0;
+      },
+      30s))
+      << sample("triggerd_queue_depth") << " " << sample("triggerd_inflight_events");
+  const std::vector<std::int64_t> ends = cluster.end_offsets("down", 4);
+  EXPECT_TRUE(wait_until([&] { return cluster.committed("g-down", "down", 4) == ends; }, 10s));
 }
 
 }  // namespace
