@@ -97,6 +97,14 @@ std::vector<OffsetTracker::Commit> OffsetTracker::take_commits(
   return commits;
 }
 
+std::vector<OffsetTracker::Commit> OffsetTracker::current() const {
+  std::vector<Commit> commits;
+  for (const auto& [partition, offsets] : partitions_) {
+    if (const auto offset = offsets.commit_offset()) commits.push_back(Commit{partition, *offset});
+  }
+  return commits;
+}
+
 std::int64_t OffsetTracker::in_flight() const {
   std::int64_t total = 0;
   for (const auto& [partition, offsets] : partitions_) total += offsets.in_flight();

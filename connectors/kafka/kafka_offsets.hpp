@@ -79,6 +79,10 @@ class OffsetTracker {
   std::vector<Commit> take_commits();
   std::vector<Commit> take_commits(const std::vector<TopicPartition>& only);
 
+  // Every assigned partition's offset to commit, moved or not (to repeat a commit that may
+  // have failed: async commit errors are not reported back to the tracker).
+  std::vector<Commit> current() const;
+
   std::int64_t in_flight() const;
   const std::map<TopicPartition, PartitionOffsets>& partitions() const { return partitions_; }
 

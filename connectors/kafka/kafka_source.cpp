@@ -20,6 +20,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kCommitInterval = 500ms;
+// Every so often all offsets are committed again, moved or not: an async commit that failed
+// (coordinator moving, broker down) is not reported back, and would otherwise stay undone
+// until the partition's offset moves again.
+constexpr auto kRecommitInterval = 2s;
 constexpr auto kDepthInterval = 1s;
 constexpr int kPollTimeoutMs = 100;
 constexpr std::size_t kMinBuffered = 1000;
@@ -238,6 +242,7 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
 void KafkaSource::poll_loop() {
   auto next_commit = std::chrono::steady_clock::now() + kCommitInterval;
   auto next_depth = std::chrono::steady_clock::now();
+  auto next_recommit = std::chrono::steady_clock::now() + kRecommitInterval;
   while (!stopping_) {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, kPollTimeoutMs);
     if (message != nullptr) {
@@ -256,12 +261,16 @@ void KafkaSource::poll_loop() {
       commit(false, nullptr);
       next_commit = now + kCommitInterval;
     }
+    if (now >= next_recommit) {
+      commit(false, nullptr, true);
+      next_recommit = now + kRecommitInterval;
+    }
     if (now >= next_depth) {
       refresh_depth();
       next_depth = now + kDepthInterval;
     }
   }
-  commit(true, nullptr);
+  commit(true, nullptr, true);
   // Leaves the group; the revoke in the rebalance callback commits once more.
   rd_kafka_consumer_close(consumer_);
   rd_kafka_destroy(consumer_);
@@ -346,11 +355,15 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
   log_->info("trigger {}: revoked {} partitions", trigger_name_, changed.size());
 }
 
-void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* only) {
+void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* only, bool all) {
   std::vector<OffsetTracker::Commit> commits;
   {
     std::lock_guard lock(mutex_);
-    commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.take_commits();
+    if (all) {
+      commits = tracker_.current();
+    } else {
+      commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.take_commits();
+    }
   }
   if (commits.empty()) return;
   rd_kafka_topic_partition_list_t* list =

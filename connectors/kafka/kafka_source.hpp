@@ -81,7 +81,7 @@ class KafkaSource final : public Source, private Acknowledger {
   bool create_consumer();
   void take_message(rd_kafka_s* consumer, const void* message);
   void rebalance(rd_kafka_s* consumer, int error, rd_kafka_topic_partition_list_s* partitions);
-  void commit(bool synchronous, const std::vector<TopicPartition>* only);
+  void commit(bool synchronous, const std::vector<TopicPartition>* only, bool all = false);
   void pause_or_resume();
   void refresh_depth();
 
