@@ -84,6 +84,8 @@ triggers:
 }
 
 TEST_F(CronDelivery, TickWhileTheTriggerIsFullIsSkippedNotQueued) {
+  // The first tick holds the only slot for 1.5 s: the tick a second later finds no room.
+  stub_.enqueue(StubStep::hang());
   start(R"(functions:
   fn: {url: ")" +
         stub_.url("/fn") + R"(", timeout: 1500ms}
@@ -93,8 +95,6 @@ triggers:
     source: {type: cron, schedule: "* * * * * *"}
     delivery: {retries: 0, max_inflight: 1}
 )");
-  // The first tick holds the only slot for 1.5 s: the tick a second later finds no room.
-  stub_.enqueue(StubStep::hang());
   ASSERT_TRUE(stub_.wait_for_requests(2, milliseconds(4000))) << log();
   const std::vector<RecordedRequest> requests = stub_.requests();
   const auto first = parse_utc_time(requests[0].header("ce-time"));

@@ -56,8 +56,8 @@ class Drain : public EndToEndTest {
 
 TEST_F(Drain, SigtermTurnsNotReadyAtOnceAndDeliversTheEventsInFlightBeforeExitingZero) {
   constexpr milliseconds kFunctionTakes(1000);
-  start(slow_function_config(stub_), "  shutdown_timeout: 5s\n");
   stub_.always(200, kFunctionTakes);
+  start(slow_function_config(stub_), "  shutdown_timeout: 5s\n");
   ASSERT_EQ(http_get(triggerd_->admin_port(), "/readyz").status, 200);
   put_events_in_flight();
 
@@ -85,6 +85,7 @@ TEST_F(Drain, SigtermTurnsNotReadyAtOnceAndDeliversTheEventsInFlightBeforeExitin
 }
 
 TEST_F(Drain, EventWaitingToRetryIsStillDeliveredWithinTheShutdownTimeout) {
+  stub_.enqueue_statuses({503, 200});
   start(R"(functions:
   fn: {url: ")" +
             stub_.url("/fn") + R"("}
@@ -95,7 +96,6 @@ triggers:
     delivery: {retries: 3, backoff: {policy: constant, delay: 500ms}}
 )",
         "  shutdown_timeout: 5s\n");
-  stub_.enqueue_statuses({503, 200});
   ASSERT_EQ(post("/hooks/orders", "second chance").status, 202);
   ASSERT_TRUE(stub_.wait_for_requests(1, kEventually)) << log();
 
@@ -108,8 +108,8 @@ triggers:
 
 TEST_F(Drain, ShutdownTimeoutAbandonsWhatIsStillInFlightAndExitsZero) {
   constexpr milliseconds kShutdownTimeout(300);
-  start(slow_function_config(stub_), "  shutdown_timeout: 300ms\n");
   stub_.always(200, milliseconds(5000));
+  start(slow_function_config(stub_), "  shutdown_timeout: 300ms\n");
   put_events_in_flight();
 
   const auto signalled = steady_clock::now();
@@ -125,8 +125,8 @@ TEST_F(Drain, ShutdownTimeoutAbandonsWhatIsStillInFlightAndExitsZero) {
 }
 
 TEST_F(Drain, SecondSigtermDuringTheDrainExitsAtOnce) {
-  start(slow_function_config(stub_), "  shutdown_timeout: 20s\n");
   stub_.always(200, milliseconds(10000));
+  start(slow_function_config(stub_), "  shutdown_timeout: 20s\n");
   put_events_in_flight();
 
   triggerd_->process().send_signal(SIGTERM);
@@ -142,6 +142,8 @@ TEST_F(Drain, SecondSigtermDuringTheDrainExitsAtOnce) {
 }
 
 TEST_F(Drain, CronStopsFiringOnceTheDrainStarts) {
+  // The tick in flight outlasts the next whole second, when a running schedule would fire.
+  stub_.always(200, milliseconds(1500));
   start(R"(functions:
   fn: {url: ")" +
             stub_.url("/fn") + R"("}
@@ -151,8 +153,6 @@ triggers:
     source: {type: cron, schedule: "* * * * * *"}
 )",
         "  shutdown_timeout: 5s\n");
-  // The tick in flight outlasts the next whole second, when a running schedule would fire.
-  stub_.always(200, milliseconds(1500));
   ASSERT_TRUE(stub_.wait_for_requests(1, milliseconds(2500))) << log();
   const auto signalled = steady_clock::now();
   triggerd_->process().send_signal(SIGTERM);

@@ -101,6 +101,8 @@ inline std::string server_block(std::string_view extra = "") {
 class EndToEndTest : public ::testing::Test {
  protected:
   // Starts triggerd on server_block() + `config`; fails the test if it does not start.
+  // Script the stub first when the config has a cron trigger: a tick may come before this
+  // returns.
   void start(const std::string& config, std::string_view server_extra = "") {
     config_ = std::make_unique<TempFile>(server_block(server_extra) + config);
     triggerd_ = std::make_unique<TriggerdProcess>(config_->path());
