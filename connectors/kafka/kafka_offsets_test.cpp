@@ -104,5 +104,19 @@ TEST(OffsetTracker, TakesCommitsOncePerMove) {
   EXPECT_TRUE(tracker.take_commits().empty());
 }
 
+TEST(OffsetTracker, CurrentListsEveryPartitionWithSomethingTakenMovedOrNot) {
+  OffsetTracker tracker;
+  const TopicPartition p0{"orders", 0};
+  const TopicPartition p1{"orders", 1};
+  const std::uint64_t generation = tracker.assign({p0, p1});
+  tracker.taken(p0, 7);
+  tracker.finished(p0, generation, 7);
+  EXPECT_EQ(tracker.take_commits().size(), 1u);
+  const auto commits = tracker.current();  // p1 has nothing taken: nothing to commit
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_EQ(commits[0].partition, p0);
+  EXPECT_EQ(commits[0].offset, 8);
+}
+
 }  // namespace
 }  // namespace triggerd::kafka
