@@ -1,0 +1,46 @@
+"""The function stub (tests/function_stub) as the function under load."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import http
+from .procs import Child, ProcessSet, wait_until
+
+
+class FunctionStub:
+    def __init__(self, procs: ProcessSet, binary: Path, workdir: Path, cpus: str,
+                 threads: int = 1, status: int = 200, delay_ms: int = 0, name: str = "stub"):
+        self.workdir = workdir
+        port_file = workdir / f"{name}.port"
+        port_file.unlink(missing_ok=True)
+        argv = [str(binary), "--listen", "127.0.0.1:0", "--threads", str(threads),
+                "--status", str(status), "--delay-ms", str(delay_ms),
+                "--port-file", str(port_file)]
+        self.child: Child = procs.start("function_stub", argv, cpus, workdir / f"{name}.log")
+
+        def port():
+            if not self.child.alive():
+                raise RuntimeError(f"function_stub exited early:\n{self.child.log_text()}")
+            text = port_file.read_text().strip() if port_file.exists() else ""
+            return int(text) if text.isdigit() and int(text) > 0 else None
+
+        self.port: int = wait_until(port, timeout=10, what="function_stub's port file")
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def url(self, path: str = "/bench") -> str:
+        return self.base + path
+
+    def stats(self) -> dict:
+        """{"requests", "max_concurrent", "current_concurrent", "connections"} since the last
+        reset. The stats and reset requests themselves are not counted."""
+        return http.get_json(self.base + "/_stub/stats")
+
+    def requests(self) -> int:
+        return int(self.stats()["requests"])
+
+    def reset(self) -> None:
+        http.post(self.base + "/_stub/reset")

@@ -1,0 +1,191 @@
+"""S4 webhook -> function: how many webhook events per second triggerd takes in and delivers to
+a function, against the same load generator driving the same function directly.
+
+Per run, in this order (interleaved, so that drift of the machine hits both alike):
+  reference  wrk POSTs the body straight to the stub: the rate at which the load generator and
+             the function, sharing their CPU, can exchange requests with nothing in between.
+  triggerd   a fresh triggerd (one http trigger, the stub as its function); wrk POSTs the same
+             body to the webhook. Counted: 202/s and 503/s as wrk saw them, and the events the
+             stub received during wrk's run (its request-count delta over that window).
+             Afterwards the trigger is drained and every accepted event must have reached the
+             function: received == delivered == the stub's count.
+"""
+from __future__ import annotations
+
+from benchlib import wrk
+from benchlib.context import DISTURBED_CORES, Context
+from benchlib.meter import Meter
+from benchlib.results import RunSample, ScenarioResult
+from benchlib.stub import FunctionStub
+from benchlib.triggerd import Triggerd
+
+ID = "S4"
+TITLE = "webhook -> function, 1 KiB body"
+
+BODY_BYTES = 1024
+CONNECTIONS = 64          # wrk's, in both runs; the function's max_concurrency matches it
+MAX_INFLIGHT = 1000       # the trigger is not the limit: room for every open request and more
+TRIGGER = "s4-webhook"
+PATH = "/hooks/s4"
+CONTENT_TYPE = "application/json"
+
+CONFIG = """\
+# S4: one webhook trigger, the function stub as its function.
+server:
+  listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
+  shutdown_timeout: 10s
+log:
+  level: info
+functions:
+  stub:
+    url: {function_url}
+    timeout: 10s
+    max_concurrency: {max_concurrency}
+triggers:
+  {trigger}:
+    function: stub
+    source:
+      type: http
+      path: {path}
+    delivery:
+      max_inflight: {max_inflight}
+"""
+
+
+def make_body(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes, the same in every run."""
+    head, tail = b'{"order":12345,"note":"', b'"}'
+    filler = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))
+    return head + filler[: size - len(head) - len(tail)] + tail
+
+
+def run(ctx: Context) -> ScenarioResult:
+    result = ctx.result(ID, TITLE)
+    if not wrk.available():
+        result.fail("wrk is not installed (apt-get install wrk)")
+        return result
+    body_file = ctx.workdir / "s4-body.json"
+    body_file.write_bytes(make_body(BODY_BYTES))
+
+    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
+                        name="s4-stub")
+    ctx.placed(ID, "function", "function_stub", stub.child)
+    config = CONFIG.format(function_url=stub.url("/s4"), max_concurrency=CONNECTIONS,
+                           trigger=TRIGGER, path=PATH, max_inflight=MAX_INFLIGHT)
+
+    def load(url: str, seconds: float) -> wrk.WrkResult:
+        measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,
+                            connections=CONNECTIONS, content_type=CONTENT_TYPE)
+        ctx.placed(ID, "load", "wrk", cpus=measured.cpus)
+        return measured
+
+    def start_triggerd(name: str) -> Triggerd:
+        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
+                          config, name=name)
+        ctx.placed(ID, "broker", "triggerd", broker.child)
+        return broker
+
+    if ctx.warmup_s > 0:
+        ctx.log(f"{ID}: warm-up, {ctx.warmup_s:.0f}s each way")
+        load(stub.url("/s4"), ctx.warmup_s)
+        broker = start_triggerd("s4-triggerd-warmup")
+        load(broker.webhook_url(PATH), ctx.warmup_s)
+        broker.wait_idle(TRIGGER)
+        broker.stop()
+
+    def measure(run_number: int) -> RunSample:
+        sample = RunSample()
+        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+
+        ctx.log(f"{label}: reference, wrk -> stub, {ctx.duration_s:.0f}s")
+        stub.reset()
+        meter = Meter({"stub": stub.pid})
+        reference = load(stub.url("/s4"), ctx.duration_s)
+        meter.stop()
+        reference_others = meter.others_all(ctx.all_cpus)
+        sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
+                     f"the stub answered {reference.status_errors} non-2xx and "
+                     f"{reference.socket_errors} socket errors to wrk")
+        reference_rate = reference.ok_per_s
+        reference_stub_us = meter.cpu_s["stub"] / max(reference.requests, 1) * 1e6
+        reference_wrk_us = meter.cpu_s["reaped"] / max(reference.requests, 1) * 1e6
+
+        ctx.log(f"{label}: wrk -> triggerd webhook -> stub, {ctx.duration_s:.0f}s")
+        broker = start_triggerd(f"s4-triggerd-{run_number}")
+        stub.reset()
+        before_requests = stub.requests()
+        meter = Meter({"triggerd": broker.pid, "stub": stub.pid})
+        with ctx.profile(broker.pid, "s4-triggerd"):
+            webhook = load(broker.webhook_url(PATH), ctx.duration_s)
+        after_requests = stub.requests()
+        meter.stop()
+        max_concurrent = stub.stats()["max_concurrent"]
+
+        broker.wait_idle(TRIGGER)
+        received = broker.metric("triggerd_events_received_total", trigger=TRIGGER)
+        delivered_total = broker.metric("triggerd_events_delivered_total", trigger=TRIGGER)
+        stub_total = stub.requests()
+        peak_rss = broker.peak_rss_mib()
+        exit_status = broker.stop()
+
+        # Delivered: what reached the function while wrk ran (the stub's count over the same
+        # window), not what triggerd answered 202 to.
+        delivered = after_requests - before_requests
+        window = meter.wall_s
+        delivered_rate = delivered / window
+        cpu = meter.cpu_s["triggerd"]
+        # On loopback the sender's CPU also runs the receive path of what it sends: triggerd's
+        # cost too. It is in triggerd's CPU time unless the kernel accounts interrupts apart.
+        own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
+
+        def per_event(seconds: float) -> float:
+            return seconds / delivered * 1e6 if delivered else 0.0
+
+        sample.add("reference: wrk -> stub, 2xx", "req/s", reference_rate)
+        sample.add("webhook 202 Accepted", "req/s", webhook.ok_per_s)
+        sample.add("webhook non-2xx (503: trigger full)", "req/s", webhook.refused_per_s)
+        sample.add("delivered to the function", "events/s", delivered_rate)
+        sample.add("delivered / reference", "ratio",
+                   delivered_rate / reference_rate if reference_rate else 0.0, digits=3)
+        sample.add("webhook answer latency p99", "ms", webhook.latency_p99_ms, digits=1)
+        sample.add("function max concurrent requests", "requests", max_concurrent)
+        sample.add("triggerd CPU in the window", "s", cpu, digits=2)
+        sample.add("triggerd CPU use", "cores", cpu / window, digits=2)
+        sample.add("triggerd CPU per delivered event", "us", per_event(own_cost), digits=1)
+        # What one core of triggerd would carry at that cost per event.
+        sample.add("triggerd ceiling on one core (delivered / its CPU s)", "events/s",
+                   delivered / own_cost if own_cost else 0.0)
+        sample.add("triggerd peak RSS (VmHWM)", "MiB", peak_rss, digits=1)
+        # Where the rest of the time goes: the function's and the load generator's cost per
+        # request, alone (reference) and behind triggerd, and how busy each CPU was.
+        sample.add("stub CPU per request, reference", "us", reference_stub_us, digits=1)
+        sample.add("stub CPU per request, via triggerd", "us", per_event(meter.cpu_s["stub"]),
+                   digits=1)
+        sample.add("wrk CPU per request, reference", "us", reference_wrk_us, digits=1)
+        sample.add("wrk CPU per request, via triggerd", "us",
+                   meter.cpu_s["reaped"] / max(webhook.requests, 1) * 1e6, digits=1)
+        sample.add(f"CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.broker), digits=2)
+        sample.add(f"CPU {ctx.cpus.function} busy (stub's), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.function), digits=2)
+        sample.add(f"CPU {ctx.cpus.broker} of it in softirq+irq, via triggerd", "cores",
+                   meter.interrupt_cores(ctx.cpus.broker), digits=2)
+        others = max(reference_others, meter.others_all(ctx.all_cpus))
+        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others, digits=2)
+        if others > DISTURBED_CORES:
+            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+
+        sample.check(delivered > 0, "no event reached the function")
+        sample.check(webhook.socket_errors == 0,
+                     f"wrk saw {webhook.socket_errors} socket errors or timeouts")
+        sample.check(received == delivered_total == stub_total,
+                     f"events lost or duplicated: triggerd received {received:.0f} and "
+                     f"delivered {delivered_total:.0f}; the function saw {stub_total}")
+        sample.check(webhook.ok <= received,
+                     f"wrk read {webhook.ok} 2xx but triggerd received {received:.0f} events")
+        sample.check(exit_status == 0, f"triggerd exited {exit_status} on SIGTERM")
+        return sample
+
+    ctx.repeat(result, measure)
+    return result
