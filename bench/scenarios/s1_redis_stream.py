@@ -1,0 +1,292 @@
+"""S1 redis stream -> function: how many stream entries per second triggerd reads from a Redis
+stream and delivers to a function, against wrk driving the same function directly.
+
+Per run, in this order:
+  backlog    the stream is deleted and filled again with N entries (one field `data`, 1 KiB),
+             pipelined XADDs over one socket, before anything is measured.
+  reference  wrk POSTs the same 1 KiB body straight to the stub (64 connections), as in S4.
+  triggerd   a fresh triggerd (one redis-stream trigger, start "0", count 100, 64 in flight)
+             works through the backlog. The first WARM_SHARE of the backlog is not measured
+             (connections, group creation); the window ends after duration_s or when only
+             TAIL_SHARE of the backlog is left, whichever comes first, so that the reader
+             never waits on an empty stream inside the window. Counted: the stub's request
+             count over the window. Afterwards the whole backlog must reach the function:
+             N == triggerd_events_delivered_total == the stub's count.
+redis-server runs on the load CPU (it stands in for the producers), without persistence.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+
+from benchlib import http, wrk
+from benchlib.context import DISTURBED_CORES, Context
+from benchlib.meter import Meter
+from benchlib.procs import wait_until
+from benchlib.results import RunSample, ScenarioResult, Skip
+from benchlib.stub import FunctionStub
+from benchlib.triggerd import Triggerd
+
+ID = "S1"
+TITLE = "redis stream -> function, 1 KiB entries"
+
+BODY_BYTES = 1024
+IN_FLIGHT = 64            # delivery.max_inflight and the function's max_concurrency; wrk's -c
+READ_COUNT = 100          # XREADGROUP COUNT
+BACKLOG_FULL = 500_000    # entries per run (about 550 MiB in Redis; 10 s at 40k/s)
+BACKLOG_SMOKE = 20_000
+WARM_SHARE = 0.05         # of the backlog, delivered before the window opens
+TAIL_SHARE = 0.10         # of the backlog, left when the window closes at the latest
+TRIGGER = "s1-stream"
+STREAM = "s1:events"
+XADD_BATCH = 1000
+
+CONFIG = """\
+# S1: one redis-stream trigger, the function stub as its function.
+server:
+  listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
+  shutdown_timeout: 10s
+log:
+  level: info
+connections:
+  redis:
+    type: redis
+    address: 127.0.0.1:{redis_port}
+functions:
+  stub:
+    url: {function_url}
+    timeout: 10s
+    max_concurrency: {in_flight}
+triggers:
+  {trigger}:
+    function: stub
+    source:
+      type: redis-stream
+      connection: redis
+      stream: "{stream}"
+      group: triggerd
+      start: "0"
+      count: {count}
+    delivery:
+      max_inflight: {in_flight}
+"""
+
+
+def make_body(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes (the same as S4's shape)."""
+    head, tail = b'{"order":12345,"note":"', b'"}'
+    filler = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))
+    return head + filler[: size - len(head) - len(tail)] + tail
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resp(*args: bytes) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+class Redis:
+    """A minimal RESP client over one socket: enough for PING, DEL and pipelined XADDs."""
+
+    def __init__(self, port: int, timeout: float = 10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _read_lines(self, lines: int) -> bytes:
+        """Reads until `lines` CRLF-terminated lines arrived (replies of known shape)."""
+        buf = bytearray()
+        while buf.count(b"\r\n") < lines:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("redis closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    def simple(self, *args: bytes) -> bytes:
+        """A command whose reply is one line (+OK, :N, -ERR)."""
+        self.sock.sendall(resp(*args))
+        reply = self._read_lines(1)
+        if reply.startswith(b"-"):
+            raise RuntimeError(f"redis: {reply.decode(errors='replace').strip()}")
+        return reply
+
+    def fill(self, stream: bytes, data: bytes, count: int) -> None:
+        """XADD stream * data DATA, `count` times, pipelined in batches."""
+        command = resp(b"XADD", stream, b"*", b"data", data)
+        left = count
+        while left > 0:
+            batch = min(XADD_BATCH, left)
+            self.sock.sendall(command * batch)
+            reply = self._read_lines(2 * batch)   # each reply: $N CRLF id CRLF
+            if reply.startswith(b"-") or b"\r\n-" in reply:
+                raise RuntimeError(f"redis refused an XADD: {reply[:200]!r}")
+            left -= batch
+
+
+def run(ctx: Context) -> ScenarioResult:
+    result = ctx.result(ID, TITLE)
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        raise Skip("redis-server is not installed (apt-get install redis-server)")
+    if not wrk.available():
+        result.fail("wrk is not installed (apt-get install wrk)")
+        return result
+    body = make_body(BODY_BYTES)
+    body_file = ctx.workdir / "s1-body.json"
+    body_file.write_bytes(body)
+    backlog = BACKLOG_SMOKE if ctx.smoke else BACKLOG_FULL
+
+    redis_dir = ctx.workdir / "s1-redis"
+    redis_dir.mkdir(exist_ok=True)
+    redis_port = free_port()
+    redis = ctx.procs.start(
+        "redis-server", [redis_server, "--bind", "127.0.0.1", "--port", str(redis_port),
+                         "--save", "", "--appendonly", "no", "--dir", str(redis_dir),
+                         "--protected-mode", "yes", "--loglevel", "warning"],
+        ctx.cpus.load, ctx.workdir / "s1-redis.log")
+    ctx.placed(ID, "load", "redis-server", redis)
+
+    def redis_up():
+        if not redis.alive():
+            raise RuntimeError(f"redis-server exited early:\n{redis.log_text()}")
+        try:
+            client = Redis(redis_port, timeout=2)
+        except OSError:
+            return None
+        return client
+
+    client: Redis = wait_until(redis_up, timeout=10, what="redis-server to accept connections")
+    try:
+        client.simple(b"PING")
+        return _run(ctx, result, client, redis, redis_port, body_file, body, backlog)
+    finally:
+        client.close()
+
+
+def _run(ctx: Context, result: ScenarioResult, client: Redis, redis, redis_port: int,
+         body_file, body: bytes, backlog: int) -> ScenarioResult:
+    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
+                        name="s1-stub")
+    ctx.placed(ID, "function", "function_stub", stub.child)
+    config = CONFIG.format(redis_port=redis_port, function_url=stub.url("/s1"),
+                           in_flight=IN_FLIGHT, trigger=TRIGGER, stream=STREAM,
+                           count=READ_COUNT)
+
+    def load(url: str, seconds: float) -> wrk.WrkResult:
+        measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,
+                            connections=IN_FLIGHT, content_type="application/json")
+        ctx.placed(ID, "load", "wrk", cpus=measured.cpus)
+        return measured
+
+    if ctx.warmup_s > 0:
+        ctx.log(f"{ID}: warm-up, wrk -> stub {ctx.warmup_s:.0f}s")
+        load(stub.url("/s1"), ctx.warmup_s)
+
+    def measure(run_number: int) -> RunSample:
+        sample = RunSample()
+        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+
+        ctx.log(f"{label}: filling the stream with {backlog} entries of {len(body)} B")
+        started = time.monotonic()
+        client.simple(b"DEL", STREAM.encode())
+        client.fill(STREAM.encode(), body, backlog)
+        ctx.log(f"{label}: filled in {time.monotonic() - started:.1f}s")
+
+        ctx.log(f"{label}: reference, wrk -> stub, {ctx.duration_s:.0f}s")
+        stub.reset()
+        meter = Meter({"stub": stub.pid, "redis": redis.pid})
+        reference = load(stub.url("/s1"), ctx.duration_s)
+        meter.stop()
+        reference_others = meter.others_all(ctx.all_cpus)
+        sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
+                     f"the stub answered {reference.status_errors} non-2xx and "
+                     f"{reference.socket_errors} socket errors to wrk")
+        reference_rate = reference.ok_per_s
+
+        ctx.log(f"{label}: redis stream -> triggerd -> stub, up to {ctx.duration_s:.0f}s")
+        stub.reset()
+        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
+                          config, name=f"s1-triggerd-{run_number}")
+        ctx.placed(ID, "broker", "triggerd", broker.child)
+        warm = int(backlog * WARM_SHARE)
+        tail = int(backlog * (1 - TAIL_SHARE))
+        wait_until(lambda: stub.requests() >= warm, timeout=60, interval=0.05,
+                   what=f"the first {warm} entries to reach the function")
+        with ctx.profile(broker.pid, "s1-triggerd"):
+            meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid})
+            t0, c0 = time.monotonic(), stub.requests()
+            deadline = t0 + ctx.duration_s
+            c1 = c0
+            while time.monotonic() < deadline and c1 < tail:
+                time.sleep(0.2)
+                c1 = stub.requests()
+            t1 = time.monotonic()
+            meter.stop()
+        window = t1 - t0
+        delivered = c1 - c0
+        delivered_rate = delivered / window if window > 0 else 0.0
+        max_concurrent = stub.stats()["max_concurrent"]
+
+        # The rest of the backlog must arrive too (bounded: generous for the slowest rate).
+        rest_timeout = 30 + 4 * (backlog - c1) / max(delivered_rate, 1000.0)
+        try:
+            wait_until(lambda: stub.requests() >= backlog, timeout=rest_timeout, interval=0.1,
+                       what="the whole backlog to reach the function")
+            broker.wait_idle(TRIGGER)
+        except TimeoutError as error:
+            sample.check(False, str(error))
+        delivered_total = broker.metric("triggerd_events_delivered_total", trigger=TRIGGER)
+        stub_total = stub.requests()
+        peak_rss = broker.peak_rss_mib()
+        exit_status = broker.stop()
+
+        cpu = meter.cpu_s["triggerd"]
+        own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
+
+        def per_event(seconds: float) -> float:
+            return seconds / delivered * 1e6 if delivered else 0.0
+
+        sample.add("reference: wrk -> stub, 2xx", "req/s", reference_rate)
+        sample.add("delivered to the function", "events/s", delivered_rate)
+        sample.add("delivered / reference", "ratio",
+                   delivered_rate / reference_rate if reference_rate else 0.0, digits=3)
+        sample.add("measured window (backlog-bounded)", "s", window, digits=1)
+        sample.add("function max concurrent requests", "requests", max_concurrent)
+        sample.add("triggerd CPU use", "cores", cpu / window if window else 0.0, digits=2)
+        sample.add("triggerd CPU per delivered event", "us", per_event(own_cost), digits=1)
+        sample.add("triggerd ceiling on one core (delivered / its CPU s)", "events/s",
+                   delivered / own_cost if own_cost else 0.0)
+        sample.add("redis-server CPU use", "cores",
+                   meter.cpu_s["redis"] / window if window else 0.0, digits=2)
+        sample.add("stub CPU per request, via triggerd", "us", per_event(meter.cpu_s["stub"]),
+                   digits=1)
+        sample.add(f"CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.broker), digits=2)
+        sample.add(f"CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.function), digits=2)
+        sample.add("triggerd peak RSS (VmHWM)", "MiB", peak_rss, digits=1)
+        others = max(reference_others, meter.others_all(ctx.all_cpus))
+        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others, digits=2)
+        if others > DISTURBED_CORES:
+            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+
+        sample.check(delivered > 0, "no event reached the function")
+        sample.check(delivered_total == backlog == stub_total,
+                     f"events lost or duplicated: {backlog} in the stream, triggerd "
+                     f"delivered {delivered_total:.0f}; the function saw {stub_total}")
+        sample.check(exit_status == 0, f"triggerd exited {exit_status} on SIGTERM")
+        return sample
+
+    ctx.repeat(result, measure)
+    return result
