@@ -24,6 +24,7 @@
 #include "broker/health.hpp"
 #include "broker/logging.hpp"
 #include "broker/tcp_listener.hpp"
+#include "broker/tracked_connection.hpp"
 #include "broker/metrics.hpp"
 
 namespace triggerd {
@@ -98,21 +99,6 @@ bool is_http_parse_error(const beast::error_code& error) {
          error != http::error::end_of_stream && error != http::error::partial_message;
 }
 
-// Keeps a connection's stream in the server's list for as long as the connection lives, so
-// that stop() can close it.
-class TrackedConnection {
- public:
-  TrackedConnection(std::list<beast::tcp_stream*>& list, beast::tcp_stream& stream)
-      : list_(list), position_(list.insert(list.end(), &stream)) {}
-  ~TrackedConnection() { list_.erase(position_); }
-  TrackedConnection(const TrackedConnection&) = delete;
-  TrackedConnection& operator=(const TrackedConnection&) = delete;
-
- private:
-  std::list<beast::tcp_stream*>& list_;
-  std::list<beast::tcp_stream*>::iterator position_;
-};
-
 }  // namespace
 
 class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
@@ -165,7 +151,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
   // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
   asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
-    TrackedConnection tracked(connections_, stream);
+    TrackedConnection<beast::tcp_stream> tracked(connections_, stream);
     beast::flat_buffer buffer;
     for (bool keep_alive = true; keep_alive && !stopped_;) {
       http::request_parser<http::string_body> parser;

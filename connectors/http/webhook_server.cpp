@@ -25,6 +25,7 @@
 
 #include "broker/logging.hpp"
 #include "broker/tcp_listener.hpp"
+#include "broker/tracked_connection.hpp"
 #include "connectors/event_sink.hpp"
 #include "connectors/http/webhook_auth.hpp"
 #include "connectors/http/webhook_event.hpp"
@@ -133,20 +134,6 @@ class BudgetShare {
   std::uint64_t held_ = 0;
 };
 
-// Keeps a connection's stream in the server's list while the connection lives, so that stop()
-// can close it and max_connections can be counted.
-class TrackedConnection {
- public:
-  TrackedConnection(std::list<beast::tcp_stream*>& list, beast::tcp_stream& stream)
-      : list_(list), position_(list.insert(list.end(), &stream)) {}
-  ~TrackedConnection() { list_.erase(position_); }
-  TrackedConnection(const TrackedConnection&) = delete;
-  TrackedConnection& operator=(const TrackedConnection&) = delete;
-
- private:
-  std::list<beast::tcp_stream*>& list_;
-  std::list<beast::tcp_stream*>::iterator position_;
-};
 
 }  // namespace
 
@@ -256,7 +243,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
   asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
-    TrackedConnection tracked(connections_, stream);
+    TrackedConnection<beast::tcp_stream> tracked(connections_, stream);
     beast::flat_buffer buffer(limits_.max_header_size + kReadChunk);
     After after = After::keep_alive;
     for (bool first = true; after == After::keep_alive && !stopped_; first = false) {
