@@ -9,13 +9,16 @@ from .procs import Child, ProcessSet, wait_until
 
 class FunctionStub:
     def __init__(self, procs: ProcessSet, binary: Path, workdir: Path, cpus: str,
-                 threads: int = 1, status: int = 200, delay_ms: int = 0, name: str = "stub"):
+                 threads: int = 1, status: int = 200, delay_ms: int = 0, name: str = "stub",
+                 latency_from: str | None = None):
         self.workdir = workdir
         port_file = workdir / f"{name}.port"
         port_file.unlink(missing_ok=True)
         argv = [str(binary), "--listen", "127.0.0.1:0", "--threads", str(threads),
                 "--status", str(status), "--delay-ms", str(delay_ms),
                 "--port-file", str(port_file)]
+        if latency_from:   # "ce-time" or "json:FIELD": see latency()
+            argv += ["--latency-from", latency_from]
         self.child: Child = procs.start("function_stub", argv, cpus, workdir / f"{name}.log")
 
         def port():
@@ -41,6 +44,12 @@ class FunctionStub:
 
     def requests(self) -> int:
         return int(self.stats()["requests"])
+
+    def latency(self) -> dict:
+        """With latency_from set: {"count", "unparsed", "min_us", "p50_us", "p90_us", "p99_us",
+        "p999_us", "max_us", "mean_us"} since the last reset, receive time minus the event's
+        start in microseconds (the figures are None while count is 0)."""
+        return http.get_json(self.base + "/_stub/latency")
 
     def reset(self) -> None:
         http.post(self.base + "/_stub/reset")

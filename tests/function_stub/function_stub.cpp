@@ -17,8 +17,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -64,7 +67,242 @@ StepPtr checked(StubStep step) {
   return std::make_shared<const StubStep>(std::move(step));
 }
 
+// Microsecond latencies in buckets: exact below kExact, then kSub buckets per power of two, so a
+// bucket is narrower than 0.1 % of the values in it. Counters are atomic because several stub
+// threads record at once; a sample costs two or three relaxed increments, no lock and no
+// allocation, so a benchmark can record every request. Negative samples go to a second
+// histogram of magnitudes.
+class LatencyHistogram {
+ public:
+  LatencyHistogram()
+      : negative_(std::make_unique<Counter[]>(kBuckets)),
+        positive_(std::make_unique<Counter[]>(kBuckets)) {}
+
+  void record(std::int64_t us) {
+    const bool negative = us < 0;
+    // Unsigned negation: correct for INT64_MIN too.
+    const std::uint64_t magnitude =
+        negative ? ~static_cast<std::uint64_t>(us) + 1 : static_cast<std::uint64_t>(us);
+    (negative ? negative_ : positive_)[index(magnitude)].fetch_add(1, std::memory_order_relaxed);
+    sum_.fetch_add(us, std::memory_order_relaxed);
+    std::int64_t seen = min_.load(std::memory_order_relaxed);
+    while (us < seen && !min_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
+    }
+    seen = max_.load(std::memory_order_relaxed);
+    while (us > seen && !max_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
+    }
+  }
+
+  void note_unparsed() { unparsed_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Not atomic as a whole: samples recorded during a reset may half survive it. The benchmarks
+  // reset between phases, with no load running.
+  void reset() {
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      negative_[i].store(0, std::memory_order_relaxed);
+      positive_[i].store(0, std::memory_order_relaxed);
+    }
+    sum_.store(0);
+    unparsed_.store(0);
+    min_.store(std::numeric_limits<std::int64_t>::max());
+    max_.store(std::numeric_limits<std::int64_t>::min());
+  }
+
+  LatencySummary summary() const {
+    // A copy first, so that the count and the percentiles agree while samples keep coming.
+    std::vector<std::uint64_t> negative(kBuckets), positive(kBuckets);
+    std::uint64_t count = 0;
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      negative[i] = negative_[i].load(std::memory_order_relaxed);
+      positive[i] = positive_[i].load(std::memory_order_relaxed);
+      count += negative[i] + positive[i];
+    }
+    LatencySummary summary;
+    summary.unparsed = unparsed_.load(std::memory_order_relaxed);
+    summary.count = count;
+    if (count == 0) return summary;
+    summary.min_us = min_.load(std::memory_order_relaxed);
+    summary.max_us = max_.load(std::memory_order_relaxed);
+    summary.mean_us =
+        static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(count);
+    // Nearest rank: the smallest value with at least ceil(q * count) samples at or below it.
+    const auto at = [&](double quantile) -> std::int64_t {
+      const auto rank = std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(std::ceil(quantile * static_cast<double>(count))));
+      std::uint64_t seen = 0;
+      std::int64_t value = summary.max_us;
+      bool found = false;
+      for (std::size_t i = kBuckets; i-- > 0 && !found;) {  // most negative first
+        seen += negative[i];
+        if (seen >= rank) value = -static_cast<std::int64_t>(value_at(i)), found = true;
+      }
+      for (std::size_t i = 0; i < kBuckets && !found; ++i) {
+        seen += positive[i];
+        if (seen >= rank) value = static_cast<std::int64_t>(value_at(i)), found = true;
+      }
+      // A bucket's middle can lie past the exact extremes.
+      return std::clamp(value, summary.min_us, summary.max_us);
+    };
+    summary.p50_us = at(0.50);
+    summary.p90_us = at(0.90);
+    summary.p99_us = at(0.99);
+    summary.p999_us = at(0.999);
+    return summary;
+  }
+
+ private:
+  using Counter = std::atomic<std::uint64_t>;
+  static constexpr int kSubBits = 10;
+  static constexpr std::uint64_t kSub = std::uint64_t{1} << kSubBits;  // buckets per octave
+  static constexpr std::uint64_t kExact = 2 * kSub;                    // 0..2047 one each
+  static constexpr int kFirstExponent = kSubBits + 1;                  // 2048 = 2^11
+  static constexpr int kLastExponent = 42;  // up to 2^43 us (100 days); larger ones clamp
+  static constexpr std::size_t kBuckets = kExact + (kLastExponent - kFirstExponent + 1) * kSub;
+
+  static std::size_t index(std::uint64_t magnitude) {
+    if (magnitude < kExact) return static_cast<std::size_t>(magnitude);
+    int exponent = std::bit_width(magnitude) - 1;
+    if (exponent > kLastExponent) {
+      exponent = kLastExponent;
+      magnitude = (std::uint64_t{1} << (kLastExponent + 1)) - 1;
+    }
+    const int shift = exponent - kSubBits;
+    return static_cast<std::size_t>(kExact + (exponent - kFirstExponent) * kSub +
+                                    ((magnitude >> shift) - kSub));
+  }
+
+  // The middle of bucket `i` (its value for buckets below kExact).
+  static std::uint64_t value_at(std::size_t i) {
+    if (i < kExact) return i;
+    const std::uint64_t offset = i - kExact;
+    const int shift = static_cast<int>(offset / kSub) + kFirstExponent - kSubBits;
+    const std::uint64_t low = (kSub + offset % kSub) << shift;
+    return low + ((std::uint64_t{1} << shift) >> 1);
+  }
+
+  std::unique_ptr<Counter[]> negative_;
+  std::unique_ptr<Counter[]> positive_;
+  std::atomic<std::int64_t> sum_{0};
+  std::atomic<std::uint64_t> unparsed_{0};
+  std::atomic<std::int64_t> min_{std::numeric_limits<std::int64_t>::max()};
+  std::atomic<std::int64_t> max_{std::numeric_limits<std::int64_t>::min()};
+};
+
+std::int64_t micros_since_epoch(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
+}
+
+// `count` decimal digits at `text[at]`, or -1.
+int read_digits(std::string_view text, std::size_t at, std::size_t count) {
+  if (at + count > text.size()) return -1;
+  int value = 0;
+  for (std::size_t i = at; i < at + count; ++i) {
+    if (text[i] < '0' || text[i] > '9') return -1;
+    value = value * 10 + (text[i] - '0');
+  }
+  return value;
+}
+
 }  // namespace
+
+// --- Latency sources ------------------------------------------------------------------------
+
+std::optional<LatencySource> LatencySource::parse(std::string_view text) {
+  if (text == "ce-time") return ce_time();
+  constexpr std::string_view kJson = "json:";
+  if (text.substr(0, kJson.size()) == kJson && text.size() > kJson.size()) {
+    return json(std::string(text.substr(kJson.size())));
+  }
+  return std::nullopt;
+}
+
+std::string LatencySource::name() const {
+  switch (kind) {
+    case Kind::kNone:
+      return "none";
+    case Kind::kCeTime:
+      return "ce-time";
+    case Kind::kJsonField:
+      return "json:" + json_field;
+  }
+  return "none";
+}
+
+std::optional<std::int64_t> parse_rfc3339_us(std::string_view text) {
+  // 2026-11-28T10:00:00 is 19 characters; then an optional fraction, then Z or +HH:MM.
+  const int year = read_digits(text, 0, 4);
+  const int month = read_digits(text, 5, 2);
+  const int day = read_digits(text, 8, 2);
+  const int hour = read_digits(text, 11, 2);
+  const int minute = read_digits(text, 14, 2);
+  const int second = read_digits(text, 17, 2);
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0 || text[4] != '-' ||
+      text[7] != '-' || (text[10] != 'T' && text[10] != 't') || text[13] != ':' ||
+      text[16] != ':' || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) return std::nullopt;
+  std::size_t at = 19;
+  std::int64_t fraction_us = 0;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    const std::size_t first = at;
+    std::int64_t scale = 100000;
+    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at) {
+      fraction_us += (text[at] - '0') * scale;
+      scale /= 10;
+    }
+    if (at == first) return std::nullopt;
+  }
+  std::int64_t offset_s = 0;
+  if (at + 1 == text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    // UTC.
+  } else if (at + 6 == text.size() && (text[at] == '+' || text[at] == '-') && text[at + 3] == ':') {
+    const int offset_hours = read_digits(text, at + 1, 2);
+    const int offset_minutes = read_digits(text, at + 4, 2);
+    if (offset_hours < 0 || offset_minutes < 0 || offset_hours > 23 || offset_minutes > 59) {
+      return std::nullopt;
+    }
+    offset_s = (offset_hours * 3600 + offset_minutes * 60) * (text[at] == '+' ? 1 : -1);
+  } else {
+    return std::nullopt;
+  }
+  const std::int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  return seconds * 1000000 + fraction_us;
+}
+
+std::optional<std::int64_t> find_json_integer(std::string_view json, std::string_view field) {
+  std::string key;
+  key.reserve(field.size() + 2);
+  key += '"';
+  key += field;
+  key += '"';
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  // The name may also occur as a value ("note":"FIELD"): then look further.
+  for (std::size_t found = json.find(key); found != std::string_view::npos;
+       found = json.find(key, found + 1)) {
+    std::size_t at = found + key.size();
+    while (at < json.size() && is_space(json[at])) ++at;
+    if (at >= json.size() || json[at] != ':') continue;
+    ++at;
+    while (at < json.size() && is_space(json[at])) ++at;
+    const bool negative = at < json.size() && json[at] == '-';
+    if (negative) ++at;
+    std::int64_t value = 0;
+    std::size_t digits = 0;
+    for (; at < json.size() && json[at] >= '0' && json[at] <= '9'; ++at, ++digits) {
+      if (digits == 18) return std::nullopt;  // would overflow; no epoch time is that long
+      value = value * 10 + (json[at] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    return negative ? -value : value;
+  }
+  return std::nullopt;
+}
 
 // --- StubStep and RecordedRequest -----------------------------------------------------------
 
@@ -248,10 +486,13 @@ class FunctionStub::Impl {
   void reset_max_concurrent() { max_concurrent_.store(current_concurrent_.load()); }
   std::uint64_t connection_count() const { return connection_count_.load(); }
 
+  LatencySummary latency() const { return latency_.summary(); }
+
   void reset_stats() {
     clear();
     reset_max_concurrent();
     connection_count_.store(0);
+    latency_.reset();
   }
 
  private:
@@ -311,6 +552,9 @@ class FunctionStub::Impl {
       parser.header_limit(kHeaderLimit);
       parser.body_limit(options_.max_body_bytes);
       const beast::error_code read_error = co_await read_request(socket, buffer, parser);
+      // Taken first, so that the latency covers none of the stub's own work on the request.
+      const auto received =
+          latency_on_ ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
       if (read_error) {
         // A client that closes between requests is the normal end; a malformed request gets an
         // answer so that a test sees what went wrong.
@@ -341,6 +585,7 @@ class FunctionStub::Impl {
       ++index_on_connection;
       const StepPtr step = next_step(strip_query(request.target()));
       const bool head = request.method() == http::verb::head;
+      if (latency_on_) note_latency(request, received);
       note_request(request, connection, index_on_connection);
 
       if (step->delay.count() > 0) {
@@ -430,6 +675,14 @@ class FunctionStub::Impl {
         response.set(http::field::content_type, "application/json");
         response.body() = boost::json::serialize(stats) + "\n";
       }
+    } else if (path == "/_stub/latency") {
+      if (request.method() != http::verb::get) {
+        response.result(http::status::method_not_allowed);
+        response.set(http::field::allow, "GET");
+      } else {
+        response.set(http::field::content_type, "application/json");
+        response.body() = latency_json() + "\n";
+      }
     } else if (path == "/_stub/reset") {
       if (request.method() != http::verb::post) {
         response.result(http::status::method_not_allowed);
@@ -444,6 +697,46 @@ class FunctionStub::Impl {
     }
     response.prepare_payload();
     return response;
+  }
+
+  // {"source":"ce-time","count":N,"unparsed":N,"min_us":..,"p50_us":..,"p90_us":..,"p99_us":..,
+  // "p999_us":..,"max_us":..,"mean_us":..}; the figures are null while count is 0.
+  std::string latency_json() const {
+    const LatencySummary summary = latency_.summary();
+    boost::json::object out;
+    out["source"] = options_.latency_from.name();
+    out["count"] = summary.count;
+    out["unparsed"] = summary.unparsed;
+    const auto figure = [&](const char* name, auto value) {
+      if (summary.count == 0) {
+        out[name] = nullptr;
+      } else {
+        out[name] = value;
+      }
+    };
+    figure("min_us", summary.min_us);
+    figure("p50_us", summary.p50_us);
+    figure("p90_us", summary.p90_us);
+    figure("p99_us", summary.p99_us);
+    figure("p999_us", summary.p999_us);
+    figure("max_us", summary.max_us);
+    figure("mean_us", summary.mean_us);
+    return boost::json::serialize(out);
+  }
+
+  void note_latency(const http::request<http::string_body>& request,
+                    std::chrono::system_clock::time_point received) {
+    std::optional<std::int64_t> start_us;
+    if (options_.latency_from.kind == LatencySource::Kind::kCeTime) {
+      start_us = parse_rfc3339_us(request["ce-time"]);
+    } else {
+      start_us = find_json_integer(request.body(), options_.latency_from.json_field);
+    }
+    if (start_us) {
+      latency_.record(micros_since_epoch(received) - *start_us);
+    } else {
+      latency_.note_unparsed();
+    }
   }
 
   StepPtr next_step(std::string_view path) {
@@ -519,6 +812,9 @@ class FunctionStub::Impl {
   std::atomic<std::uint64_t> connection_count_{0};
   std::atomic<std::uint64_t> next_connection_id_{0};
 
+  const bool latency_on_ = options_.latency_from.kind != LatencySource::Kind::kNone;
+  LatencyHistogram latency_;
+
   std::mutex stop_mutex_;
   bool stopped_ = false;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
@@ -586,6 +882,8 @@ std::int64_t FunctionStub::max_concurrent() const { return impl_->max_concurrent
 void FunctionStub::reset_max_concurrent() { impl_->reset_max_concurrent(); }
 
 std::uint64_t FunctionStub::connection_count() const { return impl_->connection_count(); }
+
+LatencySummary FunctionStub::latency() const { return impl_->latency(); }
 
 void FunctionStub::reset_stats() { impl_->reset_stats(); }
 

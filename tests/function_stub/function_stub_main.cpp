@@ -28,7 +28,7 @@ constexpr std::size_t kPrintedBodyBytes = 200;
 
 constexpr std::string_view kUsage =
     "usage: function_stub [--listen HOST:PORT] [--threads N] [--status CODE] [--delay-ms MS]\n"
-    "                     [--print] [--port-file FILE]\n"
+    "                     [--print] [--port-file FILE] [--latency-from ce-time|json:FIELD]\n"
     "\n"
     "Answers every HTTP request with CODE (default 200) after MS milliseconds (default 0).\n"
     "  --listen HOST:PORT  address to bind (default 127.0.0.1:0; port 0: any free port)\n"
@@ -36,8 +36,15 @@ constexpr std::string_view kUsage =
     "  --print             one line per request on stdout: time, method, target, ce-type,\n"
     "                      ce-id, ce-source, ce-attempt and the first 200 bytes of the body\n"
     "  --port-file FILE    write the bound port to FILE once listening\n"
+    "  --latency-from SRC  record each request's latency: receive time minus the event's\n"
+    "                      start, on the system clock, into a histogram (no per-request\n"
+    "                      output). SRC: ce-time (the ce-time header, RFC 3339) or\n"
+    "                      json:FIELD (the integer FIELD of the JSON body, microseconds\n"
+    "                      since the Unix epoch)\n"
     "GET /_stub/stats answers {\"requests\", \"max_concurrent\", \"connections\", ...};\n"
-    "POST /_stub/reset sets them to 0. Exits 0 on SIGTERM or SIGINT.\n";
+    "GET /_stub/latency answers {\"count\", \"unparsed\", \"min_us\", \"p50_us\", \"p90_us\",\n"
+    "\"p99_us\", \"p999_us\", \"max_us\", \"mean_us\"} (null figures while count is 0);\n"
+    "POST /_stub/reset sets them all to 0. Exits 0 on SIGTERM or SIGINT.\n";
 
 struct Flags {
   FunctionStubOptions options;
@@ -92,7 +99,7 @@ std::string parse_flags(int argc, char** argv, Flags& flags) {
     } else if (arg == "--help" || arg == "-h") {
       return "help";
     } else if (arg != "--listen" && arg != "--threads" && arg != "--status" &&
-               arg != "--delay-ms" && arg != "--port-file") {
+               arg != "--delay-ms" && arg != "--port-file" && arg != "--latency-from") {
       return "unknown flag " + std::string(arg);
     } else if (!take_value()) {
       return std::string(arg) + " needs a value";
@@ -110,6 +117,10 @@ std::string parse_flags(int argc, char** argv, Flags& flags) {
       const auto delay = parse_number<long>(value);
       if (!delay || *delay < 0) return "--delay-ms: expected a number >= 0";
       flags.delay = std::chrono::milliseconds(*delay);
+    } else if (arg == "--latency-from") {
+      const auto source = triggerd::testing::LatencySource::parse(value);
+      if (!source) return "--latency-from: expected ce-time or json:FIELD";
+      flags.options.latency_from = *source;
     } else {
       flags.port_file = std::string(value);
     }
@@ -222,7 +233,8 @@ int main(int argc, char** argv) {
     if (!flags.port_file.empty()) write_port_file(flags.port_file, stub.port());
     std::cerr << "function_stub: listening on " << stub.url("") << " (" << flags.options.threads
               << " thread" << (flags.options.threads == 1 ? "" : "s") << ", status " << flags.status
-              << ", delay " << flags.delay.count() << " ms)" << std::endl;
+              << ", delay " << flags.delay.count() << " ms, latency from "
+              << flags.options.latency_from.name() << ")" << std::endl;
     int received = 0;
     sigwait(&signals, &received);
     stub.stop();

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -497,6 +498,136 @@ TEST(FunctionStub, ReportsStatsAsJsonWithoutCountingTheControlRequests) {
   EXPECT_EQ(after.at("max_concurrent").to_number<int>(), 0);
 }
 
+// --- Latency recording ------------------------------------------------------------------------
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+boost::json::value get_latency(std::uint16_t port) {
+  Client client(port);
+  const Response response = client.get("/_stub/latency");
+  EXPECT_EQ(response.status(), 200) << response.error.message();
+  EXPECT_EQ(response.message[http::field::content_type], "application/json");
+  return boost::json::parse(response.message.body());
+}
+
+TEST(LatencyParsing, ReadsRfc3339TimesToTheMicrosecond) {
+  // 2026-11-28T10:00:00Z is 1795860000 s after the epoch.
+  constexpr std::int64_t kTen = std::int64_t{1795860000} * 1000000;
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28T10:00:00Z"), kTen);
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28T10:00:00.123Z"), kTen + 123000);
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28T10:00:00.123456789Z"), kTen + 123456);
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28t10:00:00.5z"), kTen + 500000);
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28T11:30:00.000001+01:30"), kTen + 1);
+  EXPECT_EQ(parse_rfc3339_us("2026-11-28T08:00:00-02:00"), kTen);
+  EXPECT_EQ(parse_rfc3339_us("1970-01-01T00:00:00Z"), 0);
+  for (const char* bad : {"", "2026-11-28", "2026-11-28T10:00:00", "2026-11-28T10:00:00.Z",
+                          "2026-02-30T10:00:00Z", "2026-11-28T24:00:00Z", "2026-11-28T10:00:00+1",
+                          "2026-11-28T10:00:00ZZ", "2026/11/28T10:00:00Z"}) {
+    EXPECT_EQ(parse_rfc3339_us(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(LatencyParsing, FindsAnIntegerFieldInJsonWithoutParsingIt) {
+  EXPECT_EQ(find_json_integer(R"({"sent_us":1795860000123456,"x":1})", "sent_us"),
+            1795860000123456);
+  EXPECT_EQ(find_json_integer(R"({"a":"sent_us", "sent_us" :  42})", "sent_us"), 42);
+  EXPECT_EQ(find_json_integer(R"({"sent_us":-7})", "sent_us"), -7);
+  EXPECT_EQ(find_json_integer(R"({"sent_us":"42"})", "sent_us"), std::nullopt);
+  EXPECT_EQ(find_json_integer(R"({"sent":42})", "sent_us"), std::nullopt);
+  EXPECT_EQ(find_json_integer(R"({"sent_us":})", "sent_us"), std::nullopt);
+  EXPECT_EQ(find_json_integer(R"({"sent_us":99999999999999999999})", "sent_us"), std::nullopt);
+}
+
+TEST(LatencyParsing, NamesTheSources) {
+  EXPECT_EQ(LatencySource::parse("ce-time")->kind, LatencySource::Kind::kCeTime);
+  const auto json = LatencySource::parse("json:sent_us");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->kind, LatencySource::Kind::kJsonField);
+  EXPECT_EQ(json->json_field, "sent_us");
+  EXPECT_EQ(json->name(), "json:sent_us");
+  EXPECT_EQ(LatencySource::parse("json:"), std::nullopt);
+  EXPECT_EQ(LatencySource::parse("ce_time"), std::nullopt);
+}
+
+TEST(FunctionStub, RecordsLatencyFromAJsonFieldWithPercentiles) {
+  FunctionStubOptions options;
+  options.record = false;
+  options.latency_from = LatencySource::json("sent_us");
+  FunctionStub stub(options);
+  Client client(stub.port());
+  // Start times 10 ms, 20 ms, ... 2 s in the past: the latencies are those plus the (short)
+  // time from here to the stub, so the percentiles are known within a few milliseconds.
+  constexpr int kSamples = 200;
+  for (int k = 1; k <= kSamples; ++k) {
+    const std::string body =
+        R"({"note":"x","sent_us":)" + std::to_string(now_us() - k * 10000) + "}";
+    ASSERT_EQ(client.request("POST", "/f", body).status(), 200);
+  }
+  ASSERT_EQ(client.request("POST", "/f", R"({"other":1})").status(), 200);
+
+  const LatencySummary summary = stub.latency();
+  EXPECT_EQ(summary.count, 200u);
+  EXPECT_EQ(summary.unparsed, 1u);
+  constexpr std::int64_t kSlack = 20000;  // the request's own time, and 0.1 % bucket width
+  EXPECT_GE(summary.min_us, 10000);
+  EXPECT_LT(summary.min_us, 10000 + kSlack);
+  EXPECT_GE(summary.p50_us, 1000000 - 1000);  // rank 100
+  EXPECT_LT(summary.p50_us, 1000000 + kSlack);
+  EXPECT_GE(summary.p99_us, 1980000 - 2000);  // rank 198
+  EXPECT_LT(summary.p99_us, 1980000 + kSlack);
+  EXPECT_GE(summary.max_us, 2000000);
+  EXPECT_LT(summary.max_us, 2000000 + kSlack);
+  EXPECT_EQ(summary.p999_us, summary.max_us);  // rank 200: clamped to the exact maximum
+  EXPECT_LE(summary.p90_us, summary.p99_us);
+
+  const auto json = get_latency(stub.port());
+  EXPECT_EQ(json.at("source").as_string(), "json:sent_us");
+  EXPECT_EQ(json.at("count").to_number<int>(), 200);
+  EXPECT_EQ(json.at("p50_us").to_number<std::int64_t>(), summary.p50_us);
+  EXPECT_EQ(json.at("max_us").to_number<std::int64_t>(), summary.max_us);
+}
+
+TEST(FunctionStub, KeepsNegativeLatenciesAndResetClearsThem) {
+  FunctionStubOptions options;
+  options.latency_from = LatencySource::json("t");
+  FunctionStub stub(options);
+  Client client(stub.port());
+  // One start time 1 s in the future: the latency is about -1 s and sorts first.
+  ASSERT_EQ(
+      client.request("POST", "/", R"({"t":)" + std::to_string(now_us() + 1000000) + "}").status(),
+      200);
+  ASSERT_EQ(
+      client.request("POST", "/", R"({"t":)" + std::to_string(now_us() - 3000) + "}").status(),
+      200);
+  const LatencySummary summary = stub.latency();
+  EXPECT_EQ(summary.count, 2u);
+  EXPECT_LT(summary.min_us, -980000);
+  EXPECT_GE(summary.min_us, -1000000);
+  EXPECT_EQ(summary.p50_us, summary.min_us);
+  EXPECT_GE(summary.max_us, 3000);
+
+  EXPECT_EQ(client.request("POST", "/_stub/reset").status(), 204);
+  const auto json = get_latency(stub.port());
+  EXPECT_EQ(json.at("count").to_number<int>(), 0);
+  EXPECT_TRUE(json.at("p99_us").is_null());
+  EXPECT_EQ(stub.latency().count, 0u);
+}
+
+TEST(FunctionStub, AnswersLatencyWithZeroCountWhenNotRecording) {
+  FunctionStub stub;
+  Client client(stub.port());
+  ASSERT_EQ(client.request("POST", "/", R"({"t":1})").status(), 200);
+  const auto json = get_latency(stub.port());
+  EXPECT_EQ(json.at("source").as_string(), "none");
+  EXPECT_EQ(json.at("count").to_number<int>(), 0);
+  EXPECT_EQ(json.at("unparsed").to_number<int>(), 0);
+  EXPECT_EQ(Client(stub.port()).request("POST", "/_stub/latency").status(), 405);
+}
+
 // --- The binary -------------------------------------------------------------------------------
 
 // The binary run with its stdout on a pipe and its stderr discarded.
@@ -619,6 +750,50 @@ TEST(FunctionStubBinary, PrintsOneLinePerRequestAndExitsZeroOnSigterm) {
       << lines[0];
   EXPECT_NE(lines[1].find(R"( POST /bin body=a\nb\x00)"), std::string::npos) << lines[1];
   std::filesystem::remove(port_file);
+}
+
+TEST(FunctionStubBinary, RecordsLatencyFromCeTimeAndServesIt) {
+  const auto port_file = temp_path("port");
+  std::filesystem::remove(port_file);
+  StubProcess stub({"--latency-from", "ce-time", "--port-file", port_file.string()});
+  const std::uint16_t port = wait_for_port_file(port_file);
+  ASSERT_NE(port, 0) << "no port in " << port_file;
+
+  // A ce-time 250 ms in the past, in the shape triggerd sends (milliseconds, Z).
+  const auto sent = std::chrono::system_clock::now() - milliseconds(250);
+  const auto since_epoch = std::chrono::floor<milliseconds>(sent).time_since_epoch();
+  const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + length, sizeof text - length, ".%03dZ",
+                static_cast<int>(since_epoch.count() % 1000));
+  const std::string ce_time = text;
+  Client client(port);
+  EXPECT_EQ(client.request("POST", "/f", "{}", {{"ce-time", ce_time}}).status(), 200) << ce_time;
+  EXPECT_EQ(client.request("POST", "/f", "{}", {{"ce-time", "yesterday"}}).status(), 200);
+  EXPECT_EQ(client.request("POST", "/f", "{}").status(), 200);
+
+  const auto latency = get_latency(port);
+  EXPECT_EQ(latency.at("source").as_string(), "ce-time");
+  EXPECT_EQ(latency.at("count").to_number<int>(), 1);
+  EXPECT_EQ(latency.at("unparsed").to_number<int>(), 2);
+  const auto p50 = latency.at("p50_us").to_number<std::int64_t>();
+  EXPECT_GE(p50, 250000) << ce_time;
+  EXPECT_LT(p50, 2250000) << ce_time;  // generous: a loaded machine
+  EXPECT_EQ(latency.at("min_us").to_number<std::int64_t>(), p50);
+  EXPECT_EQ(latency.at("max_us").to_number<std::int64_t>(), p50);
+
+  EXPECT_EQ(client.request("POST", "/_stub/reset").status(), 204);
+  EXPECT_EQ(get_latency(port).at("count").to_number<int>(), 0);
+  EXPECT_EQ(stub.stop(SIGTERM), 0);
+  std::filesystem::remove(port_file);
+}
+
+TEST(FunctionStubBinary, RejectsAnUnknownLatencySource) {
+  StubProcess stub({"--latency-from", "json"});
+  EXPECT_EQ(stub.wait(), 2);
 }
 
 TEST(FunctionStubBinary, ExitsZeroOnSigint) {
