@@ -1,0 +1,164 @@
+"""S5 cron firing skew: 1000 cron triggers all due on the same second, every second, each firing
+to the function; how late the function receives each tick.
+
+Skew = the time the function receives the request - the scheduled time of the tick. The event's
+ce-time is the scheduled time (SPEC section 3), and the function stub records receive time -
+ce-time per request (--latency-from ce-time, both on the system clock of this machine) and
+serves the percentiles on GET /_stub/latency. So the figure covers everything between the tick
+and the function: the timer's wake-up, making the event, the dispatcher's queue and the
+function's max_concurrency, the HTTP exchange and the function's own accept and read.
+
+Per run: a fresh triggerd with 1000 cron triggers (`* * * * * *`: every second, all on the
+same second), one function (the stub, max_concurrency 64).
+  cold tick  the first tick after start: the dispatcher has no connection to the function yet
+  warm ticks the stub's figures are cleared half-way between two ticks, then N ticks later
+             (N = --duration s) read again half-way between two ticks, so that the window
+             holds exactly N whole bursts: N x 1000 requests, no more, no fewer (checked).
+Checks: every tick of every trigger reached the function exactly once in the window, none was
+skipped (triggerd_cron_ticks_skipped_total), and triggerd exits 0 on SIGTERM.
+
+Target (issue 6): skew p99 <= 10 ms.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from benchlib.context import DISTURBED_CORES, Context
+from benchlib.meter import Meter
+from benchlib.procs import wait_until
+from benchlib.results import RunSample, ScenarioResult
+from benchlib.stub import FunctionStub
+from benchlib.triggerd import Triggerd
+
+ID = "S5"
+TITLE = "cron: 1000 triggers due on the same second, firing skew"
+
+TRIGGERS = 1000
+MAX_CONCURRENCY = 64
+PATH = "/s5"
+
+HEAD = """\
+# S5: {count} cron triggers, every second, all due on the same second.
+server:
+  listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
+  shutdown_timeout: 10s
+log:
+  level: info
+functions:
+  stub:
+    url: {function_url}
+    timeout: 10s
+    max_concurrency: {max_concurrency}
+triggers:
+"""
+
+# A dead letter keeps validation quiet (no warning per trigger); the stub answers 200, so
+# nothing goes there.
+TRIGGER = """\
+  cron-{n:04d}:
+    function: stub
+    source: {{type: cron, schedule: "* * * * * *", data: {{n: {n}}}}}
+    delivery:
+      dead_letter: {{type: http, url: "{dead_letter}"}}
+"""
+
+
+def make_config(function_url: str, dead_letter: str) -> str:
+    return HEAD.format(count=TRIGGERS, function_url=function_url,
+                       max_concurrency=MAX_CONCURRENCY) + "".join(
+        TRIGGER.format(n=n, dead_letter=dead_letter) for n in range(TRIGGERS))
+
+
+def sleep_to_mid_second() -> float:
+    """Sleeps until half a second after a whole second of the system clock (half-way between
+    two ticks); returns that time."""
+    now = time.time()
+    target = int(now) + 0.5 if now % 1 < 0.5 else int(now) + 1.5
+    time.sleep(target - now)
+    return target
+
+
+def ms(latency: dict, key: str) -> float:
+    value = latency.get(key)
+    return value / 1000.0 if value is not None else 0.0
+
+
+def run(ctx: Context) -> ScenarioResult:
+    result = ctx.result(ID, TITLE)
+    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
+                        name="s5-stub", latency_from="ce-time")
+    ctx.placed(ID, "function", "function_stub", stub.child)
+    config = make_config(stub.url(PATH), stub.url("/dead-letter"))
+    ticks = max(2, round(ctx.duration_s))
+
+    def measure(run_number: int) -> RunSample:
+        sample = RunSample()
+        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+
+        stub.reset()
+        ctx.log(f"{label}: starting triggerd with {TRIGGERS} cron triggers")
+        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
+                          config, name=f"s5-triggerd-{run_number}")
+        ctx.placed(ID, "broker", "triggerd", broker.child)
+
+        # The first tick: no connection to the function is open yet.
+        wait_until(lambda: stub.requests() >= TRIGGERS, timeout=10, interval=0.005,
+                   what="the first tick to reach the function")
+        cold = stub.latency()
+        # A read that came late may hold part of the second tick; then there is no cold figure.
+        cold_ok = cold["count"] == TRIGGERS
+
+        sleep_to_mid_second()
+        stub.reset()
+        ctx.log(f"{label}: measuring {ticks} ticks of {TRIGGERS} events")
+        meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "harness": os.getpid()})
+        with ctx.profile(broker.pid, "s5-triggerd"):
+            time.sleep(ticks - 0.02)
+            sleep_to_mid_second()
+        meter.stop()
+        warm = stub.latency()
+        stats = stub.stats()
+        skipped = broker.metric("triggerd_cron_ticks_skipped_total")
+        inflight = broker.metric("triggerd_inflight_events")
+        exit_status = broker.stop()
+
+        expected = ticks * TRIGGERS
+        events = max(int(warm["count"]), 1)
+        if cold_ok:
+            sample.add("cold first tick: skew p50", "ms", ms(cold, "p50_us"), digits=2)
+            sample.add("cold first tick: skew max", "ms", ms(cold, "max_us"), digits=2)
+        sample.add("firing skew min (first event of a tick)", "ms", ms(warm, "min_us"), digits=2)
+        sample.add("firing skew p50", "ms", ms(warm, "p50_us"), digits=2)
+        sample.add("firing skew p90", "ms", ms(warm, "p90_us"), digits=2)
+        sample.add("firing skew p99", "ms", ms(warm, "p99_us"), digits=2)
+        sample.add("firing skew p99.9", "ms", ms(warm, "p999_us"), digits=2)
+        sample.add("firing skew max", "ms", ms(warm, "max_us"), digits=2)
+        sample.add("events measured", "events", warm["count"])
+        sample.add("function max concurrent requests", "requests", stats["max_concurrent"])
+        sample.add("triggerd CPU per tick (1000 events)", "ms",
+                   meter.cpu_s["triggerd"] / ticks * 1000, digits=1)
+        sample.add("triggerd CPU per event", "us", meter.cpu_s["triggerd"] / events * 1e6,
+                   digits=1)
+        sample.add("stub CPU per event", "us", meter.cpu_s["stub"] / events * 1e6, digits=1)
+        others = meter.others_all(ctx.all_cpus)
+        sample.add(f"CPU {ctx.all_cpus}: other jobs", "cores", others, digits=2)
+        if others > DISTURBED_CORES:
+            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+
+        sample.check(warm["count"] == expected and stats["requests"] == expected,
+                     f"{ticks} ticks of {TRIGGERS} triggers should reach the function "
+                     f"{expected} times in the window; the stub saw {stats['requests']} "
+                     f"({warm['count']} with a ce-time) (a burst longer than half a second "
+                     "also shows here)")
+        sample.check(warm.get("unparsed", 0) == 0,
+                     f"{warm.get('unparsed')} requests without a readable ce-time")
+        sample.check(skipped == 0, f"triggerd skipped {skipped:.0f} ticks (max_inflight)")
+        sample.check(inflight == 0,
+                     f"{inflight:.0f} events still in flight half a second after a tick")
+        sample.check(exit_status == 0, f"triggerd exited {exit_status} on SIGTERM")
+        return sample
+
+    ctx.repeat(result, measure)
+    return result
