@@ -1,0 +1,109 @@
+"""Redis for the stream scenarios (S3, S6): a private redis-server pinned like any other process,
+a minimal RESP client (PING, DEL, pipelined XADDs), and the 1 KiB JSON entry body.
+
+S1 carries its own copy of the client; this module is the shared one for the scenarios after it.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+
+from .procs import Child, wait_until
+from .results import Skip
+
+XADD_BATCH = 1000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resp(*args: bytes) -> bytes:
+    """One command in RESP (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+def make_body(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes, the shape S1 and S4 send."""
+    head, tail = b'{"order":12345,"note":"', b'"}'
+    filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1)
+    return head + filler[: size - len(head) - len(tail)] + tail
+
+
+class RedisClient:
+    """One socket, replies of known shape only: enough for PING, DEL and pipelined XADDs."""
+
+    def __init__(self, port: int, timeout: float = 10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _read_lines(self, lines: int) -> bytes:
+        buf = bytearray()
+        found = 0
+        while found < lines:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("redis closed the connection")
+            # Counted per chunk, plus one for a CRLF split across two chunks.
+            found += chunk.count(b"\r\n") + (1 if buf.endswith(b"\r") and chunk[:1] == b"\n"
+                                              else 0)
+            buf += chunk
+        return bytes(buf)
+
+    def simple(self, *args: bytes) -> bytes:
+        """A command whose reply is one line (+OK, :N, -ERR)."""
+        self.sock.sendall(resp(*args))
+        reply = self._read_lines(1)
+        if reply.startswith(b"-"):
+            raise RuntimeError(f"redis: {reply.decode(errors='replace').strip()}")
+        return reply
+
+    def fill(self, stream: bytes, data: bytes, count: int) -> None:
+        """XADD stream * data DATA, `count` times, pipelined in batches."""
+        command = resp(b"XADD", stream, b"*", b"data", data)
+        left = count
+        while left > 0:
+            batch = min(XADD_BATCH, left)
+            self.sock.sendall(command * batch)
+            reply = self._read_lines(2 * batch)  # each reply: $N CRLF id CRLF
+            if reply.startswith(b"-") or b"\r\n-" in reply:
+                raise RuntimeError(f"redis refused an XADD: {reply[:200]!r}")
+            left -= batch
+
+
+def start_redis(ctx, scenario_id: str, name: str) -> tuple[Child, int, RedisClient]:
+    """A redis-server on a free 127.0.0.1 port, without persistence, pinned to the load CPU
+    (it stands in for the producers), its files in the run's scratch directory. Returns the
+    child, its port and a connected client. Raises Skip when redis-server is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise Skip("redis-server is not installed (apt-get install redis-server)")
+    directory = ctx.workdir / name
+    directory.mkdir(exist_ok=True)
+    port = free_port()
+    child = ctx.procs.start(
+        "redis-server", [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                         "--appendonly", "no", "--dir", str(directory), "--protected-mode", "yes",
+                         "--loglevel", "warning"],
+        ctx.cpus.load, ctx.workdir / f"{name}.log")
+    ctx.placed(scenario_id, "load", "redis-server", child)
+
+    def up():
+        if not child.alive():
+            raise RuntimeError(f"redis-server exited early:\n{child.log_text()}")
+        try:
+            return RedisClient(port, timeout=2)
+        except OSError:
+            return None
+
+    client: RedisClient = wait_until(up, timeout=10, what="redis-server to accept connections")
+    client.sock.settimeout(30)
+    client.simple(b"PING")
+    return child, port, client
