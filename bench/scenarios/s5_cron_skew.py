@@ -11,19 +11,21 @@ function's max_concurrency, the HTTP exchange and the function's own accept and 
 Per run: a fresh triggerd with 1000 cron triggers (`* * * * * *`: every second, all on the
 same second), one function (the stub, max_concurrency 64).
   cold tick  the first tick after start: the dispatcher has no connection to the function yet
-  warm ticks the stub's figures are cleared half-way between two ticks, then N ticks later
-             (N = --duration s) read again half-way between two ticks, so that the window
-             holds exactly N whole bursts: N x 1000 requests, no more, no fewer (checked).
+  warm ticks N ticks (N = --duration s), each read from the stub and cleared half-way to the
+             next, so that each read holds exactly one whole burst: 1000 requests, no more,
+             no fewer (checked). Reported: the median tick's p50, p90, p99 and max, and the
+             worst tick's p99 and max (a tick that another job on the machine held up shows
+             there, not in the typical figures).
 Then the same with 100 triggers (a tenth of the burst): the skew of a tick is mostly the time
 it takes to deliver the whole burst, so it should shrink about tenfold.
-Checks: every tick of every trigger reached the function exactly once in the window, none was
-skipped (triggerd_cron_ticks_skipped_total), and triggerd exits 0 on SIGTERM.
+Checks: every tick of every trigger reached the function exactly once, none was skipped (triggerd_cron_ticks_skipped_total), and triggerd exits 0 on SIGTERM.
 
 Target (issue 6): skew p99 <= 10 ms.
 """
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from contextlib import nullcontext
 
@@ -126,36 +128,53 @@ def run(ctx: Context) -> ScenarioResult:
         # Nanosecond CPU times (the Meter's are in 10 ms clock ticks: too coarse for a few
         # bursts of tens of milliseconds).
         cpu_before = {"triggerd": task_cpu_ns(broker.pid), "stub": task_cpu_ns(stub.pid)}
+        # Read and cleared half-way between ticks, so each read holds exactly one tick: a
+        # tick that another job on the machine held up then shows as one bad tick rather
+        # than as the p99 of the whole run.
+        per_tick = []
+        requests = 0
+        max_concurrent = 0
         with ctx.profile(broker.pid, f"s5-triggerd-{count}") if primary else nullcontext():
-            time.sleep(ticks - 0.02)
-            sleep_to_mid_second()
+            for _ in range(ticks):
+                sleep_to_mid_second()
+                per_tick.append(stub.latency())
+                stats = stub.stats()
+                requests += int(stats["requests"])
+                max_concurrent = max(max_concurrent, int(stats["max_concurrent"]))
+                stub.reset()
         meter.stop()
         cpu_s = {name: (task_cpu_ns(pid) - cpu_before[name]) / 1e9
                  for name, pid in (("triggerd", broker.pid), ("stub", stub.pid))}
-        warm = stub.latency()
-        stats = stub.stats()
         skipped = broker.metric("triggerd_cron_ticks_skipped_total")
-        inflight = broker.metric("triggerd_inflight_events")
         exit_status = broker.stop()
 
         expected = ticks * count
-        events = max(int(warm["count"]), 1)
+        measured = sum(int(tick["count"]) for tick in per_tick)
+        events = max(measured, 1)
+
+        def typical(key: str) -> float:
+            """The median tick's figure, in ms."""
+            return statistics.median(ms(tick, key) for tick in per_tick)
+
+        def worst(key: str) -> float:
+            return max(ms(tick, key) for tick in per_tick)
+
         if primary and cold_ok:
             sample.add("cold first tick: skew p50", "ms", ms(cold, "p50_us"), digits=2)
             sample.add("cold first tick: skew max", "ms", ms(cold, "max_us"), digits=2)
         if primary:
-            sample.add("firing skew min (first event of a tick)", "ms", ms(warm, "min_us"),
-                       digits=2)
-        sample.add(f"{prefix}firing skew p50", "ms", ms(warm, "p50_us"), digits=2)
+            sample.add("firing skew min (first event of a tick)", "ms",
+                       min(ms(tick, "min_us") for tick in per_tick), digits=2)
+        sample.add(f"{prefix}firing skew p50, median tick", "ms", typical("p50_us"), digits=2)
         if primary:
-            sample.add("firing skew p90", "ms", ms(warm, "p90_us"), digits=2)
-        sample.add(f"{prefix}firing skew p99", "ms", ms(warm, "p99_us"), digits=2)
+            sample.add("firing skew p90, median tick", "ms", typical("p90_us"), digits=2)
+        sample.add(f"{prefix}firing skew p99, median tick", "ms", typical("p99_us"), digits=2)
+        sample.add(f"{prefix}firing skew max, median tick", "ms", typical("max_us"), digits=2)
+        sample.add(f"{prefix}firing skew p99, worst tick", "ms", worst("p99_us"), digits=2)
+        sample.add(f"{prefix}firing skew max, worst tick", "ms", worst("max_us"), digits=2)
+        sample.add(f"{prefix}events measured", "events", measured)
         if primary:
-            sample.add("firing skew p99.9", "ms", ms(warm, "p999_us"), digits=2)
-        sample.add(f"{prefix}firing skew max", "ms", ms(warm, "max_us"), digits=2)
-        sample.add(f"{prefix}events measured", "events", warm["count"])
-        if primary:
-            sample.add("function max concurrent requests", "requests", stats["max_concurrent"])
+            sample.add("function max concurrent requests", "requests", max_concurrent)
         sample.add(f"{prefix}triggerd CPU per tick", "ms",
                    cpu_s["triggerd"] / ticks * 1000, digits=1)
         sample.add(f"{prefix}triggerd CPU per event", "us",
@@ -167,18 +186,17 @@ def run(ctx: Context) -> ScenarioResult:
         if others > DISTURBED_CORES:
             sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
 
-        sample.check(warm["count"] == expected and stats["requests"] == expected,
-                     f"{count} triggers: {ticks} ticks should reach the function "
-                     f"{expected} times in the window; the stub saw {stats['requests']} "
-                     f"({warm['count']} with a ce-time) (a burst longer than half a second "
+        sample.check(measured == expected and requests == expected and
+                     all(int(tick["count"]) == count for tick in per_tick),
+                     f"{count} triggers: each of {ticks} ticks should reach the function "
+                     f"{count} times; the stub saw {[int(t['count']) for t in per_tick]} "
+                     f"({requests} requests in all) (a burst longer than half a second "
                      "also shows here)")
-        sample.check(warm.get("unparsed", 0) == 0,
-                     f"{count} triggers: {warm.get('unparsed')} requests without a readable "
-                     "ce-time")
+        unparsed = sum(int(tick.get("unparsed") or 0) for tick in per_tick)
+        sample.check(unparsed == 0,
+                     f"{count} triggers: {unparsed} requests without a readable ce-time")
         sample.check(skipped == 0,
                      f"{count} triggers: triggerd skipped {skipped:.0f} ticks (max_inflight)")
-        sample.check(inflight == 0, f"{count} triggers: {inflight:.0f} events still in flight "
-                                    "half a second after a tick")
         sample.check(exit_status == 0,
                      f"{count} triggers: triggerd exited {exit_status} on SIGTERM")
 
