@@ -8,7 +8,9 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <limits>
 
 #include "broker/desired_replicas.hpp"
 
@@ -133,6 +135,74 @@ TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& t
                                 ? &families.cron_ticks_skipped.Add(base)
                                 : nullptr,
   };
+}
+
+void append_double(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "Nan";
+  } else if (std::isinf(value)) {
+    out += value < 0 ? "-Inf" : "+Inf";
+  } else {
+    char buffer[64];
+    // %.16g, as prometheus-cpp's ostream writes it (precision max_digits10 - 1).
+    auto [end, error] =
+        std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general,
+                      std::numeric_limits<double>::max_digits10 - 1);
+    out.append(buffer, error == std::errc() ? end : buffer);
+  }
+}
+
+void append_uint(std::string& out, std::uint64_t value) {
+  char buffer[24];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, error == std::errc() ? end : buffer);
+}
+
+void append_label_value(std::string& out, std::string_view value) {
+  for (char c : value) {
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c;
+    }
+  }
+}
+
+// NAME{labels} with an optional extra label (a histogram's le), then a space.
+void append_head(std::string& out, const prometheus::MetricFamily& family,
+                 const prometheus::ClientMetric& metric, std::string_view suffix,
+                 std::string_view le = {}) {
+  out += family.name;
+  out += suffix;
+  if (!metric.label.empty() || !le.empty()) {
+    out += '{';
+    const char* separator = "";
+    for (const auto& label : metric.label) {
+      out += separator;
+      out += label.name;
+      out += "=\"";
+      append_label_value(out, label.value);
+      out += '"';
+      separator = ",";
+    }
+    if (!le.empty()) {
+      out += separator;
+      out += "le=\"";
+      out += le;
+      out += '"';
+    }
+    out += '}';
+  }
+  out += ' ';
+}
+
+void append_tail(std::string& out, const prometheus::ClientMetric& metric) {
+  if (metric.timestamp_ms != 0) {
+    out += ' ';
+    out += std::to_string(metric.timestamp_ms);
+  }
+  out += '\n';
 }
 
 // Counters are doubles in prometheus-cpp; event counts stay far below 2^53, so this is exact.
@@ -267,9 +337,89 @@ void Metrics::refresh_desired_replicas() {
   }
 }
 
+std::string text_format(const std::vector<prometheus::MetricFamily>& families,
+                        std::size_t size_hint) {
+  std::string out;
+  out.reserve(size_hint);
+  std::string le;
+  for (const prometheus::MetricFamily& family : families) {
+    const char* type = family.type == prometheus::MetricType::Counter     ? "counter"
+                       : family.type == prometheus::MetricType::Gauge     ? "gauge"
+                       : family.type == prometheus::MetricType::Histogram ? "histogram"
+                                                                          : nullptr;
+    if (type == nullptr) {
+      // triggerd declares no summaries or untyped families; prometheus-cpp's own writer
+      // covers them should one appear.
+      out += prometheus::TextSerializer().Serialize({family});
+      continue;
+    }
+    if (!family.help.empty()) {
+      out += "# HELP ";
+      out += family.name;
+      out += ' ';
+      out += family.help;
+      out += '\n';
+    }
+    out += "# TYPE ";
+    out += family.name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    switch (family.type) {
+      case prometheus::MetricType::Counter:
+        for (const auto& metric : family.metric) {
+          append_head(out, family, metric, "");
+          append_double(out, metric.counter.value);
+          append_tail(out, metric);
+        }
+        break;
+      case prometheus::MetricType::Gauge:
+        for (const auto& metric : family.metric) {
+          append_head(out, family, metric, "");
+          append_double(out, metric.gauge.value);
+          append_tail(out, metric);
+        }
+        break;
+      case prometheus::MetricType::Histogram:
+        for (const auto& metric : family.metric) {
+          const auto& histogram = metric.histogram;
+          append_head(out, family, metric, "_count");
+          append_uint(out, histogram.sample_count);
+          append_tail(out, metric);
+          append_head(out, family, metric, "_sum");
+          append_double(out, histogram.sample_sum);
+          append_tail(out, metric);
+          double last = -std::numeric_limits<double>::infinity();
+          for (const auto& bucket : histogram.bucket) {
+            le.clear();
+            append_double(le, bucket.upper_bound);
+            append_head(out, family, metric, "_bucket", le);
+            append_uint(out, bucket.cumulative_count);
+            append_tail(out, metric);
+            last = bucket.upper_bound;
+          }
+          if (last != std::numeric_limits<double>::infinity()) {
+            append_head(out, family, metric, "_bucket", "+Inf");
+            append_uint(out, histogram.sample_count);
+            append_tail(out, metric);
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 std::string Metrics::serialize() {
   refresh_desired_replicas();
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  // prometheus-cpp's TextSerializer goes through an ostringstream and printf per number: with
+  // 1000 triggers (3.5 MB, 51 000 lines) that held the event loop, and so every delivery and
+  // cron tick, for 70-110 ms per scrape. Same text, written straight into one string.
+  std::string text = text_format(registry_->Collect(), last_size_ + last_size_ / 8);
+  last_size_ = text.size();
+  return text;
 }
 
 }  // namespace triggerd

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 
 namespace prometheus {
+struct MetricFamily;
 class Counter;
 class Gauge;
 class Histogram;
@@ -112,6 +113,11 @@ struct TriggerTelemetry {
   std::int64_t dropped() const;  // all reasons
 };
 
+// Prometheus text format 0.0.4 of `families`, the same text as prometheus-cpp's TextSerializer
+// writes, several times faster. `size_hint`: bytes to reserve.
+std::string text_format(const std::vector<prometheus::MetricFamily>& families,
+                        std::size_t size_hint = 0);
+
 class Metrics {
  public:
   // Declares every family and, for each trigger of `config`, every series at zero.
@@ -138,6 +144,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::size_t last_size_ = 0;  // of the last serialize(): the next one reserves about as much
   prometheus::Counter* reloads_success_ = nullptr;
   prometheus::Counter* reloads_failure_ = nullptr;
   std::vector<std::unique_ptr<TriggerTelemetry>> triggers_;

@@ -4,7 +4,11 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/summary.h>
+#include <prometheus/text_serializer.h>
 
+#include <limits>
 #include <string>
 
 namespace triggerd {
@@ -143,6 +147,31 @@ TEST(AttemptResultLabel, MatchesTheSpecNames) {
   EXPECT_STREQ(attempt_result_label(AttemptResult::kConnectError), "connect_error");
   EXPECT_STREQ(drop_reason_label(DropReason::kRetriesExhausted), "retries_exhausted");
   EXPECT_STREQ(drop_reason_label(DropReason::kRejected), "rejected");
+}
+
+TEST(Metrics, TextFormatWritesWhatPrometheusCppsSerializerWrites) {
+  // The fast writer must not change a byte of what scrapers read: compare it with
+  // prometheus-cpp's own serializer on awkward values and label texts.
+  prometheus::Registry registry;
+  auto& counters = prometheus::BuildCounter().Name("c_total").Help("A counter.").Register(registry);
+  counters.Add({{"trigger", "a\"quoted\\back\nline"}}).Increment(0.1);
+  counters.Add({{"trigger", "b"}, {"result", "2xx"}}).Increment(1e21);
+  counters.Add({{"trigger", "c"}}).Increment(0.1 + 0.2);
+  auto& gauges = prometheus::BuildGauge().Name("g").Register(registry);  // no help
+  gauges.Add({}).Set(-3.5);
+  gauges.Add({{"x", "nan"}}).Set(std::numeric_limits<double>::quiet_NaN());
+  gauges.Add({{"x", "inf"}}).Set(-std::numeric_limits<double>::infinity());
+  gauges.Add({{"x", "tiny"}}).Set(1.25e-7);
+  auto& histograms = prometheus::BuildHistogram().Name("h_seconds").Help("H.").Register(registry);
+  auto& histogram = histograms.Add(
+      {{"trigger", "t"}}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.1, 2.5, 60});
+  for (double v : {0.0004, 0.002, 0.05, 0.05, 3.0, 100.0}) histogram.Observe(v);
+  auto& summaries = prometheus::BuildSummary().Name("s").Help("S.").Register(registry);
+  summaries.Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}}).Observe(2);
+
+  const auto families = registry.Collect();
+  EXPECT_EQ(text_format(families), prometheus::TextSerializer().Serialize(families));
+  EXPECT_EQ(text_format(families, 1 << 20), prometheus::TextSerializer().Serialize(families));
 }
 
 }  // namespace
