@@ -145,14 +145,19 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
                    what=f"the first {warm} entries to reach the function")
         with ctx.profile(broker.pid, "s3-triggerd"):
             meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid})
+            h0 = durations(broker)
             t0, c0 = time.monotonic(), stub.requests()
             deadline = t0 + ctx.duration_s
             c1 = c0
+            at_stub = []   # requests the stub holds (read, not yet answered), sampled
             while time.monotonic() < deadline and c1 < tail:
                 time.sleep(0.2)
-                c1 = stub.requests()
+                stats = stub.stats()
+                c1 = int(stats["requests"])
+                at_stub.append(int(stats["current_concurrent"]))
             t1 = time.monotonic()
             meter.stop()
+            h1 = durations(broker)
         window = t1 - t0
         delivered = c1 - c0
         delivered_rate = delivered / window if window > 0 else 0.0
@@ -180,6 +185,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
         sample.add("reference: Little's law, 500 in flight / 50 ms", "events/s", LITTLE)
         sample.add("reference: wrk (500 conn.) -> stub, 2xx", "req/s", reference_rate)
+        sample.add("reference: wrk's answer time p50", "ms", reference.latency_p50_ms, digits=2)
         sample.add("delivered to the function", "events/s", delivered_rate)
         sample.add("delivered / Little's law", "ratio", delivered_rate / LITTLE, digits=3)
         sample.add("delivered / wrk reference", "ratio",
@@ -189,6 +195,18 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         sample.add("whole backlog: average rate", "events/s",
                    stub_total / drain_s if drain_s > 0 else 0.0)
         sample.add("function max concurrent requests", "requests", max_concurrent)
+        # Where an in-flight slot's time goes: its cycle (Little's law backwards) is the
+        # function's answer time as triggerd sees it plus the time outside the HTTP exchange
+        # (answer read -> XACK queued -> room -> XREADGROUP -> next request written).
+        cycle_ms = IN_FLIGHT / delivered_rate * 1000.0 if delivered_rate else 0.0
+        attempt_ms = mean_ms(h0, h1, "triggerd_delivery_duration_seconds")
+        sample.add("slot cycle: 500 / delivered rate", "ms", cycle_ms, digits=2)
+        sample.add("of it: delivery attempt, request sent -> answer read (mean)", "ms",
+                   attempt_ms, digits=2)
+        sample.add("of it: outside the attempt (source, scheduling)", "ms",
+                   cycle_ms - attempt_ms, digits=2)
+        sample.add("function: requests held at a time (mean of samples)", "requests",
+                   sum(at_stub) / len(at_stub) if at_stub else 0.0)
         sample.add("triggerd CPU use", "cores", cpu / window if window else 0.0, digits=2)
         sample.add("triggerd CPU per delivered event", "us",
                    own_cost / delivered * 1e6 if delivered else 0.0, digits=1)
@@ -218,3 +236,23 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
 
     ctx.repeat(result, measure)
     return result
+
+
+def durations(broker: Triggerd) -> dict[str, tuple[float, float]]:
+    """(sum, count) of triggerd's duration histograms for the trigger, from one /metrics."""
+    out = {}
+    samples = broker.metrics()
+    for name in ("triggerd_delivery_duration_seconds", "triggerd_event_duration_seconds"):
+        total = sum(v for n, labels, v in samples
+                    if n == name + "_sum" and labels.get("trigger") == TRIGGER)
+        count = sum(v for n, labels, v in samples
+                    if n == name + "_count" and labels.get("trigger") == TRIGGER)
+        out[name] = (total, count)
+    return out
+
+
+def mean_ms(before: dict, after: dict, name: str) -> float:
+    """Mean of a duration histogram between two reads, in ms."""
+    total = after[name][0] - before[name][0]
+    count = after[name][1] - before[name][1]
+    return total / count * 1000.0 if count > 0 else 0.0
