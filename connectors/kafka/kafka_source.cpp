@@ -12,6 +12,7 @@
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "connectors/kafka/kafka_client_config.hpp"
 #include "connectors/kafka/kafka_event.hpp"
 
 namespace triggerd::kafka {
@@ -36,7 +37,7 @@ constexpr int kPollTimeoutMs = 100;
 constexpr std::size_t kMinBuffered = 10000;
 constexpr std::size_t kMaxBufferedBytes = 32u << 20;
 
-std::string join(const std::vector<std::string>& items) {
+std::string join_topics(const std::vector<std::string>& items) {
   std::string joined;
   for (const auto& item : items) {
     if (!joined.empty()) joined += ',';
@@ -94,35 +95,18 @@ void KafkaSource::stop() {
 }
 
 bool KafkaSource::create_consumer() {
-  char error[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const std::string& name, const std::string& value, bool secret) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) ==
-        RD_KAFKA_CONF_OK) {
-      return true;
-    }
-    // librdkafka's message may quote the value: never log it for the operator's options.
-    if (secret) {
-      log_->error("trigger {}: kafka option {} is not accepted", trigger_name_, name);
-    } else {
-      log_->error("trigger {}: kafka option {}: {}", trigger_name_, name, error);
-    }
-    return false;
-  };
-  bool ok = set("bootstrap.servers", join(connection_.brokers), false);
+  const std::string owner = "trigger " + trigger_name_;
   // librdkafka prefetches up to 64 MiB per consumer by default; with the source's own buffer
   // (kMaxBufferedBytes) on top, 16 MiB keeps a consumer's memory modest and still fetches
   // ahead. The connection's options may set it otherwise.
-  ok = ok && set("queued.max.messages.kbytes", "16384", false);
-  for (const auto& [name, value] : connection_.options) ok = ok && set(name, value.reveal(), true);
-  ok = ok && set("group.id", group_, false) &&
-       set("auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest",
-           false) &&
-       set("enable.auto.offset.store", "false", false) && set("enable.auto.commit", "false", false);
-  if (!ok) {
-    rd_kafka_conf_destroy(conf);
-    return false;
-  }
+  rd_kafka_conf_t* conf = make_kafka_conf(
+      connection_, owner, {{"queued.max.messages.kbytes", "16384"}},
+      {{"group.id", group_},
+       {"auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest"},
+       {"enable.auto.offset.store", "false"},
+       {"enable.auto.commit", "false"}});
+  if (conf == nullptr) return false;
+  char error[512];
   // A lambda rather than a static member: it needs librdkafka's enum in its signature.
   rd_kafka_conf_set_rebalance_cb(
       conf, [](rd_kafka_t* consumer, rd_kafka_resp_err_t err,
@@ -137,7 +121,6 @@ bool KafkaSource::create_consumer() {
     return false;
   }
   rd_kafka_poll_set_consumer(consumer);
-  queue_ = rd_kafka_queue_get_consumer(consumer);
   rd_kafka_topic_partition_list_t* topics =
       rd_kafka_topic_partition_list_new(static_cast<int>(config_.topics.size()));
   for (const auto& topic : config_.topics) {
@@ -151,22 +134,14 @@ bool KafkaSource::create_consumer() {
     return false;
   }
   consumer_ = consumer;
+  queue_ = rd_kafka_queue_get_consumer(consumer);
   // A handle of its own for the watermark queries: on the consumer's connections they wait
   // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
-  rd_kafka_conf_t* watermark_conf = rd_kafka_conf_new();
-  char watermark_error[512];
-  bool watermark_ok =
-      rd_kafka_conf_set(watermark_conf, "bootstrap.servers", join(connection_.brokers).c_str(),
-                        watermark_error, sizeof(watermark_error)) == RD_KAFKA_CONF_OK;
-  for (const auto& [name, value] : connection_.options) {
-    // Only the options a producer takes (TLS, SASL, tuning); consumer-only ones are skipped.
-    rd_kafka_conf_set(watermark_conf, name.c_str(), value.reveal().c_str(), watermark_error,
-                      sizeof(watermark_error));
+  rd_kafka_conf_t* watermark_conf = make_kafka_conf(connection_, owner, {}, {});
+  if (watermark_conf != nullptr) {
+    watermarks_ = rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, error, sizeof(error));
+    if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
   }
-  watermarks_ = watermark_ok ? rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, watermark_error,
-                                            sizeof(watermark_error))
-                             : nullptr;
-  if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
   return true;
 }
 
@@ -176,7 +151,7 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
     co_return;
   }
   log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
-             join(config_.topics), group_, connection_name_);
+             join_topics(config_.topics), group_, connection_name_);
   poll_thread_ = std::thread([this] { poll_loop(); });
   while (!stopping_) {
     if (!sink.has_room()) {
@@ -577,12 +552,16 @@ void KafkaSource::pause_or_resume() {
   if (full == paused_ || (paused_ && !drained)) return;
   rd_kafka_topic_partition_list_t* assignment = nullptr;
   if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Logged at info: it happens when the buffer fills or half drains, not per event.
   if (full) {
     rd_kafka_pause_partitions(consumer_, assignment);
     paused_ = true;
+    log_->info("trigger {}: paused {} partitions: {} messages wait", trigger_name_,
+               assignment->cnt, waiting);
   } else {
     rd_kafka_resume_partitions(consumer_, assignment);
     paused_ = false;
+    log_->info("trigger {}: resumed {} partitions", trigger_name_, assignment->cnt);
   }
   rd_kafka_topic_partition_list_destroy(assignment);
 }
