@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "config/units.hpp"
@@ -67,7 +68,7 @@ class Schema {
  public:
   explicit Schema(Reader& reader) : r_(reader) {}
 
-  Config read(const YAML::Node& root) {
+  Config read(const yaml::Node& root) {
     Config config;
     Value root_value{root, "", {1, 1}, {1, 1}};
     if (!root.IsMap()) {
@@ -158,7 +159,7 @@ class Schema {
       if (auto list = r_.string_list(*v)) {
         for (const auto& broker : *list) {
           Value item = *v;
-          item.node = YAML::Node(broker);
+          item.node = yaml::Node::scalar(broker);
           if (r_.host_port(item)) kafka.brokers.push_back(broker);
         }
       }
@@ -587,14 +588,13 @@ std::string folder_of(const std::string& path) {
 LoadResult load(const std::string& text, const std::string& file_name, const std::string& base_dir) {
   LoadResult result;
   Reader reader(file_name, base_dir, process_env(), result.diagnostics);
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    Position at = position_of(e.mark);
-    reader.error(at, "", "invalid YAML: " + e.msg);
+  yaml::ParseError parse_error;
+  std::unique_ptr<yaml::Document> document = yaml::Document::parse(text, &parse_error);
+  if (!document) {
+    reader.error(position_of(parse_error.mark), "", "invalid YAML: " + parse_error.message);
     return result;
   }
+  const yaml::Node root = document->root();
   Config config;
   {
     Schema schema(reader);

@@ -352,7 +352,8 @@ triggers: {}
     {"InvalidYaml", R"(functions: {}
 triggers: [a, b
 )",
-     "3:1: error: invalid YAML: end of sequence flow not found"},
+     "3:1: error: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence "
+     "that starts at line 2, column 11)"},
 };
 
 class ConfigMistake : public testing::TestWithParam<MistakeCase> {};

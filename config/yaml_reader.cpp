@@ -36,8 +36,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
-
 std::optional<std::int64_t> parse_int(std::string_view text) {
   std::int64_t number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -53,10 +51,7 @@ std::string name_rule_message(std::string_view name) {
          "most 63 characters";
 }
 
-Position position_of(const YAML::Mark& mark) {
-  if (mark.is_null()) return {};
-  return {mark.line + 1, mark.column + 1};
-}
+Position position_of(const yaml::Mark& mark) { return {mark.line + 1, mark.column + 1}; }
 
 Reader::Reader(std::string file, std::string base_dir, EnvLookup env, Diagnostics& out)
     : file_(std::move(file)), base_dir_(std::move(base_dir)), env_(std::move(env)), out_(out) {}
@@ -283,7 +278,7 @@ std::optional<std::vector<std::string>> Reader::string_list(const Value& value) 
   if (value.node.IsSequence()) {
     bool ok = true;
     for (std::size_t i = 0; i < value.node.size(); ++i) {
-      Position at = position_of(value.node[i].Mark());
+      Position at = position_of(value.node[i].GetMark());
       Value item{value.node[i], value.path + "[" + std::to_string(i) + "]", at, at};
       auto text = non_empty_string(item);
       if (text) items.push_back(std::move(*text)); else ok = false;
@@ -332,29 +327,28 @@ std::optional<std::string> Reader::json(const Value& value) {
   bool ok = true;
   auto convert = [&](auto& self, const Value& v) -> boost::json::value {
     switch (v.node.Type()) {
-      case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
+      case yaml::NodeType::kNull:
         return nullptr;
-      case YAML::NodeType::Scalar: {
+      case yaml::NodeType::kScalar: {
         ExpandResult expanded = expand_env(v.node.Scalar(), env_);
         if (!expanded.ok()) {
           error(v, expanded.error);
           ok = false;
           return nullptr;
         }
-        if (is_plain(v.node)) return plain_scalar_to_json(expanded.value);
+        if (v.node.IsPlain()) return plain_scalar_to_json(expanded.value);
         return boost::json::string(expanded.value);
       }
-      case YAML::NodeType::Sequence: {
+      case yaml::NodeType::kSequence: {
         boost::json::array array;
         for (std::size_t i = 0; i < v.node.size(); ++i) {
-          Position at = position_of(v.node[i].Mark());
+          Position at = position_of(v.node[i].GetMark());
           array.push_back(
               self(self, Value{v.node[i], v.path + "[" + std::to_string(i) + "]", at, at}));
         }
         return array;
       }
-      case YAML::NodeType::Map: {
+      case yaml::NodeType::kMap: {
         boost::json::object object;
         MapReader map(*this, v);
         for (auto& [key, item] : map.entries()) object[key] = self(self, item);
@@ -375,13 +369,15 @@ MapReader::MapReader(Reader& reader, const Value& value) : reader_(reader), self
     return;
   }
   is_map_ = true;
-  for (auto it = value.node.begin(); it != value.node.end(); ++it) {
-    Position key_at = position_of(it->first.Mark());
-    if (!it->first.IsScalar()) {
+  entries_.reserve(value.node.size());
+  for (std::size_t i = 0; i < value.node.size(); ++i) {
+    auto [key_node, value_node] = value.node.entry(i);
+    Position key_at = position_of(key_node.GetMark());
+    if (!key_node.IsScalar()) {
       reader_.error(key_at, self_.path, "keys must be plain strings");
       continue;
     }
-    std::string key = it->first.Scalar();
+    const std::string& key = key_node.Scalar();
     auto first = std::find_if(entries_.begin(), entries_.end(),
                               [&](const Entry& e) { return e.key == key; });
     if (first != entries_.end()) {
@@ -390,7 +386,7 @@ MapReader::MapReader(Reader& reader, const Value& value) : reader_(reader), self
                         std::to_string(first->key_at.line) + ")");
       continue;
     }
-    entries_.push_back({key, key_at, it->second});
+    entries_.push_back({key, key_at, value_node});
   }
 }
 
@@ -418,23 +414,38 @@ MapReader::Entry* MapReader::find(std::string_view key) {
   return it == entries_.end() ? nullptr : &*it;
 }
 
+namespace {
+
+// `entry_key` is KEY_file for `key`; compared in place, as this runs for every key asked.
+bool is_file_key_of(std::string_view entry_key, std::string_view key) {
+  return entry_key.size() == key.size() + 5 && entry_key.starts_with(key) &&
+         entry_key.ends_with("_file");
+}
+
+}  // namespace
+
+MapReader::Entry* MapReader::find_file_key(std::string_view key) {
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [&](const Entry& e) { return is_file_key_of(e.key, key); });
+  return it == entries_.end() ? nullptr : &*it;
+}
+
 bool MapReader::has(std::string_view key) const {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
-    return e.key == key || e.key == std::string(key) + "_file";
-  });
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return e.key == key || is_file_key_of(e.key, key); });
 }
 
 Value MapReader::value_of(const Entry& entry, std::string_view shown_key) const {
   Value value{entry.value, child_path(self_.path, shown_key), entry.key_at, entry.key_at};
-  // An empty value has no position of its own (yaml-cpp points past it): use its key's.
-  if (!entry.value.IsNull()) value.at = position_of(entry.value.Mark());
+  // An empty value has no position of its own (the parser points past it): use its key's.
+  if (!entry.value.IsNull()) value.at = position_of(entry.value.GetMark());
   return value;
 }
 
 std::optional<Value> MapReader::get(std::string_view key) {
   asked_.emplace_back(key);
   Entry* direct = find(key);
-  Entry* from_file = find(std::string(key) + "_file");
+  Entry* from_file = find_file_key(key);
   if (direct) direct->used = true;
   if (from_file) from_file->used = true;
   if (direct && from_file) {

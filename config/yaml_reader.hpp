@@ -1,13 +1,11 @@
 #pragma once
-// Typed reading of a yaml-cpp tree that never throws and never stops at the first mistake:
-// each problem becomes a Diagnostic with the file, line, column and dotted path, and the
-// reader returns nullopt so the caller keeps its default and goes on.
+// Typed reading of a YAML tree (config/yaml_tree.hpp) that never throws and never stops at
+// the first mistake: each problem becomes a Diagnostic with the file, line, column and dotted
+// path, and the reader returns nullopt so the caller keeps its default and goes on.
 //
 // Every scalar goes through ${VAR} expansion. A key FOO_file stands for FOO with the value
 // read from that file (Kubernetes-mounted secrets); relative paths are taken from the
 // config file's folder.
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -19,6 +17,7 @@
 #include "config/config.hpp"
 #include "config/diagnostic.hpp"
 #include "config/env_expand.hpp"
+#include "config/yaml_tree.hpp"
 
 namespace triggerd::config {
 
@@ -27,14 +26,14 @@ struct Position {
   int column = 1;
 };
 
-Position position_of(const YAML::Mark& mark);
+Position position_of(const yaml::Mark& mark);
 
 // The message for a name that breaks the naming rule of config::is_valid_name.
 std::string name_rule_message(std::string_view name);
 
 // A node of the file with its dotted path and where to point at it.
 struct Value {
-  YAML::Node node;
+  yaml::Node node;
   std::string path;
   Position at;                           // the value's, or its key's when the value is empty
   Position key_at;                       // its key's (a list item's own position)
@@ -112,10 +111,11 @@ class MapReader {
   struct Entry {
     std::string key;
     Position key_at;
-    YAML::Node value;
+    yaml::Node value;
     bool used = false;
   };
   Entry* find(std::string_view key);
+  Entry* find_file_key(std::string_view key);  // KEY_file
   Value value_of(const Entry& entry, std::string_view shown_key) const;
 
   Reader& reader_;
