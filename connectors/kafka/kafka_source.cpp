@@ -35,6 +35,9 @@ constexpr int kPollTimeoutMs = 100;
 // fetches it again, so a buffer that fills with each fetch would pause and refetch all the
 // time (with 1 000 messages it held the mock cluster to ~2 000 messages/s).
 constexpr std::size_t kMinBuffered = 10000;
+// With `ordering: key`, how far past busy keys a partition's buffer is searched for a message
+// that may start.
+constexpr std::size_t kKeyLookahead = 256;
 constexpr std::size_t kMaxBufferedBytes = 32u << 20;
 
 std::string join_topics(const std::vector<std::string>& items) {
@@ -197,9 +200,15 @@ std::optional<KafkaSource::Message> KafkaSource::next_startable() {
   auto it = start;
   do {
     auto& [partition, messages] = *it;
-    auto found = std::find_if(messages.begin(), messages.end(), [&](const Message& candidate) {
+    // With `none` or `partition` only the oldest message of a partition may go next; with
+    // `key`, one behind a busy key may, looking a bounded way ahead (this runs per event).
+    const auto end = gate_.ordering() == config::Ordering::key
+                         ? messages.begin() + std::min(messages.size(), kKeyLookahead)
+                         : messages.begin() + std::min<std::size_t>(messages.size(), 1);
+    auto found = std::find_if(messages.begin(), end, [&](const Message& candidate) {
       return gate_.may_start(partition, candidate.key);
     });
+    if (found == end) found = messages.end();
     if (found != messages.end()) {
       Message message = std::move(*found);
       messages.erase(found);
@@ -288,7 +297,14 @@ void KafkaSource::poll_loop() {
   depth_thread_ = std::thread([this] { depth_loop(); });
   while (!stopping_) {
     commit_kick_ = false;
-    const ssize_t count = rd_kafka_consume_batch_queue(queue_, kPollTimeoutMs, batch, kBatch);
+    // Wait for one message (rd_kafka_consume_batch_queue would wait for a whole batch), then
+    // take what else is there without waiting.
+    ssize_t count = 0;
+    batch[0] = rd_kafka_consumer_poll(consumer_, kPollTimeoutMs);
+    if (batch[0] != nullptr) {
+      count = 1 + std::max<ssize_t>(0, rd_kafka_consume_batch_queue(queue_, 0, batch + 1,
+                                                                   kBatch - 1));
+    }
     if (count > 0) {
       take_messages(reinterpret_cast<void* const*>(batch), static_cast<std::size_t>(count));
       for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
@@ -510,6 +526,9 @@ void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offs
   }
   if (ok) {
     wake_pump();  // what was held back by the redelivery bound may go now
+    // This runs inside the poll thread's rd_kafka_consume_batch_queue, which would wait on for
+    // a full batch: return now, so that the next commit goes out without delay.
+    rd_kafka_queue_yield(queue_);
   } else {
     log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_,
                rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
