@@ -24,6 +24,7 @@ namespace {
 
 // After a failed commit (coordinator moving, broker down), before the next try.
 constexpr auto kCommitRetryDelay = 100ms;
+constexpr auto kCommitResultTimeout = 10s;
 // Every so often all offsets are committed again, moved or not: an async commit that failed
 // (coordinator moving, broker down) is not reported back, and would otherwise stay undone
 // until the partition's offset moves again.
@@ -138,6 +139,7 @@ bool KafkaSource::create_consumer() {
   }
   consumer_ = consumer;
   queue_ = rd_kafka_queue_get_consumer(consumer);
+  commit_results_ = rd_kafka_queue_new(consumer);
   // A handle of its own for the watermark queries: on the consumer's connections they wait
   // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
   rd_kafka_conf_t* watermark_conf = make_kafka_conf(connection_, owner, {}, {});
@@ -300,7 +302,8 @@ void KafkaSource::poll_loop() {
     // Wait for one message (rd_kafka_consume_batch_queue would wait for a whole batch), then
     // take what else is there without waiting.
     ssize_t count = 0;
-    batch[0] = rd_kafka_consumer_poll(consumer_, kPollTimeoutMs);
+    // While a commit is out, wait briefly: its result comes on a queue of its own.
+    batch[0] = rd_kafka_consumer_poll(consumer_, commit_in_flight_ ? 1 : kPollTimeoutMs);
     if (batch[0] != nullptr) {
       count = 1 + std::max<ssize_t>(0, rd_kafka_consume_batch_queue(queue_, 0, batch + 1,
                                                                    kBatch - 1));
@@ -309,6 +312,7 @@ void KafkaSource::poll_loop() {
       take_messages(reinterpret_cast<void* const*>(batch), static_cast<std::size_t>(count));
       for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
     }
+    rd_kafka_queue_poll_callback(commit_results_, 0);
     pause_or_resume();
     commit_changes();
     const auto now = std::chrono::steady_clock::now();
@@ -330,6 +334,8 @@ void KafkaSource::poll_loop() {
     rd_kafka_queue_destroy(queue_);
     queue_ = nullptr;
   }
+  rd_kafka_queue_destroy(commit_results_);
+  commit_results_ = nullptr;
   rd_kafka_destroy(consumer_);
   consumer_ = nullptr;
   if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
@@ -488,7 +494,13 @@ void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
 }
 
 void KafkaSource::commit_changes() {
-  if (commit_in_flight_ || std::chrono::steady_clock::now() < commit_retry_at_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (commit_in_flight_ && now - commit_sent_at_ > kCommitResultTimeout) {
+    // A result that never comes must not stop commits (and with them the redelivery bound)
+    // for good: count it failed and send again.
+    commit_result(RD_KAFKA_RESP_ERR__TIMED_OUT, nullptr);
+  }
+  if (commit_in_flight_ || now < commit_retry_at_) return;
   std::vector<OffsetTracker::Commit> commits;
   {
     std::lock_guard lock(mutex_);
@@ -496,9 +508,10 @@ void KafkaSource::commit_changes() {
   }
   if (commits.empty()) return;
   rd_kafka_topic_partition_list_t* list = to_list(commits);
-  // The result comes back on the consumer's queue, served by this thread's polling.
+  // The result comes back on a queue of its own, served by this thread's loop: on the
+  // consumer's queue, a pause would drop it (and with it every later commit).
   const rd_kafka_resp_err_t err = rd_kafka_commit_queue(
-      consumer_, list, queue_,
+      consumer_, list, commit_results_,
       [](rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
          void* opaque) { static_cast<KafkaSource*>(opaque)->commit_result(error, offsets); },
       this);
@@ -508,6 +521,7 @@ void KafkaSource::commit_changes() {
     return;
   }
   commit_in_flight_ = true;
+  commit_sent_at_ = now;
 }
 
 void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offsets) {
@@ -526,9 +540,6 @@ void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offs
   }
   if (ok) {
     wake_pump();  // what was held back by the redelivery bound may go now
-    // This runs inside the poll thread's rd_kafka_consume_batch_queue, which would wait on for
-    // a full batch: return now, so that the next commit goes out without delay.
-    rd_kafka_queue_yield(queue_);
   } else {
     log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_,
                rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));

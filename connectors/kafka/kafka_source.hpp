@@ -126,7 +126,8 @@ class KafkaSource final : public Source, private Acknowledger {
   std::atomic<bool> wake_posted_{false};
 
   rd_kafka_s* consumer_ = nullptr;
-  rd_kafka_queue_s* queue_ = nullptr;  // the consumer's queue: messages, rebalances, commits
+  rd_kafka_queue_s* queue_ = nullptr;  // the consumer's queue: messages, rebalances
+  rd_kafka_queue_s* commit_results_ = nullptr;
   rd_kafka_s* watermarks_ = nullptr;   // for the depth; depth thread only
   std::thread poll_thread_;
   std::thread depth_thread_;
@@ -140,6 +141,7 @@ class KafkaSource final : public Source, private Acknowledger {
   bool paused_ = false;
   bool commit_in_flight_ = false;
   std::chrono::steady_clock::time_point commit_retry_at_{};
+  std::chrono::steady_clock::time_point commit_sent_at_{};
 
   // Shared between the poll thread and the io_context.
   mutable std::mutex mutex_;
