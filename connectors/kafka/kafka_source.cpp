@@ -283,8 +283,14 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
       }
     }
     inflight_.erase(it);
-    // The poll thread may be waiting for messages: have it commit now, not at its next turn.
-    if (queue_ != nullptr && !commit_kick_.exchange(true)) rd_kafka_queue_yield(queue_);
+    // The poll thread may be waiting for messages (up to kPollTimeoutMs): once a quarter of
+    // the redelivery bound waits for a commit, have it commit now. Not on every outcome: each
+    // wake-up is a context switch, and under load the thread comes round soon anyway.
+    if (queue_ != nullptr &&
+        tracker_.unconfirmed() * 4 >= static_cast<std::int64_t>(max_inflight_) &&
+        !commit_kick_.exchange(true)) {
+      rd_kafka_queue_yield(queue_);
+    }
   }
   // An ordering slot may have opened (runs on the io_context: no post needed).
   wake_.cancel();
