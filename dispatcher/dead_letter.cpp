@@ -3,21 +3,11 @@
 #include <type_traits>
 #include <variant>
 
+#include "connectors/kafka/kafka_dead_letter.hpp"
 #include "connectors/redis/redis_dead_letter.hpp"
 #include "dispatcher/http_dead_letter.hpp"
 
 namespace triggerd {
-namespace {
-
-// A dead-letter type whose sink is still to be written, tracked as `issue`. The dispatcher warns
-// at start-up and counts every event it then drops.
-std::unique_ptr<DeadLetterSink> not_implemented_yet(int issue) {
-  static_cast<void>(issue);
-  return nullptr;
-}
-
-}  // namespace
-
 std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
                                                       const config::DeadLetter& dead_letter,
                                                       const config::Config& config) {
@@ -36,8 +26,9 @@ std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_execut
               executor, spec,
               std::get<config::RedisConnection>(config.find_connection(spec.connection)->spec));
         } else if constexpr (std::is_same_v<Spec, config::KafkaDeadLetter>) {
-          // TODO(issue 5): the kafka dead letter (connectors/kafka/).
-          return not_implemented_yet(5);
+          return std::make_unique<kafka::KafkaDeadLetterSink>(
+              executor, spec,
+              std::get<config::KafkaConnection>(config.find_connection(spec.connection)->spec));
         } else {
           // A new dead-letter type in config::DeadLetter must be handled above.
           static_assert(sizeof(Spec) == 0, "unhandled dead-letter type");

@@ -37,7 +37,7 @@ class DeadLetterSink {
   virtual void stop() {}
 };
 
-// The sink for one trigger's `dead_letter`, or nullptr for a type not implemented yet.
+// The sink for one trigger's `dead_letter`.
 // `config` is there for the connection a redis or kafka dead letter names.
 std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
                                                       const config::DeadLetter& dead_letter,

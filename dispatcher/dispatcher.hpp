@@ -63,7 +63,7 @@ class Dispatcher {
 
   // nullptr for a function that was not in the config.
   FunctionClient* function_client(std::string_view function) const;
-  // nullptr for a trigger without a dead letter, or whose type is not implemented yet.
+  // nullptr for a trigger without a dead letter.
   DeadLetterSink* dead_letter_sink(std::string_view trigger) const;
 
  private:

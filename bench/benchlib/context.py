@@ -171,7 +171,8 @@ class Context:
 
     def binary(self, name: str) -> Path:
         paths = {"triggerd": self.build_dir / "broker" / "triggerd",
-                 "function_stub": self.build_dir / "tests" / "function_stub" / "function_stub"}
+                 "function_stub": self.build_dir / "tests" / "function_stub" / "function_stub",
+                 "kafka_mock_cluster": self.build_dir / "tests" / "kafka_mock_cluster"}
         path = paths[name]
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: build it (scripts/bench does)")

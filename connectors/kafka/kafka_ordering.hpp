@@ -20,6 +20,7 @@ class OrderingGate {
  public:
   explicit OrderingGate(config::Ordering ordering) : ordering_(ordering) {}
 
+  config::Ordering ordering() const { return ordering_; }
   bool may_start(const TopicPartition& partition, std::optional<std::string_view> key) const;
   // Call when the message is handed to the trigger, and when its outcome arrives.
   void started(const TopicPartition& partition, std::optional<std::string_view> key);

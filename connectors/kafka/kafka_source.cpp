@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "connectors/kafka/kafka_client_config.hpp"
 #include "connectors/kafka/kafka_event.hpp"
 
 namespace triggerd::kafka {
@@ -19,19 +22,26 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kCommitInterval = 500ms;
+// After a failed commit (coordinator moving, broker down), before the next try.
+constexpr auto kCommitRetryDelay = 100ms;
+constexpr auto kCommitResultTimeout = 10s;
 // Every so often all offsets are committed again, moved or not: an async commit that failed
 // (coordinator moving, broker down) is not reported back, and would otherwise stay undone
 // until the partition's offset moves again.
 constexpr auto kRecommitInterval = 2s;
 constexpr auto kDepthInterval = 1s;
 constexpr int kPollTimeoutMs = 100;
-constexpr std::size_t kMinBuffered = 1000;
-// How often the event loop looks for waiting messages when it found none: short, so that a
-// message waits little, and never a busy loop.
-constexpr auto kPumpInterval = 5ms;
+// The source's own buffer of fetched messages, bounded by count and by bytes. Large on
+// purpose: pausing a partition makes librdkafka drop what it prefetched for it, and resuming
+// fetches it again, so a buffer that fills with each fetch would pause and refetch all the
+// time (with 1 000 messages it held the mock cluster to ~2 000 messages/s).
+constexpr std::size_t kMinBuffered = 10000;
+// With `ordering: key`, how far past busy keys a partition's buffer is searched for a message
+// that may start.
+constexpr std::size_t kKeyLookahead = 256;
+constexpr std::size_t kMaxBufferedBytes = 32u << 20;
 
-std::string join(const std::vector<std::string>& items) {
+std::string join_topics(const std::vector<std::string>& items) {
   std::string joined;
   for (const auto& item : items) {
     if (!joined.empty()) joined += ',';
@@ -62,10 +72,15 @@ KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& 
       state_(state),
       log_(logging::get("kafka")),
       timer_(executor),
+      wake_(executor, asio::steady_timer::time_point::max()),
       gate_(trigger.delivery.ordering) {}
 
 KafkaSource::~KafkaSource() {
   stopping_ = true;
+  {
+    std::lock_guard lock(depth_mutex_);
+    depth_stop_.notify_all();
+  }
   if (poll_thread_.joinable()) poll_thread_.join();
 }
 
@@ -78,34 +93,24 @@ std::optional<std::int64_t> KafkaSource::queue_depth() const {
 void KafkaSource::stop() {
   stopping_ = true;
   timer_.cancel();
+  wake_.cancel();
+  std::lock_guard lock(depth_mutex_);
+  depth_stop_.notify_all();
 }
 
 bool KafkaSource::create_consumer() {
+  const std::string owner = "trigger " + trigger_name_;
+  // librdkafka prefetches up to 64 MiB per consumer by default; with the source's own buffer
+  // (kMaxBufferedBytes) on top, 16 MiB keeps a consumer's memory modest and still fetches
+  // ahead. The connection's options may set it otherwise.
+  rd_kafka_conf_t* conf = make_kafka_conf(
+      connection_, owner, {{"queued.max.messages.kbytes", "16384"}},
+      {{"group.id", group_},
+       {"auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest"},
+       {"enable.auto.offset.store", "false"},
+       {"enable.auto.commit", "false"}});
+  if (conf == nullptr) return false;
   char error[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const std::string& name, const std::string& value, bool secret) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) ==
-        RD_KAFKA_CONF_OK) {
-      return true;
-    }
-    // librdkafka's message may quote the value: never log it for the operator's options.
-    if (secret) {
-      log_->error("trigger {}: kafka option {} is not accepted", trigger_name_, name);
-    } else {
-      log_->error("trigger {}: kafka option {}: {}", trigger_name_, name, error);
-    }
-    return false;
-  };
-  bool ok = set("bootstrap.servers", join(connection_.brokers), false);
-  for (const auto& [name, value] : connection_.options) ok = ok && set(name, value.reveal(), true);
-  ok = ok && set("group.id", group_, false) &&
-       set("auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest",
-           false) &&
-       set("enable.auto.offset.store", "false", false) && set("enable.auto.commit", "false", false);
-  if (!ok) {
-    rd_kafka_conf_destroy(conf);
-    return false;
-  }
   // A lambda rather than a static member: it needs librdkafka's enum in its signature.
   rd_kafka_conf_set_rebalance_cb(
       conf, [](rd_kafka_t* consumer, rd_kafka_resp_err_t err,
@@ -133,22 +138,15 @@ bool KafkaSource::create_consumer() {
     return false;
   }
   consumer_ = consumer;
+  queue_ = rd_kafka_queue_get_consumer(consumer);
+  commit_results_ = rd_kafka_queue_new(consumer);
   // A handle of its own for the watermark queries: on the consumer's connections they wait
   // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
-  rd_kafka_conf_t* watermark_conf = rd_kafka_conf_new();
-  char watermark_error[512];
-  bool watermark_ok =
-      rd_kafka_conf_set(watermark_conf, "bootstrap.servers", join(connection_.brokers).c_str(),
-                        watermark_error, sizeof(watermark_error)) == RD_KAFKA_CONF_OK;
-  for (const auto& [name, value] : connection_.options) {
-    // Only the options a producer takes (TLS, SASL, tuning); consumer-only ones are skipped.
-    rd_kafka_conf_set(watermark_conf, name.c_str(), value.reveal().c_str(), watermark_error,
-                      sizeof(watermark_error));
+  rd_kafka_conf_t* watermark_conf = make_kafka_conf(connection_, owner, {}, {});
+  if (watermark_conf != nullptr) {
+    watermarks_ = rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, error, sizeof(error));
+    if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
   }
-  watermarks_ = watermark_ok ? rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, watermark_error,
-                                            sizeof(watermark_error))
-                             : nullptr;
-  if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
   return true;
 }
 
@@ -158,18 +156,24 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
     co_return;
   }
   log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
-             join(config_.topics), group_, connection_name_);
+             join_topics(config_.topics), group_, connection_name_);
   poll_thread_ = std::thread([this] { poll_loop(); });
   while (!stopping_) {
-    std::size_t submitted = 0;
-    try {
-      submitted = pump(sink);
-    } catch (const std::exception& error) {
-      log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+    if (!sink.has_room()) {
+      co_await sink.wait_for_room();
+      if (sink.has_room()) continue;
+      // Draining: nothing more to hand over; wait for stop().
+    } else {
+      std::size_t submitted = 0;
+      try {
+        submitted = pump(sink);
+      } catch (const std::exception& error) {
+        log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+      }
+      if (submitted > 0) continue;
     }
-    if (submitted > 0) continue;
-    timer_.expires_after(kPumpInterval);
-    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) break;
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   // The poll thread commits what finished and leaves the group; events still in flight
   // finish later and are not committed (delivered again: at least once).
@@ -181,34 +185,74 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
   state_.set_source_up(false);
 }
 
+void KafkaSource::wake_pump() {
+  if (wake_posted_.exchange(true)) return;
+  asio::post(executor_, [this] {
+    wake_posted_ = false;
+    wake_.cancel();
+  });
+}
+
+std::optional<KafkaSource::Message> KafkaSource::next_startable() {
+  if (waiting_count_ == 0 || waiting_.empty()) return std::nullopt;
+  // Round robin: start after the partition served last, so that one busy partition cannot
+  // starve the others.
+  auto start = last_served_ ? waiting_.upper_bound(*last_served_) : waiting_.begin();
+  if (start == waiting_.end()) start = waiting_.begin();
+  auto it = start;
+  do {
+    auto& [partition, messages] = *it;
+    // With `none` or `partition` only the oldest message of a partition may go next; with
+    // `key`, one behind a busy key may, looking a bounded way ahead (this runs per event).
+    const auto end = gate_.ordering() == config::Ordering::key
+                         ? messages.begin() + std::min(messages.size(), kKeyLookahead)
+                         : messages.begin() + std::min<std::size_t>(messages.size(), 1);
+    auto found = std::find_if(messages.begin(), end, [&](const Message& candidate) {
+      return gate_.may_start(partition, candidate.key);
+    });
+    if (found == end) found = messages.end();
+    if (found != messages.end()) {
+      Message message = std::move(*found);
+      messages.erase(found);
+      --waiting_count_;
+      waiting_bytes_ -= message.size();
+      last_served_ = partition;
+      return message;
+    }
+    if (++it == waiting_.end()) it = waiting_.begin();
+  } while (it != start);
+  return std::nullopt;
+}
+
 std::size_t KafkaSource::pump(EventSink& sink) {
   std::size_t submitted = 0;
   while (sink.has_room()) {
-    // Pick the first message the ordering lets start, under the lock; submit it outside the
-    // lock, because the trigger may start (and even finish) its delivery inline.
-    Message message;
+    // Pick under the lock; submit outside it, because the trigger may start (and even finish)
+    // the delivery inline.
+    std::optional<Message> message;
     std::uint64_t token = 0;
     {
       std::lock_guard lock(mutex_);
-      auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const Message& candidate) {
-        return gate_.may_start(candidate.partition, candidate.key);
-      });
-      if (it == waiting_.end()) break;
-      message = std::move(*it);
-      waiting_.erase(it);
-      gate_.started(message.partition, message.key);
+      // What a crash now would deliver again: in flight, plus finished but not yet in a
+      // confirmed commit. Kept within max_inflight.
+      const auto at_risk =
+          static_cast<std::int64_t>(inflight_.size()) + tracker_.unconfirmed();
+      if (at_risk >= static_cast<std::int64_t>(max_inflight_)) break;
+      message = next_startable();
+      if (!message) break;
+      gate_.started(message->partition, message->key);
       token = next_token_++;
       inflight_.emplace(
-          token, InFlight{message.partition, message.generation, message.offset, message.key});
+          token, InFlight{message->partition, message->generation, message->offset, message->key});
     }
     KafkaMessageView view;
-    view.topic = message.partition.topic;
-    view.partition = message.partition.partition;
-    view.offset = message.offset;
-    if (message.key) view.key = *message.key;
-    view.value = message.value;
-    view.timestamp_ms = message.timestamp_ms;
-    for (const auto& [name, value] : message.headers) view.headers.emplace_back(name, value);
+    view.topic = message->partition.topic;
+    view.partition = message->partition.partition;
+    view.offset = message->offset;
+    if (message->key) view.key = *message->key;
+    view.value = message->value;
+    view.timestamp_ms = message->timestamp_ms;
+    for (const auto& [name, value] : message->headers) view.headers.emplace_back(name, value);
     Event event = make_kafka_event(connection_name_, view, std::chrono::system_clock::now());
     event.ack = AckHandle(this, token);
     if (!sink.try_submit(event)) {
@@ -224,55 +268,80 @@ std::size_t KafkaSource::pump(EventSink& sink) {
 }
 
 void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
-  std::lock_guard lock(mutex_);
-  const auto it = inflight_.find(token);
-  if (it == inflight_.end()) return;
-  const InFlight& done = it->second;
-  const std::optional<std::string_view> key =
-      done.key ? std::optional<std::string_view>(*done.key) : std::nullopt;
-  if (tracker_.generation(done.partition) == done.generation) {
-    gate_.finished(done.partition, key);
-    // An abandoned event (a drain that ran out of time) stays unfinished: delivered again.
-    if (outcome != Outcome::abandoned)
-      tracker_.finished(done.partition, done.generation, done.offset);
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = inflight_.find(token);
+    if (it == inflight_.end()) return;
+    const InFlight& done = it->second;
+    const std::optional<std::string_view> key =
+        done.key ? std::optional<std::string_view>(*done.key) : std::nullopt;
+    if (tracker_.generation(done.partition) == done.generation) {
+      gate_.finished(done.partition, key);
+      // An abandoned event (a drain that ran out of time) stays unfinished: delivered again.
+      if (outcome != Outcome::abandoned) {
+        tracker_.finished(done.partition, done.generation, done.offset);
+      }
+    }
+    inflight_.erase(it);
+    // The poll thread may be waiting for messages (up to kPollTimeoutMs): once a quarter of
+    // the redelivery bound waits for a commit, have it commit now. Not on every outcome: each
+    // wake-up is a context switch, and under load the thread comes round soon anyway.
+    if (queue_ != nullptr &&
+        tracker_.unconfirmed() * 4 >= static_cast<std::int64_t>(max_inflight_) &&
+        !commit_kick_.exchange(true)) {
+      rd_kafka_queue_yield(queue_);
+    }
   }
-  inflight_.erase(it);
+  // An ordering slot may have opened (runs on the io_context: no post needed).
+  wake_.cancel();
 }
 
 void KafkaSource::poll_loop() {
-  auto next_commit = std::chrono::steady_clock::now() + kCommitInterval;
-  auto next_depth = std::chrono::steady_clock::now();
+  constexpr std::size_t kBatch = 256;
+  rd_kafka_message_t* batch[kBatch];
   auto next_recommit = std::chrono::steady_clock::now() + kRecommitInterval;
+  // The depth thread uses the consumer: this thread starts it and joins it before the
+  // consumer goes.
+  depth_thread_ = std::thread([this] { depth_loop(); });
   while (!stopping_) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, kPollTimeoutMs);
-    if (message != nullptr) {
-      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        take_message(consumer_, message);
-        state_.set_source_up(true);
-      } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message));
-        if (message->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) state_.set_source_up(false);
-      }
-      rd_kafka_message_destroy(message);
+    commit_kick_ = false;
+    // Wait for one message (rd_kafka_consume_batch_queue would wait for a whole batch), then
+    // take what else is there without waiting.
+    ssize_t count = 0;
+    // While a commit is out, wait briefly: its result comes on a queue of its own.
+    batch[0] = rd_kafka_consumer_poll(consumer_, commit_in_flight_ ? 1 : kPollTimeoutMs);
+    if (batch[0] != nullptr) {
+      count = 1 + std::max<ssize_t>(0, rd_kafka_consume_batch_queue(queue_, 0, batch + 1,
+                                                                   kBatch - 1));
     }
+    if (count > 0) {
+      take_messages(reinterpret_cast<void* const*>(batch), static_cast<std::size_t>(count));
+      for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
+    }
+    rd_kafka_queue_poll_callback(commit_results_, 0);
     pause_or_resume();
+    commit_changes();
     const auto now = std::chrono::steady_clock::now();
-    if (now >= next_commit) {
-      commit(false, nullptr);
-      next_commit = now + kCommitInterval;
-    }
     if (now >= next_recommit) {
-      commit(false, nullptr, true);
+      commit_now(nullptr, true);
       next_recommit = now + kRecommitInterval;
     }
-    if (now >= next_depth) {
-      refresh_depth();
-      next_depth = now + kDepthInterval;
-    }
   }
-  commit(true, nullptr, true);
+  commit_now(nullptr, true);
+  {
+    std::lock_guard lock(depth_mutex_);
+    depth_stop_.notify_all();
+  }
+  if (depth_thread_.joinable()) depth_thread_.join();
   // Leaves the group; the revoke in the rebalance callback commits once more.
   rd_kafka_consumer_close(consumer_);
+  {
+    std::lock_guard lock(mutex_);  // acknowledge() may be using it
+    rd_kafka_queue_destroy(queue_);
+    queue_ = nullptr;
+  }
+  rd_kafka_queue_destroy(commit_results_);
+  commit_results_ = nullptr;
   rd_kafka_destroy(consumer_);
   consumer_ = nullptr;
   if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
@@ -280,37 +349,62 @@ void KafkaSource::poll_loop() {
   poll_done_ = true;
 }
 
-void KafkaSource::take_message(rd_kafka_s* /*consumer*/, const void* raw) {
-  const auto* message = static_cast<const rd_kafka_message_t*>(raw);
-  Message copy;
-  copy.partition = TopicPartition{rd_kafka_topic_name(message->rkt), message->partition};
-  copy.offset = message->offset;
-  if (message->key != nullptr) {
-    copy.key = std::string(static_cast<const char*>(message->key), message->key_len);
-  }
-  if (message->payload != nullptr) {
-    copy.value.assign(static_cast<const char*>(message->payload), message->len);
-  }
-  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-  const std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
-  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) copy.timestamp_ms = timestamp;
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    std::size_t size = 0;
-    for (std::size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++i) {
-      copy.headers.emplace_back(
-          name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
+void KafkaSource::take_messages(void* const* messages, std::size_t count) {
+  std::vector<Message> copies;
+  copies.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto* message = static_cast<const rd_kafka_message_t*>(messages[i]);
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message));
+        if (message->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) state_.set_source_up(false);
+      }
+      continue;
+    }
+    Message& copy = copies.emplace_back();
+    copy.partition = TopicPartition{rd_kafka_topic_name(message->rkt), message->partition};
+    copy.offset = message->offset;
+    if (message->key != nullptr) {
+      copy.key = std::string(static_cast<const char*>(message->key), message->key_len);
+    }
+    if (message->payload != nullptr) {
+      copy.value.assign(static_cast<const char*>(message->payload), message->len);
+    }
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    const std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
+    if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) copy.timestamp_ms = timestamp;
+    rd_kafka_headers_t* headers = nullptr;
+    // rd_kafka_message_headers is not const-correct; it only reads.
+    if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(message), &headers) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      std::size_t size = 0;
+      for (std::size_t h = 0;
+           rd_kafka_header_get_all(headers, h, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++h) {
+        copy.headers.emplace_back(
+            name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
+      }
     }
   }
-  std::lock_guard lock(mutex_);
-  const auto generation = tracker_.generation(copy.partition);
-  if (!generation || !tracker_.taken(copy.partition, copy.offset)) return;  // not ours now
-  copy.generation = *generation;
-  waiting_.push_back(std::move(copy));
+  if (copies.empty()) return;
+  state_.set_source_up(true);
+  bool added = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (Message& copy : copies) {
+      const auto generation = tracker_.generation(copy.partition);
+      if (!generation || tracker_.taken(copy.partition, copy.offset) != Take::deliver) continue;
+      copy.generation = *generation;
+      waiting_bytes_ += copy.size();
+      ++waiting_count_;
+      auto& queue = waiting_[copy.partition];
+      queue.push_back(std::move(copy));
+      added = true;
+    }
+  }
+  if (added) wake_pump();
 }
 
 void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
@@ -322,6 +416,8 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
       std::lock_guard lock(mutex_);
       tracker_.assign(changed);
     }
+    // Before fetching starts: which offsets past the committed ones are finished already.
+    preset_from_committed(consumer, partitions);
     if (cooperative) {
       rd_kafka_error_t* failed = rd_kafka_incremental_assign(consumer, partitions);
       if (failed != nullptr) rd_kafka_error_destroy(failed);
@@ -336,15 +432,19 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
   // Revoked or lost: commit what finished, then forget the rest (their outcomes must not
   // commit: another member may own the partitions now).
   if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(consumer)) {
-    commit(true, &changed);
+    commit_now(&changed, false);
   }
   {
     std::lock_guard lock(mutex_);
     tracker_.revoke(changed);
-    for (const TopicPartition& partition : changed) gate_.forget(partition);
-    std::erase_if(waiting_, [&](const Message& message) {
-      return std::find(changed.begin(), changed.end(), message.partition) != changed.end();
-    });
+    for (const TopicPartition& partition : changed) {
+      gate_.forget(partition);
+      const auto it = waiting_.find(partition);
+      if (it == waiting_.end()) continue;
+      waiting_count_ -= it->second.size();
+      for (const Message& message : it->second) waiting_bytes_ -= message.size();
+      waiting_.erase(it);
+    }
   }
   if (cooperative) {
     rd_kafka_error_t* failed = rd_kafka_incremental_unassign(consumer, partitions);
@@ -355,7 +455,105 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
   log_->info("trigger {}: revoked {} partitions", trigger_name_, changed.size());
 }
 
-void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* only, bool all) {
+namespace {
+
+rd_kafka_topic_partition_list_t* to_list(const std::vector<OffsetTracker::Commit>& commits) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(commits.size()));
+  for (const auto& commit : commits) {
+    rd_kafka_topic_partition_t* entry = rd_kafka_topic_partition_list_add(
+        list, commit.partition.topic.c_str(), commit.partition.partition);
+    entry->offset = commit.offset;
+    if (!commit.metadata.empty()) {
+      // The list frees it with rd_kafka_topic_partition_list_destroy.
+      entry->metadata = rd_kafka_mem_malloc(nullptr, commit.metadata.size());
+      std::memcpy(entry->metadata, commit.metadata.data(), commit.metadata.size());
+      entry->metadata_size = commit.metadata.size();
+    }
+  }
+  return list;
+}
+
+}  // namespace
+
+void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
+                                        rd_kafka_topic_partition_list_s* partitions) {
+  rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(partitions);
+  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer, committed, 10000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Not fatal: nothing is skipped, what finished past the committed offset comes again.
+    log_->warn("trigger {}: cannot read committed offsets: {}", trigger_name_,
+               rd_kafka_err2str(err));
+  } else {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < committed->cnt; ++i) {
+      const rd_kafka_topic_partition_t& entry = committed->elems[i];
+      if (entry.offset < 0 || entry.metadata == nullptr || entry.metadata_size == 0) continue;
+      tracker_.preset_finished(
+          TopicPartition{entry.topic, entry.partition},
+          decode_commit_metadata(entry.offset,
+                                 std::string_view(static_cast<const char*>(entry.metadata),
+                                                  entry.metadata_size)));
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(committed);
+}
+
+void KafkaSource::commit_changes() {
+  const auto now = std::chrono::steady_clock::now();
+  if (commit_in_flight_ && now - commit_sent_at_ > kCommitResultTimeout) {
+    // A result that never comes must not stop commits (and with them the redelivery bound)
+    // for good: count it failed and send again.
+    commit_result(RD_KAFKA_RESP_ERR__TIMED_OUT, nullptr);
+  }
+  if (commit_in_flight_ || now < commit_retry_at_) return;
+  std::vector<OffsetTracker::Commit> commits;
+  {
+    std::lock_guard lock(mutex_);
+    commits = tracker_.take_commits();
+  }
+  if (commits.empty()) return;
+  rd_kafka_topic_partition_list_t* list = to_list(commits);
+  // The result comes back on a queue of its own, served by this thread's loop: on the
+  // consumer's queue, a pause would drop it (and with it every later commit).
+  const rd_kafka_resp_err_t err = rd_kafka_commit_queue(
+      consumer_, list, commit_results_,
+      [](rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
+         void* opaque) { static_cast<KafkaSource*>(opaque)->commit_result(error, offsets); },
+      this);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    commit_result(err, nullptr);
+    return;
+  }
+  commit_in_flight_ = true;
+  commit_sent_at_ = now;
+}
+
+void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offsets) {
+  commit_in_flight_ = false;
+  bool ok = error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET;
+  if (ok && offsets != nullptr) {
+    for (int i = 0; i < offsets->cnt; ++i) ok = ok && offsets->elems[i].err == 0;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (ok) {
+      tracker_.commit_confirmed();
+    } else {
+      tracker_.commit_failed();
+    }
+  }
+  if (ok) {
+    wake_pump();  // what was held back by the redelivery bound may go now
+  } else {
+    log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_,
+               rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
+    commit_retry_at_ = std::chrono::steady_clock::now() + kCommitRetryDelay;
+  }
+}
+
+void KafkaSource::commit_now(const std::vector<TopicPartition>* only, bool all) {
   std::vector<OffsetTracker::Commit> commits;
   {
     std::lock_guard lock(mutex_);
@@ -366,14 +564,8 @@ void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* on
     }
   }
   if (commits.empty()) return;
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(commits.size()));
-  for (const auto& commit : commits) {
-    rd_kafka_topic_partition_list_add(list, commit.partition.topic.c_str(),
-                                      commit.partition.partition)
-        ->offset = commit.offset;
-  }
-  const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, synchronous ? 0 : 1);
+  rd_kafka_topic_partition_list_t* list = to_list(commits);
+  const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, 0);
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     log_->warn("trigger {}: kafka commit failed: {}", trigger_name_, rd_kafka_err2str(err));
@@ -382,28 +574,42 @@ void KafkaSource::commit(bool synchronous, const std::vector<TopicPartition>* on
 
 void KafkaSource::pause_or_resume() {
   std::size_t waiting = 0;
+  std::size_t bytes = 0;
   {
     std::lock_guard lock(mutex_);
-    waiting = waiting_.size();
+    waiting = waiting_count_;
+    bytes = waiting_bytes_;
   }
-  // Pause when a few triggers' worth of messages wait (at least kMinBuffered: each pause and
-  // resume costs a new fetch round trip, so a small buffer would throttle the throughput);
-  // resume once half of it has gone. Polling goes on either way, so the member stays in the
-  // group.
+  // Pause when the buffer is full; resume once half of it has gone. Polling goes on either
+  // way, so the member stays in the group.
   const std::size_t limit = std::max(max_inflight_ * 2, kMinBuffered);
-  const bool full = waiting >= limit;
-  const bool drained = waiting <= limit / 2;
+  const bool full = waiting >= limit || bytes >= kMaxBufferedBytes;
+  const bool drained = waiting <= limit / 2 && bytes <= kMaxBufferedBytes / 2;
   if (full == paused_ || (paused_ && !drained)) return;
   rd_kafka_topic_partition_list_t* assignment = nullptr;
   if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Logged at info: it happens when the buffer fills or half drains, not per event.
   if (full) {
     rd_kafka_pause_partitions(consumer_, assignment);
     paused_ = true;
+    log_->info("trigger {}: paused {} partitions: {} messages wait", trigger_name_,
+               assignment->cnt, waiting);
   } else {
     rd_kafka_resume_partitions(consumer_, assignment);
     paused_ = false;
+    log_->info("trigger {}: resumed {} partitions", trigger_name_, assignment->cnt);
   }
   rd_kafka_topic_partition_list_destroy(assignment);
+}
+
+void KafkaSource::depth_loop() {
+  std::unique_lock lock(depth_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    refresh_depth();
+    lock.lock();
+    depth_stop_.wait_for(lock, kDepthInterval, [this] { return stopping_.load(); });
+  }
 }
 
 void KafkaSource::refresh_depth() {

@@ -2,6 +2,7 @@
 // stub (SPEC sections 2, 3, 5 and 6).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <map>
@@ -26,16 +27,25 @@ using namespace std::chrono_literals;
 // reading `topic` as group `group`.
 std::string kafka_config(const std::string& bootstrap, const std::string& function_url,
                          const std::string& name, const std::string& topic,
-                         const std::string& group, const std::string& delivery = "") {
+                         const std::string& group, const std::string& delivery = "",
+                         const std::string& options = "") {
   return "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  shutdown_timeout: 2s\n"
          "log:\n  level: info\n"
-         "connections:\n  main:\n    type: kafka\n    brokers: \"" +
-         bootstrap + "\"\nfunctions:\n  fn:\n    url: " + function_url +
+         "connections:\n  main:\n    type: kafka\n" +
+         (options.empty() ? "" : "    options:\n" + options) + "    brokers: \"" + bootstrap +
+         "\"\nfunctions:\n  fn:\n    url: " + function_url +
          "\n    timeout: 5s\n    max_concurrency: 200\n"
          "triggers:\n  " +
          name + ":\n    function: fn\n    source:\n      type: kafka\n      connection: main\n" +
          "      topic: " + topic + "\n      group: " + group + "\n      start: earliest\n" +
          (delivery.empty() ? "" : "    delivery:\n" + delivery);
+}
+
+StubStep respond_after(int status, std::chrono::milliseconds delay) {
+  StubStep step;
+  step.status = status;
+  step.delay = delay;
+  return step;
 }
 
 std::int64_t sum(const std::vector<std::int64_t>& offsets) {
@@ -128,15 +138,19 @@ TEST(KafkaSource, PartitionOrderingKeepsOffsetsIncreasingPerPartition) {
   }
 }
 
-TEST(KafkaSource, FunctionDownKeepsTheBacklogCountedAndDrainsWhenItIsBack) {
+TEST(KafkaSource, FunctionDownPausesStaysInTheGroupAndDrainsWhenItIsBack) {
   KafkaCluster cluster({{"down", 4}});
   FunctionStub function;
   function.always(503);
-  constexpr int kMessages = 2000;
+  // More than the source buffers (10 000 messages), so that it must pause its partitions.
+  constexpr int kMessages = 12000;
   cluster.produce_spread("down", 4, kMessages);
   TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "down", "down", "g-down",
                                "      max_inflight: 50\n      retries: 1000\n"
-                               "      backoff: {policy: constant, delay: 200ms, max: 200ms}\n"));
+                               "      backoff: {policy: constant, delay: 200ms, max: 200ms}\n",
+                               // A member that stopped polling would be out after 7 s.
+                               "      session.timeout.ms: \"6000\"\n"
+                               "      max.poll.interval.ms: \"7000\"\n"));
   TriggerdProcess triggerd(config.path());
   auto sample = [&](const std::string& name) {
     return trigger_sample(triggerd.admin_port(), name, "down").value_or(-1);
@@ -149,7 +163,16 @@ TEST(KafkaSource, FunctionDownKeepsTheBacklogCountedAndDrainsWhenItIsBack) {
       },
       15s))
       << sample("triggerd_queue_depth") << " " << sample("triggerd_inflight_events");
+  EXPECT_TRUE(wait_until(
+      [&] { return triggerd.process().err().find("paused 4 partitions") != std::string::npos; },
+      10s));
+  // Longer than max.poll.interval.ms: the member polls on while paused and keeps its
+  // partitions.
+  std::this_thread::sleep_for(8s);
+  EXPECT_EQ(triggerd.process().err().find("revoked"), std::string::npos)
+      << triggerd.process().err();
   EXPECT_EQ(sample("triggerd_source_up"), 1.0);
+  EXPECT_EQ(sample("triggerd_queue_depth") + sample("triggerd_inflight_events"), kMessages);
 
   function.always(200);
   EXPECT_TRUE(wait_until(
@@ -158,6 +181,7 @@ TEST(KafkaSource, FunctionDownKeepsTheBacklogCountedAndDrainsWhenItIsBack) {
       },
       30s))
       << sample("triggerd_queue_depth") << " " << sample("triggerd_inflight_events");
+  EXPECT_NE(triggerd.process().err().find("resumed 4 partitions"), std::string::npos);
   const std::vector<std::int64_t> ends = cluster.end_offsets("down", 4);
   EXPECT_TRUE(wait_until([&] { return cluster.committed("g-down", "down", 4) == ends; }, 10s));
 }
@@ -180,6 +204,145 @@ TEST(KafkaSource, SigtermCommitsWhatFinishedAndExitsZero) {
   triggerd.process().send_signal(SIGTERM);
   EXPECT_EQ(triggerd.process().wait_for_exit(10s), 0) << triggerd.process().err();
   EXPECT_EQ(cluster.committed("g-drain", "drain", 2), (std::vector<std::int64_t>{50, 50}));
+}
+
+
+// Splits "TOPIC-PARTITION-OFFSET" (ce-id) into ("TOPIC-PARTITION", OFFSET).
+std::pair<std::string, long long> split_id(const std::string& id) {
+  const auto dash = id.rfind('-');
+  return {id.substr(0, dash), std::stoll(id.substr(dash + 1))};
+}
+
+TEST(KafkaSource, KillNineAndRestartLosesNothingAndRepeatsAtMostMaxInflight) {
+  KafkaCluster cluster({{"crash", 4}});
+  FunctionStub function;
+  // The very first event hangs (as a stuck call would): its partition's committed offset
+  // cannot pass it, and everything finished after it in that partition must still not come
+  // again after the crash.
+  function.enqueue(respond_after(200, 30s));
+  function.always(200, 5ms);
+  constexpr int kMessages = 4000;
+  constexpr int kMaxInflight = 40;
+  cluster.produce_spread("crash", 4, kMessages);
+  TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "crash", "crash",
+                               "g-crash", "      max_inflight: 40\n",
+                               // The killed member leaves the group only when its session
+                               // times out: short, so that the restart takes over soon.
+                               "      session.timeout.ms: \"6000\"\n"));
+  {
+    TriggerdProcess first(config.path());
+    ASSERT_TRUE(function.wait_for_requests(kMessages / 2, 30s))
+        << function.request_count() << first.process().err();
+    first.process().send_signal(SIGKILL);
+    first.process().wait_for_exit(10s);
+  }
+  const std::uint64_t before_restart = function.request_count();
+  TriggerdProcess second(config.path());
+  std::map<std::string, int> seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        seen.clear();
+        for (const auto& request : function.requests()) ++seen[request.header("ce-id")];
+        return seen.size() == static_cast<std::size_t>(kMessages);
+      },
+      60s))
+      << seen.size() << " distinct of " << kMessages << "\n"
+      << second.process().err();
+  const std::vector<std::int64_t> ends = cluster.end_offsets("crash", 4);
+  EXPECT_TRUE(wait_until([&] { return cluster.committed("g-crash", "crash", 4) == ends; }, 15s));
+  const std::size_t total = function.requests().size();
+  const std::size_t repeated = total - static_cast<std::size_t>(kMessages);
+  EXPECT_LE(repeated, static_cast<std::size_t>(kMaxInflight))
+      << "delivered before the crash: " << before_restart << ", in all: " << total;
+  // The hung event was in flight at the crash: it is among those delivered again.
+  const std::string first_id = function.requests().front().header("ce-id");
+  EXPECT_EQ(seen[first_id], 2) << first_id;
+}
+
+TEST(KafkaSource, KeyOrderingKeepsEachKeyInOrderAndASlowKeyHoldsUpOnlyItself) {
+  KafkaCluster cluster({{"keys", 1}});
+  FunctionStub function;
+  function.enqueue(respond_after(200, 3s));  // the first message of key "slow"
+  TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "keys", "keys",
+                               "g-keys", "      ordering: key\n      max_inflight: 20\n"));
+  TriggerdProcess triggerd(config.path());
+  cluster.produce("keys", {KafkaMessage{"slow", "slow-0", {}, 0}});
+  ASSERT_TRUE(function.wait_for_requests(1, 20s)) << triggerd.process().err();
+  std::vector<KafkaMessage> rest;
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = i % 10 == 0 ? "slow" : "k" + std::to_string(i % 3);
+    rest.push_back(KafkaMessage{key, key + "-" + std::to_string(i), {}, 0});
+  }
+  cluster.produce("keys", rest);
+  // Keys k0..k2 (54 messages) flow while "slow" waits for its first answer.
+  ASSERT_TRUE(function.wait_for_requests(55, 2500ms)) << function.request_count();
+  const auto early = function.requests();
+  for (std::size_t i = 1; i < early.size(); ++i) {
+    EXPECT_NE(early[i].header("ce-subject"), "slow") << early[i].body;
+  }
+  ASSERT_TRUE(function.wait_for_requests(61, 20s)) << function.request_count();
+  const auto requests = function.requests();
+  std::map<std::string, long long> last;
+  for (const auto& request : requests) {
+    const std::string key = request.header("ce-subject");
+    const long long offset = split_id(request.header("ce-id")).second;
+    if (last.contains(key)) {
+      EXPECT_GT(offset, last[key]) << key;
+    }
+    last[key] = offset;
+  }
+  // The second "slow" message went out only after the first was answered.
+  const auto second_slow = std::find_if(requests.begin() + 1, requests.end(), [](const auto& r) {
+    return r.header("ce-subject") == "slow";
+  });
+  ASSERT_NE(second_slow, requests.end());
+  EXPECT_GE(second_slow->received_steady - requests.front().received_steady, 3s);
+  EXPECT_TRUE(wait_until([&] { return cluster.committed("g-keys", "keys", 1)[0] == 61; }, 10s));
+}
+
+TEST(KafkaSource, APoisonMessageGoesToTheDeadLetterTopicAndTheRestIsDelivered) {
+  KafkaCluster cluster({{"payments", 1}, {"payments-dlq", 1}});
+  FunctionStub function;
+  TempFile config(kafka_config(
+      cluster.bootstrap(), function.url("/fn"), "payments", "payments", "g-payments",
+      "      dead_letter: {type: kafka, connection: main, topic: payments-dlq}\n"));
+  TriggerdProcess triggerd(config.path());
+  auto ok_messages = [](int from, int to) {
+    std::vector<KafkaMessage> messages;
+    for (int i = from; i < to; ++i) messages.push_back({std::nullopt, "ok-" + std::to_string(i)});
+    return messages;
+  };
+  cluster.produce("payments", ok_messages(0, 10));
+  ASSERT_TRUE(function.wait_for_requests(10, 20s)) << triggerd.process().err();
+  // The function rejects the next message for good (400: not retried).
+  function.enqueue(respond_after(400, 0ms));
+  cluster.produce("payments", {KafkaMessage{"acct-9", R"({"amount":-1})",
+                                            {{"content-type", "application/json"}}}});
+  ASSERT_TRUE(function.wait_for_requests(11, 10s));
+  cluster.produce("payments", ok_messages(11, 50));
+  ASSERT_TRUE(function.wait_for_requests(50, 20s)) << function.request_count();
+
+  const auto dead = cluster.read_all("payments-dlq", 1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].value, R"({"amount":-1})");
+  EXPECT_EQ(dead[0].key, "acct-9");
+  EXPECT_EQ(dead[0].header("ce_id"), "payments-0-10");
+  EXPECT_EQ(dead[0].header("ce_subject"), "acct-9");
+  EXPECT_EQ(dead[0].header("ce_type"), "dev.triggerd.kafka.message");
+  EXPECT_EQ(dead[0].header("content-type"), "application/json");
+  EXPECT_EQ(dead[0].header("ce_trigger"), "payments");
+  EXPECT_EQ(dead[0].header("ce_function"), "fn");
+  EXPECT_EQ(dead[0].header("ce_attempts"), "1");
+  EXPECT_EQ(dead[0].header("ce_laststatus"), "400");
+  EXPECT_TRUE(dead[0].header("ce_firstattempt").has_value());
+  // Committed past the poison message, to the end.
+  EXPECT_TRUE(wait_until([&] { return cluster.committed("g-payments", "payments", 1)[0] == 50; },
+                         10s));
+  EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_events_dead_lettered_total",
+                           "payments"),
+            1.0);
+  EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_events_delivered_total", "payments"),
+            49.0);
 }
 
 }  // namespace

@@ -1,0 +1,223 @@
+"""S2 kafka -> function: how many messages per second triggerd takes from Kafka (librdkafka's
+mock cluster, 8 partitions) and delivers to a function, with `ordering: none` and
+`ordering: partition`, against a function stub that answers at once or after 1 ms.
+
+References, measured in the same run against the same stub:
+  none        wrk -c64 POSTing the same body (as S1): the function's own limit.
+  partition   8 x (wrk -c1's requests/s): one request at a time per partition, each costing
+              the stub's delay plus a measured round trip, i.e. partitions / (delay + RTT).
+
+Per run: one topic `s2` of 8 partitions, filled once (kcat -P per partition, 1 KiB values,
+one message per message set, 4 000 per partition: the mock cluster's limits, see
+PER_PARTITION_FULL) before anything is measured; each variant then reads it from the start with a group of its own, so every
+variant sees the same backlog. The first WARM_SHARE is not measured (group join, fetch
+start); the window ends after duration_s or when only TAIL_SHARE is left. Counted: the stub's
+requests over the window. Afterwards triggerd drains on SIGTERM and the count it delivered
+must equal what the function received (nothing invented, nothing lost on the way).
+The mock cluster (a process of its own) and the stubs run on the load/function CPU.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+
+from benchlib import wrk
+from benchlib.context import DISTURBED_CORES, Context
+from benchlib.meter import Meter
+from benchlib.procs import wait_until
+from benchlib.results import RunSample, ScenarioResult, Skip
+from benchlib.stub import FunctionStub
+from benchlib.triggerd import Triggerd
+
+ID = "S2"
+TITLE = "kafka (mock cluster, 8 partitions) -> function, 1 KiB messages"
+
+BODY_BYTES = 1024
+PARTITIONS = 8
+IN_FLIGHT = 64            # max_inflight and max_concurrency; wrk -c for `none`
+# Messages in the topic. The mock cluster cannot serve a fetch that starts inside a message set
+# or past its first log segment (offset out of range), which a consumer does after every pause
+# and resume: so each message is a set of its own, and a partition holds at most 4 000 of
+# them (about 4 MiB). The windows are short (about a second at full speed): hence the runs.
+PER_PARTITION_FULL = 4000
+PER_PARTITION_SMOKE = 1000
+WARM_SHARE = 0.05
+TAIL_SHARE = 0.10
+TOPIC = "s2"
+VARIANTS = [("none", 0), ("none", 1), ("partition", 0), ("partition", 1)]
+
+CONFIG = """\
+# S2: one kafka trigger, the function stub as its function.
+server:
+  listen: 127.0.0.1:0
+  admin_listen: 127.0.0.1:0
+  shutdown_timeout: 10s
+log:
+  level: info
+connections:
+  kafka:
+    type: kafka
+    brokers: "{bootstrap}"
+functions:
+  stub:
+    url: {function_url}
+    timeout: 10s
+    max_concurrency: {in_flight}
+triggers:
+  {trigger}:
+    function: stub
+    source:
+      type: kafka
+      connection: kafka
+      topic: {topic}
+      group: {group}
+      start: earliest
+    delivery:
+      max_inflight: {in_flight}
+      ordering: {ordering}
+"""
+
+
+def make_body(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes, without a newline (kcat -P splits on them)."""
+    head, tail = b'{"order":12345,"note":"', b'"}'
+    filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1)
+    return head + filler[: size - len(head) - len(tail)] + tail
+
+
+def run(ctx: Context) -> ScenarioResult:
+    result = ctx.result(ID, TITLE)
+    if shutil.which("kcat") is None:
+        raise Skip("kcat is not installed (apt-get install kcat)")
+    if not wrk.available():
+        result.fail("wrk is not installed (apt-get install wrk)")
+        return result
+    body = make_body(BODY_BYTES)
+    body_file = ctx.workdir / "s2-body.json"
+    body_file.write_bytes(body)
+    per_partition = PER_PARTITION_SMOKE if ctx.smoke else PER_PARTITION_FULL
+    backlog = per_partition * PARTITIONS
+    lines_file = ctx.workdir / "s2-messages.txt"
+    lines_file.write_bytes((body + b"\n") * per_partition)
+
+    stubs = {delay: FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir,
+                                 ctx.cpus.function, delay_ms=delay, name=f"s2-stub-{delay}ms")
+             for delay in sorted({delay for _, delay in VARIANTS})}
+    for stub in stubs.values():
+        ctx.placed(ID, "function", "function_stub", stub.child)
+
+    def load(url: str, seconds: float, connections: int) -> wrk.WrkResult:
+        measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,
+                            connections=connections, content_type="application/json")
+        ctx.placed(ID, "load", "wrk", cpus=measured.cpus)
+        return measured
+
+    if ctx.warmup_s > 0:
+        ctx.log(f"{ID}: warm-up, wrk -> stub {ctx.warmup_s:.0f}s")
+        load(stubs[0].url("/s2"), ctx.warmup_s, IN_FLIGHT)
+
+    def measure(run_number: int) -> RunSample:
+        sample = RunSample()
+        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+        # A fresh cluster per run: the same backlog, and no state from the last run.
+        cluster_out = ctx.workdir / f"s2-cluster-{run_number}.log"
+        cluster = ctx.procs.start(
+            "kafka_mock_cluster",
+            [str(ctx.binary("kafka_mock_cluster")), "--topic", f"{TOPIC}:{PARTITIONS}"],
+            ctx.cpus.load, cluster_out)
+        ctx.placed(ID, "load", "kafka_mock_cluster", cluster)
+
+        def bootstrap():
+            if not cluster.alive():
+                raise RuntimeError(f"kafka_mock_cluster exited early:\n{cluster.log_text()}")
+            text = cluster_out.read_text().strip() if cluster_out.exists() else ""
+            return text.splitlines()[0] if text else None
+
+        servers = wait_until(bootstrap, timeout=10, what="the mock cluster's address")
+        ctx.log(f"{label}: producing {backlog} messages of {len(body)} B with kcat")
+        started = time.monotonic()
+        for partition in range(PARTITIONS):
+            producer = ctx.procs.start(
+                "kcat", ["kcat", "-P", "-b", servers, "-t", TOPIC, "-p", str(partition),
+                         "-X", "batch.num.messages=1", "-X", "linger.ms=0",
+                         "-l", str(lines_file)],
+                ctx.cpus.load, ctx.workdir / "s2-kcat.log")
+            status = producer.popen.wait(timeout=300)
+            if status != 0:
+                raise RuntimeError(f"kcat -P exited {status}:\n{producer.log_text()}")
+        ctx.log(f"{label}: produced in {time.monotonic() - started:.1f}s")
+
+        others_worst = 0.0
+        for ordering, delay in VARIANTS:
+            name = f"{ordering}, {delay} ms"
+            stub = stubs[delay]
+            ctx.log(f"{label}: {name}: reference (wrk) {ctx.duration_s:.0f}s")
+            stub.reset()
+            connections = IN_FLIGHT if ordering == "none" else 1
+            meter = Meter({"stub": stub.pid})
+            reference = load(stub.url("/s2"), ctx.duration_s, connections)
+            meter.stop()
+            others_worst = max(others_worst, meter.others_all(ctx.all_cpus))
+            sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
+                         f"{name}: the stub answered {reference.status_errors} non-2xx and "
+                         f"{reference.socket_errors} socket errors to wrk")
+            reference_rate = reference.ok_per_s * (PARTITIONS if ordering == "partition" else 1)
+
+            ctx.log(f"{label}: {name}: kafka -> triggerd -> stub, up to {ctx.duration_s:.0f}s")
+            stub.reset()
+            trigger = f"s2-{ordering}-{delay}"
+            config = CONFIG.format(bootstrap=servers, function_url=stub.url("/s2"),
+                                   in_flight=IN_FLIGHT, trigger=trigger, topic=TOPIC,
+                                   group=f"{trigger}-{run_number}", ordering=ordering)
+            broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
+                              config, name=f"{trigger}-triggerd-{run_number}")
+            ctx.placed(ID, "broker", "triggerd", broker.child)
+            warm = int(backlog * WARM_SHARE)
+            tail = int(backlog * (1 - TAIL_SHARE))
+            wait_until(lambda: stub.requests() >= warm, timeout=60, interval=0.05,
+                       what=f"the first {warm} messages to reach the function")
+            with ctx.profile(broker.pid, f"s2-{ordering}-{delay}ms-triggerd"):
+                meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "cluster": cluster.pid})
+                t0, c0 = time.monotonic(), stub.requests()
+                deadline = t0 + ctx.duration_s
+                c1 = c0
+                while time.monotonic() < deadline and c1 < tail:
+                    time.sleep(0.2)
+                    c1 = stub.requests()
+                t1 = time.monotonic()
+                meter.stop()
+            others_worst = max(others_worst, meter.others_all(ctx.all_cpus))
+            window = t1 - t0
+            delivered = c1 - c0
+            rate = delivered / window if window > 0 else 0.0
+            cpu = meter.cpu_s["triggerd"] + meter.uncharged_interrupt_s(ctx.cpus.broker)
+            peak_rss = broker.peak_rss_mib()
+            # The function receives an event before triggerd counts it delivered, and at most
+            # max_inflight are between the two: a wider gap means events invented or lost.
+            delivered_total = broker.metric("triggerd_events_delivered_total", trigger=trigger)
+            stub_total = stub.requests()
+            exit_status = broker.stop()
+
+            how = "8 x wrk -c1" if ordering == "partition" else "wrk -c64"
+            sample.add(f"{name}: reference ({how})", "req/s", reference_rate)
+            sample.add(f"{name}: delivered to the function", "events/s", rate)
+            sample.add(f"{name}: delivered / reference", "ratio",
+                       rate / reference_rate if reference_rate else 0.0, digits=3)
+            sample.add(f"{name}: triggerd CPU per delivered event", "us",
+                       cpu / delivered * 1e6 if delivered else 0.0, digits=1)
+            sample.add(f"{name}: triggerd peak RSS (VmHWM)", "MiB", peak_rss, digits=1)
+            sample.check(delivered > 0, f"{name}: no message reached the function")
+            sample.check(exit_status == 0, f"{name}: triggerd exited {exit_status} on SIGTERM")
+            sample.check(0 <= stub_total - delivered_total <= IN_FLIGHT,
+                         f"{name}: triggerd counted {delivered_total:.0f} delivered, the "
+                         f"function received {stub_total}")
+        ctx.procs.stop(cluster)
+        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others_worst,
+                   digits=2)
+        if others_worst > DISTURBED_CORES:
+            sample.disturbed = f"other jobs took {others_worst:.2f} cores of CPU {ctx.all_cpus}"
+        return sample
+
+    ctx.repeat(result, measure)
+    return result
+

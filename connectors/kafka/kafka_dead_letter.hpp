@@ -1,0 +1,50 @@
+#pragma once
+// The `kafka` dead letter (SPEC section 2): produces the event to `topic` in the CloudEvents
+// Kafka binding's binary mode (the data as the value, the subject as the key, attributes as
+// ce_* headers, content-type), with the failure as extension attributes: ce_trigger,
+// ce_function, ce_attempts, ce_laststatus or ce_lasterror, ce_firstattempt. write() is true
+// only once the brokers acknowledged the message (its delivery report), so the source
+// acknowledges only then.
+//
+// One producer per sink (acks=all); its delivery reports are served by a thread of its own and
+// handed back to the event loop.
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+#include "dispatcher/dead_letter.hpp"
+
+struct rd_kafka_s;
+
+namespace spdlog {
+class logger;
+}
+
+namespace triggerd::kafka {
+
+class KafkaDeadLetterSink final : public DeadLetterSink {
+ public:
+  KafkaDeadLetterSink(boost::asio::any_io_executor executor, const config::KafkaDeadLetter& spec,
+                      const config::KafkaConnection& connection);
+  ~KafkaDeadLetterSink() override;
+  KafkaDeadLetterSink(const KafkaDeadLetterSink&) = delete;
+  KafkaDeadLetterSink& operator=(const KafkaDeadLetterSink&) = delete;
+
+  boost::asio::awaitable<bool> write(const Event& event, const DeadLetterInfo& info) override;
+
+ private:
+  void poll_loop();
+
+  boost::asio::any_io_executor executor_;
+  std::string topic_;
+  std::shared_ptr<spdlog::logger> log_;
+  rd_kafka_s* producer_ = nullptr;
+  std::thread poll_thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> detached_{false};  // delivery reports no longer reach the event loop
+};
+
+}  // namespace triggerd::kafka
