@@ -345,5 +345,40 @@ TEST(KafkaSource, APoisonMessageGoesToTheDeadLetterTopicAndTheRestIsDelivered) {
             49.0);
 }
 
+TEST(KafkaSource, ASecondReplicaTakesHalfThePartitionsAndNothingIsLost) {
+  KafkaCluster cluster({{"shared", 4}});
+  FunctionStub function;
+  function.always(200, 2ms);
+  constexpr int kMessages = 4000;
+  cluster.produce_spread("shared", 4, kMessages);
+  TempFile config(kafka_config(cluster.bootstrap(), function.url("/fn"), "shared", "shared",
+                               "g-shared", "      max_inflight: 20\n",
+                               // The mock cluster's rebalance waits about a session timeout.
+                               "      session.timeout.ms: \"6000\"\n"));
+  TriggerdProcess first(config.path());
+  ASSERT_TRUE(function.wait_for_requests(500, 30s)) << first.process().err();
+  // The second replica joins the group: a rebalance moves two partitions to it while the
+  // first has events of them in flight.
+  TriggerdProcess second(config.path());
+  std::map<std::string, int> seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        seen.clear();
+        for (const auto& request : function.requests()) ++seen[request.header("ce-id")];
+        return seen.size() == static_cast<std::size_t>(kMessages);
+      },
+      60s))
+      << seen.size() << " distinct of " << kMessages << "\n"
+      << first.process().err() << second.process().err();
+  const std::vector<std::int64_t> ends = cluster.end_offsets("shared", 4);
+  EXPECT_TRUE(wait_until([&] { return cluster.committed("g-shared", "shared", 4) == ends; }, 15s));
+  EXPECT_NE(second.process().err().find("assigned 2 partitions"), std::string::npos)
+      << second.process().err();
+  EXPECT_GT(trigger_sample(second.admin_port(), "triggerd_events_delivered_total", "shared"),
+            0.0);
+  // Only events in flight at the rebalance (at most max_inflight) may come twice.
+  EXPECT_LE(function.requests().size() - static_cast<std::size_t>(kMessages), 20u);
+}
+
 }  // namespace
 }  // namespace triggerd::testing
