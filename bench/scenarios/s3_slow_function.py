@@ -134,6 +134,10 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         reference_rate = reference.ok_per_s
 
         ctx.log(f"{label}: redis stream ({backlog} waiting) -> triggerd -> stub ({DELAY_MS} ms)")
+        # wrk leaves up to 500 requests in the stub's timers when it stops: let them finish,
+        # or the stub's high-water mark would count them with triggerd's.
+        wait_until(lambda: stub.stats()["current_concurrent"] == 0, timeout=10, interval=0.02,
+                   what="the reference's last requests to finish")
         stub.reset()
         broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
                           config, name=f"s3-triggerd-{run_number}")
