@@ -6,8 +6,9 @@ Once, before the runs:
   calibration  S1's measurement in short: a fresh stream filled with N 1 KiB entries, a fresh
                triggerd with S1's trigger (count 100, 64 in flight, the function's
                max_concurrency 64) works through it; delivered events/s between 5 % and 90 %
-               of the backlog (at most duration_s) is the maximum. The offered rate of every
-               run is half of it. (Measured here rather than taken from S1 so that S6 runs on
+               of the backlog (at most duration_s). Measured CALIBRATIONS times (once with
+               --smoke) and the best taken as the maximum: another job on the machine can only
+               lower it. The offered rate of every run is half of it. (Measured here rather than taken from S1 so that S6 runs on
                its own, e.g. `--only S6`, and drives at what this machine allows now.)
 Per run:
   triggerd     a fresh triggerd, the same trigger on an empty stream (start "0": nothing
@@ -70,6 +71,7 @@ STAMP_FIELD = "sent_us"
 TRIGGER = "s6-stream"
 STREAM = "s6:events"
 CALIBRATION_STREAM = "s6:calibration"
+CALIBRATIONS = 3
 TARGET_P99_US = 1000.0
 PRODUCER = Path(__file__).resolve().parent.parent / "benchlib" / "stream_producer.py"
 
@@ -125,7 +127,8 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
                              in_flight=IN_FLIGHT, trigger=TRIGGER, stream=stream,
                              count=READ_COUNT)
 
-    maximum = calibrate(ctx, client, redis, stub, config(CALIBRATION_STREAM))
+    maximum = max(calibrate(ctx, client, redis, stub, config(CALIBRATION_STREAM))
+                  for _ in range(1 if ctx.smoke else CALIBRATIONS))
     offered = maximum * OFFERED_SHARE
     if offered < 100:
         result.fail(f"the calibration measured {maximum:.0f} events/s: too low to drive")
@@ -195,7 +198,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
             value = latency.get(name)
             return float(value) if value is not None else 0.0
 
-        sample.add("calibration: S1-style maximum (once per scenario)", "events/s", maximum)
+        sample.add("calibration: S1-style maximum (best of 3, once)", "events/s", maximum)
         sample.add("offered rate (half of it)", "events/s", offered)
         sample.add("producer: sent", "entries/s", summary.get("rate", 0.0))
         sample.add("delivered to the function in the window", "events/s",
@@ -284,4 +287,6 @@ def calibrate(ctx: Context, client: RedisClient, redis, stub: FunctionStub,
     finally:
         broker.stop()
     client.simple(b"DEL", CALIBRATION_STREAM.encode())
-    return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+    rate = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+    ctx.log(f"{ID}: calibration: {rate:,.0f} events/s")
+    return rate
