@@ -25,6 +25,8 @@ namespace {
 // After a failed commit (coordinator moving, broker down), before the next try.
 constexpr auto kCommitRetryDelay = 100ms;
 constexpr auto kCommitResultTimeout = 10s;
+// How long leaving the group may hold up a shutdown.
+constexpr auto kCloseTimeout = 5s;
 // Every so often all offsets are committed again, moved or not: an async commit that failed
 // (coordinator moving, broker down) is not reported back, and would otherwise stay undone
 // until the partition's offset moves again.
@@ -333,8 +335,7 @@ void KafkaSource::poll_loop() {
     depth_stop_.notify_all();
   }
   if (depth_thread_.joinable()) depth_thread_.join();
-  // Leaves the group; the revoke in the rebalance callback commits once more.
-  rd_kafka_consumer_close(consumer_);
+  close_consumer();
   {
     std::lock_guard lock(mutex_);  // acknowledge() may be using it
     rd_kafka_queue_destroy(queue_);
@@ -342,11 +343,35 @@ void KafkaSource::poll_loop() {
   }
   rd_kafka_queue_destroy(commit_results_);
   commit_results_ = nullptr;
-  rd_kafka_destroy(consumer_);
+  // Closed above (or given up on): destroying must not try again and wait unbounded.
+  rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   consumer_ = nullptr;
   if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
   watermarks_ = nullptr;
   poll_done_ = true;
+}
+
+void KafkaSource::close_consumer() {
+  // Leaves the group; the revoke in the rebalance callback commits once more. Asynchronously,
+  // so that a coordinator that does not answer cannot hold the shutdown past kCloseTimeout.
+  rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_, queue_);
+  if (error != nullptr) {
+    log_->warn("trigger {}: kafka consumer close: {}", trigger_name_, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kCloseTimeout;
+  while (!rd_kafka_consumer_closed(consumer_)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log_->warn("trigger {}: kafka consumer did not close within {} s; leaving", trigger_name_,
+                 std::chrono::duration_cast<std::chrono::seconds>(kCloseTimeout).count());
+      return;
+    }
+    // Serves the close (rebalance callback included); messages still arriving are dropped:
+    // they were not taken, so they come again.
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 100);
+    if (message != nullptr) rd_kafka_message_destroy(message);
+  }
 }
 
 void KafkaSource::take_messages(void* const* messages, std::size_t count) {

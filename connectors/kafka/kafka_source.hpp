@@ -98,6 +98,7 @@ class KafkaSource final : public Source, private Acknowledger {
   void poll_loop();
   bool create_consumer();
   void take_messages(void* const* messages, std::size_t count);
+  void close_consumer();
   void rebalance(rd_kafka_s* consumer, int error, rd_kafka_topic_partition_list_s* partitions);
   void preset_from_committed(rd_kafka_s* consumer, rd_kafka_topic_partition_list_s* partitions);
   // Sends what changed, unless a commit is in flight already.

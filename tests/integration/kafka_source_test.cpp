@@ -207,6 +207,19 @@ TEST(KafkaSource, SigtermCommitsWhatFinishedAndExitsZero) {
 }
 
 
+// Waits (up to 60 s) until the function has seen `count` distinct ce-ids; `seen` gets how
+// often each arrived.
+bool wait_for_distinct_ids(const FunctionStub& function, int count,
+                           std::map<std::string, int>& seen) {
+  return wait_until(
+      [&] {
+        seen.clear();
+        for (const auto& request : function.requests()) ++seen[request.header("ce-id")];
+        return seen.size() == static_cast<std::size_t>(count);
+      },
+      std::chrono::seconds(60));
+}
+
 // Splits "TOPIC-PARTITION-OFFSET" (ce-id) into ("TOPIC-PARTITION", OFFSET).
 std::pair<std::string, long long> split_id(const std::string& id) {
   const auto dash = id.rfind('-');
@@ -239,13 +252,7 @@ TEST(KafkaSource, KillNineAndRestartLosesNothingAndRepeatsAtMostMaxInflight) {
   const std::uint64_t before_restart = function.request_count();
   TriggerdProcess second(config.path());
   std::map<std::string, int> seen;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        seen.clear();
-        for (const auto& request : function.requests()) ++seen[request.header("ce-id")];
-        return seen.size() == static_cast<std::size_t>(kMessages);
-      },
-      60s))
+  ASSERT_TRUE(wait_for_distinct_ids(function, kMessages, seen))
       << seen.size() << " distinct of " << kMessages << "\n"
       << second.process().err();
   const std::vector<std::int64_t> ends = cluster.end_offsets("crash", 4);
@@ -361,13 +368,7 @@ TEST(KafkaSource, ASecondReplicaTakesHalfThePartitionsAndNothingIsLost) {
   // first has events of them in flight.
   TriggerdProcess second(config.path());
   std::map<std::string, int> seen;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        seen.clear();
-        for (const auto& request : function.requests()) ++seen[request.header("ce-id")];
-        return seen.size() == static_cast<std::size_t>(kMessages);
-      },
-      60s))
+  ASSERT_TRUE(wait_for_distinct_ids(function, kMessages, seen))
       << seen.size() << " distinct of " << kMessages << "\n"
       << first.process().err() << second.process().err();
   const std::vector<std::int64_t> ends = cluster.end_offsets("shared", 4);
