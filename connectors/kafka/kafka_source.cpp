@@ -24,12 +24,12 @@ namespace {
 
 // After a failed commit (coordinator moving, broker down), before the next try.
 constexpr auto kCommitRetryDelay = 100ms;
+// A commit whose result has not come by then counts as failed (and is sent again).
 constexpr auto kCommitResultTimeout = 10s;
 // How long leaving the group may hold up a shutdown.
 constexpr auto kCloseTimeout = 5s;
-// Every so often all offsets are committed again, moved or not: an async commit that failed
-// (coordinator moving, broker down) is not reported back, and would otherwise stay undone
-// until the partition's offset moves again.
+// Every so often the whole state is committed again, changed or not: cheap insurance for a
+// partition that has gone quiet after a commit lost with a coordinator that moved.
 constexpr auto kRecommitInterval = 2s;
 constexpr auto kDepthInterval = 1s;
 constexpr int kPollTimeoutMs = 100;
@@ -38,10 +38,10 @@ constexpr int kPollTimeoutMs = 100;
 // fetches it again, so a buffer that fills with each fetch would pause and refetch all the
 // time (with 1 000 messages it held the mock cluster to ~2 000 messages/s).
 constexpr std::size_t kMinBuffered = 10000;
+constexpr std::size_t kMaxBufferedBytes = 32u << 20;
 // With `ordering: key`, how far past busy keys a partition's buffer is searched for a message
 // that may start.
 constexpr std::size_t kKeyLookahead = 256;
-constexpr std::size_t kMaxBufferedBytes = 32u << 20;
 
 std::string join_topics(const std::vector<std::string>& items) {
   std::string joined;
