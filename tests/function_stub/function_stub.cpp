@@ -129,6 +129,9 @@ class LatencyHistogram {
     const auto at = [&](double quantile) -> std::int64_t {
       const auto rank = std::max<std::uint64_t>(
           1, static_cast<std::uint64_t>(std::ceil(quantile * static_cast<double>(count))));
+      // The first and the last rank are the exact extremes, not their buckets' middles.
+      if (rank == 1) return summary.min_us;
+      if (rank >= count) return summary.max_us;
       std::uint64_t seen = 0;
       std::int64_t value = summary.max_us;
       bool found = false;
