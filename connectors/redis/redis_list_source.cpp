@@ -146,7 +146,9 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
     }
     co_await sink.wait_for_room();
     if (stopped_) break;
-    if (!sink.has_room() || inflight_.size() >= max_inflight_) {
+    // What a crash now would deliver again: items in flight, and finished ones whose LREM
+    // has not completed. Kept within max_inflight.
+    if (!sink.has_room() || inflight_.size() + acks_.size() + removing_ >= max_inflight_) {
       co_await sleep(sleep_timer_, 10ms);
       continue;
     }
@@ -220,7 +222,9 @@ asio::awaitable<void> RedisListSource::ack_loop() {
     std::vector<std::vector<std::string>> commands;
     commands.reserve(batch.size());
     for (const std::string& item : batch) commands.push_back(args("LREM", processing_, "-1", item));
+    removing_ = batch.size();
     std::vector<Reply> replies = co_await acker_.pipeline(std::move(commands), kCommandTimeout);
+    removing_ = 0;
     std::vector<std::string> again;
     for (std::size_t i = 0; i < replies.size(); ++i) {
       if (replies[i].error()) again.push_back(std::move(batch[i]));

@@ -83,6 +83,7 @@ class RedisListSource final : public Source, private Acknowledger {
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> item
   std::vector<std::string> acks_;                            // items to LREM
+  std::size_t removing_ = 0;                                  // items in the LREM under way
   std::atomic<std::int64_t> depth_{-1};
 };
 
