@@ -14,9 +14,6 @@ find_package(Boost 1.81 QUIET COMPONENTS json url)
 triggerd_require(Boost_FOUND "Boost 1.81 (Asio, Beast, JSON, URL)"
                  "libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev")
 
-find_package(yaml-cpp QUIET)
-triggerd_require(yaml-cpp_FOUND "yaml-cpp" "libyaml-cpp-dev")
-
 find_package(spdlog QUIET)
 triggerd_require(spdlog_FOUND "spdlog" "libspdlog-dev")
 
