@@ -16,15 +16,14 @@ redis-server runs on the load CPU (it stands in for the producers), without pers
 """
 from __future__ import annotations
 
-import shutil
-import socket
 import time
 
-from benchlib import http, wrk
+from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
 from benchlib.procs import wait_until
-from benchlib.results import RunSample, ScenarioResult, Skip
+from benchlib.redisbench import RedisClient, make_body, start_redis
+from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd
 
@@ -40,7 +39,6 @@ WARM_SHARE = 0.05         # of the backlog, delivered before the window opens
 TAIL_SHARE = 0.10         # of the backlog, left when the window closes at the latest
 TRIGGER = "s1-stream"
 STREAM = "s1:events"
-XADD_BATCH = 1000
 
 CONFIG = """\
 # S1: one redis-stream trigger, the function stub as its function.
@@ -74,71 +72,8 @@ triggers:
 """
 
 
-def make_body(size: int) -> bytes:
-    """A JSON object of exactly `size` bytes (the same as S4's shape)."""
-    head, tail = b'{"order":12345,"note":"', b'"}'
-    filler = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))
-    return head + filler[: size - len(head) - len(tail)] + tail
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def resp(*args: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(out)
-
-
-class Redis:
-    """A minimal RESP client over one socket: enough for PING, DEL and pipelined XADDs."""
-
-    def __init__(self, port: int, timeout: float = 10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _read_lines(self, lines: int) -> bytes:
-        """Reads until `lines` CRLF-terminated lines arrived (replies of known shape)."""
-        buf = bytearray()
-        while buf.count(b"\r\n") < lines:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("redis closed the connection")
-            buf += chunk
-        return bytes(buf)
-
-    def simple(self, *args: bytes) -> bytes:
-        """A command whose reply is one line (+OK, :N, -ERR)."""
-        self.sock.sendall(resp(*args))
-        reply = self._read_lines(1)
-        if reply.startswith(b"-"):
-            raise RuntimeError(f"redis: {reply.decode(errors='replace').strip()}")
-        return reply
-
-    def fill(self, stream: bytes, data: bytes, count: int) -> None:
-        """XADD stream * data DATA, `count` times, pipelined in batches."""
-        command = resp(b"XADD", stream, b"*", b"data", data)
-        left = count
-        while left > 0:
-            batch = min(XADD_BATCH, left)
-            self.sock.sendall(command * batch)
-            reply = self._read_lines(2 * batch)   # each reply: $N CRLF id CRLF
-            if reply.startswith(b"-") or b"\r\n-" in reply:
-                raise RuntimeError(f"redis refused an XADD: {reply[:200]!r}")
-            left -= batch
-
-
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        raise Skip("redis-server is not installed (apt-get install redis-server)")
     if not wrk.available():
         result.fail("wrk is not installed (apt-get install wrk)")
         return result
@@ -147,34 +82,14 @@ def run(ctx: Context) -> ScenarioResult:
     body_file.write_bytes(body)
     backlog = BACKLOG_SMOKE if ctx.smoke else BACKLOG_FULL
 
-    redis_dir = ctx.workdir / "s1-redis"
-    redis_dir.mkdir(exist_ok=True)
-    redis_port = free_port()
-    redis = ctx.procs.start(
-        "redis-server", [redis_server, "--bind", "127.0.0.1", "--port", str(redis_port),
-                         "--save", "", "--appendonly", "no", "--dir", str(redis_dir),
-                         "--protected-mode", "yes", "--loglevel", "warning"],
-        ctx.cpus.load, ctx.workdir / "s1-redis.log")
-    ctx.placed(ID, "load", "redis-server", redis)
-
-    def redis_up():
-        if not redis.alive():
-            raise RuntimeError(f"redis-server exited early:\n{redis.log_text()}")
-        try:
-            client = Redis(redis_port, timeout=2)
-        except OSError:
-            return None
-        return client
-
-    client: Redis = wait_until(redis_up, timeout=10, what="redis-server to accept connections")
+    redis, redis_port, client = start_redis(ctx, ID, "s1-redis")
     try:
-        client.simple(b"PING")
         return _run(ctx, result, client, redis, redis_port, body_file, body, backlog)
     finally:
         client.close()
 
 
-def _run(ctx: Context, result: ScenarioResult, client: Redis, redis, redis_port: int,
+def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis, redis_port: int,
          body_file, body: bytes, backlog: int) -> ScenarioResult:
     stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
                         name="s1-stub")
