@@ -553,10 +553,13 @@ void KafkaSource::commit_changes() {
   }
   commit_in_flight_ = true;
   commit_sent_at_ = now;
+  log_->debug("trigger {}: committing {} partition(s)", trigger_name_, commits.size());
 }
 
 void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offsets) {
   commit_in_flight_ = false;
+  log_->debug("trigger {}: commit result: {}", trigger_name_,
+              rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
   bool ok = error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET;
   if (ok && offsets != nullptr) {
     for (int i = 0; i < offsets->cnt; ++i) ok = ok && offsets->elems[i].err == 0;

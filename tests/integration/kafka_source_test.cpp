@@ -48,9 +48,11 @@ StubStep respond_after(int status, std::chrono::milliseconds delay) {
   return step;
 }
 
-std::int64_t sum(const std::vector<std::int64_t>& offsets) {
+// Messages committed over all partitions. A partition that never had a message has no
+// committed offset (-1): kcat's sticky partitioner may put all its lines in one partition.
+std::int64_t sum_committed(const std::vector<std::int64_t>& offsets) {
   std::int64_t total = 0;
-  for (const std::int64_t offset : offsets) total += offset;
+  for (const std::int64_t offset : offsets) total += std::max<std::int64_t>(0, offset);
   return total;
 }
 
@@ -111,7 +113,8 @@ TEST(KafkaSource, TakesMessagesFromKcatWithKeyAndHeaders) {
   }
   EXPECT_EQ(bodies, (std::set<std::string>{"one", "two", "three", R"({"a":1})"}));
   EXPECT_TRUE(
-      wait_until([&] { return sum(cluster.committed("g-events", "events", 2)) == 4; }, 10s));
+      wait_until([&] { return sum_committed(cluster.committed("g-events", "events", 2)) == 4; }, 10s))
+      << triggerd.process().err();
 }
 
 TEST(KafkaSource, PartitionOrderingKeepsOffsetsIncreasingPerPartition) {
