@@ -58,7 +58,8 @@ RedisListSource::RedisListSource(asio::any_io_executor executor, const config::T
       sleep_timer_(executor),
       ack_wake_(executor),
       ack_sleep_(executor),
-      keeper_timer_(executor) {}
+      keeper_timer_(executor),
+      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_) {}
 
 RedisListSource::~RedisListSource() = default;
 
@@ -118,31 +119,17 @@ asio::awaitable<bool> RedisListSource::connect() {
 asio::awaitable<void> RedisListSource::run(EventSink& sink) {
   asio::co_spawn(executor_, ack_loop(), asio::detached);
   asio::co_spawn(executor_, keeper_loop(), asio::detached);
-  int attempt = 0;
-  bool was_up = false;
   while (!stopped_) {
     if (!reader_.connected()) {
-      state_.set_source_up(false);
-      if (was_up) {
-        log_->warn("trigger {}: lost redis connection {} ({}); reconnecting", trigger_name_,
-                   connection_name_, reader_.last_error());
-        was_up = false;
-      }
-      if (!co_await connect()) {
-        if (stopped_) break;
-        ++attempt;
-        if (attempt == 1 || attempt % 20 == 0) {
-          log_->warn("trigger {}: cannot connect to redis {} at {} ({}); retrying (attempt {})",
-                     trigger_name_, connection_name_, address_, reader_.last_error(), attempt);
-        }
-        co_await sleep(sleep_timer_, reconnect_delay(attempt));
+      reconnect_.lost();
+      const bool connected = co_await connect();
+      if (!connected) {
+        co_await reconnect_.failed(sleep_timer_, stopped_);
         continue;
       }
+      reconnect_.connected();
       log_->info("trigger {}: taking items of list {} into {} on redis {}", trigger_name_,
                  config_.list, processing_, connection_name_);
-      attempt = 0;
-      was_up = true;
-      state_.set_source_up(true);
     }
     co_await sink.wait_for_room();
     if (stopped_) break;

@@ -52,7 +52,8 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       sleep_timer_(executor),
       ack_wake_(executor),
       ack_sleep_(executor),
-      depth_timer_(executor) {}
+      depth_timer_(executor),
+      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_) {}
 
 RedisStreamSource::~RedisStreamSource() = default;
 
@@ -99,33 +100,19 @@ asio::awaitable<bool> RedisStreamSource::connect() {
 asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
   asio::co_spawn(executor_, ack_loop(), asio::detached);
   asio::co_spawn(executor_, depth_loop(), asio::detached);
-  int attempt = 0;
-  bool was_up = false;
   while (!stopped_) {
     if (!reader_.connected()) {
-      state_.set_source_up(false);
-      if (was_up) {
-        log_->warn("trigger {}: lost redis connection {} ({}); reconnecting", trigger_name_,
-                   connection_name_, reader_.last_error());
-        was_up = false;
-      }
-      if (!co_await connect()) {
-        if (stopped_) break;
-        ++attempt;
-        if (attempt == 1 || attempt % 20 == 0) {
-          log_->warn("trigger {}: cannot connect to redis {} at {} ({}); retrying (attempt {})",
-                     trigger_name_, connection_name_, address_, reader_.last_error(), attempt);
-        }
-        co_await sleep(sleep_timer_, reconnect_delay(attempt));
+      reconnect_.lost();
+      const bool connected = co_await connect();
+      if (!connected) {
+        co_await reconnect_.failed(sleep_timer_, stopped_);
         continue;
       }
+      reconnect_.connected();
       log_->info("trigger {}: reading stream {} as {}/{} on redis {}", trigger_name_,
                  config_.stream, config_.group, consumer_, connection_name_);
-      attempt = 0;
-      was_up = true;
       pending_phase_ = true;
       pending_cursor_ = "0";
-      state_.set_source_up(true);
     }
     co_await sink.wait_for_room();
     if (stopped_ || !sink.has_room() || room() == 0) {

@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_reconnect.hpp"
 #include "connectors/source.hpp"
 
 namespace spdlog {
@@ -76,6 +77,7 @@ class RedisStreamSource final : public Source, private Acknowledger {
   boost::asio::steady_timer ack_wake_;
   boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer depth_timer_;
+  ReaderReconnect reconnect_;  // keeps reader_ up
 
   bool stopped_ = false;
   bool ack_loop_done_ = false;

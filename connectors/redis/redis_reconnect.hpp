@@ -1,0 +1,52 @@
+#pragma once
+// The reading connection of a Redis source, kept up: both sources (redis-stream, redis-list)
+// mark themselves down while it is lost, log the loss once and failed attempts now and then,
+// and wait reconnect_delay() between attempts. What a source does on a fresh connection
+// (create its group, return its processing list) is its `connect` step.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace triggerd {
+
+class TriggerState;
+
+namespace redis {
+
+class RedisClient;
+
+class ReaderReconnect {
+ public:
+  // `client` and `state` must outlive this object.
+  ReaderReconnect(RedisClient& client, TriggerState& state, std::string trigger,
+                  std::string connection, std::string address,
+                  std::shared_ptr<spdlog::logger> log);
+
+  // For a source whose client is not connected, around its own connect step:
+  //   reconnect.lost();  if (!co_await connect()) { co_await reconnect.failed(...); continue; }
+  //   reconnect.connected();
+  // lost() marks the source down and logs a connection that was up; failed() logs the first
+  // and every 20th failure and waits the backoff delay (not once `stopped`); connected()
+  // marks the source up.
+  void lost();
+  boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, const bool& stopped);
+  void connected();
+
+ private:
+  RedisClient& client_;
+  TriggerState& state_;
+  const std::string trigger_;
+  const std::string connection_;
+  const std::string address_;
+  std::shared_ptr<spdlog::logger> log_;
+  int failures_ = 0;
+  bool was_up_ = false;
+};
+
+}  // namespace redis
+}  // namespace triggerd
