@@ -1,7 +1,5 @@
-"""Redis for the stream scenarios (S3, S6): a private redis-server pinned like any other process,
-a minimal RESP client (PING, DEL, pipelined XADDs), and the 1 KiB JSON entry body.
-
-S1 carries its own copy of the client; this module is the shared one for the scenarios after it.
+"""Redis for the stream scenarios (S1, S3, S6): a private redis-server pinned like any other
+process, a minimal RESP client (PING, DEL, pipelined XADDs), and their one-trigger config.
 """
 from __future__ import annotations
 
@@ -10,6 +8,7 @@ import socket
 
 from .procs import Child, wait_until
 from .results import Skip
+from .triggerd import config_head
 
 XADD_BATCH = 1000
 
@@ -28,11 +27,25 @@ def resp(*args: bytes) -> bytes:
     return b"".join(out)
 
 
-def make_body(size: int) -> bytes:
-    """A JSON object of exactly `size` bytes, the shape S1 and S4 send."""
-    head, tail = b'{"order":12345,"note":"', b'"}'
-    filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1)
-    return head + filler[: size - len(head) - len(tail)] + tail
+def stream_trigger_config(redis_port: int, function_url: str, in_flight: int, trigger: str,
+                          stream: str, count: int) -> str:
+    """A config with one redis-stream trigger reading `stream` from its start (`count` per
+    read) into the stub, `in_flight` events at a time (S1, S3, S6)."""
+    connection = f"  redis:\n    type: redis\n    address: 127.0.0.1:{redis_port}\n"
+    return config_head(function_url, in_flight, connection) + f"""\
+triggers:
+  {trigger}:
+    function: stub
+    source:
+      type: redis-stream
+      connection: redis
+      stream: "{stream}"
+      group: triggerd
+      start: "0"
+      count: {count}
+    delivery:
+      max_inflight: {in_flight}
+"""
 
 
 class RedisClient:

@@ -17,6 +17,18 @@ _SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+def config_head(function_url: str, max_concurrency: int, connections: str = "") -> str:
+    """What every scenario's config starts with: both listeners on free loopback ports, info
+    logs, `connections` (YAML lines under `connections:`, indented two spaces; none when empty)
+    and one function `stub` at `function_url`. The scenario appends its `triggers:` section."""
+    head = ("server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n"
+            "  shutdown_timeout: 10s\nlog:\n  level: info\n")
+    if connections:
+        head += "connections:\n" + connections
+    return head + (f"functions:\n  stub:\n    url: {function_url}\n    timeout: 10s\n"
+                   f"    max_concurrency: {max_concurrency}\n")
+
+
 def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
     """Prometheus text format 0.0.4 samples as (name, labels, value)."""
     samples = []

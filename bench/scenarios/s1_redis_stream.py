@@ -22,7 +22,8 @@ from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
 from benchlib.procs import wait_until
-from benchlib.redisbench import RedisClient, make_body, start_redis
+from benchlib.payload import make_body
+from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd
@@ -39,37 +40,6 @@ WARM_SHARE = 0.05         # of the backlog, delivered before the window opens
 TAIL_SHARE = 0.10         # of the backlog, left when the window closes at the latest
 TRIGGER = "s1-stream"
 STREAM = "s1:events"
-
-CONFIG = """\
-# S1: one redis-stream trigger, the function stub as its function.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-connections:
-  redis:
-    type: redis
-    address: 127.0.0.1:{redis_port}
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {in_flight}
-triggers:
-  {trigger}:
-    function: stub
-    source:
-      type: redis-stream
-      connection: redis
-      stream: "{stream}"
-      group: triggerd
-      start: "0"
-      count: {count}
-    delivery:
-      max_inflight: {in_flight}
-"""
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -94,7 +64,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis, redis
     stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
                         name="s1-stub")
     ctx.placed(ID, "function", "function_stub", stub.child)
-    config = CONFIG.format(redis_port=redis_port, function_url=stub.url("/s1"),
+    config = stream_trigger_config(redis_port=redis_port, function_url=stub.url("/s1"),
                            in_flight=IN_FLIGHT, trigger=TRIGGER, stream=STREAM,
                            count=READ_COUNT)
 

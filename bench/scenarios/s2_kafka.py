@@ -24,10 +24,11 @@ import time
 from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
+from benchlib.payload import make_body
 from benchlib.procs import wait_until
 from benchlib.results import RunSample, ScenarioResult, Skip
 from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd
+from benchlib.triggerd import Triggerd, config_head
 
 ID = "S2"
 TITLE = "kafka (mock cluster, 8 partitions) -> function, 1 KiB messages"
@@ -46,23 +47,7 @@ TAIL_SHARE = 0.10
 TOPIC = "s2"
 VARIANTS = [("none", 0), ("none", 1), ("partition", 0), ("partition", 1)]
 
-CONFIG = """\
-# S2: one kafka trigger, the function stub as its function.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-connections:
-  kafka:
-    type: kafka
-    brokers: "{bootstrap}"
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {in_flight}
+TRIGGER_CONFIG = """\
 triggers:
   {trigger}:
     function: stub
@@ -76,13 +61,6 @@ triggers:
       max_inflight: {in_flight}
       ordering: {ordering}
 """
-
-
-def make_body(size: int) -> bytes:
-    """A JSON object of exactly `size` bytes, without a newline (kcat -P splits on them)."""
-    head, tail = b'{"order":12345,"note":"', b'"}'
-    filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1)
-    return head + filler[: size - len(head) - len(tail)] + tail
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -166,9 +144,10 @@ def run(ctx: Context) -> ScenarioResult:
             ctx.log(f"{label}: {name}: kafka -> triggerd -> stub, up to {ctx.duration_s:.0f}s")
             stub.reset()
             trigger = f"s2-{ordering}-{delay}"
-            config = CONFIG.format(bootstrap=servers, function_url=stub.url("/s2"),
-                                   in_flight=IN_FLIGHT, trigger=trigger, topic=TOPIC,
-                                   group=f"{trigger}-{run_number}", ordering=ordering)
+            connection = f'  kafka:\n    type: kafka\n    brokers: "{servers}"\n'
+            config = config_head(stub.url("/s2"), IN_FLIGHT, connection) + \
+                TRIGGER_CONFIG.format(trigger=trigger, topic=TOPIC, in_flight=IN_FLIGHT,
+                                      group=f"{trigger}-{run_number}", ordering=ordering)
             broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
                               config, name=f"{trigger}-triggerd-{run_number}")
             ctx.placed(ID, "broker", "triggerd", broker.child)

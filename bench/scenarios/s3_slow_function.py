@@ -29,7 +29,8 @@ from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
 from benchlib.procs import status_kib, wait_until
-from benchlib.redisbench import RedisClient, make_body, start_redis
+from benchlib.payload import make_body
+from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd
@@ -50,37 +51,6 @@ REFERENCE_MAX_S = 5.0      # wrk's run: enough for a steady figure at 10 000/s
 TRIGGER = "s3-stream"
 STREAM = "s3:events"
 RSS_TARGET_MIB = 100.0
-
-CONFIG = """\
-# S3: one redis-stream trigger, a function that takes 50 ms, 500 events in flight.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-connections:
-  redis:
-    type: redis
-    address: 127.0.0.1:{redis_port}
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {in_flight}
-triggers:
-  {trigger}:
-    function: stub
-    source:
-      type: redis-stream
-      connection: redis
-      stream: "{stream}"
-      group: triggerd
-      start: "0"
-      count: {count}
-    delivery:
-      max_inflight: {in_flight}
-"""
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -104,7 +74,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
     stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
                         delay_ms=DELAY_MS, name="s3-stub")
     ctx.placed(ID, "function", "function_stub", stub.child)
-    config = CONFIG.format(redis_port=redis_port, function_url=stub.url("/s3"),
+    config = stream_trigger_config(redis_port=redis_port, function_url=stub.url("/s3"),
                            in_flight=IN_FLIGHT, trigger=TRIGGER, stream=STREAM,
                            count=READ_COUNT)
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
+from benchlib.payload import make_body
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd
+from benchlib.triggerd import Triggerd, config_head
 
 ID = "S4"
 TITLE = "webhook -> function, 1 KiB body"
@@ -29,19 +30,7 @@ TRIGGER = "s4-webhook"
 PATH = "/hooks/s4"
 CONTENT_TYPE = "application/json"
 
-CONFIG = """\
-# S4: one webhook trigger, the function stub as its function.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {max_concurrency}
+TRIGGER_CONFIG = """\
 triggers:
   {trigger}:
     function: stub
@@ -51,13 +40,6 @@ triggers:
     delivery:
       max_inflight: {max_inflight}
 """
-
-
-def make_body(size: int) -> bytes:
-    """A JSON object of exactly `size` bytes, the same in every run."""
-    head, tail = b'{"order":12345,"note":"', b'"}'
-    filler = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))
-    return head + filler[: size - len(head) - len(tail)] + tail
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -71,8 +53,8 @@ def run(ctx: Context) -> ScenarioResult:
     stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
                         name="s4-stub")
     ctx.placed(ID, "function", "function_stub", stub.child)
-    config = CONFIG.format(function_url=stub.url("/s4"), max_concurrency=CONNECTIONS,
-                           trigger=TRIGGER, path=PATH, max_inflight=MAX_INFLIGHT)
+    config = config_head(stub.url("/s4"), CONNECTIONS) + TRIGGER_CONFIG.format(
+        trigger=TRIGGER, path=PATH, max_inflight=MAX_INFLIGHT)
 
     def load(url: str, seconds: float) -> wrk.WrkResult:
         measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,

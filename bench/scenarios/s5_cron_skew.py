@@ -35,7 +35,7 @@ from benchlib.procs import wait_until
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.startup import task_cpu_ns
 from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd
+from benchlib.triggerd import Triggerd, config_head
 
 ID = "S5"
 TITLE = "cron: 1000 triggers due on the same second, firing skew"
@@ -46,22 +46,6 @@ TRIGGERS = 1000
 SMALL_BURST = 100
 MAX_CONCURRENCY = 64
 PATH = "/s5"
-
-HEAD = """\
-# S5: {count} cron triggers, every second, all due on the same second.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {max_concurrency}
-triggers:
-"""
 
 # A dead letter keeps validation quiet (no warning per trigger); the stub answers 200, so
 # nothing goes there.
@@ -75,8 +59,7 @@ TRIGGER = """\
 
 
 def make_config(function_url: str, dead_letter: str, count: int) -> str:
-    return HEAD.format(count=count, function_url=function_url,
-                       max_concurrency=MAX_CONCURRENCY) + "".join(
+    return config_head(function_url, MAX_CONCURRENCY) + "triggers:\n" + "".join(
         TRIGGER.format(n=n, dead_letter=dead_letter) for n in range(count))
 
 

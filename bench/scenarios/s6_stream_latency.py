@@ -49,7 +49,8 @@ from benchlib import schedstat
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
 from benchlib.procs import cpu_seconds, wait_until
-from benchlib.redisbench import RedisClient, make_body, start_redis
+from benchlib.payload import make_body
+from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd
@@ -75,37 +76,6 @@ CALIBRATIONS = 3
 TARGET_P99_US = 1000.0
 PRODUCER = Path(__file__).resolve().parent.parent / "benchlib" / "stream_producer.py"
 
-CONFIG = """\
-# S6: one redis-stream trigger (S1's), the function stub as its function.
-server:
-  listen: 127.0.0.1:0
-  admin_listen: 127.0.0.1:0
-  shutdown_timeout: 10s
-log:
-  level: info
-connections:
-  redis:
-    type: redis
-    address: 127.0.0.1:{redis_port}
-functions:
-  stub:
-    url: {function_url}
-    timeout: 10s
-    max_concurrency: {in_flight}
-triggers:
-  {trigger}:
-    function: stub
-    source:
-      type: redis-stream
-      connection: redis
-      stream: "{stream}"
-      group: triggerd
-      start: "0"
-      count: {count}
-    delivery:
-      max_inflight: {in_flight}
-"""
-
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
@@ -123,7 +93,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
     ctx.placed(ID, "function", "function_stub", stub.child)
 
     def config(stream: str) -> str:
-        return CONFIG.format(redis_port=redis_port, function_url=stub.url("/s6"),
+        return stream_trigger_config(redis_port=redis_port, function_url=stub.url("/s6"),
                              in_flight=IN_FLIGHT, trigger=TRIGGER, stream=stream,
                              count=READ_COUNT)
 
