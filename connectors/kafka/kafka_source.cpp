@@ -325,11 +325,11 @@ void KafkaSource::poll_loop() {
     commit_changes();
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_recommit) {
-      commit_now(nullptr, true);
+      commit_now(nullptr);
       next_recommit = now + kRecommitInterval;
     }
   }
-  commit_now(nullptr, true);
+  commit_now(nullptr);
   {
     std::lock_guard lock(depth_mutex_);
     depth_stop_.notify_all();
@@ -457,7 +457,7 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
   // Revoked or lost: commit what finished, then forget the rest (their outcomes must not
   // commit: another member may own the partitions now).
   if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(consumer)) {
-    commit_now(&changed, false);
+    commit_now(&changed);
   }
   {
     std::lock_guard lock(mutex_);
@@ -581,15 +581,11 @@ void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offs
   }
 }
 
-void KafkaSource::commit_now(const std::vector<TopicPartition>* only, bool all) {
+void KafkaSource::commit_now(const std::vector<TopicPartition>* only) {
   std::vector<OffsetTracker::Commit> commits;
   {
     std::lock_guard lock(mutex_);
-    if (all) {
-      commits = tracker_.current();
-    } else {
-      commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.take_commits();
-    }
+    commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.current();
   }
   if (commits.empty()) return;
   rd_kafka_topic_partition_list_t* list = to_list(commits);

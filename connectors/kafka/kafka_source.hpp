@@ -104,7 +104,8 @@ class KafkaSource final : public Source, private Acknowledger {
   // Sends what changed, unless a commit is in flight already.
   void commit_changes();
   void commit_result(int error, rd_kafka_topic_partition_list_s* offsets);
-  void commit_now(const std::vector<TopicPartition>* only, bool all);
+  // Synchronous: what changed in `only` (a revoke), or everything (nullptr: recommit, stop).
+  void commit_now(const std::vector<TopicPartition>* only);
   void pause_or_resume();
 
   // The depth thread: watermark queries wait on the network, so they get a thread of their
