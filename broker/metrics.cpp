@@ -262,9 +262,13 @@ void TriggerState::set_queue_depth(std::int64_t depth) {
 }
 
 void TriggerState::add_inflight(std::int64_t delta) {
+  // Twice per event: only the atomic here; the gauge is copied from it when /metrics is read
+  // (publish_gauges), a prometheus Gauge change being a compare-and-swap loop on a double.
   inflight_.fetch_add(delta, std::memory_order_relaxed);
-  // Increment rather than Set(new value): two writers on different threads still converge.
-  metrics_.inflight.Increment(static_cast<double>(delta));
+}
+
+void TriggerState::publish_gauges() const {
+  metrics_.inflight.Set(static_cast<double>(inflight()));
 }
 
 void TriggerState::set_source_up(bool up) {
@@ -311,7 +315,7 @@ Metrics::Metrics(const config::Config& config, std::string_view version)
     triggers_.push_back(
         std::make_unique<TriggerTelemetry>(trigger, make_trigger_metrics(families, trigger)));
   }
-  refresh_desired_replicas();
+  refresh_gauges();
 }
 
 Metrics::~Metrics() = default;
@@ -331,8 +335,9 @@ void Metrics::count_reload(bool success) {
   (success ? reloads_success_ : reloads_failure_)->Increment();
 }
 
-void Metrics::refresh_desired_replicas() {
+void Metrics::refresh_gauges() {
   for (const auto& trigger : triggers_) {
+    trigger->state.publish_gauges();
     trigger->metrics.desired_replicas.Set(static_cast<double>(trigger->desired_replicas()));
   }
 }
@@ -413,7 +418,7 @@ std::string text_format(const std::vector<prometheus::MetricFamily>& families,
 }
 
 std::string Metrics::serialize() {
-  refresh_desired_replicas();
+  refresh_gauges();
   // prometheus-cpp's TextSerializer goes through an ostringstream and printf per number: with
   // 1000 triggers (3.5 MB, 51 000 lines) that held the event loop, and so every delivery and
   // cron tick, for 70-110 ms per scrape. Same text, written straight into one string.

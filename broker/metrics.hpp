@@ -47,7 +47,7 @@ struct TriggerMetrics {
   prometheus::Histogram& delivery_duration;  // seconds, one attempt
   prometheus::Histogram& event_duration;     // seconds, taken to finished
   // Written only through TriggerState (queue depth, in flight, source up) and
-  // Metrics::refresh_desired_replicas(), so /metrics and the admin API never disagree.
+  // Metrics::refresh_gauges(), so /metrics and the admin API never disagree.
   prometheus::Gauge& queue_depth;
   prometheus::Gauge& inflight;
   prometheus::Gauge& source_up;
@@ -80,6 +80,9 @@ class TriggerState {
   void add_inflight(std::int64_t delta);
   // Whether the source is connected; /readyz needs every trigger's source up.
   void set_source_up(bool up);
+  // Copies what is kept only in the atomics (in flight) into the prometheus series; called
+  // before every scrape.
+  void publish_gauges() const;
 
   std::int64_t queue_depth() const { return queue_depth_.load(std::memory_order_relaxed); }
   std::int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
@@ -136,10 +139,11 @@ class Metrics {
   // triggerd_config_reloads_total{result="success"|"failure"}.
   void count_reload(bool success);
 
-  // Sets every trigger's triggerd_desired_replicas from its current backlog. Called just
-  // before a scrape, so the gauge is as fresh as the depth it is computed from.
-  void refresh_desired_replicas();
-  // Prometheus text format 0.0.4 of the whole registry, after refresh_desired_replicas().
+  // Sets every trigger's triggerd_inflight_events and triggerd_desired_replicas from its
+  // current state. Called just before a scrape, so the gauges are as fresh as the numbers they
+  // come from.
+  void refresh_gauges();
+  // Prometheus text format 0.0.4 of the whole registry, after refresh_gauges().
   std::string serialize();
 
  private:

@@ -79,7 +79,6 @@ TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
   EXPECT_EQ(orders->state.backlog(), 31);
   EXPECT_TRUE(orders->state.source_up());
   EXPECT_EQ(orders->metrics.queue_depth.Value(), 27);
-  EXPECT_EQ(orders->metrics.inflight.Value(), 4);
   EXPECT_EQ(orders->metrics.source_up.Value(), 1);
   EXPECT_EQ(orders->desired_replicas(), 4);  // ceil(31 / 10)
   EXPECT_TRUE(orders->active());
@@ -88,6 +87,10 @@ TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
   EXPECT_TRUE(
       contains(text, "triggerd_desired_replicas{function=\"resize\",trigger=\"orders\"} 4"));
   EXPECT_TRUE(contains(text, "triggerd_queue_depth{trigger=\"orders\"} 27"));
+  // In flight is kept in the state alone and copied into the series at each scrape.
+  EXPECT_TRUE(contains(text, "triggerd_inflight_events{trigger=\"orders\"} 4"));
+  orders->state.add_inflight(+2);
+  EXPECT_TRUE(contains(metrics.serialize(), "triggerd_inflight_events{trigger=\"orders\"} 6"));
 }
 
 TEST(Metrics, HandleCountersAreTheExportedSeries) {

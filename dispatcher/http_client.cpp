@@ -16,7 +16,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cctype>
 #include <chrono>
@@ -37,33 +37,52 @@ using Clock = std::chrono::steady_clock;
 // Functions may answer with cookies and tracing headers; 8 KiB (Beast's default) is tight.
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
-// The function's answer body is not needed, only read to the end so the connection can carry
-// the next request; this body type throws the bytes away instead of buffering them.
-struct DiscardBody {
-  using value_type = std::uint64_t;  // bytes seen
+// Reads a function's answer and keeps only what the dispatcher uses: the status and
+// Retry-After. Beast's response_parser would store every header field (an allocation each) and
+// the body; this one stores nothing else, and the body's bytes are only counted, read to the end
+// so the connection can carry the next request. basic_parser still does all of the framing
+// (Content-Length, chunked, keep-alive).
+class AnswerParser final : public http::basic_parser<false> {
+ public:
+  int status() const { return status_; }
+  const std::string& retry_after() const { return retry_after_; }
 
-  class reader {
-   public:
-    template <bool kIsRequest, class Fields>
-    reader(http::header<kIsRequest, Fields>& /*header*/, value_type& seen) : seen_(seen) {}
+ private:
+  void on_request_impl(http::verb /*method*/, beast::string_view /*method_str*/,
+                       beast::string_view /*target*/, int /*version*/,
+                       beast::error_code& /*error*/) override {}
 
-    void init(const boost::optional<std::uint64_t>& /*length*/, beast::error_code& error) {
-      error = {};
-    }
+  void on_response_impl(int code, beast::string_view /*reason*/, int /*version*/,
+                        beast::error_code& /*error*/) override {
+    status_ = code;
+  }
 
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& error) {
-      error = {};
-      const std::size_t size = asio::buffer_size(buffers);
-      seen_ += size;
-      return size;
-    }
+  void on_field_impl(http::field name, beast::string_view /*name_string*/,
+                     beast::string_view value, beast::error_code& /*error*/) override {
+    if (name == http::field::retry_after) retry_after_.assign(value.data(), value.size());
+  }
 
-    void finish(beast::error_code& error) { error = {}; }
+  void on_header_impl(beast::error_code& /*error*/) override {}
 
-   private:
-    value_type& seen_;
-  };
+  void on_body_init_impl(const boost::optional<std::uint64_t>& /*content_length*/,
+                         beast::error_code& /*error*/) override {}
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code& /*error*/) override {
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t /*size*/, beast::string_view /*extensions*/,
+                            beast::error_code& /*error*/) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t /*remain*/, beast::string_view body,
+                                 beast::error_code& /*error*/) override {
+    return body.size();
+  }
+
+  void on_finish_impl(beast::error_code& /*error*/) override {}
+
+  int status_ = 0;
+  std::string retry_after_;
 };
 
 struct Connection {
@@ -218,11 +237,12 @@ asio::awaitable<Exchange> FunctionClient::Impl::exchange(Connection& connection,
     co_return result;
   }
   // An interim 1xx answer (a 100 Continue nobody asked for) is skipped: the final one counts.
+  // The expiry set before the write covers the reads too (tcp_stream applies it to every
+  // operation started until it is set again): setting it again would only re-arm two timers.
   for (;;) {
-    http::response_parser<DiscardBody> parser;
+    AnswerParser parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(boost::none);
-    connection.stream.expires_at(deadline);
     auto [read_error, read] = co_await http::async_read(
         connection.stream, connection.buffer, parser, asio::as_tuple(asio::use_awaitable));
     result.answer_started = result.answer_started || read > 0 || connection.buffer.size() > 0;
@@ -230,12 +250,9 @@ asio::awaitable<Exchange> FunctionClient::Impl::exchange(Connection& connection,
       result.error = read_error;
       co_return result;
     }
-    const auto& response = parser.get();
-    result.status = static_cast<int>(response.result_int());
+    result.status = parser.status();
     if (result.status >= 100 && result.status <= 199 && result.status != 101) continue;
-    if (auto it = response.find(http::field::retry_after); it != response.end()) {
-      result.retry_after = std::string(it->value());
-    }
+    result.retry_after = parser.retry_after();
     // Bytes beyond the answer would be read as the next request's answer: not reusable.
     result.keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
     co_return result;
@@ -248,7 +265,11 @@ asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
   CallResult cancelled;
   cancelled.kind = CallResult::Kind::cancelled;
 
-  if (!co_await slots_.acquire()) co_return cancelled;
+  if (is_cancelled(cancel_state)) co_return cancelled;
+  // A free slot is taken without the acquire() coroutine (a frame and a scheduler hop each).
+  bool acquired = slots_.try_acquire();
+  if (!acquired) acquired = co_await slots_.acquire();
+  if (!acquired) co_return cancelled;
   SemaphorePermit permit(slots_);
   if (is_cancelled(cancel_state)) co_return cancelled;
 

@@ -81,15 +81,26 @@ void append_decimal(std::string& out, std::uint64_t value) {
 
 void append_percent_encoded(std::string_view value, std::string& out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char c : value) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x21 && byte <= 0x7e && byte != '"' && byte != '%') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 0xf]);
-    }
+  // Which bytes go out as they are: visible ASCII but '"' and '%' (a table, as every request
+  // has several attributes to encode).
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int byte = 0x21; byte <= 0x7e; ++byte) plain[static_cast<std::size_t>(byte)] = true;
+    plain['"'] = false;
+    plain['%'] = false;
+    return plain;
+  }();
+  auto plain = [](char c) { return kPlain[static_cast<unsigned char>(c)]; };
+  // Runs of plain characters are appended whole: an id or a source is usually a single run.
+  auto it = value.begin();
+  while (it != value.end()) {
+    const auto run_end = std::find_if_not(it, value.end(), plain);
+    out.append(it, run_end);
+    if (run_end == value.end()) break;
+    const auto byte = static_cast<unsigned char>(*run_end);
+    const char escaped[3] = {'%', kHex[byte >> 4], kHex[byte & 0xf]};
+    out.append(escaped, 3);
+    it = run_end + 1;
   }
 }
 

@@ -6,18 +6,6 @@
 namespace triggerd {
 namespace {
 
-// Zero-padded decimal of a non-negative number, at least `width` digits.
-void append_number(std::string& out, std::int64_t value, int width) {
-  std::array<char, 20> digits{};
-  int count = 0;
-  do {
-    digits[static_cast<std::size_t>(count++)] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value > 0 && count < static_cast<int>(digits.size()));
-  for (int pad = width - count; pad > 0; --pad) out.push_back('0');
-  while (count > 0) out.push_back(digits[static_cast<std::size_t>(--count)]);
-}
-
 // Reads an HTTP-date piece by piece; every step either consumes what it expects or fails.
 class Cursor {
  public:
@@ -87,22 +75,35 @@ void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out
   const auto day = floor<days>(millis);
   const year_month_day date{day};
   const hh_mm_ss clock{millis - day};
-  append_number(out, static_cast<int>(date.year()), 4);
-  out.push_back('-');
-  append_number(out, static_cast<unsigned>(date.month()), 2);
-  out.push_back('-');
-  append_number(out, static_cast<unsigned>(date.day()), 2);
-  out.push_back('T');
-  append_number(out, clock.hours().count(), 2);
-  out.push_back(':');
-  append_number(out, clock.minutes().count(), 2);
-  out.push_back(':');
-  append_number(out, clock.seconds().count(), 2);
-  if (clock.subseconds().count() != 0) {
-    out.push_back('.');
-    append_number(out, clock.subseconds().count(), 3);
+  // A system_clock time point (64-bit nanoseconds) lies between the years 1677 and 2262: always
+  // four digits. Every request carries one, so the fixed-width digits go into one buffer and
+  // one append.
+  const auto year = static_cast<unsigned>(static_cast<int>(date.year()));
+  std::array<char, 24> text{};
+  char* at = text.data();
+  auto two = [&at](unsigned value) {
+    *at++ = static_cast<char>('0' + value / 10);
+    *at++ = static_cast<char>('0' + value % 10);
+  };
+  two(year / 100);
+  two(year % 100);
+  *at++ = '-';
+  two(static_cast<unsigned>(date.month()));
+  *at++ = '-';
+  two(static_cast<unsigned>(date.day()));
+  *at++ = 'T';
+  two(static_cast<unsigned>(clock.hours().count()));
+  *at++ = ':';
+  two(static_cast<unsigned>(clock.minutes().count()));
+  *at++ = ':';
+  two(static_cast<unsigned>(clock.seconds().count()));
+  if (const auto ms = static_cast<unsigned>(clock.subseconds().count()); ms != 0) {
+    *at++ = '.';
+    *at++ = static_cast<char>('0' + ms / 100);
+    two(ms % 100);
   }
-  out.push_back('Z');
+  *at++ = 'Z';
+  out.append(text.data(), static_cast<std::size_t>(at - text.data()));
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point time) {
