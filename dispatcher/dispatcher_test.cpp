@@ -457,6 +457,44 @@ TEST_F(DispatcherTest, RetriesAnAttemptThatTimedOut) {
   EXPECT_EQ(value(counters().delivered), 1);
 }
 
+// One watchdog serves every attempt of a function: each attempt must still end at its own
+// deadline, and nothing may be left waiting once no attempt is under way.
+TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
+  function().timeout = 400ms;
+  trigger().delivery.retries = 0;
+  start();
+  function_.script({{.status = 200, .delay = 3s}, {.status = 200, .delay = 3s}});
+  Event first_event = make_event("first");
+  Event second_event = make_event("second");
+  const Clock::time_point first_start = Clock::now();
+  auto first = spawn(first_event);
+  run_for(200ms);
+  const Clock::time_point second_start = Clock::now();
+  auto second = spawn(second_event);
+  Clock::time_point first_end{};
+  Clock::time_point second_end{};
+  run_until([&] {
+    if (first->has_value() && first_end == Clock::time_point{}) first_end = Clock::now();
+    if (second->has_value() && second_end == Clock::time_point{}) second_end = Clock::now();
+    return first->has_value() && second->has_value();
+  });
+  ASSERT_TRUE(first->has_value() && second->has_value());
+  EXPECT_EQ(**first, Outcome::dropped);
+  EXPECT_EQ(**second, Outcome::dropped);
+  EXPECT_EQ(value(counters().attempts_timeout), 2);
+  EXPECT_GE(first_end - first_start, 400ms);
+  EXPECT_LT(first_end - first_start, 700ms);
+  EXPECT_GE(second_end - second_start, 400ms);
+  EXPECT_LT(second_end - second_start, 700ms);
+  EXPECT_GE(second_end - first_end, 100ms) << "the second did not end at the first's deadline";
+
+  // No timer is left behind: with nothing under way the io_context has no work.
+  io_.restart();
+  const Clock::time_point before = Clock::now();
+  io_.run_for(2s);
+  EXPECT_LT(Clock::now() - before, 1s);
+}
+
 TEST_F(DispatcherTest, RetriesAConnectionClosedBeforeAnyAnswerAsAConnectError) {
   start();
   function_.script({{.then = Reply::Then::drop}});

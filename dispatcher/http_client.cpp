@@ -8,6 +8,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -15,7 +16,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cctype>
@@ -86,10 +86,26 @@ class AnswerParser final : public http::basic_parser<false> {
 };
 
 struct Connection {
-  explicit Connection(const asio::any_io_executor& executor) : stream(executor) {}
-  beast::tcp_stream stream;
+  explicit Connection(const asio::any_io_executor& executor) : socket(executor) {}
+  void close() {
+    beast::error_code ignored;
+    socket.close(ignored);
+  }
+  tcp::socket socket;
   beast::flat_buffer buffer;
   std::string head;  // the request head, rebuilt in place for every request
+};
+
+// One attempt's deadline. The client's watchdog closes the attempt's connection when it passes,
+// which ends whatever operation is under way (connect, write or read) with operation_aborted;
+// `timed_out` then says it was the deadline. One watchdog timer per function instead of
+// beast::tcp_stream's timer per operation: arming and cancelling two timers per request cost
+// more than the rest of the request's bookkeeping.
+struct Watch {
+  Clock::time_point deadline;
+  Connection* connection = nullptr;  // the one in use, if any
+  bool timed_out = false;
+  std::size_t index = 0;  // in the client's list of watched attempts
 };
 
 // How one request/answer exchange on a connection ended.
@@ -137,13 +153,59 @@ struct FunctionClient::Impl {
         port_(std::to_string(endpoint_.url.port)),
         fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
         slots_(executor_, static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
+        watchdog_(executor_),
         logger_(logging::get("dispatcher")) {}
 
   asio::awaitable<CallResult> attempt(const Event& event, std::span<const ExtraHeader> extra);
-  asio::awaitable<beast::error_code> connect(Connection& connection, Clock::time_point deadline);
+  asio::awaitable<beast::error_code> connect(Connection& connection, Watch& watch);
   asio::awaitable<Exchange> exchange(Connection& connection, const Event& event,
-                                     std::span<const ExtraHeader> extra,
-                                     Clock::time_point deadline);
+                                     std::span<const ExtraHeader> extra, const Watch& watch);
+
+  void watch(Watch& watch) {
+    watch.index = watched_.size();
+    watched_.push_back(&watch);
+    if (watch.deadline < watchdog_at_) arm_watchdog(watch.deadline);
+  }
+
+  void unwatch(Watch& watch) {
+    Watch* last = watched_.back();
+    watched_[watch.index] = last;
+    last->index = watch.index;
+    watched_.pop_back();
+    // A pending wait keeps the io_context running: none may be left when nothing is under way.
+    if (watched_.empty() && watchdog_at_ != Clock::time_point::max()) {
+      watchdog_at_ = Clock::time_point::max();
+      watchdog_.cancel();
+    }
+  }
+
+  // The timer is left armed when the attempts it was set for end early (while others go on): it
+  // then wakes once for nothing and sets itself to the next deadline.
+  void arm_watchdog(Clock::time_point at) {
+    watchdog_at_ = at;
+    watchdog_.expires_at(at);  // an earlier wait, if any, ends with operation_aborted
+    watchdog_.async_wait(
+        [this, alive = std::weak_ptr<const bool>(alive_)](const beast::error_code& error) {
+          if (error || alive.expired()) return;  // set again, or the client is gone
+          on_watchdog();
+        });
+  }
+
+  void on_watchdog() {
+    watchdog_at_ = Clock::time_point::max();
+    const Clock::time_point now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    for (Watch* watch : watched_) {
+      if (watch->timed_out) continue;
+      if (watch->deadline <= now) {
+        watch->timed_out = true;
+        if (watch->connection != nullptr) watch->connection->close();
+      } else {
+        next = std::min(next, watch->deadline);
+      }
+    }
+    if (next != Clock::time_point::max()) arm_watchdog(next);
+  }
 
   // Last in, first out: the most recently used connection is the least likely to have been
   // closed by the server's idle timeout, and the older ones time out and go away on their own.
@@ -156,14 +218,14 @@ struct FunctionClient::Impl {
 
   void give_back(std::unique_ptr<Connection> connection) {
     if (stopped_) {
-      connection->stream.close();
+      connection->close();
       return;
     }
     idle_.push_back(std::move(connection));
   }
 
   void close_idle() {
-    for (auto& connection : idle_) connection->stream.close();
+    for (auto& connection : idle_) connection->close();
     idle_.clear();
   }
 
@@ -173,13 +235,24 @@ struct FunctionClient::Impl {
   std::string fixed_head_;  // holds revealed header secrets: never log it
   AsyncSemaphore slots_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::vector<Watch*> watched_;  // the attempts under way, in no order
+  asio::steady_timer watchdog_;
+  Clock::time_point watchdog_at_ = Clock::time_point::max();  // max: not armed
+  // The watchdog's handler may run after the client is gone (a wait cancelled by the timer's
+  // destructor completes later); it checks this first.
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
   std::uint64_t connections_opened_ = 0;
   bool stopped_ = false;
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+// An operation that failed because the watchdog closed the connection failed by the deadline.
+beast::error_code deadline_or(const Watch& watch, const beast::error_code& error) {
+  return watch.timed_out ? beast::error_code(beast::error::timeout) : error;
+}
+
 asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& connection,
-                                                                 Clock::time_point deadline) {
+                                                                 Watch& watch) {
   // getaddrinfo runs on Asio's resolver thread and cannot be interrupted, so the lookup is not
   // awaited directly: its result lands in shared state and wakes a timer that also carries the
   // deadline and the caller's cancellation. A lookup that hangs is left to finish on its own.
@@ -191,7 +264,7 @@ asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& con
     tcp::resolver::results_type endpoints;
     bool done = false;
   };
-  auto lookup = std::make_shared<Lookup>(executor_, deadline);
+  auto lookup = std::make_shared<Lookup>(executor_, watch.deadline);
   tcp::resolver resolver(executor_);
   resolver.async_resolve(
       endpoint_.url.host, port_, tcp::resolver::numeric_service,
@@ -208,14 +281,15 @@ asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& con
         : beast::error_code(beast::error::timeout);
   }
   if (lookup->error) co_return lookup->error;
+  // The watchdog may have passed while the lookup ran (it closed a socket not yet open).
+  if (watch.timed_out) co_return beast::error::timeout;
 
-  connection.stream.expires_at(deadline);
-  auto [connect_error, connected] = co_await connection.stream.async_connect(
-      lookup->endpoints, asio::as_tuple(asio::use_awaitable));
-  if (connect_error) co_return connect_error;
+  auto [connect_error, connected] = co_await asio::async_connect(
+      connection.socket, lookup->endpoints, asio::as_tuple(asio::use_awaitable));
+  if (connect_error) co_return deadline_or(watch, connect_error);
   beast::error_code ignored;
   // Head and body go out in one gather write; no reason to let Nagle hold back the tail.
-  connection.stream.socket().set_option(tcp::no_delay(true), ignored);
+  connection.socket.set_option(tcp::no_delay(true), ignored);
   ++connections_opened_;
   logger_->debug("{}: connected to {}", endpoint_.name, connected.address().to_string());
   co_return beast::error_code{};
@@ -223,31 +297,32 @@ asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& con
 
 asio::awaitable<Exchange> FunctionClient::Impl::exchange(Connection& connection, const Event& event,
                                                          std::span<const ExtraHeader> extra,
-                                                         Clock::time_point deadline) {
+                                                         const Watch& watch) {
   Exchange result;
+  if (watch.timed_out) {  // the deadline passed on the way here (a connection was replaced)
+    result.error = beast::error::timeout;
+    co_return result;
+  }
   connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
   append_event_headers(event, extra, connection.head);
   const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
                                                   asio::buffer(event.data)};
-  connection.stream.expires_at(deadline);
   auto [write_error, written] =
-      co_await asio::async_write(connection.stream, request, asio::as_tuple(asio::use_awaitable));
+      co_await asio::async_write(connection.socket, request, asio::as_tuple(asio::use_awaitable));
   if (write_error) {
-    result.error = write_error;
+    result.error = deadline_or(watch, write_error);
     co_return result;
   }
   // An interim 1xx answer (a 100 Continue nobody asked for) is skipped: the final one counts.
-  // The expiry set before the write covers the reads too (tcp_stream applies it to every
-  // operation started until it is set again): setting it again would only re-arm two timers.
   for (;;) {
     AnswerParser parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(boost::none);
     auto [read_error, read] = co_await http::async_read(
-        connection.stream, connection.buffer, parser, asio::as_tuple(asio::use_awaitable));
+        connection.socket, connection.buffer, parser, asio::as_tuple(asio::use_awaitable));
     result.answer_started = result.answer_started || read > 0 || connection.buffer.size() > 0;
     if (read_error) {
-      result.error = read_error;
+      result.error = deadline_or(watch, read_error);
       co_return result;
     }
     result.status = parser.status();
@@ -274,7 +349,13 @@ asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
   if (is_cancelled(cancel_state)) co_return cancelled;
 
   const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline = start + endpoint_.timeout;
+  Watch watch{.deadline = start + endpoint_.timeout};
+  this->watch(watch);
+  struct Unwatch {
+    Impl& impl;
+    Watch& watch;
+    ~Unwatch() { impl.unwatch(watch); }
+  } unwatch_at_end{*this, watch};
   CallResult result;
   bool replaced_stale = false;
   for (;;) {
@@ -282,16 +363,20 @@ asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
     const bool reused = connection != nullptr;
     if (!connection) {
       connection = std::make_unique<Connection>(executor_);
-      beast::error_code error = co_await connect(*connection, deadline);
+      watch.connection = connection.get();
+      beast::error_code error = co_await connect(*connection, watch);
       if (error) {
-        connection->stream.close();
+        watch.connection = nullptr;
+        connection->close();
         result = is_cancelled(cancel_state) ? cancelled : failure(error);
         break;
       }
     }
-    Exchange exchange = co_await this->exchange(*connection, event, extra, deadline);
+    watch.connection = connection.get();
+    Exchange exchange = co_await this->exchange(*connection, event, extra, watch);
+    watch.connection = nullptr;
     if (exchange.error) {
-      connection->stream.close();
+      connection->close();
       if (is_cancelled(cancel_state)) {
         result = cancelled;
         break;
@@ -317,7 +402,7 @@ asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
     if (exchange.keep_alive) {
       give_back(std::move(connection));
     } else {
-      connection->stream.close();
+      connection->close();
     }
     break;
   }
