@@ -23,10 +23,17 @@ constexpr auto kConnectTimeout = 5s;
 constexpr auto kCommandTimeout = 5s;
 // How long one XREADGROUP waits for new entries: short, so a stop or a claim comes soon.
 constexpr auto kBlock = 1000ms;
+// How often the group's lag is read (on the reading connection, between reads).
 constexpr auto kDepthInterval = 1s;
 // After the drain, how long acks that cannot be written are retried before they are left
 // pending (they will be delivered again: at least once).
 constexpr int kAckAttemptsAfterStop = 10;
+
+// Empties the ids acked during a read of the PEL once that read's answer is dealt with.
+struct ForgetAcked {
+  std::vector<std::string>& ids;
+  ~ForgetAcked() { ids.clear(); }
+};
 
 std::chrono::milliseconds claim_interval(std::chrono::milliseconds claim_idle) {
   return std::clamp<std::chrono::milliseconds>(claim_idle / 2, 200ms, 30s);
@@ -43,17 +50,22 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       config_(std::get<config::RedisStreamSource>(trigger.source)),
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
+      ahead_capacity_(
+          std::min(max_inflight_, static_cast<std::size_t>(std::max(1, config_.count)))),
+      refill_at_(ahead_capacity_ / 2),
       claim_interval_(claim_interval(config_.claim_idle)),
+      stale_after_(config_.claim_idle / 2),
       state_(state),
       log_(logging::get("redis")),
       reader_(executor, std::get<config::RedisConnection>(connection.spec)),
       acker_(executor, std::get<config::RedisConnection>(connection.spec)),
-      depth_reader_(executor, std::get<config::RedisConnection>(connection.spec)),
       sleep_timer_(executor),
+      read_wake_(executor),
+      feed_wake_(executor),
       ack_wake_(executor),
       ack_sleep_(executor),
-      depth_timer_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_) {}
+      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
+      ahead_(ahead_capacity_) {}
 
 RedisStreamSource::~RedisStreamSource() = default;
 
@@ -63,8 +75,18 @@ std::optional<std::int64_t> RedisStreamSource::queue_depth() const {
   return depth;
 }
 
-std::size_t RedisStreamSource::room() const {
-  return inflight_.size() >= max_inflight_ ? 0 : max_inflight_ - inflight_.size();
+void RedisStreamSource::publish_depth() {
+  if (lag_ < 0) return;
+  const std::int64_t depth = lag_ + static_cast<std::int64_t>(ahead_size_);
+  depth_.store(depth, std::memory_order_relaxed);
+  state_.set_queue_depth(depth);
+}
+
+std::size_t RedisStreamSource::free_to_read() const {
+  const std::size_t ahead_room = ahead_capacity_ - ahead_size_;
+  const std::size_t bound = max_inflight_ + ahead_capacity_;
+  const std::size_t held_room = held_ids_.size() >= bound ? 0 : bound - held_ids_.size();
+  return std::min(ahead_room, held_room);
 }
 
 asio::awaitable<void> RedisStreamSource::sleep(asio::steady_timer& timer,
@@ -75,11 +97,13 @@ asio::awaitable<void> RedisStreamSource::sleep(asio::steady_timer& timer,
 
 void RedisStreamSource::stop() {
   stopped_ = true;
-  // Ends a blocking XREADGROUP at once. Entries it had already taken stay pending in the group
-  // and are delivered again (to this consumer on its next start, or claimed by another).
+  // Ends a blocking XREADGROUP at once. Entries it had already taken, and those in the
+  // read-ahead, stay pending in the group and are delivered again (to this consumer on its
+  // next start, or claimed by another).
   reader_.close();
   sleep_timer_.cancel();
-  depth_timer_.cancel();
+  read_wake_.cancel();
+  feed_wake_.cancel();
   ack_wake_.cancel();
 }
 
@@ -99,7 +123,7 @@ asio::awaitable<bool> RedisStreamSource::connect() {
 
 asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
   asio::co_spawn(executor_, ack_loop(), asio::detached);
-  asio::co_spawn(executor_, depth_loop(), asio::detached);
+  asio::co_spawn(executor_, feed_loop(sink), asio::detached);
   while (!stopped_) {
     if (!reader_.connected()) {
       reconnect_.lost();
@@ -111,42 +135,55 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
       reconnect_.connected();
       log_->info("trigger {}: reading stream {} as {}/{} on redis {}", trigger_name_,
                  config_.stream, config_.group, consumer_, connection_name_);
+      // Entries still in the read-ahead stay there: they are still ours in the PEL, and the
+      // re-read below skips them.
       pending_phase_ = true;
       pending_cursor_ = "0";
+      next_depth_ = std::chrono::steady_clock::now();
     }
-    co_await sink.wait_for_room();
-    if (stopped_ || !sink.has_room() || room() == 0) {
-      if (!stopped_) co_await sleep(sleep_timer_, 10ms);  // never a busy loop
+    if (std::chrono::steady_clock::now() >= next_depth_) {
+      co_await read_depth();
       continue;
     }
-    co_await read_once(sink);
+    const std::size_t free = free_to_read();
+    if (ahead_size_ > refill_at_ || free == 0) {
+      // Enough waiting: the feeder wakes us when the read-ahead runs low (and acks when they
+      // free held entries); the depth is due now and then all the same.
+      read_wake_.expires_at(next_depth_);
+      co_await read_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    co_await read_once(free);
   }
   state_.set_source_up(false);
   reader_.close();
   // The events still in flight finish after the stop; their acks go out before we leave.
-  while (!ack_loop_done_ || !depth_loop_done_) co_await sleep(sleep_timer_, 20ms);
+  // Read-ahead entries are not started: they stay pending in the group.
+  while (!ack_loop_done_ || !feed_loop_done_) co_await sleep(sleep_timer_, 20ms);
   acker_.close();
-  depth_reader_.close();
 }
 
-asio::awaitable<void> RedisStreamSource::read_once(EventSink& sink) {
+asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   const auto now = std::chrono::steady_clock::now();
   if (!pending_phase_ && now >= next_claim_) {
-    co_await claim(sink, room());
+    co_await claim(free);
     co_return;
   }
-  const std::size_t count =
-      std::min<std::size_t>(room(), static_cast<std::size_t>(std::max(1, config_.count)));
+  const bool reading_new = !pending_phase_;
+  const std::uint64_t epoch = ahead_epoch_;
   std::vector<std::string> command =
-      args("XREADGROUP", "GROUP", config_.group, consumer_, "COUNT", std::to_string(count));
-  if (!pending_phase_) {
+      args("XREADGROUP", "GROUP", config_.group, consumer_, "COUNT", std::to_string(free));
+  if (reading_new) {
     command.emplace_back("BLOCK");
     command.push_back(std::to_string(kBlock.count()));
   }
   command.emplace_back("STREAMS");
   command.push_back(config_.stream);
-  command.push_back(pending_phase_ ? pending_cursor_ : ">");
+  command.push_back(reading_new ? ">" : pending_cursor_);
+  reading_history_ = !reading_new;
   Reply reply = co_await reader_.command(std::move(command), kBlock + kCommandTimeout);
+  reading_history_ = false;
+  ForgetAcked forget{acked_while_reading_};
   if (reply.failed()) co_return;  // the loop reconnects
   if (reply.type == Reply::Type::kError) {
     // NOGROUP: the stream or the group was deleted under us; reconnecting re-creates them.
@@ -155,16 +192,30 @@ asio::awaitable<void> RedisStreamSource::read_once(EventSink& sink) {
     co_await sleep(sleep_timer_, 1s);
     co_return;
   }
-  if (reply.nil() || reply.elements.empty()) {  // BLOCK ran out: nothing new
-    pending_phase_ = false;
+  if (reply.nil() || reply.elements.empty()) {
+    // BLOCK ran out: nothing new. (A re-read that a release started meanwhile goes on.)
+    if (!reading_new && epoch == ahead_epoch_) pending_phase_ = false;
     co_return;
   }
   // [[stream, [[id, fields], ...]]]
   const Reply& stream = reply.elements.front();
   if (stream.elements.size() < 2) co_return;
+  const Reply& entries = stream.elements[1];
+  if (reading_new && lag_ >= 0) {
+    // They left the group's lag; from now on they are in the read-ahead (or, after a
+    // release, pending in our PEL).
+    lag_ = std::max<std::int64_t>(0, lag_ - static_cast<std::int64_t>(entries.elements.size()));
+  }
+  if (epoch != ahead_epoch_) {
+    // The read-ahead was let go while this read was under way: these entries are pending in
+    // our PEL now and come again, in order, from the re-read that the release started.
+    publish_depth();
+    co_return;
+  }
   std::size_t seen = 0;
-  std::string last = submit_entries(sink, stream.elements[1], &seen);
-  if (pending_phase_) {
+  std::string last = take_entries(entries, &seen);
+  publish_depth();
+  if (!reading_new && pending_phase_) {
     if (seen == 0) {
       pending_phase_ = false;
       log_->debug("trigger {}: own pending entries re-read", trigger_name_);
@@ -174,12 +225,16 @@ asio::awaitable<void> RedisStreamSource::read_once(EventSink& sink) {
   }
 }
 
-asio::awaitable<void> RedisStreamSource::claim(EventSink& sink, std::size_t room_left) {
+asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
+  const std::uint64_t epoch = ahead_epoch_;
+  reading_history_ = true;
   Reply reply =
       co_await reader_.command(args("XAUTOCLAIM", config_.stream, config_.group, consumer_,
                                     std::to_string(config_.claim_idle.count()), claim_cursor_,
-                                    "COUNT", std::to_string(std::max<std::size_t>(1, room_left))),
+                                    "COUNT", std::to_string(std::max<std::size_t>(1, free))),
                                kCommandTimeout);
+  reading_history_ = false;
+  ForgetAcked forget{acked_while_reading_};
   if (reply.failed()) co_return;
   if (reply.type == Reply::Type::kError || reply.elements.size() < 2) {
     log_->warn("trigger {}: XAUTOCLAIM on {} failed: {}", trigger_name_, config_.stream,
@@ -188,46 +243,145 @@ asio::awaitable<void> RedisStreamSource::claim(EventSink& sink, std::size_t room
     co_return;
   }
   claim_cursor_ = reply.elements[0].str;
+  // A full round ends at 0-0; until then go on at the next turn.
+  if (claim_cursor_ == "0-0") next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
+  // After a release the claimed entries are in our PEL: the re-read takes them.
+  if (epoch != ahead_epoch_) co_return;
   std::size_t seen = 0;
-  submit_entries(sink, reply.elements[1], &seen);
+  take_entries(reply.elements[1], &seen);
+  publish_depth();
   if (seen > 0) {
     log_->info("trigger {}: claimed {} entr{} idle longer than {} ms", trigger_name_, seen,
                seen == 1 ? "y" : "ies", config_.claim_idle.count());
   }
-  // A full round ends at 0-0; until then go on at the next turn.
-  if (claim_cursor_ == "0-0") next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
 }
 
-std::string RedisStreamSource::submit_entries(EventSink& sink, const Reply& entries,
-                                              std::size_t* seen) {
+asio::awaitable<void> RedisStreamSource::read_depth() {
+  // On the reading connection: Redis answers it after our previous read and before our next,
+  // so the lag it gives and the read-ahead we hold never both count one entry.
+  next_depth_ = std::chrono::steady_clock::now() + kDepthInterval;
+  Reply reply = co_await reader_.command(args("XINFO", "GROUPS", config_.stream), kCommandTimeout);
+  if (reply.failed()) co_return;  // the loop reconnects
+  if (reply.type == Reply::Type::kArray) {
+    for (const Reply& group : reply.elements) {
+      // A flat [name, value, ...] list per group.
+      const auto& fields = group.elements;
+      bool ours = false;
+      std::optional<std::int64_t> lag;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].str == "name") ours = fields[i + 1].str == config_.group;
+        if (fields[i].str == "lag" && fields[i + 1].type == Reply::Type::kInteger) {
+          lag = fields[i + 1].integer;
+        }
+      }
+      if (ours && lag) lag_ = *lag;
+    }
+  } else if (reply.type == Reply::Type::kError) {
+    lag_ = 0;  // no stream yet: nothing waits in Redis
+  }
+  publish_depth();
+}
+
+std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* seen) {
+  const auto now = std::chrono::steady_clock::now();
   std::string last;
   for (const Reply& entry : entries.elements) {
     if (entry.elements.empty()) continue;
     const std::string& id = entry.elements[0].str;
-    last = id;
-    ++*seen;
-    if (held_ids_.contains(id)) continue;  // ours already, still in flight
+    if (held_ids_.contains(id) ||  // ours already: read ahead, in flight or being acked
+        std::find(acked_while_reading_.begin(), acked_while_reading_.end(), id) !=
+            acked_while_reading_.end()) {  // or finished just now
+      last = id;
+      ++*seen;
+      continue;
+    }
     if (entry.elements.size() < 2 || entry.elements[1].nil()) {
       // Deleted from the stream while pending: nothing to deliver, only to acknowledge.
+      last = id;
+      ++*seen;
       held_ids_.insert(id);
       acks_.push_back(id);
       ack_wake_.cancel();
       continue;
     }
-    Event event = make_stream_event(connection_name_, config_.stream, id, entry.elements[1]);
-    const std::uint64_t token = next_token_++;
-    event.ack = AckHandle(this, token);
-    if (!sink.try_submit(event)) {
-      // Full or draining: it stays pending in the group; re-read it later.
-      event.ack = AckHandle();
+    if (ahead_size_ == ahead_capacity_) {
+      // Cannot happen (reads ask for no more than there is room for); if it does, the rest
+      // stays pending in our PEL and the re-read takes it.
       pending_phase_ = true;
       pending_cursor_ = "0";
       break;
     }
-    inflight_.emplace(token, id);
+    last = id;
+    ++*seen;
+    Ahead& slot = ahead_[(ahead_head_ + ahead_size_) % ahead_capacity_];
+    slot.event = make_stream_event(connection_name_, config_.stream, id, entry.elements[1]);
+    slot.read_at = now;
+    ++ahead_size_;
     held_ids_.insert(id);
   }
+  if (ahead_size_ > 0) feed_wake_.cancel();
   return last;
+}
+
+void RedisStreamSource::start_ahead(EventSink& sink) {
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t started = 0;
+  while (ahead_size_ > 0 && !stopped_ && sink.has_room()) {
+    Ahead& slot = ahead_[ahead_head_];
+    if (now - slot.read_at > stale_after_) {
+      // Held so long that another replica could soon claim it (claim_idle): read it again
+      // from our PEL (that resets its idle time) rather than start it now.
+      release_ahead();
+      break;
+    }
+    const std::uint64_t token = next_token_++;
+    std::string id = slot.event.id;
+    slot.event.ack = AckHandle(this, token);
+    if (!sink.try_submit(slot.event)) {
+      slot.event.ack = AckHandle();  // draining: it stays pending in the group
+      break;
+    }
+    inflight_.emplace(token, std::move(id));
+    ahead_head_ = (ahead_head_ + 1) % ahead_capacity_;
+    --ahead_size_;
+    ++started;
+  }
+  if (started > 0) publish_depth();
+  if (ahead_size_ <= refill_at_) read_wake_.cancel();
+}
+
+void RedisStreamSource::release_ahead() {
+  log_->debug("trigger {}: {} read-ahead entr{} held longer than {} ms; re-reading them",
+              trigger_name_, ahead_size_, ahead_size_ == 1 ? "y" : "ies", stale_after_.count());
+  for (; ahead_size_ > 0; --ahead_size_) {
+    Ahead& slot = ahead_[ahead_head_];
+    held_ids_.erase(slot.event.id);
+    slot.event = Event();
+    ahead_head_ = (ahead_head_ + 1) % ahead_capacity_;
+  }
+  ++ahead_epoch_;
+  pending_phase_ = true;
+  pending_cursor_ = "0";
+  publish_depth();
+  read_wake_.cancel();
+}
+
+asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
+  while (!stopped_) {
+    if (ahead_size_ == 0) {
+      feed_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await feed_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (!sink.has_room()) {
+      co_await sink.wait_for_room();
+      // Still no room: the trigger drains (stop() comes with it). Never a busy loop.
+      if (!sink.has_room() && !stopped_) co_await sleep(feed_wake_, 10ms);
+      continue;
+    }
+    start_ahead(sink);
+  }
+  feed_loop_done_ = true;
 }
 
 void RedisStreamSource::acknowledge(std::uint64_t token, Outcome outcome) {
@@ -237,6 +391,7 @@ void RedisStreamSource::acknowledge(std::uint64_t token, Outcome outcome) {
   inflight_.erase(it);
   if (outcome == Outcome::abandoned) {
     held_ids_.erase(id);  // stays pending for redelivery
+    read_wake_.cancel();
   } else {
     acks_.push_back(std::move(id));
   }
@@ -281,51 +436,13 @@ asio::awaitable<void> RedisStreamSource::ack_loop() {
       continue;
     }
     failures = 0;
-    for (const std::string& id : batch) held_ids_.erase(id);
+    for (std::string& id : batch) {
+      held_ids_.erase(id);
+      if (reading_history_) acked_while_reading_.push_back(std::move(id));
+    }
+    read_wake_.cancel();  // held entries went: the reader may have room again
   }
   ack_loop_done_ = true;
-}
-
-asio::awaitable<void> RedisStreamSource::depth_loop() {
-  int failures = 0;
-  while (!stopped_) {
-    bool connected = depth_reader_.connected();
-    if (!connected) connected = co_await depth_reader_.connect(kConnectTimeout);
-    if (connected) {
-      Reply reply =
-          co_await depth_reader_.command(args("XINFO", "GROUPS", config_.stream), kCommandTimeout);
-      if (reply.type == Reply::Type::kArray) {
-        failures = 0;
-        for (const Reply& group : reply.elements) {
-          // A flat [name, value, ...] list per group.
-          const auto& fields = group.elements;
-          bool ours = false;
-          std::optional<std::int64_t> lag;
-          for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-            if (fields[i].str == "name") ours = fields[i + 1].str == config_.group;
-            if (fields[i].str == "lag" && fields[i + 1].type == Reply::Type::kInteger) {
-              lag = fields[i + 1].integer;
-            }
-          }
-          if (ours && lag) {
-            depth_.store(*lag, std::memory_order_relaxed);
-            state_.set_queue_depth(*lag);
-          }
-        }
-      } else if (reply.type == Reply::Type::kError) {
-        depth_.store(0, std::memory_order_relaxed);  // no stream yet: nothing waits
-        state_.set_queue_depth(0);
-      } else {
-        ++failures;
-      }
-    } else {
-      ++failures;
-    }
-    const std::chrono::milliseconds delay =
-        failures > 0 ? reconnect_delay(failures) : std::chrono::milliseconds(kDepthInterval);
-    co_await sleep(depth_timer_, delay);
-  }
-  depth_loop_done_ = true;
 }
 
 }  // namespace triggerd::redis

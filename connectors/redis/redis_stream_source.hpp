@@ -2,13 +2,21 @@
 // The `redis-stream` source (SPEC sections 2, 3 and 6): a consumer group member that
 //   - creates the group when it is missing (XGROUP CREATE ... MKSTREAM),
 //   - first re-delivers its own pending entries (XREADGROUP ... 0, a restart after a crash),
-//   - then reads new ones (XREADGROUP ... >, BLOCK on a connection of its own), never more
-//     than the trigger has room for,
+//   - then reads new ones (XREADGROUP ... >, BLOCK) into a small read-ahead: up to
+//     min(count, max_inflight) entries read from Redis but not yet started, so that a slot
+//     the trigger frees gets its next entry at once while the next read is already under way,
 //   - claims entries idle longer than claim_idle in any consumer (XAUTOCLAIM), so a dead
 //     replica's work is finished by the others,
 //   - XACKs finished events in batches (all that finished since the last XACK, one command),
-//   - reads its depth from XINFO GROUPS `lag` every second.
-// Three connections: the blocking reads, the acks and the depth, so none waits for another.
+//   - reads the group's lag (XINFO GROUPS) every second on the reading connection, so that
+//     lag and read-ahead never both count one entry: its depth is lag + read-ahead.
+// Two connections: the reads (and the depth) and the acks, so neither waits for the other.
+//
+// Read-ahead entries are pending in the group (our PEL) like those in flight: a stop leaves
+// them unstarted and unacknowledged, and the next start (or another replica's XAUTOCLAIM)
+// delivers them. So that a slow function does not let them sit until another replica claims
+// them, an entry held longer than claim_idle / 2 is not started: the read-ahead is let go
+// and read again from our PEL (which resets the entries' idle time).
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,21 +52,37 @@ class RedisStreamSource final : public Source, private Acknowledger {
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
   void stop() override;
+  // lag + read-ahead: entries waiting, not yet taken (nullopt until the first lag is known).
   std::optional<std::int64_t> queue_depth() const override;
 
  private:
+  // One read-ahead slot: an entry read from Redis, not yet handed to the sink.
+  struct Ahead {
+    Event event;  // event.id is the entry id
+    std::chrono::steady_clock::time_point read_at;
+  };
+
   void acknowledge(std::uint64_t token, Outcome outcome) override;
 
   boost::asio::awaitable<bool> connect();
-  boost::asio::awaitable<void> read_once(EventSink& sink);
-  boost::asio::awaitable<void> claim(EventSink& sink, std::size_t room);
-  // Hands the entries of an XREADGROUP/XAUTOCLAIM array to the sink; returns the last id seen.
-  std::string submit_entries(EventSink& sink, const Reply& entries, std::size_t* seen);
+  boost::asio::awaitable<void> read_once(std::size_t free);
+  boost::asio::awaitable<void> claim(std::size_t free);
+  boost::asio::awaitable<void> read_depth();
+  // Puts the entries of an XREADGROUP/XAUTOCLAIM array into the read-ahead; returns the last
+  // id seen and counts them (held ones too) in `seen`.
+  std::string take_entries(const Reply& entries, std::size_t* seen);
+  // Hands read-ahead entries to the sink, in order, while it has room.
+  void start_ahead(EventSink& sink);
+  // Lets the read-ahead go (its entries stay pending) and re-reads our PEL.
+  void release_ahead();
+  boost::asio::awaitable<void> feed_loop(EventSink& sink);
   boost::asio::awaitable<void> ack_loop();
-  boost::asio::awaitable<void> depth_loop();
   boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,
                                      std::chrono::milliseconds delay);
-  std::size_t room() const;
+  // Entries the next read may take: read-ahead room, and held entries within
+  // max_inflight + read-ahead capacity (what a crash would deliver again, at most).
+  std::size_t free_to_read() const;
+  void publish_depth();
 
   boost::asio::any_io_executor executor_;
   const std::string trigger_name_;
@@ -67,31 +91,51 @@ class RedisStreamSource final : public Source, private Acknowledger {
   const config::RedisStreamSource& config_;
   const std::string consumer_;
   const std::size_t max_inflight_;
+  const std::size_t ahead_capacity_;  // min(count, max_inflight)
+  const std::size_t refill_at_;       // read again once the read-ahead holds this many or fewer
   const std::chrono::milliseconds claim_interval_;
+  const std::chrono::milliseconds stale_after_;  // claim_idle / 2
   TriggerState& state_;
   std::shared_ptr<spdlog::logger> log_;
   RedisClient reader_;
   RedisClient acker_;
-  RedisClient depth_reader_;
   boost::asio::steady_timer sleep_timer_;
+  boost::asio::steady_timer read_wake_;  // the reader waits here for read-ahead room
+  boost::asio::steady_timer feed_wake_;  // the feeder waits here for read-ahead entries
   boost::asio::steady_timer ack_wake_;
   boost::asio::steady_timer ack_sleep_;
-  boost::asio::steady_timer depth_timer_;
   ReaderReconnect reconnect_;  // keeps reader_ up
 
   bool stopped_ = false;
   bool ack_loop_done_ = false;
-  bool depth_loop_done_ = false;
+  bool feed_loop_done_ = false;
   // Re-read our own pending entries (at start, after a reconnect, after a refused submit).
   bool pending_phase_ = true;
   std::string pending_cursor_ = "0";
   std::string claim_cursor_ = "0-0";
   std::chrono::steady_clock::time_point next_claim_;
+  std::chrono::steady_clock::time_point next_depth_;
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> entry id
-  // Entries taken and not yet XACKed (in flight or in the ack batch): never handed out twice.
+  // Entries taken and not yet XACKed (read ahead, in flight or in the ack batch): never
+  // handed out twice.
   std::unordered_set<std::string> held_ids_;
   std::vector<std::string> acks_;
+  // While a read of our PEL (XREADGROUP ... 0, XAUTOCLAIM) is under way: the ids whose XACK
+  // completed meanwhile. Redis may have run the read before the XACK, so its answer can still
+  // list them; they are finished, not to be taken again.
+  bool reading_history_ = false;
+  std::vector<std::string> acked_while_reading_;
+  // The read-ahead: a ring of ahead_capacity_ slots, allocated once.
+  std::vector<Ahead> ahead_;
+  std::size_t ahead_head_ = 0;
+  std::size_t ahead_size_ = 0;
+  // Bumped by release_ahead(): a read under way at that moment does not keep its entries
+  // (they come again, in order, from the PEL).
+  std::uint64_t ahead_epoch_ = 0;
+  // The group's lag as XINFO GROUPS last said, less what our reads of new entries took since;
+  // -1 until known. Kept on the reading connection, in step with the read-ahead.
+  std::int64_t lag_ = -1;
   std::atomic<std::int64_t> depth_{-1};
 };
 

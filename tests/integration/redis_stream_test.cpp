@@ -2,8 +2,11 @@
 // redis-server and a function stub (SPEC sections 2, 3, 5 and 6).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -183,6 +186,140 @@ TEST(RedisStreamSource, ReportsTheWholeBacklogWhileTheFunctionIsDown) {
   EXPECT_EQ(*depth + *inflight, 500.0);
   EXPECT_EQ(*inflight, 100.0);  // max_inflight: the rest waits in the stream
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+// --- The read-ahead --------------------------------------------------------------------------
+// The source keeps up to min(count, max_inflight) entries read from Redis but not yet started,
+// so that a slot the function frees gets its next entry without waiting for an XREADGROUP.
+
+// The value of `name{trigger="TRIGGER"}` in one /metrics body.
+std::optional<double> sample_in(const std::string& metrics, const std::string& name,
+                                const std::string& trigger) {
+  const std::string series = name + "{trigger=\"" + trigger + "\"} ";
+  const auto at = metrics.find(series);
+  if (at == std::string::npos || (at > 0 && metrics[at - 1] != '\n')) return std::nullopt;
+  const auto value_at = at + series.size();
+  return std::stod(metrics.substr(value_at, metrics.find('\n', value_at) - value_at));
+}
+
+TEST(RedisStreamReadAhead, HoldsAtMostMaxInflightPlusCountEntriesPending) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(150ms));
+  constexpr int kEntries = 80;
+  constexpr long long kMaxInflight = 6;
+  constexpr long long kCount = 4;  // below max_inflight: the read-ahead holds `count` entries
+  add_entries(redis, "ahead", 0, kEntries);
+  TempFile config(
+      redis_config(server.port(), function.url("/fn"),
+                   stream_trigger("ahead", "      count: 4\n", "      max_inflight: 6\n")));
+  TriggerdProcess triggerd(config.path());
+  // While the function works through the backlog, the group's pending list holds what is in
+  // flight plus the read-ahead: never more than max_inflight + min(count, max_inflight), and
+  // most of the time more than max_inflight (the read-ahead is read again once it is down to
+  // half, so it holds between 2 and 4 entries but for the moment a read is under way).
+  std::vector<long long> samples;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (function.request_count() < static_cast<std::uint64_t>(kEntries) - 12 &&
+         std::chrono::steady_clock::now() < deadline) {
+    const long long now_pending = pending(redis, "ahead");
+    ASSERT_LE(now_pending, kMaxInflight + kCount);
+    if (function.request_count() >= 6) samples.push_back(now_pending);
+    ASSERT_LE(function.current_concurrent(), kMaxInflight);
+    std::this_thread::sleep_for(3ms);
+  }
+  ASSERT_GT(samples.size(), 100u);
+  std::sort(samples.begin(), samples.end());
+  EXPECT_GE(samples[samples.size() / 2], kMaxInflight + kCount / 2)
+      << "median of " << samples.size() << " samples; lowest " << samples.front();
+  EXPECT_EQ(samples.back(), kMaxInflight + kCount);
+  ASSERT_TRUE(function.wait_for_requests(kEntries, 20s)) << function.request_count();
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "ahead") == 0; }, 5s))
+      << pending(redis, "ahead");
+  std::this_thread::sleep_for(200ms);  // a duplicate would show up now
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
+  EXPECT_EQ(function.max_concurrent(), kMaxInflight);
+}
+
+TEST(RedisStreamReadAhead, BacklogIsEveryUnfinishedEntryWhileItDrains) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(100ms));
+  constexpr std::int64_t kEntries = 150;
+  add_entries(redis, "drains", 0, static_cast<int>(kEntries));
+  TempFile config(
+      redis_config(server.port(), function.url("/fn"),
+                   stream_trigger("drains", "      count: 10\n", "      max_inflight: 5\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto info = trigger_info(triggerd.admin_port(), "drains");
+        return info.is_object() && info.as_object().at("backlog").as_int64() == kEntries;
+      },
+      5s))
+      << boost::json::serialize(trigger_info(triggerd.admin_port(), "drains"));
+  // backlog = queue_depth + inflight counts every entry not finished, once: the entries in
+  // the group's lag, those read ahead and those in flight. Checked on every answer of the
+  // admin API (what KEDA reads) and every scrape of /metrics while the backlog drains.
+  int samples = 0;
+  std::int64_t delivered = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (delivered < kEntries && std::chrono::steady_clock::now() < deadline) {
+    const auto info = trigger_info(triggerd.admin_port(), "drains");
+    ASSERT_TRUE(info.is_object());
+    const auto& object = info.as_object();
+    delivered = object.at("delivered").as_int64();
+    const std::int64_t depth = object.at("queue_depth").as_int64();
+    const std::int64_t inflight = object.at("inflight").as_int64();
+    const std::int64_t backlog = object.at("backlog").as_int64();
+    ASSERT_EQ(backlog, depth + inflight);
+    ASSERT_EQ(backlog, kEntries - delivered)
+        << "queue_depth " << depth << ", inflight " << inflight << ", delivered " << delivered;
+    ASSERT_LE(inflight, 5);
+    ASSERT_GE(depth, 0);
+    ++samples;
+
+    const HttpResponse metrics = http_get(triggerd.admin_port(), "/metrics");
+    ASSERT_EQ(metrics.status, 200);
+    const auto m_depth = sample_in(metrics.body, "triggerd_queue_depth", "drains");
+    const auto m_inflight = sample_in(metrics.body, "triggerd_inflight_events", "drains");
+    const auto m_delivered = sample_in(metrics.body, "triggerd_events_delivered_total", "drains");
+    ASSERT_TRUE(m_depth && m_inflight && m_delivered);
+    ASSERT_EQ(*m_depth + *m_inflight, static_cast<double>(kEntries) - *m_delivered)
+        << "triggerd_queue_depth " << *m_depth << ", triggerd_inflight_events " << *m_inflight;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(delivered, kEntries);
+  EXPECT_GT(samples, 50);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto info = trigger_info(triggerd.admin_port(), "drains");
+        return info.is_object() && info.as_object().at("backlog").as_int64() == 0;
+      },
+      5s));
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
+}
+
+TEST(RedisStreamReadAhead, StartsEntriesInStreamOrderWithMaxInflightOne) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(5ms));
+  constexpr int kEntries = 200;
+  add_entries(redis, "ordered", 0, kEntries);
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               stream_trigger("ordered", "", "      max_inflight: 1\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(kEntries, 30s)) << function.request_count();
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "ordered") == 0; }, 5s));
+  const auto requests = function.requests();
+  ASSERT_EQ(requests.size(), static_cast<std::size_t>(kEntries));
+  for (int i = 0; i < kEntries; ++i) {
+    ASSERT_EQ(requests[static_cast<std::size_t>(i)].body, "entry-" + std::to_string(i));
+  }
+  EXPECT_EQ(function.max_concurrent(), 1);
 }
 
 }  // namespace
