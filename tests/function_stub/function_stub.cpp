@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
@@ -41,8 +42,6 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 constexpr std::string_view kControlPrefix = "/_stub/";
 
-using StepPtr = std::shared_ptr<const StubStep>;
-
 // A parse error, as opposed to the client going away.
 bool is_malformed(const beast::error_code& error) {
   return error.category() == beast::error_code(http::error::end_of_stream).category() &&
@@ -50,6 +49,67 @@ bool is_malformed(const beast::error_code& error) {
 }
 
 std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The bytes of a kRespond step's answer, as Beast's serializer writes them for a
+// response<string_body> with the step's status, headers, keep-alive and Content-Length (none on
+// 204 and 304; a HEAD answer announces the length but carries no body).
+std::string format_answer(const StubStep& step, unsigned version, bool keep_alive, bool head) {
+  http::response<http::string_body> response(static_cast<http::status>(step.status), version);
+  for (const auto& [name, value] : step.headers) response.insert(name, value);
+  response.keep_alive(keep_alive);
+  if (step.status != 204 && step.status != 304) {
+    response.content_length(step.body.size());
+    if (!head) response.body() = step.body;
+  }
+  http::response_serializer<http::string_body> serializer(response);
+  std::string bytes;
+  beast::error_code error;
+  while (!serializer.is_done()) {
+    std::size_t taken = 0;
+    serializer.next(error, [&](beast::error_code&, const auto& buffers) {
+      for (const auto buffer : beast::buffers_range_ref(buffers)) {
+        bytes.append(static_cast<const char*>(buffer.data()), buffer.size());
+        taken += buffer.size();
+      }
+    });
+    if (error) throw beast::system_error(error);  // string_body never fails
+    serializer.consume(taken);
+  }
+  return bytes;
+}
+
+// A scripted step with its answers formatted once, on first use. Serializing a Beast response
+// for every request (fields container, status line, a dozen small buffers gathered into
+// sendmsg) was a large share of the stub's per-request cost, while the answer of a step is the
+// same bytes every time: only the HTTP version, keep-alive and HEAD change it. Shared by every
+// connection of every thread that takes the step, hence the once_flags.
+class PreparedStep {
+ public:
+  explicit PreparedStep(StubStep step) : step_(std::move(step)) {}
+
+  const StubStep& step() const { return step_; }
+
+  // The full answer for a request of `version` (Beast parses only 10 and 11; anything else is
+  // formatted into `scratch`, never cached).
+  const std::string& answer(unsigned version, bool keep_alive, bool head,
+                            std::string& scratch) const {
+    if (version != 10 && version != 11) {
+      scratch = format_answer(step_, version, keep_alive, head);
+      return scratch;
+    }
+    const std::size_t variant = (version == 11 ? 4 : 0) + (keep_alive ? 2 : 0) + (head ? 1 : 0);
+    std::call_once(formatted_[variant],
+                   [&] { answers_[variant] = format_answer(step_, version, keep_alive, head); });
+    return answers_[variant];
+  }
+
+ private:
+  StubStep step_;
+  mutable std::array<std::once_flag, 8> formatted_;
+  mutable std::array<std::string, 8> answers_;
+};
+
+using StepPtr = std::shared_ptr<const PreparedStep>;
 
 // Rejected when scripted rather than when served, so the mistake points at the test's line.
 StepPtr checked(StubStep step) {
@@ -64,7 +124,7 @@ StepPtr checked(StubStep step) {
     }
   }
   if (step.delay.count() < 0) throw std::invalid_argument("function stub: negative delay");
-  return std::make_shared<const StubStep>(std::move(step));
+  return std::make_shared<const PreparedStep>(std::move(step));
 }
 
 // Microsecond latencies in buckets: exact below kExact, then kSub buckets per power of two, so a
@@ -452,7 +512,7 @@ class FunctionStub::Impl {
     std::lock_guard lock(script_mutex_);
     queue_.clear();
     routes_.clear();
-    default_step_ = std::make_shared<const StubStep>();
+    default_step_ = std::make_shared<const PreparedStep>(StubStep{});
   }
 
   std::size_t pending_steps() const {
@@ -546,6 +606,7 @@ class FunctionStub::Impl {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     beast::flat_buffer buffer;
+    std::string scratch;
     asio::steady_timer timer(socket.get_executor());
     std::uint64_t connection = 0;  // given on the first counted request
     std::uint64_t index_on_connection = 0;
@@ -591,11 +652,11 @@ class FunctionStub::Impl {
       if (latency_on_) note_latency(request, received);
       note_request(request, connection, index_on_connection);
 
-      if (step->delay.count() > 0) {
-        timer.expires_after(step->delay);
+      if (step->step().delay.count() > 0) {
+        timer.expires_after(step->step().delay);
         co_await timer.async_wait(kUseTuple);
       }
-      switch (step->kind) {
+      switch (step->step().kind) {
         case StubStep::Kind::kRespond:
           break;
         case StubStep::Kind::kHang:
@@ -612,16 +673,11 @@ class FunctionStub::Impl {
           co_return;
       }
 
-      http::response<http::string_body> response(static_cast<http::status>(step->status),
-                                                 request.version());
-      for (const auto& [name, value] : step->headers) response.insert(name, value);
-      response.keep_alive(keep_alive);
-      if (step->status != 204 && step->status != 304) {
-        response.content_length(step->body.size());
-        // A HEAD answer announces the length but carries no body.
-        if (!head) response.body() = step->body;
-      }
-      auto [write_error, written] = co_await http::async_write(socket, response, kUseTuple);
+      // The step's answer, formatted once (see PreparedStep), in one write: one sendmsg with
+      // one buffer, where Beast's serializer gathered a dozen.
+      const std::string& answer = step->answer(request.version(), keep_alive, head, scratch);
+      auto [write_error, written] =
+          co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
       if (write_error || !keep_alive) break;
     }
     socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -802,7 +858,7 @@ class FunctionStub::Impl {
   mutable std::mutex script_mutex_;
   std::deque<StepPtr> queue_;
   std::map<std::string, Route, std::less<>> routes_;
-  StepPtr default_step_ = std::make_shared<const StubStep>();
+  StepPtr default_step_ = std::make_shared<const PreparedStep>(StubStep{});
 
   mutable std::mutex records_mutex_;
   mutable std::condition_variable records_cv_;
