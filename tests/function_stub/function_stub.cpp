@@ -89,14 +89,9 @@ class PreparedStep {
 
   const StubStep& step() const { return step_; }
 
-  // The full answer for a request of `version` (Beast parses only 10 and 11; anything else is
-  // formatted into `scratch`, never cached).
-  const std::string& answer(unsigned version, bool keep_alive, bool head,
-                            std::string& scratch) const {
-    if (version != 10 && version != 11) {
-      scratch = format_answer(step_, version, keep_alive, head);
-      return scratch;
-    }
+  // The full answer to a request of `version`: 10 or 11, the only versions Beast's parser
+  // accepts.
+  const std::string& answer(unsigned version, bool keep_alive, bool head) const {
     const std::size_t variant = (version == 11 ? 4 : 0) + (keep_alive ? 2 : 0) + (head ? 1 : 0);
     std::call_once(formatted_[variant],
                    [&] { answers_[variant] = format_answer(step_, version, keep_alive, head); });
@@ -717,7 +712,6 @@ class FunctionStub::Impl {
     socket.set_option(tcp::no_delay(true), ignored);
     beast::flat_buffer buffer;
     ParsedRequest request;  // reused by every request on the connection
-    std::string scratch;
     asio::steady_timer timer(socket.get_executor());
     std::uint64_t connection = 0;  // given on the first counted request
     std::uint64_t index_on_connection = 0;
@@ -783,9 +777,9 @@ class FunctionStub::Impl {
           co_return;
       }
 
-      // The step's answer, formatted once (see PreparedStep), in one write: one sendmsg with
-      // one buffer, where Beast's serializer gathered a dozen.
-      const std::string& answer = step->answer(request.version, keep_alive, head, scratch);
+      // The step's answer, formatted once (see PreparedStep): one send of one buffer, where
+      // Beast's serializer gathered a dozen into sendmsg.
+      const std::string& answer = step->answer(request.version, keep_alive, head);
       auto [write_error, written] =
           co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
       if (write_error || !keep_alive) break;
