@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
@@ -41,8 +42,6 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 constexpr std::string_view kControlPrefix = "/_stub/";
 
-using StepPtr = std::shared_ptr<const StubStep>;
-
 // A parse error, as opposed to the client going away.
 bool is_malformed(const beast::error_code& error) {
   return error.category() == beast::error_code(http::error::end_of_stream).category() &&
@@ -50,6 +49,62 @@ bool is_malformed(const beast::error_code& error) {
 }
 
 std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The bytes of a kRespond step's answer, as Beast's serializer writes them for a
+// response<string_body> with the step's status, headers, keep-alive and Content-Length (none on
+// 204 and 304; a HEAD answer announces the length but carries no body).
+std::string format_answer(const StubStep& step, unsigned version, bool keep_alive, bool head) {
+  http::response<http::string_body> response(static_cast<http::status>(step.status), version);
+  for (const auto& [name, value] : step.headers) response.insert(name, value);
+  response.keep_alive(keep_alive);
+  if (step.status != 204 && step.status != 304) {
+    response.content_length(step.body.size());
+    if (!head) response.body() = step.body;
+  }
+  http::response_serializer<http::string_body> serializer(response);
+  std::string bytes;
+  beast::error_code error;
+  while (!serializer.is_done()) {
+    std::size_t taken = 0;
+    serializer.next(error, [&](beast::error_code&, const auto& buffers) {
+      for (const auto buffer : beast::buffers_range_ref(buffers)) {
+        bytes.append(static_cast<const char*>(buffer.data()), buffer.size());
+        taken += buffer.size();
+      }
+    });
+    if (error) throw beast::system_error(error);  // string_body never fails
+    serializer.consume(taken);
+  }
+  return bytes;
+}
+
+// A scripted step with its answers formatted once, on first use. Serializing a Beast response
+// for every request (fields container, status line, a dozen small buffers gathered into
+// sendmsg) was a large share of the stub's per-request cost, while the answer of a step is the
+// same bytes every time: only the HTTP version, keep-alive and HEAD change it. Shared by every
+// connection of every thread that takes the step, hence the once_flags.
+class PreparedStep {
+ public:
+  explicit PreparedStep(StubStep step) : step_(std::move(step)) {}
+
+  const StubStep& step() const { return step_; }
+
+  // The full answer to a request of `version`: 10 or 11, the only versions Beast's parser
+  // accepts.
+  const std::string& answer(unsigned version, bool keep_alive, bool head) const {
+    const std::size_t variant = (version == 11 ? 4 : 0) + (keep_alive ? 2 : 0) + (head ? 1 : 0);
+    std::call_once(formatted_[variant],
+                   [&] { answers_[variant] = format_answer(step_, version, keep_alive, head); });
+    return answers_[variant];
+  }
+
+ private:
+  StubStep step_;
+  mutable std::array<std::once_flag, 8> formatted_;
+  mutable std::array<std::string, 8> answers_;
+};
+
+using StepPtr = std::shared_ptr<const PreparedStep>;
 
 // Rejected when scripted rather than when served, so the mistake points at the test's line.
 StepPtr checked(StubStep step) {
@@ -64,7 +119,7 @@ StepPtr checked(StubStep step) {
     }
   }
   if (step.delay.count() < 0) throw std::invalid_argument("function stub: negative delay");
-  return std::make_shared<const StubStep>(std::move(step));
+  return std::make_shared<const PreparedStep>(std::move(step));
 }
 
 // Microsecond latencies in buckets: exact below kExact, then kSub buckets per power of two, so a
@@ -205,6 +260,116 @@ int read_digits(std::string_view text, std::size_t at, std::size_t count) {
   }
   return value;
 }
+
+// One request as the serve loop needs it, filled in by RequestParser. One per connection and
+// reused: once its strings have grown to a request's size, the common path allocates nothing
+// (http::request_parser<string_body> allocated every header field and the body anew).
+struct ParsedRequest {
+  http::verb method = http::verb::unknown;
+  std::string method_string;  // only when keeping the fields
+  std::string target;
+  unsigned version = 11;
+  bool expect_continue = false;  // the first Expect field is 100-continue, in any case
+  // Keep-alive as message::keep_alive() decides it: from the first Connection field only (the
+  // parser's own keep_alive() looks at every Connection field).
+  bool connection_seen = false;
+  bool connection_close = false;
+  bool connection_keep_alive = false;
+  bool has_ce_time = false;
+  std::string ce_time;  // the first ce-time field, only when wanted
+  std::string body;     // only when wanted
+  std::vector<std::pair<std::string, std::string>> headers;  // only when keeping the fields
+
+  bool keep_alive() const {
+    if (version < 11) return connection_seen && connection_keep_alive;
+    return !(connection_seen && connection_close);
+  }
+};
+
+// What a request's parse keeps beyond method, target, version, Expect and Connection: a stub
+// that neither records nor prints needs no header copies, and the body only for the latency's
+// JSON field.
+struct WhatToKeep {
+  bool fields = false;  // method string, every header and the body, for RecordedRequest
+  bool body = false;
+  bool ce_time = false;
+};
+
+// Beast's HTTP parser (the same grammar, limits and errors as http::request_parser) writing
+// into a reused ParsedRequest instead of a fresh message. Beast parsers are single-use; this one
+// is a few words on the stack, so a new one per request costs nothing.
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  RequestParser(ParsedRequest& out, WhatToKeep keep) : out_(out), keep_(keep) {
+    out_.method = http::verb::unknown;
+    out_.method_string.clear();
+    out_.target.clear();
+    out_.version = 11;
+    out_.expect_continue = false;
+    out_.connection_seen = out_.connection_close = out_.connection_keep_alive = false;
+    out_.has_ce_time = false;
+    out_.ce_time.clear();
+    out_.body.clear();
+    out_.headers.clear();
+  }
+
+ private:
+  void on_request_impl(http::verb method, beast::string_view method_string,
+                       beast::string_view target, int version, beast::error_code&) override {
+    out_.method = method;
+    if (keep_.fields) out_.method_string.assign(method_string.data(), method_string.size());
+    out_.target.assign(target.data(), target.size());
+    out_.version = static_cast<unsigned>(version);
+  }
+
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+
+  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    if (keep_.fields) out_.headers.emplace_back(std::string(name_string), std::string(value));
+    if (name == http::field::expect) {
+      if (!expect_seen_) out_.expect_continue = beast::iequals(value, "100-continue");
+      expect_seen_ = true;
+    } else if (name == http::field::connection) {
+      if (out_.connection_seen) return;
+      out_.connection_seen = true;
+      http::token_list tokens{value};
+      out_.connection_close = tokens.exists("close");
+      out_.connection_keep_alive = tokens.exists("keep-alive");
+    } else if (keep_.ce_time && !out_.has_ce_time && beast::iequals(name_string, "ce-time")) {
+      out_.has_ce_time = true;
+      out_.ce_time.assign(value.data(), value.size());
+    }
+  }
+
+  void on_header_impl(beast::error_code&) override {}
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         beast::error_code&) override {
+    // Within body_limit: the parser checks a Content-Length against it before this.
+    if (keep_body() && content_length) out_.body.reserve(static_cast<std::size_t>(*content_length));
+  }
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    if (keep_body()) out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code& error) override {
+    return on_body_impl(body, error);
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  bool keep_body() const { return keep_.body || keep_.fields; }
+
+  ParsedRequest& out_;
+  const WhatToKeep keep_;
+  bool expect_seen_ = false;
+};
 
 }  // namespace
 
@@ -452,7 +617,7 @@ class FunctionStub::Impl {
     std::lock_guard lock(script_mutex_);
     queue_.clear();
     routes_.clear();
-    default_step_ = std::make_shared<const StubStep>();
+    default_step_ = std::make_shared<const PreparedStep>(StubStep{});
   }
 
   std::size_t pending_steps() const {
@@ -546,15 +711,16 @@ class FunctionStub::Impl {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     beast::flat_buffer buffer;
+    ParsedRequest request;  // reused by every request on the connection
     asio::steady_timer timer(socket.get_executor());
     std::uint64_t connection = 0;  // given on the first counted request
     std::uint64_t index_on_connection = 0;
 
     for (;;) {
-      http::request_parser<http::string_body> parser;
+      RequestParser parser(request, keep_);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(options_.max_body_bytes);
-      const beast::error_code read_error = co_await read_request(socket, buffer, parser);
+      const beast::error_code read_error = co_await read_request(socket, buffer, parser, request);
       // Taken first, so that the latency covers none of the stub's own work on the request.
       const auto received =
           latency_on_ ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
@@ -568,11 +734,10 @@ class FunctionStub::Impl {
         }
         co_return;
       }
-      auto& request = parser.get();
       const bool keep_alive = request.keep_alive();
 
       if (options_.control_endpoints &&
-          request.target().substr(0, kControlPrefix.size()) == kControlPrefix) {
+          std::string_view(request.target).substr(0, kControlPrefix.size()) == kControlPrefix) {
         auto response = control(request);
         response.keep_alive(keep_alive);
         auto [write_error, written] = co_await http::async_write(socket, response, kUseTuple);
@@ -586,16 +751,16 @@ class FunctionStub::Impl {
         connection_count_.fetch_add(1);
       }
       ++index_on_connection;
-      const StepPtr step = next_step(strip_query(request.target()));
-      const bool head = request.method() == http::verb::head;
+      const StepPtr step = next_step(strip_query(request.target));
+      const bool head = request.method == http::verb::head;
       if (latency_on_) note_latency(request, received);
       note_request(request, connection, index_on_connection);
 
-      if (step->delay.count() > 0) {
-        timer.expires_after(step->delay);
+      if (step->step().delay.count() > 0) {
+        timer.expires_after(step->step().delay);
         co_await timer.async_wait(kUseTuple);
       }
-      switch (step->kind) {
+      switch (step->step().kind) {
         case StubStep::Kind::kRespond:
           break;
         case StubStep::Kind::kHang:
@@ -612,36 +777,68 @@ class FunctionStub::Impl {
           co_return;
       }
 
-      http::response<http::string_body> response(static_cast<http::status>(step->status),
-                                                 request.version());
-      for (const auto& [name, value] : step->headers) response.insert(name, value);
-      response.keep_alive(keep_alive);
-      if (step->status != 204 && step->status != 304) {
-        response.content_length(step->body.size());
-        // A HEAD answer announces the length but carries no body.
-        if (!head) response.body() = step->body;
-      }
-      auto [write_error, written] = co_await http::async_write(socket, response, kUseTuple);
+      // The step's answer, formatted once (see PreparedStep): one send of one buffer, where
+      // Beast's serializer gathered a dozen into sendmsg.
+      const std::string& answer = step->answer(request.version, keep_alive, head);
+      auto [write_error, written] =
+          co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
       if (write_error || !keep_alive) break;
     }
     socket.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  // Reads one request. Answers "Expect: 100-continue" first: curl sends it with bodies over
-  // 1 KiB and would otherwise wait a second before sending the body.
-  static asio::awaitable<beast::error_code> read_request(
-      tcp::socket& socket, beast::flat_buffer& buffer,
-      http::request_parser<http::string_body>& parser) {
-    auto [header_error, header_bytes] =
-        co_await http::async_read_header(socket, buffer, parser, kUseTuple);
-    if (header_error || parser.is_done()) co_return header_error;
-    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-      http::response<http::empty_body> go_on(http::status::continue_, 11);
-      auto [write_error, written] = co_await http::async_write(socket, go_on, kUseTuple);
-      if (write_error) co_return write_error;
+  // Bytes asked of each read. Beast's reads ask for max(512, free capacity), and a flat_buffer
+  // emptied by consume() keeps only what it grew to, so a benchmark's 1 KiB POST (about 1.2 KiB
+  // with its header) took three recv calls; this takes it, and many more, in one.
+  static constexpr std::size_t kReadSize = 16 * 1024;
+  static constexpr std::size_t kMaxReadSize = 64 * 1024;
+
+  // Reads one request into `parser`: the steps of http::async_read_header and then
+  // http::async_read (the header first, so that "Expect: 100-continue" is answered before the
+  // body is waited for: curl sends it with bodies over 1 KiB and would otherwise wait a second),
+  // in one coroutine that calls async_read_some itself. Beast's composed read operations cost
+  // two layers of handlers per read, and two operations per request.
+  static asio::awaitable<beast::error_code> read_request(tcp::socket& socket,
+                                                         beast::flat_buffer& buffer,
+                                                         RequestParser& parser,
+                                                         const ParsedRequest& request) {
+    bool header_only = true;  // async_read_header's part
+    parser.eager(false);      // stop after the header, as async_read_header does
+    for (;;) {
+      if (header_only ? parser.is_header_done() : parser.is_done()) {
+        if (!header_only || parser.is_done()) co_return beast::error_code{};
+        header_only = false;
+        parser.eager(true);  // as async_read does: parse all the buffer holds at once
+        if (request.expect_continue) {
+          http::response<http::empty_body> go_on(http::status::continue_, 11);
+          auto [write_error, written] = co_await http::async_write(socket, go_on, kUseTuple);
+          if (write_error) co_return write_error;
+        }
+        continue;
+      }
+      if (buffer.size() > 0) {
+        beast::error_code error;
+        buffer.consume(parser.put(buffer.data(), error));
+        if (error != http::error::need_more) {
+          if (error) co_return error;
+          continue;  // a complete header or body part: see whether that was all
+        }
+      }
+      const std::size_t size =
+          std::clamp(buffer.capacity() - buffer.size(), kReadSize, kMaxReadSize);
+      auto [read_error, bytes] = co_await socket.async_read_some(buffer.prepare(size), kUseTuple);
+      buffer.commit(bytes);
+      if (read_error == asio::error::eof) {
+        // As Beast: the end of a message cut short is partial_message; between messages,
+        // end_of_stream.
+        if (!parser.got_some()) co_return beast::error_code(http::error::end_of_stream);
+        beast::error_code error;
+        parser.put_eof(error);
+        if (error) co_return error;
+        continue;
+      }
+      if (read_error) co_return read_error;
     }
-    auto [body_error, body_bytes] = co_await http::async_read(socket, buffer, parser, kUseTuple);
-    co_return body_error;
   }
 
   asio::awaitable<void> write_plain(tcp::socket& socket, http::status status, std::string body) {
@@ -662,11 +859,11 @@ class FunctionStub::Impl {
     }
   }
 
-  http::response<http::string_body> control(const http::request<http::string_body>& request) {
-    const std::string_view path = strip_query(request.target());
-    http::response<http::string_body> response(http::status::ok, request.version());
+  http::response<http::string_body> control(const ParsedRequest& request) {
+    const std::string_view path = strip_query(request.target);
+    http::response<http::string_body> response(http::status::ok, request.version);
     if (path == "/_stub/stats") {
-      if (request.method() != http::verb::get) {
+      if (request.method != http::verb::get) {
         response.result(http::status::method_not_allowed);
         response.set(http::field::allow, "GET");
       } else {
@@ -679,7 +876,7 @@ class FunctionStub::Impl {
         response.body() = boost::json::serialize(stats) + "\n";
       }
     } else if (path == "/_stub/latency") {
-      if (request.method() != http::verb::get) {
+      if (request.method != http::verb::get) {
         response.result(http::status::method_not_allowed);
         response.set(http::field::allow, "GET");
       } else {
@@ -687,7 +884,7 @@ class FunctionStub::Impl {
         response.body() = latency_json() + "\n";
       }
     } else if (path == "/_stub/reset") {
-      if (request.method() != http::verb::post) {
+      if (request.method != http::verb::post) {
         response.result(http::status::method_not_allowed);
         response.set(http::field::allow, "POST");
       } else {
@@ -727,13 +924,12 @@ class FunctionStub::Impl {
     return boost::json::serialize(out);
   }
 
-  void note_latency(const http::request<http::string_body>& request,
-                    std::chrono::system_clock::time_point received) {
+  void note_latency(const ParsedRequest& request, std::chrono::system_clock::time_point received) {
     std::optional<std::int64_t> start_us;
     if (options_.latency_from.kind == LatencySource::Kind::kCeTime) {
-      start_us = parse_rfc3339_us(request["ce-time"]);
+      if (request.has_ce_time) start_us = parse_rfc3339_us(request.ce_time);
     } else {
-      start_us = find_json_integer(request.body(), options_.latency_from.json_field);
+      start_us = find_json_integer(request.body, options_.latency_from.json_field);
     }
     if (start_us) {
       latency_.record(micros_since_epoch(received) - *start_us);
@@ -760,18 +956,16 @@ class FunctionStub::Impl {
     return step;
   }
 
-  void note_request(http::request<http::string_body>& request, std::uint64_t connection,
+  void note_request(ParsedRequest& request, std::uint64_t connection,
                     std::uint64_t index_on_connection) {
-    if (!options_.record && !options_.on_request) {
+    if (!keep_.fields) {
       request_count_.fetch_add(1);
     } else {
       RecordedRequest record;
-      record.method = std::string(request.method_string());
-      record.target = std::string(request.target());
-      for (const auto& field : request) {
-        record.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-      }
-      record.body = std::move(request.body());
+      record.method = request.method_string;
+      record.target = request.target;
+      record.headers = std::move(request.headers);
+      record.body = std::move(request.body);
       record.received_at = std::chrono::system_clock::now();
       record.received_steady = std::chrono::steady_clock::now();
       record.connection = connection;
@@ -802,7 +996,7 @@ class FunctionStub::Impl {
   mutable std::mutex script_mutex_;
   std::deque<StepPtr> queue_;
   std::map<std::string, Route, std::less<>> routes_;
-  StepPtr default_step_ = std::make_shared<const StubStep>();
+  StepPtr default_step_ = std::make_shared<const PreparedStep>(StubStep{});
 
   mutable std::mutex records_mutex_;
   mutable std::condition_variable records_cv_;
@@ -816,6 +1010,10 @@ class FunctionStub::Impl {
   std::atomic<std::uint64_t> next_connection_id_{0};
 
   const bool latency_on_ = options_.latency_from.kind != LatencySource::Kind::kNone;
+  // What each request's parse keeps (see WhatToKeep).
+  const WhatToKeep keep_{.fields = options_.record || static_cast<bool>(options_.on_request),
+                         .body = options_.latency_from.kind == LatencySource::Kind::kJsonField,
+                         .ce_time = options_.latency_from.kind == LatencySource::Kind::kCeTime};
   LatencyHistogram latency_;
 
   std::mutex stop_mutex_;

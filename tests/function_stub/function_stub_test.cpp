@@ -2,9 +2,13 @@
 // small blocking Beast client, so this file is the tests' only Beast translation unit.
 #include "tests/function_stub/function_stub.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,6 +129,68 @@ class Client {
   tcp::socket socket_;
   beast::flat_buffer buffer_;
   beast::error_code connect_error_;
+};
+
+// A plain TCP connection, for the exact bytes the stub writes (the Beast client above would
+// accept more than one spelling of an answer) and for requests written in pieces.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    connected_ = ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (sent <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    return true;
+  }
+
+  // Up to `count` bytes: fewer when the peer closes or `timeout` passes first.
+  std::string read(std::size_t count, milliseconds timeout = kClientTimeout) {
+    std::string bytes;
+    const auto deadline = steady_clock::now() + timeout;
+    while (bytes.size() < count && !eof_) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd ready{fd_, POLLIN, 0};
+      if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) break;
+      char chunk[65536];
+      const ssize_t got = ::recv(fd_, chunk, std::min(sizeof chunk, count - bytes.size()), 0);
+      if (got <= 0) {
+        eof_ = true;
+        break;
+      }
+      bytes.append(chunk, static_cast<std::size_t>(got));
+    }
+    return bytes;
+  }
+
+  // Reads exactly as many bytes as `expected` has (or fewer, on a close or a timeout).
+  std::string read_like(std::string_view expected) { return read(expected.size()); }
+
+  // True when the peer closes within `timeout` without sending anything more.
+  bool closed_by_peer(milliseconds timeout = kClientTimeout) {
+    return read(1, timeout).empty() && eof_;
+  }
+  // True when nothing more arrives within `window` and the connection stays open.
+  bool quiet_for(milliseconds window) { return read(1, window).empty() && !eof_; }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+  bool eof_ = false;
 };
 
 // For figures that settle just after the client has its answer (the stub counts a request
@@ -627,6 +693,215 @@ TEST(FunctionStub, AnswersLatencyWithZeroCountWhenNotRecording) {
   EXPECT_EQ(json.at("count").to_number<int>(), 0);
   EXPECT_EQ(json.at("unparsed").to_number<int>(), 0);
   EXPECT_EQ(Client(stub.port()).request("POST", "/_stub/latency").status(), 405);
+}
+
+// --- Exact answers and request parsing -----------------------------------------------------------
+// The stub formats each step's answer once and writes those bytes, and parses requests with its
+// own light parser: these pin the bytes and the connection handling down.
+
+TEST(FunctionStubWire, AnswersAtOnceWithA200AndContentLength0AndKeepsTheConnection) {
+  FunctionStubOptions options;
+  options.record = false;  // the benchmarks' configuration
+  FunctionStub stub(options);
+  RawConnection connection(stub.port());
+  ASSERT_TRUE(connection.connected());
+  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(connection.send("POST /f HTTP/1.1\r\nHost: stub\r\nContent-Length: 3\r\n\r\nabc"));
+    EXPECT_EQ(connection.read_like(kAnswer), kAnswer) << "request " << i;
+  }
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+  EXPECT_EQ(stub.request_count(), 3u);
+  EXPECT_EQ(stub.connection_count(), 1u);
+}
+
+TEST(FunctionStubWire, WritesTheScriptedStatusHeadersAndBody) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::respond(429, "slow down").with_header("Retry-After", "3"));
+  stub.always(StubStep::respond(201, R"({"ok":true})")
+                  .with_header("Content-Type", "application/json")
+                  .with_header("X-Stub", "a"));
+  RawConnection connection(stub.port());
+  constexpr std::string_view kFirst =
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 9\r\n\r\nslow down";
+  constexpr std::string_view kThen =
+      "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Stub: a\r\n"
+      "Content-Length: 11\r\n\r\n{\"ok\":true}";
+  ASSERT_TRUE(connection.send("POST /f HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"));
+  EXPECT_EQ(connection.read_like(kFirst), kFirst);
+  for (int i = 0; i < 2; ++i) {  // the second time from the formatted copy
+    ASSERT_TRUE(connection.send("POST /f HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"));
+    EXPECT_EQ(connection.read_like(kThen), kThen) << "request " << i;
+  }
+}
+
+TEST(FunctionStubWire, AnswersHeadWithTheLengthButNoBody) {
+  FunctionStub stub;
+  stub.always(StubStep::respond(200, "hello"));
+  RawConnection connection(stub.port());
+  constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+  constexpr std::string_view kGet = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  // Alternating on one connection: a body after a HEAD answer would show up at the start of
+  // the next answer.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(connection.send("HEAD /f HTTP/1.1\r\n\r\n"));
+    EXPECT_EQ(connection.read_like(kHead), kHead) << "round " << i;
+    ASSERT_TRUE(connection.send("GET /f HTTP/1.1\r\n\r\n"));
+    EXPECT_EQ(connection.read_like(kGet), kGet) << "round " << i;
+  }
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+}
+
+TEST(FunctionStubWire, Answers204And304WithoutContentLength) {
+  FunctionStub stub;
+  stub.enqueue(StubStep::respond(304));
+  stub.always(StubStep::respond(204));
+  RawConnection connection(stub.port());
+  constexpr std::string_view kNotModified = "HTTP/1.1 304 Not Modified\r\n\r\n";
+  constexpr std::string_view kNoContent = "HTTP/1.1 204 No Content\r\n\r\n";
+  ASSERT_TRUE(connection.send("GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(connection.read_like(kNotModified), kNotModified);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(connection.send("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"));
+    EXPECT_EQ(connection.read_like(kNoContent), kNoContent) << "request " << i;
+  }
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+}
+
+TEST(FunctionStubWire, ClosesAfterAnsweringConnectionClose) {
+  FunctionStub stub;
+  RawConnection connection(stub.port());
+  constexpr std::string_view kAnswer =
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_TRUE(
+      connection.send("POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"));
+  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  EXPECT_TRUE(connection.closed_by_peer());
+}
+
+TEST(FunctionStubWire, KeepsHttp10ConnectionsOnlyWhenAskedTo) {
+  FunctionStub stub;
+  {
+    RawConnection connection(stub.port());
+    constexpr std::string_view kAnswer = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+    ASSERT_TRUE(connection.send("GET / HTTP/1.0\r\n\r\n"));
+    EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+    EXPECT_TRUE(connection.closed_by_peer());
+  }
+  RawConnection connection(stub.port());
+  constexpr std::string_view kAnswer =
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(connection.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    EXPECT_EQ(connection.read_like(kAnswer), kAnswer) << "request " << i;
+  }
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+}
+
+TEST(FunctionStubWire, TakesKeepAliveFromTheFirstConnectionField) {
+  FunctionStub stub;
+  {
+    RawConnection connection(stub.port());
+    constexpr std::string_view kAnswer =
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    ASSERT_TRUE(connection.send("GET / HTTP/1.1\r\nConnection: close\r\nConnection: x\r\n\r\n"));
+    EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+    EXPECT_TRUE(connection.closed_by_peer());
+  }
+  RawConnection connection(stub.port());
+  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_TRUE(connection.send("GET / HTTP/1.1\r\nConnection: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+}
+
+TEST(FunctionStubWire, RecordsARequestWrittenInPiecesWithAChunkedBody) {
+  FunctionStub stub;
+  RawConnection connection(stub.port());
+  // Split inside the request line, a field name, a chunk size and a chunk's data.
+  for (const std::string_view piece :
+       {"POST /pie", "ces?x=1 HTTP/1.1\r\nX-Fi", "eld: one\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "5\r\nhel", "lo\r\n", "6\r\n wo", "rld\r\n0\r\n", "\r\n"}) {
+    ASSERT_TRUE(connection.send(piece));
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  const auto requests = stub.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/pieces?x=1");
+  EXPECT_EQ(requests[0].header("x-field"), "one");
+  EXPECT_EQ(requests[0].body, "hello world");
+  ASSERT_EQ(requests[0].headers.size(), 2u);
+  EXPECT_EQ(requests[0].headers[0].first, "X-Field");  // names as sent, in arrival order
+  EXPECT_EQ(requests[0].headers[1].first, "Transfer-Encoding");
+}
+
+TEST(FunctionStubWire, RecordsBodiesAndHeadersLargerThanOneRead) {
+  FunctionStub stub;
+  Client client(stub.port());
+  std::string body(300 * 1024, 'b');
+  for (std::size_t i = 0; i < body.size(); i += 997) body[i] = static_cast<char>('a' + i % 26);
+  const std::string large_header(40 * 1024, 'h');  // under the 64 KiB header limit
+  ASSERT_EQ(client.request("POST", "/big", body, {{"X-Large", large_header}}).status(), 200);
+  ASSERT_EQ(client.request("POST", "/small", "s").status(), 200);
+  const auto requests = stub.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].body, body);
+  EXPECT_EQ(requests[0].header("x-large"), large_header);
+  EXPECT_EQ(requests[1].body, "s");
+}
+
+TEST(FunctionStubWire, WithRecordingOffAnswersPipelinedRequestsWithBodies) {
+  FunctionStubOptions options;
+  options.record = false;
+  FunctionStub stub(options);
+  RawConnection connection(stub.port());
+  // All in one write: the bodies the stub does not keep must still be skipped exactly.
+  ASSERT_TRUE(connection.send(
+      "POST /1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nfirst"
+      "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n"
+      "GET /3 HTTP/1.1\r\n\r\n"
+      "POST /4 HTTP/1.1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlast"));
+  const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string expected =
+      kOk + kOk + kOk + "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(connection.read_like(expected), expected);
+  EXPECT_TRUE(connection.closed_by_peer());
+  EXPECT_EQ(stub.request_count(), 4u);
+}
+
+TEST(FunctionStubWire, AnswersMalformedRequestsWith400AndCloses) {
+  FunctionStub stub;
+  RawConnection connection(stub.port());
+  ASSERT_TRUE(connection.send("GET / HTTP/2.0\r\n\r\n"));
+  constexpr std::string_view kAnswer =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+      "Content-Length: 12\r\n\r\nbad version\n";
+  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  EXPECT_TRUE(connection.closed_by_peer());
+  EXPECT_EQ(stub.request_count(), 0u);
+}
+
+TEST(FunctionStubWire, AnswersExpectContinueWithRecordingOffAndReadsTheBodyAfterwards) {
+  FunctionStubOptions options;
+  options.record = false;
+  options.latency_from = LatencySource::json("sent_us");
+  FunctionStub stub(options);
+  RawConnection connection(stub.port());
+  const std::string body = R"({"sent_us":)" + std::to_string(now_us()) + "}";
+  ASSERT_TRUE(connection.send("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n"));
+  constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  EXPECT_EQ(connection.read_like(kContinue), kContinue);
+  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));  // no answer before the body
+  ASSERT_TRUE(connection.send(body));
+  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  const LatencySummary latency = stub.latency();
+  EXPECT_EQ(latency.count, 1u);
+  EXPECT_EQ(latency.unparsed, 0u);
 }
 
 // --- The binary -------------------------------------------------------------------------------
