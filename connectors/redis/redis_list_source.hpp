@@ -75,6 +75,9 @@ class RedisListSource final : public Source, private Acknowledger {
   RedisClient keeper_;
   boost::asio::steady_timer sleep_timer_;
   boost::asio::steady_timer ack_wake_;
+  // The reading loop waits on it while the redelivery bound is reached; the ack loop wakes it
+  // as soon as a batch of LREMs has completed (which is what frees room under the bound).
+  boost::asio::steady_timer bound_wake_;
   boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer keeper_timer_;
   ReaderReconnect reconnect_;  // keeps reader_ up
