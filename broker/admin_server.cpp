@@ -18,6 +18,7 @@
 #include <list>
 #include <stdexcept>
 #include <string>
+#include <optional>
 #include <string_view>
 
 #include "broker/desired_replicas.hpp"
@@ -47,7 +48,6 @@ constexpr auto kWriteTimeout = std::chrono::seconds(10);
 constexpr std::uint64_t kMaxRequestBody = 64 * 1024;
 // Bounds memory whatever a misbehaving client does; a scraper and a few humans need far less.
 constexpr std::size_t kMaxConnections = 256;
-constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 constexpr std::string_view kTriggersPath = "/v1/triggers";
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
@@ -131,20 +131,13 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     while (!stopped_) {
-      auto [error, socket] = co_await acceptor_.async_accept(kAsTuple);
-      if (stopped_) break;
-      if (error) {
-        // Out of file descriptors and the like: pause rather than spin on the error.
-        log_->warn("admin server: accept failed: {}", error.message());
-        asio::steady_timer pause(io_, kAcceptRetryDelay);
-        co_await pause.async_wait(kAsTuple);
-        continue;
-      }
+      std::optional<tcp::socket> socket = co_await accept_next(acceptor_, "admin server", *log_);
+      if (stopped_ || !socket) break;
       if (connections_.size() >= kMaxConnections) {
         log_->debug("admin server: {} connections open, refusing one more", kMaxConnections);
         continue;  // the socket closes as it goes out of scope
       }
-      asio::co_spawn(io_, serve(self, std::move(socket)), asio::detached);
+      asio::co_spawn(io_, serve(self, std::move(*socket)), asio::detached);
     }
   }
 

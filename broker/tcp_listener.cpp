@@ -1,7 +1,12 @@
 #include "broker/tcp_listener.hpp"
 
-#include <boost/asio/ip/address.hpp>
+#include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -43,6 +48,22 @@ void listen_on(tcp::acceptor& acceptor, const config::HostPort& address,
   check("bind");
   acceptor.listen(asio::socket_base::max_listen_connections, error);
   check("listen");
+}
+
+asio::awaitable<std::optional<tcp::socket>> accept_next(tcp::acceptor& acceptor,
+                                                       std::string_view who,
+                                                       spdlog::logger& log) {
+  constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+  constexpr auto kRetryDelay = std::chrono::milliseconds(100);
+  while (acceptor.is_open()) {
+    auto [error, socket] = co_await acceptor.async_accept(kAsTuple);
+    if (!error) co_return std::move(socket);
+    if (error == asio::error::operation_aborted || !acceptor.is_open()) break;
+    log.warn("{}: accept failed: {}", who, error.message());
+    asio::steady_timer pause(acceptor.get_executor(), kRetryDelay);
+    co_await pause.async_wait(kAsTuple);
+  }
+  co_return std::nullopt;
 }
 
 }  // namespace triggerd

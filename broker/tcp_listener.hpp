@@ -1,9 +1,16 @@
 #pragma once
-// Opening a listening socket for one of the config's listen addresses, shared by the admin
-// server and the webhook ingress so that both fail the same clear way at start-up.
+// Opening a listening socket for one of the config's listen addresses, and taking its
+// connections, shared by the admin server and the webhook ingress so that both fail the same
+// clear way at start-up and weather accept errors the same way.
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <optional>
 #include <string_view>
+
+namespace spdlog {
+class logger;
+}  // namespace spdlog
 
 #include "config/config.hpp"
 
@@ -15,5 +22,11 @@ namespace triggerd {
 // where `setting` names the config key.
 void listen_on(boost::asio::ip::tcp::acceptor& acceptor, const config::HostPort& address,
                std::string_view setting);
+
+// The next connection on `acceptor`; empty once the acceptor is closed (the owner stops).
+// Any other accept error (out of file descriptors and the like) is logged as `who` and
+// followed by a short pause before the next try, rather than a spin on the error.
+boost::asio::awaitable<std::optional<boost::asio::ip::tcp::socket>> accept_next(
+    boost::asio::ip::tcp::acceptor& acceptor, std::string_view who, spdlog::logger& log);
 
 }  // namespace triggerd

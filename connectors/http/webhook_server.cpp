@@ -46,7 +46,6 @@ using Parser = http::request_parser<http::buffer_body>;
 using Response = http::response<http::string_body>;
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 // After refusing a request whose body is still coming, the rest of it is read and thrown away
 // for this long before the connection closes: closing with unread input makes the kernel
 // send a reset, and a client then often loses the answer it was about to read.
@@ -221,15 +220,9 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     while (!draining_) {
-      auto [error, socket] = co_await acceptor_.async_accept(kAsTuple);
-      if (draining_) break;
-      if (error) {
-        // Out of file descriptors and the like: pause rather than spin on the error.
-        log_->warn("webhook ingress: accept failed: {}", error.message());
-        asio::steady_timer pause(io_, kAcceptRetryDelay);
-        co_await pause.async_wait(kAsTuple);
-        continue;
-      }
+      std::optional<tcp::socket> socket =
+          co_await accept_next(acceptor_, "webhook ingress", *log_);
+      if (draining_ || !socket) break;
       if (connections_.size() >= limits_.max_connections) {
         ++stats_.connections_refused;
         log_->debug("webhook ingress: {} connections open, closing a new one", connections_.size());
@@ -237,8 +230,8 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
       }
       beast::error_code ignored;
       // Answers are small and written whole; waiting to coalesce them only adds latency.
-      socket.set_option(tcp::no_delay(true), ignored);
-      spawn(serve(self, std::move(socket)));
+      socket->set_option(tcp::no_delay(true), ignored);
+      spawn(serve(self, std::move(*socket)));
     }
   }
 
