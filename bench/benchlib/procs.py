@@ -140,6 +140,20 @@ class ProcessSet:
                 pass
 
 
+def count_window(count, duration_s: float, stop_at: float,
+                 interval: float = 0.2) -> tuple[float, int, int]:
+    """The measured window of a scenario that drains a backlog: reads `count()` every
+    `interval` s from now until `duration_s` have passed or it reaches `stop_at` (so the window
+    never runs into an empty queue). Returns (seconds, counted at the start, at the end)."""
+    t0, c0 = time.monotonic(), count()
+    deadline = t0 + duration_s
+    c1 = c0
+    while time.monotonic() < deadline and c1 < stop_at:
+        time.sleep(interval)
+        c1 = count()
+    return time.monotonic() - t0, c0, c1
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
     """Polls `predicate` until it returns a truthy value; raises TimeoutError after `timeout` s."""
     deadline = time.monotonic() + timeout

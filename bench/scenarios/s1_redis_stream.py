@@ -21,7 +21,7 @@ import time
 from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
-from benchlib.procs import wait_until
+from benchlib.procs import count_window, wait_until
 from benchlib.payload import make_body
 from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
@@ -110,15 +110,8 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis, redis
                    what=f"the first {warm} entries to reach the function")
         with ctx.profile(broker.pid, "s1-triggerd"):
             meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid})
-            t0, c0 = time.monotonic(), stub.requests()
-            deadline = t0 + ctx.duration_s
-            c1 = c0
-            while time.monotonic() < deadline and c1 < tail:
-                time.sleep(0.2)
-                c1 = stub.requests()
-            t1 = time.monotonic()
+            window, c0, c1 = count_window(stub.requests, ctx.duration_s, tail)
             meter.stop()
-        window = t1 - t0
         delivered = c1 - c0
         delivered_rate = delivered / window if window > 0 else 0.0
         max_concurrent = stub.stats()["max_concurrent"]

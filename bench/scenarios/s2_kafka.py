@@ -25,7 +25,7 @@ from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
 from benchlib.payload import make_body
-from benchlib.procs import wait_until
+from benchlib.procs import count_window, wait_until
 from benchlib.results import RunSample, ScenarioResult, Skip
 from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd, config_head
@@ -157,16 +157,9 @@ def run(ctx: Context) -> ScenarioResult:
                        what=f"the first {warm} messages to reach the function")
             with ctx.profile(broker.pid, f"s2-{ordering}-{delay}ms-triggerd"):
                 meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "cluster": cluster.pid})
-                t0, c0 = time.monotonic(), stub.requests()
-                deadline = t0 + ctx.duration_s
-                c1 = c0
-                while time.monotonic() < deadline and c1 < tail:
-                    time.sleep(0.2)
-                    c1 = stub.requests()
-                t1 = time.monotonic()
+                window, c0, c1 = count_window(stub.requests, ctx.duration_s, tail)
                 meter.stop()
             others_worst = max(others_worst, meter.others_all(ctx.all_cpus))
-            window = t1 - t0
             delivered = c1 - c0
             rate = delivered / window if window > 0 else 0.0
             cpu = meter.cpu_s["triggerd"] + meter.uncharged_interrupt_s(ctx.cpus.broker)

@@ -28,7 +28,7 @@ import time
 from benchlib import wrk
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
-from benchlib.procs import status_kib, wait_until
+from benchlib.procs import count_window, status_kib, wait_until
 from benchlib.payload import make_body
 from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
@@ -120,19 +120,16 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         with ctx.profile(broker.pid, "s3-triggerd"):
             meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid})
             h0 = durations(broker)
-            t0, c0 = time.monotonic(), stub.requests()
-            deadline = t0 + ctx.duration_s
-            c1 = c0
             at_stub = []   # requests the stub holds (read, not yet answered), sampled
-            while time.monotonic() < deadline and c1 < tail:
-                time.sleep(0.2)
+
+            def requests_sampling_held() -> int:
                 stats = stub.stats()
-                c1 = int(stats["requests"])
                 at_stub.append(int(stats["current_concurrent"]))
-            t1 = time.monotonic()
+                return int(stats["requests"])
+
+            window, c0, c1 = count_window(requests_sampling_held, ctx.duration_s, tail)
             meter.stop()
             h1 = durations(broker)
-        window = t1 - t0
         delivered = c1 - c0
         delivered_rate = delivered / window if window > 0 else 0.0
         rss_window_mib = status_kib(broker.pid, "VmRSS") / 1024.0

@@ -48,7 +48,7 @@ from pathlib import Path
 from benchlib import schedstat
 from benchlib.context import DISTURBED_CORES, Context
 from benchlib.meter import Meter
-from benchlib.procs import cpu_seconds, wait_until
+from benchlib.procs import count_window, cpu_seconds, wait_until
 from benchlib.payload import make_body
 from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
@@ -245,18 +245,13 @@ def calibrate(ctx: Context, client: RedisClient, redis, stub: FunctionStub,
     try:
         wait_until(lambda: stub.requests() >= backlog * WARM_SHARE, timeout=60, interval=0.02,
                    what="the calibration backlog to start draining")
-        t0, c0 = time.monotonic(), stub.requests()
-        deadline = t0 + ctx.duration_s
-        c1 = c0
-        while time.monotonic() < deadline and c1 < backlog * (1 - TAIL_SHARE):
-            time.sleep(0.05)
-            c1 = stub.requests()
-        t1 = time.monotonic()
+        window, c0, c1 = count_window(stub.requests, ctx.duration_s, backlog * (1 - TAIL_SHARE),
+                                      interval=0.05)
         wait_until(lambda: stub.requests() >= backlog, timeout=60, interval=0.1,
                    what="the calibration backlog to drain")
     finally:
         broker.stop()
     client.simple(b"DEL", CALIBRATION_STREAM.encode())
-    rate = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+    rate = (c1 - c0) / window if window > 0 else 0.0
     ctx.log(f"{ID}: calibration: {rate:,.0f} events/s")
     return rate
