@@ -1,9 +1,6 @@
 #include "broker/trigger_runtime.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
@@ -31,13 +28,15 @@ bool TriggerRuntime::has_room() const { return taking_ && inflight_.size() < max
 
 bool TriggerRuntime::try_submit(Event& event) {
   if (!has_room()) return false;
-  auto item = inflight_.emplace(inflight_.end());
-  item->event = std::move(event);
-  item->taken = std::chrono::steady_clock::now();
+  if (spare_.empty()) spare_.emplace_back(*this);
+  inflight_.splice(inflight_.end(), spare_, spare_.begin());
+  InFlight& item = inflight_.back();
+  item.position = std::prev(inflight_.end());
+  item.event = std::move(event);
+  item.taken = std::chrono::steady_clock::now();
   telemetry_.metrics.received.Increment();
   telemetry_.state.add_inflight(1);
-  asio::co_spawn(executor_, deliver(item),
-                 asio::bind_cancellation_slot(item->cancel.slot(), asio::detached));
+  item.start(dispatcher_, item.event, trigger_, telemetry_);
   return true;
 }
 
@@ -47,21 +46,17 @@ asio::awaitable<void> TriggerRuntime::wait_for_room() {
   }
 }
 
-asio::awaitable<void> TriggerRuntime::deliver(InFlightList::iterator item) {
-  Outcome outcome = co_await dispatcher_.deliver(item->event, trigger_, telemetry_);
-  finish(item, outcome);
-}
-
-void TriggerRuntime::finish(InFlightList::iterator item, Outcome outcome) {
+void TriggerRuntime::finish(InFlight& item, Outcome outcome) {
   // Acknowledge first: a source commits only what is finished, and an abandoned event is
   // reported too so that the source knows not to commit past it.
-  item->event.ack.finish(outcome);
+  item.event.ack.finish(outcome);
   if (outcome != Outcome::abandoned) {
-    std::chrono::duration<double> took = std::chrono::steady_clock::now() - item->taken;
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - item.taken;
     telemetry_.metrics.event_duration.Observe(took.count());
   }
   telemetry_.state.add_inflight(-1);
-  inflight_.erase(item);
+  item.event = Event{};  // its memory goes now, not when the place is reused
+  spare_.splice(spare_.end(), inflight_, item.position);
   room_changed_.cancel();
   if (inflight_.empty()) idle_changed_.cancel();
 }
@@ -78,11 +73,8 @@ asio::awaitable<void> TriggerRuntime::wait_until_idle() {
 }
 
 void TriggerRuntime::abandon_all() {
-  // emit() may finish an item synchronously and erase it: step past it first.
-  for (auto it = inflight_.begin(); it != inflight_.end();) {
-    auto current = it++;
-    current->cancel.emit(asio::cancellation_type::terminal);
-  }
+  // A delivery never ends inside cancel(): the list stays as it is during the loop.
+  for (InFlight& item : inflight_) item.cancel();
 }
 
 }  // namespace triggerd

@@ -2,11 +2,11 @@
 // One trigger at run time: the bounded entry (EventSink) that its source feeds, and the
 // owner of every event of the trigger from the moment it is taken until it is finished.
 //
-// Each taken event gets its own delivery coroutine; there is no separate queue, because
-// max_inflight already bounds how many events (and so how much memory) a trigger holds,
-// and events waiting for a slot of their function wait inside the dispatcher's semaphore.
+// Each taken event gets its own Delivery; there is no separate queue, because max_inflight
+// already bounds how many events (and so how much memory) a trigger holds, and events waiting
+// for a slot of their function wait in the function's client. A finished event's place is kept
+// for the next one, so taking an event allocates nothing of the runtime's own.
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -16,6 +16,7 @@
 #include "broker/event.hpp"
 #include "config/config.hpp"
 #include "connectors/event_sink.hpp"
+#include "dispatcher/delivery.hpp"
 
 namespace triggerd {
 
@@ -47,15 +48,19 @@ class TriggerRuntime final : public EventSink {
   void abandon_all();
 
  private:
-  struct InFlight {
-    Event event;
-    boost::asio::cancellation_signal cancel;
-    std::chrono::steady_clock::time_point taken;
-  };
+  struct InFlight;
   using InFlightList = std::list<InFlight>;
+  struct InFlight final : Delivery {
+    explicit InFlight(TriggerRuntime& runtime) : owner(runtime) {}
+    void delivery_done(Outcome outcome) override { owner.finish(*this, outcome); }
 
-  boost::asio::awaitable<void> deliver(InFlightList::iterator item);
-  void finish(InFlightList::iterator item, Outcome outcome);
+    TriggerRuntime& owner;
+    Event event;
+    std::chrono::steady_clock::time_point taken;
+    InFlightList::iterator position;  // in inflight_
+  };
+
+  void finish(InFlight& item, Outcome outcome);
 
   boost::asio::any_io_executor executor_;
   const config::Trigger& trigger_;
@@ -64,6 +69,7 @@ class TriggerRuntime final : public EventSink {
   const std::size_t max_inflight_;
   bool taking_ = true;
   InFlightList inflight_;
+  InFlightList spare_;  // places of finished events, moved (not copied) back into inflight_
   // Never expire; cancelling one wakes every coroutine waiting on it (a condition variable
   // for a single-threaded executor).
   boost::asio::steady_timer room_changed_;

@@ -24,6 +24,11 @@ struct CallResult {
 
   bool is_status() const { return kind == Kind::status; }
 
+  // For logs: "status 503", "timeout", "connect_error: connection refused".
+  std::string describe() const {
+    return is_status() ? "status " + std::to_string(status) : error_text();
+  }
+
   // How a failure without a status reads in a dead letter and in logs: "timeout",
   // "connect_error: connection refused". Empty for a status.
   std::string error_text() const {

@@ -10,8 +10,6 @@
 #include <prometheus/histogram.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -35,6 +33,7 @@
 #include <vector>
 
 #include "broker/metrics.hpp"
+#include "dispatcher/delivery.hpp"
 #include "dispatcher/http_client.hpp"
 #include "dispatcher/time_format.hpp"
 
@@ -275,22 +274,25 @@ class DispatcherTest : public ::testing::Test {
     run_until([&] { return Clock::now() >= until; }, duration + 1s);
   }
 
-  // Starts one delivery; its outcome lands in the returned slot when it ends.
-  std::shared_ptr<std::optional<Outcome>> spawn(Event& event, asio::cancellation_slot slot = {}) {
-    auto outcome = std::make_shared<std::optional<Outcome>>();
-    asio::co_spawn(io_, dispatcher_->deliver(event, trigger(), *telemetry_),
-                   asio::bind_cancellation_slot(
-                       slot, [outcome](const std::exception_ptr& error, Outcome result) {
-                         EXPECT_FALSE(error) << "deliver() must not throw";
-                         *outcome = result;
-                       }));
-    return outcome;
+  // A delivery the test started; `outcome` is set when it ends.
+  struct TestDelivery final : Delivery {
+    void delivery_done(Outcome result) override { outcome = result; }
+    std::optional<Outcome> outcome;
+  };
+
+  // Starts one delivery, kept until the end of the test.
+  std::shared_ptr<TestDelivery> spawn(Event& event) {
+    auto delivery = std::make_shared<TestDelivery>();
+    delivery->start(*dispatcher_, event, trigger(), *telemetry_);
+    EXPECT_FALSE(delivery->outcome.has_value()) << "a delivery never ends inside start()";
+    deliveries_.push_back(delivery);
+    return delivery;
   }
 
   std::optional<Outcome> deliver(Event& event) {
-    auto outcome = spawn(event);
-    run_until([&] { return outcome->has_value(); });
-    return *outcome;
+    auto delivery = spawn(event);
+    run_until([&] { return delivery->outcome.has_value(); });
+    return delivery->outcome;
   }
 
   // Declared first: destroyed last, after everything that holds its sockets and timers.
@@ -301,6 +303,7 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<Metrics> metrics_;
   TriggerTelemetry* telemetry_ = nullptr;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::vector<std::shared_ptr<TestDelivery>> deliveries_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -474,13 +477,13 @@ TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
   Clock::time_point first_end{};
   Clock::time_point second_end{};
   run_until([&] {
-    if (first->has_value() && first_end == Clock::time_point{}) first_end = Clock::now();
-    if (second->has_value() && second_end == Clock::time_point{}) second_end = Clock::now();
-    return first->has_value() && second->has_value();
+    if (first->outcome && first_end == Clock::time_point{}) first_end = Clock::now();
+    if (second->outcome && second_end == Clock::time_point{}) second_end = Clock::now();
+    return first->outcome && second->outcome;
   });
-  ASSERT_TRUE(first->has_value() && second->has_value());
-  EXPECT_EQ(**first, Outcome::dropped);
-  EXPECT_EQ(**second, Outcome::dropped);
+  ASSERT_TRUE(first->outcome && second->outcome);
+  EXPECT_EQ(first->outcome, Outcome::dropped);
+  EXPECT_EQ(second->outcome, Outcome::dropped);
   EXPECT_EQ(value(counters().attempts_timeout), 2);
   EXPECT_GE(first_end - first_start, 400ms);
   EXPECT_LT(first_end - first_start, 700ms);
@@ -571,18 +574,44 @@ TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
   std::vector<Event> events;
   events.reserve(20);
   for (int i = 0; i < 20; ++i) events.push_back(make_event("event-" + std::to_string(i)));
-  std::vector<std::shared_ptr<std::optional<Outcome>>> outcomes;
-  outcomes.reserve(events.size());
-  for (Event& event : events) outcomes.push_back(spawn(event));
+  std::vector<std::shared_ptr<TestDelivery>> started;
+  started.reserve(events.size());
+  for (Event& event : events) started.push_back(spawn(event));
   run_until([&] {
-    return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o->has_value(); });
+    return std::all_of(started.begin(), started.end(), [](auto& d) { return d->outcome; });
   });
 
-  for (const auto& outcome : outcomes) EXPECT_EQ(*outcome, Outcome::delivered);
+  for (const auto& delivery : started) EXPECT_EQ(delivery->outcome, Outcome::delivered);
   EXPECT_EQ(function_.request_count(), 20u);
   EXPECT_EQ(function_.max_concurrent(), 3) << "three at a time, not fewer, never more";
   EXPECT_LE(function_.connections(), 3);
   EXPECT_EQ(value(counters().delivered), 20);
+}
+
+// The function's slots go to waiting events in the order they came, and one that is cancelled
+// while it waits leaves the queue without taking a slot from the others.
+TEST_F(DispatcherTest, HandsFreedSlotsToWaitingEventsInArrivalOrder) {
+  function().max_concurrency = 1;
+  start();
+  function_.script({{.status = 200, .delay = 100ms}});
+  std::vector<Event> events;
+  for (const char* id : {"busy", "first", "cancelled", "second", "third"}) {
+    events.push_back(make_event(id));
+  }
+  std::vector<std::shared_ptr<TestDelivery>> started;
+  for (Event& event : events) started.push_back(spawn(event));
+  run_until([&] { return function_.request_count() == 1; });
+  started[2]->cancel();
+  run_until([&] {
+    return std::all_of(started.begin(), started.end(), [](auto& d) { return d->outcome; });
+  });
+
+  EXPECT_EQ(started[2]->outcome, Outcome::abandoned);
+  std::vector<std::string> order;
+  for (const auto& request : function_.received()) order.push_back(request.header("ce-id"));
+  EXPECT_EQ(order, (std::vector<std::string>{"busy", "first", "second", "third"}));
+  EXPECT_EQ(value(counters().delivered), 4);
+  EXPECT_EQ(function_.max_concurrent(), 1);
 }
 
 TEST_F(DispatcherTest, SequentialDeliveriesShareOneKeepAliveConnection) {
@@ -642,15 +671,15 @@ class DispatcherCancelTest : public DispatcherTest {
   // Cancels the delivery once `ready` holds, and returns how long it took to end after that.
   Clock::duration cancel_when(const std::function<bool()>& ready, Event& event,
                               std::optional<Outcome>& outcome) {
-    asio::cancellation_signal cancel;
-    auto result = spawn(event, cancel.slot());
+    auto delivery = spawn(event);
     run_until(ready);
     EXPECT_TRUE(ready()) << "never got to the point of cancelling";
-    EXPECT_FALSE(result->has_value());
+    EXPECT_FALSE(delivery->outcome.has_value());
     const auto cancelled_at = Clock::now();
-    cancel.emit(asio::cancellation_type::terminal);
-    run_until([&] { return result->has_value(); });
-    outcome = *result;
+    delivery->cancel();
+    EXPECT_FALSE(delivery->outcome.has_value()) << "a delivery never ends inside cancel()";
+    run_until([&] { return delivery->outcome.has_value(); });
+    outcome = delivery->outcome;
     return Clock::now() - cancelled_at;
   }
 };
@@ -694,8 +723,7 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcur
   start();
   function_.script({{.status = 200, .delay = 10s}});
   Event busy = make_event("busy");
-  asio::cancellation_signal cancel_busy;
-  auto busy_outcome = spawn(busy, cancel_busy.slot());
+  auto busy_delivery = spawn(busy);
 
   Event waiting = make_event("waiting");
   std::optional<Outcome> outcome;
@@ -704,9 +732,9 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcur
   EXPECT_LT(took, 200ms);
   EXPECT_EQ(function_.request_count(), 1u) << "the waiting event never reached the function";
 
-  cancel_busy.emit(asio::cancellation_type::terminal);
-  run_until([&] { return busy_outcome->has_value(); });
-  EXPECT_EQ(*busy_outcome, Outcome::abandoned);
+  busy_delivery->cancel();
+  run_until([&] { return busy_delivery->outcome.has_value(); });
+  EXPECT_EQ(busy_delivery->outcome, Outcome::abandoned);
 }
 
 TEST_F(DispatcherCancelTest, AbandonsWhileTheDeadLetterIsDownInsteadOfDroppingTheEvent) {

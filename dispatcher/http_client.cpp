@@ -11,6 +11,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,10 +21,9 @@
 #include <boost/beast/http/read.hpp>
 #include <cctype>
 #include <chrono>
-#include <exception>
+#include <optional>
 
 #include "broker/logging.hpp"
-#include "dispatcher/async_semaphore.hpp"
 
 namespace triggerd {
 namespace {
@@ -85,6 +85,15 @@ class AnswerParser final : public http::basic_parser<false> {
   std::string retry_after_;
 };
 
+// A DNS lookup under way. getaddrinfo runs on Asio's resolver thread and cannot be interrupted,
+// so a call does not wait for it when its deadline passes or it is cancelled: it lets go of the
+// lookup (call = nullptr) and ends, and the lookup finishes on its own and is then forgotten.
+struct Lookup {
+  explicit Lookup(const asio::any_io_executor& executor) : resolver(executor) {}
+  tcp::resolver resolver;
+  FunctionCall* call = nullptr;
+};
+
 struct Connection {
   explicit Connection(const asio::any_io_executor& executor) : socket(executor) {}
   void close() {
@@ -94,27 +103,8 @@ struct Connection {
   tcp::socket socket;
   beast::flat_buffer buffer;
   std::string head;  // the request head, rebuilt in place for every request
-};
-
-// One attempt's deadline. The client's watchdog closes the attempt's connection when it passes,
-// which ends whatever operation is under way (connect, write or read) with operation_aborted;
-// `timed_out` then says it was the deadline. One watchdog timer per function instead of
-// beast::tcp_stream's timer per operation: arming and cancelling two timers per request cost
-// more than the rest of the request's bookkeeping.
-struct Watch {
-  Clock::time_point deadline;
-  Connection* connection = nullptr;  // the one in use, if any
-  bool timed_out = false;
-  std::size_t index = 0;  // in the client's list of watched attempts
-};
-
-// How one request/answer exchange on a connection ended.
-struct Exchange {
-  beast::error_code error;
-  bool answer_started = false;  // at least one byte of an answer arrived
-  int status = 0;
-  std::string retry_after;
-  bool keep_alive = false;
+  std::optional<AnswerParser> parser;  // a fresh one per answer (a parser cannot be reset)
+  std::shared_ptr<Lookup> lookup;  // while this connection's address is being looked up
 };
 
 std::string describe(const beast::error_code& error) {
@@ -135,6 +125,12 @@ CallResult failure(const beast::error_code& error) {
   return result;
 }
 
+CallResult cancelled_result() {
+  CallResult result;
+  result.kind = CallResult::Kind::cancelled;
+  return result;
+}
+
 bool is_cancelled(const asio::cancellation_state& state) {
   return state.cancelled() != asio::cancellation_type::none;
 }
@@ -146,31 +142,80 @@ HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
                       function.headers};
 }
 
+// The steps of a call, each started by the completion of the one before:
+//   start -> (wait for a slot) -> begin -> pooled connection ----------------> send -> read -> end
+//                                       \-> new connection: resolve -> connect -/
+// Every path ends in end() exactly once, which gives back the slot and calls on_call_done().
 struct FunctionClient::Impl {
+  using Stage = FunctionCall::Stage;
+
   Impl(asio::any_io_executor executor, HttpEndpoint endpoint)
       : executor_(std::move(executor)),
         endpoint_(std::move(endpoint)),
         port_(std::to_string(endpoint_.url.port)),
         fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
-        slots_(executor_, static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
+        available_(static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
         watchdog_(executor_),
         logger_(logging::get("dispatcher")) {}
 
-  asio::awaitable<CallResult> attempt(const Event& event, std::span<const ExtraHeader> extra);
-  asio::awaitable<beast::error_code> connect(Connection& connection, Watch& watch);
-  asio::awaitable<Exchange> exchange(Connection& connection, const Event& event,
-                                     std::span<const ExtraHeader> extra, const Watch& watch);
-
-  void watch(Watch& watch) {
-    watch.index = watched_.size();
-    watched_.push_back(&watch);
-    if (watch.deadline < watchdog_at_) arm_watchdog(watch.deadline);
+  static Connection* connection_of(FunctionCall& call) {
+    return static_cast<Connection*>(call.connection_);
   }
 
-  void unwatch(Watch& watch) {
-    Watch* last = watched_.back();
-    watched_[watch.index] = last;
-    last->index = watch.index;
+  // --- the concurrency limit: a FIFO of waiting calls, so none starves behind newer ones ---
+
+  void start(FunctionCall& call) {
+    call.result_ = CallResult{};
+    call.cancelled_ = call.timed_out_ = call.reused_ = call.replaced_stale_ = false;
+    call.answer_started_ = false;
+    if (available_ > 0 && waiters_head_ == nullptr) {
+      --available_;
+      begin(call);
+      return;
+    }
+    call.stage_ = Stage::waiting_for_slot;
+    call.next_waiter_ = nullptr;
+    (waiters_tail_ == nullptr ? waiters_head_ : waiters_tail_->next_waiter_) = &call;
+    waiters_tail_ = &call;
+    ++waiting_;
+  }
+
+  void release_slot() {
+    FunctionCall* next = waiters_head_;
+    if (next == nullptr) {
+      ++available_;
+      return;
+    }
+    waiters_head_ = next->next_waiter_;
+    if (waiters_head_ == nullptr) waiters_tail_ = nullptr;
+    --waiting_;
+    begin(*next);  // starts its I/O; nothing completes inline
+  }
+
+  // Linear, but only a drain cancels a waiting call.
+  void remove_waiter(FunctionCall& call) {
+    FunctionCall* previous = nullptr;
+    for (FunctionCall* at = waiters_head_; at != nullptr; previous = at, at = at->next_waiter_) {
+      if (at != &call) continue;
+      (previous == nullptr ? waiters_head_ : previous->next_waiter_) = call.next_waiter_;
+      if (waiters_tail_ == &call) waiters_tail_ = previous;
+      --waiting_;
+      return;
+    }
+  }
+
+  // --- the deadline: one watchdog timer for all calls under way ---
+
+  void watch(FunctionCall& call) {
+    call.watch_index_ = watched_.size();
+    watched_.push_back(&call);
+    if (call.deadline_ < watchdog_at_) arm_watchdog(call.deadline_);
+  }
+
+  void unwatch(FunctionCall& call) {
+    FunctionCall* last = watched_.back();
+    watched_[call.watch_index_] = last;
+    last->watch_index_ = call.watch_index_;
     watched_.pop_back();
     // A pending wait keeps the io_context running: none may be left when nothing is under way.
     if (watched_.empty() && watchdog_at_ != Clock::time_point::max()) {
@@ -179,8 +224,10 @@ struct FunctionClient::Impl {
     }
   }
 
-  // The timer is left armed when the attempts it was set for end early (while others go on): it
-  // then wakes once for nothing and sets itself to the next deadline.
+  // The timer is left armed when the calls it was set for end early (while others go on): it
+  // then wakes once for nothing and sets itself to the next deadline. One timer per endpoint,
+  // not one per request: arming and cancelling a timer per request cost more than the rest of
+  // its bookkeeping.
   void arm_watchdog(Clock::time_point at) {
     watchdog_at_ = at;
     watchdog_.expires_at(at);  // an earlier wait, if any, ends with operation_aborted
@@ -195,33 +242,71 @@ struct FunctionClient::Impl {
     watchdog_at_ = Clock::time_point::max();
     const Clock::time_point now = Clock::now();
     Clock::time_point next = Clock::time_point::max();
-    for (Watch* watch : watched_) {
-      if (watch->timed_out) continue;
-      if (watch->deadline <= now) {
-        watch->timed_out = true;
-        if (watch->connection != nullptr) watch->connection->close();
+    for (FunctionCall* call : watched_) {
+      if (call->timed_out_) continue;
+      if (call->deadline_ <= now) {
+        call->timed_out_ = true;
+        interrupt(*call);
       } else {
-        next = std::min(next, watch->deadline);
+        next = std::min(next, call->deadline_);
       }
     }
     if (next != Clock::time_point::max()) arm_watchdog(next);
   }
 
+  // Makes a call under way end soon: its pending operation fails (the connection is closed), or,
+  // while it waits for a lookup, it lets go of the lookup and ends from a posted handler.
+  void interrupt(FunctionCall& call) {
+    Connection* connection = connection_of(call);
+    if (connection == nullptr) return;
+    if (connection->lookup) {
+      connection->lookup->call = nullptr;
+      connection->lookup.reset();
+      asio::post(executor_, [this, &call] { fail(call, asio::error::operation_aborted); });
+      return;
+    }
+    connection->close();
+  }
+
+  void cancel(FunctionCall& call) {
+    switch (call.stage_) {
+      case Stage::idle:
+      case Stage::ending:
+        return;
+      case Stage::waiting_for_slot:
+        remove_waiter(call);
+        call.stage_ = Stage::ending;
+        call.result_ = cancelled_result();
+        asio::post(executor_, [&call] {
+          call.stage_ = Stage::idle;
+          call.on_call_done();
+        });
+        return;
+      case Stage::connecting:
+      case Stage::exchanging:
+        call.cancelled_ = true;
+        interrupt(call);
+        return;
+    }
+  }
+
+  // --- connections ---
+
   // Last in, first out: the most recently used connection is the least likely to have been
   // closed by the server's idle timeout, and the older ones time out and go away on their own.
-  std::unique_ptr<Connection> take_idle() {
+  Connection* take_idle() {
     if (idle_.empty()) return nullptr;
-    std::unique_ptr<Connection> connection = std::move(idle_.back());
+    Connection* connection = idle_.back().release();
     idle_.pop_back();
     return connection;
   }
 
-  void give_back(std::unique_ptr<Connection> connection) {
+  void give_back(Connection* connection) {
     if (stopped_) {
-      connection->close();
+      delete connection;  // closes it
       return;
     }
-    idle_.push_back(std::move(connection));
+    idle_.emplace_back(connection);
   }
 
   void close_idle() {
@@ -229,13 +314,187 @@ struct FunctionClient::Impl {
     idle_.clear();
   }
 
+  // Drops the call's connection, closing it.
+  static void drop_connection(FunctionCall& call) {
+    delete connection_of(call);
+    call.connection_ = nullptr;
+  }
+
+  // --- the steps ---
+
+  void begin(FunctionCall& call) {
+    call.stage_ = Stage::connecting;
+    call.start_ = Clock::now();
+    call.deadline_ = call.start_ + endpoint_.timeout;
+    watch(call);
+    use_connection(call);
+  }
+
+  void use_connection(FunctionCall& call) {
+    Connection* pooled = call.replaced_stale_ ? nullptr : take_idle();
+    call.reused_ = pooled != nullptr;
+    if (pooled != nullptr) {
+      call.connection_ = pooled;
+      send(call);
+      return;
+    }
+    call.stage_ = Stage::connecting;
+    auto* connection = new Connection(executor_);
+    call.connection_ = connection;
+    auto lookup = std::make_shared<Lookup>(executor_);
+    lookup->call = &call;
+    connection->lookup = lookup;
+    lookup->resolver.async_resolve(
+        endpoint_.url.host, port_, tcp::resolver::numeric_service,
+        [this, lookup](const beast::error_code& error, tcp::resolver::results_type endpoints) {
+          FunctionCall* waiting = std::exchange(lookup->call, nullptr);
+          if (waiting == nullptr) return;  // the call let go: its client may be gone by now
+          connection_of(*waiting)->lookup.reset();
+          on_resolved(*waiting, error, std::move(endpoints));
+        });
+  }
+
+  void on_resolved(FunctionCall& call, const beast::error_code& error,
+                   tcp::resolver::results_type endpoints) {
+    if (error) {
+      fail(call, error);
+      return;
+    }
+    asio::async_connect(connection_of(call)->socket, endpoints,
+                        [this, &call](const beast::error_code& connect_error,
+                                      const tcp::endpoint& connected) {
+                          on_connected(call, connect_error, connected);
+                        });
+  }
+
+  void on_connected(FunctionCall& call, const beast::error_code& error,
+                    const tcp::endpoint& connected) {
+    if (error) {
+      fail(call, error);
+      return;
+    }
+    beast::error_code ignored;
+    // Head and body go out in one gather write; no reason to let Nagle hold back the tail.
+    connection_of(call)->socket.set_option(tcp::no_delay(true), ignored);
+    ++connections_opened_;
+    logger_->debug("{}: connected to {}", endpoint_.name, connected.address().to_string());
+    send(call);
+  }
+
+  void send(FunctionCall& call) {
+    call.stage_ = Stage::exchanging;
+    call.answer_started_ = false;
+    // The deadline passed or a cancellation came on the way here (a lookup or connect that
+    // completed just before, or a connection being replaced).
+    if (call.timed_out_ || call.cancelled_) {
+      fail(call, asio::error::operation_aborted);
+      return;
+    }
+    Connection& connection = *connection_of(call);
+    connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
+    append_event_headers(*call.request_event, call.extra_headers, connection.head);
+    const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
+                                                    asio::buffer(call.request_event->data)};
+    asio::async_write(connection.socket, request,
+                      [this, &call](const beast::error_code& error, std::size_t /*written*/) {
+                        if (error) {
+                          on_exchange_failed(call, error);
+                        } else {
+                          read_answer(call);
+                        }
+                      });
+  }
+
+  void read_answer(FunctionCall& call) {
+    Connection& connection = *connection_of(call);
+    AnswerParser& parser = connection.parser.emplace();
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(boost::none);
+    http::async_read(connection.socket, connection.buffer, parser,
+                     [this, &call](const beast::error_code& error, std::size_t read) {
+                       on_answer(call, error, read);
+                     });
+  }
+
+  void on_answer(FunctionCall& call, const beast::error_code& error, std::size_t read) {
+    Connection& connection = *connection_of(call);
+    call.answer_started_ = call.answer_started_ || read > 0 || connection.buffer.size() > 0;
+    if (error) {
+      on_exchange_failed(call, error);
+      return;
+    }
+    const AnswerParser& parser = *connection.parser;
+    const int status = parser.status();
+    // An interim 1xx answer (a 100 Continue nobody asked for) is skipped: the final one counts.
+    if (status >= 100 && status <= 199 && status != 101) {
+      read_answer(call);
+      return;
+    }
+    call.result_.kind = CallResult::Kind::status;
+    call.result_.status = status;
+    call.result_.retry_after = parser.retry_after();
+    // Bytes beyond the answer would be read as the next request's answer: not reusable.
+    const bool keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
+    Connection* done = connection_of(call);
+    call.connection_ = nullptr;
+    if (keep_alive) {
+      give_back(done);
+    } else {
+      delete done;
+    }
+    end(call);
+  }
+
+  void on_exchange_failed(FunctionCall& call, const beast::error_code& error) {
+    // A keep-alive connection the server closed while it sat in the pool fails like this: write
+    // error, or EOF / reset before any answer byte. That says nothing about the function, so it
+    // is not an attempt; the request goes once more on a new connection.
+    if (call.reused_ && !call.replaced_stale_ && !call.answer_started_ && !call.timed_out_ &&
+        !call.cancelled_) {
+      logger_->debug("{}: pooled connection closed by the server ({}); using a new one",
+                     endpoint_.name, describe(error));
+      drop_connection(call);
+      // The others in the pool have been idle at least as long: most likely closed too.
+      close_idle();
+      call.replaced_stale_ = true;
+      use_connection(call);
+      return;
+    }
+    fail(call, error);
+  }
+
+  // Ends a call that has no answer: cancelled, timed out (an operation the watchdog cut short
+  // fails with operation_aborted or similar), or the error itself.
+  void fail(FunctionCall& call, const beast::error_code& error) {
+    drop_connection(call);
+    if (call.cancelled_) {
+      call.result_ = cancelled_result();
+    } else if (call.timed_out_) {
+      call.result_ = failure(beast::error::timeout);
+    } else {
+      call.result_ = failure(error);
+    }
+    end(call);
+  }
+
+  void end(FunctionCall& call) {
+    call.result_.duration = Clock::now() - call.start_;
+    unwatch(call);
+    call.stage_ = Stage::idle;
+    release_slot();
+    call.on_call_done();  // last: the call may be started again or destroyed in there
+  }
+
   asio::any_io_executor executor_;
   HttpEndpoint endpoint_;
   std::string port_;
   std::string fixed_head_;  // holds revealed header secrets: never log it
-  AsyncSemaphore slots_;
+  std::size_t available_;   // free slots of max_concurrency
+  FunctionCall* waiters_head_ = nullptr;
+  FunctionCall* waiters_tail_ = nullptr;
+  std::size_t waiting_ = 0;
   std::vector<std::unique_ptr<Connection>> idle_;
-  std::vector<Watch*> watched_;  // the attempts under way, in no order
+  std::vector<FunctionCall*> watched_;  // the calls under way, in no order
   asio::steady_timer watchdog_;
   Clock::time_point watchdog_at_ = Clock::time_point::max();  // max: not armed
   // The watchdog's handler may run after the client is gone (a wait cancelled by the timer's
@@ -246,170 +505,6 @@ struct FunctionClient::Impl {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
-// An operation that failed because the watchdog closed the connection failed by the deadline.
-beast::error_code deadline_or(const Watch& watch, const beast::error_code& error) {
-  return watch.timed_out ? beast::error_code(beast::error::timeout) : error;
-}
-
-asio::awaitable<beast::error_code> FunctionClient::Impl::connect(Connection& connection,
-                                                                 Watch& watch) {
-  // getaddrinfo runs on Asio's resolver thread and cannot be interrupted, so the lookup is not
-  // awaited directly: its result lands in shared state and wakes a timer that also carries the
-  // deadline and the caller's cancellation. A lookup that hangs is left to finish on its own.
-  struct Lookup {
-    Lookup(const asio::any_io_executor& executor, Clock::time_point deadline_at)
-        : wake(executor, deadline_at) {}
-    asio::steady_timer wake;
-    beast::error_code error;
-    tcp::resolver::results_type endpoints;
-    bool done = false;
-  };
-  auto lookup = std::make_shared<Lookup>(executor_, watch.deadline);
-  tcp::resolver resolver(executor_);
-  resolver.async_resolve(
-      endpoint_.url.host, port_, tcp::resolver::numeric_service,
-      [lookup](const beast::error_code& error, tcp::resolver::results_type endpoints) {
-        lookup->error = error;
-        lookup->endpoints = std::move(endpoints);
-        lookup->done = true;
-        lookup->wake.cancel();
-      });
-  auto [wait_error] = co_await lookup->wake.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!lookup->done) {
-    co_return wait_error == asio::error::operation_aborted
-        ? beast::error_code(asio::error::operation_aborted)
-        : beast::error_code(beast::error::timeout);
-  }
-  if (lookup->error) co_return lookup->error;
-  // The watchdog may have passed while the lookup ran (it closed a socket not yet open).
-  if (watch.timed_out) co_return beast::error::timeout;
-
-  auto [connect_error, connected] = co_await asio::async_connect(
-      connection.socket, lookup->endpoints, asio::as_tuple(asio::use_awaitable));
-  if (connect_error) co_return deadline_or(watch, connect_error);
-  beast::error_code ignored;
-  // Head and body go out in one gather write; no reason to let Nagle hold back the tail.
-  connection.socket.set_option(tcp::no_delay(true), ignored);
-  ++connections_opened_;
-  logger_->debug("{}: connected to {}", endpoint_.name, connected.address().to_string());
-  co_return beast::error_code{};
-}
-
-asio::awaitable<Exchange> FunctionClient::Impl::exchange(Connection& connection, const Event& event,
-                                                         std::span<const ExtraHeader> extra,
-                                                         const Watch& watch) {
-  Exchange result;
-  if (watch.timed_out) {  // the deadline passed on the way here (a connection was replaced)
-    result.error = beast::error::timeout;
-    co_return result;
-  }
-  connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
-  append_event_headers(event, extra, connection.head);
-  const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
-                                                  asio::buffer(event.data)};
-  auto [write_error, written] =
-      co_await asio::async_write(connection.socket, request, asio::as_tuple(asio::use_awaitable));
-  if (write_error) {
-    result.error = deadline_or(watch, write_error);
-    co_return result;
-  }
-  // An interim 1xx answer (a 100 Continue nobody asked for) is skipped: the final one counts.
-  for (;;) {
-    AnswerParser parser;
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(boost::none);
-    auto [read_error, read] = co_await http::async_read(
-        connection.socket, connection.buffer, parser, asio::as_tuple(asio::use_awaitable));
-    result.answer_started = result.answer_started || read > 0 || connection.buffer.size() > 0;
-    if (read_error) {
-      result.error = deadline_or(watch, read_error);
-      co_return result;
-    }
-    result.status = parser.status();
-    if (result.status >= 100 && result.status <= 199 && result.status != 101) continue;
-    result.retry_after = parser.retry_after();
-    // Bytes beyond the answer would be read as the next request's answer: not reusable.
-    result.keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
-    co_return result;
-  }
-}
-
-asio::awaitable<CallResult> FunctionClient::Impl::attempt(const Event& event,
-                                                          std::span<const ExtraHeader> extra) {
-  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  CallResult cancelled;
-  cancelled.kind = CallResult::Kind::cancelled;
-
-  if (is_cancelled(cancel_state)) co_return cancelled;
-  // A free slot is taken without the acquire() coroutine (a frame and a scheduler hop each).
-  bool acquired = slots_.try_acquire();
-  if (!acquired) acquired = co_await slots_.acquire();
-  if (!acquired) co_return cancelled;
-  SemaphorePermit permit(slots_);
-  if (is_cancelled(cancel_state)) co_return cancelled;
-
-  const Clock::time_point start = Clock::now();
-  Watch watch{.deadline = start + endpoint_.timeout};
-  this->watch(watch);
-  struct Unwatch {
-    Impl& impl;
-    Watch& watch;
-    ~Unwatch() { impl.unwatch(watch); }
-  } unwatch_at_end{*this, watch};
-  CallResult result;
-  bool replaced_stale = false;
-  for (;;) {
-    std::unique_ptr<Connection> connection = replaced_stale ? nullptr : take_idle();
-    const bool reused = connection != nullptr;
-    if (!connection) {
-      connection = std::make_unique<Connection>(executor_);
-      watch.connection = connection.get();
-      beast::error_code error = co_await connect(*connection, watch);
-      if (error) {
-        watch.connection = nullptr;
-        connection->close();
-        result = is_cancelled(cancel_state) ? cancelled : failure(error);
-        break;
-      }
-    }
-    watch.connection = connection.get();
-    Exchange exchange = co_await this->exchange(*connection, event, extra, watch);
-    watch.connection = nullptr;
-    if (exchange.error) {
-      connection->close();
-      if (is_cancelled(cancel_state)) {
-        result = cancelled;
-        break;
-      }
-      // A keep-alive connection the server closed while it sat in the pool fails like this:
-      // write error, or EOF / reset before any answer byte. That says nothing about the function,
-      // so it is not an attempt; the request goes once more on a new connection.
-      if (reused && !replaced_stale && !exchange.answer_started &&
-          exchange.error != beast::error::timeout) {
-        logger_->debug("{}: pooled connection closed by the server ({}); using a new one",
-                       endpoint_.name, describe(exchange.error));
-        // The others in the pool have been idle at least as long: most likely closed too.
-        close_idle();
-        replaced_stale = true;
-        continue;
-      }
-      result = failure(exchange.error);
-      break;
-    }
-    result.kind = CallResult::Kind::status;
-    result.status = exchange.status;
-    result.retry_after = std::move(exchange.retry_after);
-    if (exchange.keep_alive) {
-      give_back(std::move(connection));
-    } else {
-      connection->close();
-    }
-    break;
-  }
-  result.duration = Clock::now() - start;
-  co_return result;
-}
-
 FunctionClient::FunctionClient(asio::any_io_executor executor, HttpEndpoint endpoint)
     : impl_(std::make_unique<Impl>(std::move(executor), std::move(endpoint))) {}
 
@@ -418,6 +513,34 @@ FunctionClient::FunctionClient(asio::any_io_executor executor, const config::Fun
 
 FunctionClient::~FunctionClient() = default;
 
+void FunctionClient::start(FunctionCall& call) { impl_->start(call); }
+
+void FunctionClient::cancel(FunctionCall& call) { impl_->cancel(call); }
+
+namespace {
+
+// A call owned by a coroutine that sleeps on a never-expiring timer until the call ends.
+class AwaitedCall final : public FunctionCall {
+ public:
+  explicit AwaitedCall(const asio::any_io_executor& executor)
+      : wake_(executor, asio::steady_timer::time_point::max()) {}
+  bool done() const { return done_; }
+  // Ends when the call ends or the calling coroutine is cancelled, whichever comes first.
+  asio::awaitable<void> wait() {
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+ private:
+  void on_call_done() override {
+    done_ = true;
+    wake_.cancel();
+  }
+  asio::steady_timer wake_;
+  bool done_ = false;
+};
+
+}  // namespace
+
 asio::awaitable<CallResult> FunctionClient::post(const Event& event,
                                                  std::span<const ExtraHeader> extra_headers) {
   // Errors are values here: a cancellation must end this coroutine with `cancelled`, not with
@@ -425,15 +548,19 @@ asio::awaitable<CallResult> FunctionClient::post(const Event& event,
   // coroutine stack, so the caller's setting is put back afterwards.
   const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
   co_await asio::this_coro::throw_if_cancelled(false);
-  CallResult result;
-  try {
-    result = co_await impl_->attempt(event, extra_headers);
-  } catch (const std::exception& error) {
-    // Nothing above throws by design; a bad_alloc or a bug must still not escape.
-    impl_->logger_->error("{}: request failed unexpectedly: {}", impl_->endpoint_.name,
-                          error.what());
-    result = CallResult{};
-    result.error = "internal error";
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  CallResult result = cancelled_result();
+  // A cancellation that came before the call would never reach it.
+  if (!is_cancelled(cancel_state)) {
+    AwaitedCall call(impl_->executor_);
+    call.request_event = &event;
+    call.extra_headers = extra_headers;
+    start(call);
+    while (!call.done()) {
+      co_await call.wait();
+      if (!call.done() && is_cancelled(cancel_state)) cancel(call);  // then wait for its end
+    }
+    result = call.result();
   }
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
   co_return result;
@@ -449,5 +576,7 @@ const HttpEndpoint& FunctionClient::endpoint() const { return impl_->endpoint_; 
 std::size_t FunctionClient::idle_connections() const { return impl_->idle_.size(); }
 
 std::uint64_t FunctionClient::connections_opened() const { return impl_->connections_opened_; }
+
+std::size_t FunctionClient::waiting() const { return impl_->waiting_; }
 
 }  // namespace triggerd

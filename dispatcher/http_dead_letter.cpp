@@ -40,8 +40,7 @@ boost::asio::awaitable<bool> HttpDeadLetterSink::write(const Event& event,
   if (!accepted && result.kind != CallResult::Kind::cancelled) {
     logger_->debug(
         "trigger {}: event {}: dead letter {} did not take it: {}", info.trigger, event.id,
-        client_.endpoint().url.text,
-        result.is_status() ? "status " + std::to_string(result.status) : result.error_text());
+        client_.endpoint().url.text, result.describe());
   }
   co_return accepted;
 }

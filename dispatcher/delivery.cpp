@@ -1,0 +1,196 @@
+#include "dispatcher/delivery.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <charconv>
+#include <exception>
+
+#include "broker/metrics.hpp"
+#include "dispatcher/dead_letter.hpp"
+#include "dispatcher/dispatcher.hpp"
+#include "dispatcher/retry_policy.hpp"
+
+namespace triggerd {
+namespace {
+
+namespace asio = boost::asio;
+
+// The `result` label of an attempt. A function should not answer 1xx or 3xx to a POST; such an
+// answer is rejected like a 4xx (it is not retried), so it is counted with them.
+AttemptResult attempt_result(const CallResult& result) {
+  switch (result.kind) {
+    case CallResult::Kind::status:
+      if (result.status >= 200 && result.status <= 299) return AttemptResult::k2xx;
+      if (result.status >= 500) return AttemptResult::k5xx;
+      return AttemptResult::k4xx;
+    case CallResult::Kind::timeout:
+      return AttemptResult::kTimeout;
+    case CallResult::Kind::connect_error:
+    case CallResult::Kind::cancelled:
+      break;
+  }
+  return AttemptResult::kConnectError;
+}
+
+}  // namespace
+
+void Delivery::start(Dispatcher& dispatcher, Event& event, const config::Trigger& trigger,
+                     TriggerTelemetry& telemetry) {
+  dispatcher_ = &dispatcher;
+  event_ = &event;
+  trigger_ = &trigger;
+  telemetry_ = &telemetry;
+  cancelled_ = false;
+  attempts_ = 0;
+  client_ = dispatcher.function_client(trigger.function);
+  if (client_ == nullptr) {
+    // The config loader refuses such a trigger; reaching this is a bug, and the event is kept.
+    dispatcher.logger_->error("trigger {}: event {}: function {} is unknown; left for redelivery",
+                              trigger.name, event.id, trigger.function);
+    stage_ = Stage::ending;
+    asio::post(dispatcher.executor_, [this] { finish(Outcome::abandoned); });
+    return;
+  }
+  first_attempt_ = std::chrono::system_clock::now();
+  attempt();
+}
+
+void Delivery::attempt() {
+  ++attempts_;
+  const char* attempt_end =
+      std::to_chars(attempt_text_.data(), attempt_text_.data() + attempt_text_.size(), attempts_)
+          .ptr;
+  headers_ = {{
+      {"ce-trigger", trigger_->name},
+      {"ce-attempt", std::string_view(attempt_text_.data(), attempt_end)},
+  }};
+  request_event = event_;
+  extra_headers = headers_;
+  stage_ = Stage::attempting;
+  client_->start(*this);
+}
+
+void Delivery::on_call_done() {
+  const CallResult& last = result();
+  if (last.kind == CallResult::Kind::cancelled) {
+    abandon(attempts_ - 1);  // cut short: not an attempt
+    return;
+  }
+  TriggerMetrics& metrics = telemetry_->metrics;
+  metrics.attempts(attempt_result(last)).Increment();
+  metrics.delivery_duration.Observe(std::chrono::duration<double>(last.duration).count());
+  const Verdict verdict = classify(last);
+  if (verdict == Verdict::delivered) {
+    metrics.delivered.Increment();
+    dispatcher_->logger_->debug("trigger {}: event {} delivered on attempt {}", trigger_->name,
+                                event_->id, attempts_);
+    finish(Outcome::delivered);
+    return;
+  }
+  if (cancelled_) {  // the drain came while the answer was on its way
+    abandon(attempts_);
+    return;
+  }
+  const config::Delivery& delivery = trigger_->delivery;
+  const int max_attempts = std::max(delivery.retries, 0) + 1;
+  if (verdict == Verdict::reject || attempts_ >= max_attempts) {
+    give_up(verdict == Verdict::reject);
+    return;
+  }
+
+  config::Duration delay{};
+  if (auto asked = retry_after_delay(last, delivery.backoff, std::chrono::system_clock::now())) {
+    delay = *asked;
+  } else {
+    delay = backoff_delay(delivery.backoff, attempts_, dispatcher_->random_);
+  }
+  dispatcher_->logger_->debug("trigger {}: event {}: attempt {} of {} failed ({}); next in {} ms",
+                              trigger_->name, event_->id, attempts_, max_attempts,
+                              last.describe(), delay.count());
+  stage_ = Stage::backing_off;
+  if (!backoff_) backoff_.emplace(dispatcher_->executor_);
+  backoff_->expires_after(delay);
+  backoff_->async_wait([this](const boost::system::error_code& error) {
+    on_backoff_over(error == asio::error::operation_aborted);
+  });
+}
+
+void Delivery::on_backoff_over(bool cancelled) {
+  if (cancelled || cancelled_) {
+    abandon(attempts_);
+    return;
+  }
+  attempt();
+}
+
+void Delivery::give_up(bool rejected) {
+  Dispatcher& dispatcher = *dispatcher_;
+  const CallResult& last = result();
+  if (Dispatcher::DeadLetterTarget* target = dispatcher.dead_letter_target(trigger_->name)) {
+    stage_ = Stage::dead_lettering;
+    asio::co_spawn(
+        dispatcher.executor_,
+        dispatcher.dead_letter(*event_, *trigger_, *telemetry_, *target, attempts_, last,
+                               first_attempt_),
+        asio::bind_cancellation_slot(
+            stop_dead_letter_.slot(), [this](const std::exception_ptr& error, Outcome outcome) {
+              if (error) {
+                // Nothing there throws by design; should a bad_alloc or a bug do so anyway,
+                // the event is left for redelivery rather than lost.
+                dispatcher_->logger_->error(
+                    "trigger {}: event {}: dead letter failed unexpectedly; left for redelivery",
+                    trigger_->name, event_->id);
+                outcome = Outcome::abandoned;
+              }
+              // Posted: a cancel() may end the coroutine inside its emit(), and a delivery
+              // never ends inside cancel().
+              asio::post(dispatcher_->executor_, [this, outcome] { finish(outcome); });
+            }));
+    return;
+  }
+  const DropReason reason = rejected ? DropReason::kRejected : DropReason::kRetriesExhausted;
+  telemetry_->metrics.dropped(reason).Increment();
+  dispatcher.logger_->error(
+      "trigger {}: event {} dropped ({}, no dead letter): {} attempt(s), last {}", trigger_->name,
+      event_->id, rejected ? "rejected" : "retries exhausted", attempts_, last.describe());
+  finish(Outcome::dropped);
+}
+
+void Delivery::cancel() {
+  switch (stage_) {
+    case Stage::idle:
+    case Stage::ending:
+      return;
+    case Stage::attempting:
+      cancelled_ = true;
+      client_->cancel(*this);
+      return;
+    case Stage::backing_off:
+      cancelled_ = true;
+      backoff_->cancel();
+      return;
+    case Stage::dead_lettering:
+      cancelled_ = true;
+      stop_dead_letter_.emit(asio::cancellation_type::terminal);
+      return;
+  }
+}
+
+void Delivery::abandon(int attempts) {
+  dispatcher_->logger_->debug("trigger {}: event {}: abandoned after {} attempt(s)",
+                              trigger_->name, event_->id, attempts);
+  finish(Outcome::abandoned);
+}
+
+void Delivery::finish(Outcome outcome) {
+  stage_ = Stage::idle;
+  delivery_done(outcome);  // last: the owner may start this delivery again or destroy it
+}
+
+}  // namespace triggerd

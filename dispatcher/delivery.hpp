@@ -1,0 +1,81 @@
+#pragma once
+// One event's way to its function: attempt 1 .. retries+1, with the trigger's backoff (or the
+// function's Retry-After) between attempts; a concurrency slot of the function is held during
+// an attempt only, never while waiting to retry. Then:
+//   2xx                           -> Outcome::delivered
+//   rejected or retries exhausted -> written to the trigger's dead letter (retried with backoff
+//                                    until it takes it) -> Outcome::dead_lettered,
+//                                 or, with no dead letter, Outcome::dropped (logged, counted)
+// Every attempt is counted in triggerd_delivery_attempts_total{result} and observed in
+// triggerd_delivery_duration_seconds of the trigger's telemetry.
+//
+// A Delivery is driven by completion handlers, not a coroutine, and its owner keeps it (one per
+// event in flight, reused for the next event): on the common path, a free slot and a pooled
+// connection, delivering an event allocates nothing of the dispatcher's own.
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <optional>
+
+#include "broker/event.hpp"
+#include "config/config.hpp"
+#include "dispatcher/http_client.hpp"
+
+namespace triggerd {
+
+class Dispatcher;
+struct TriggerTelemetry;
+
+class Delivery : private FunctionCall {
+ public:
+  // Starts delivering `event` to the function of `trigger`. It ends with delivery_done(), never
+  // inside start() or cancel(). `event`, `trigger`, `telemetry` and `dispatcher` must stay valid
+  // until then. The delivery must not be in progress.
+  void start(Dispatcher& dispatcher, Event& event, const config::Trigger& trigger,
+             TriggerTelemetry& telemetry);
+
+  // A drain's terminal cancellation: ends promptly wherever the delivery is (waiting for a slot,
+  // mid-request, waiting to retry, writing the dead letter) with Outcome::abandoned and nothing
+  // counted as delivered; the owner leaves the event unacknowledged so that the source delivers
+  // it again. An attempt whose answer was already in is still judged (a 2xx is delivered).
+  // Does nothing when the delivery is not in progress.
+  void cancel();
+
+  bool in_progress() const { return stage_ != Stage::idle; }
+
+ protected:
+  Delivery() = default;
+  ~Delivery() override = default;
+
+  // The delivery ended. Runs on the executor's thread; the delivery may be started again, or
+  // destroyed, from here.
+  virtual void delivery_done(Outcome outcome) = 0;
+
+ private:
+  enum class Stage { idle, attempting, backing_off, dead_lettering, ending };
+
+  void attempt();
+  void on_call_done() override;
+  void on_backoff_over(bool cancelled);
+  void give_up(bool rejected);
+  void abandon(int attempts);
+  void finish(Outcome outcome);
+
+  Dispatcher* dispatcher_ = nullptr;
+  Event* event_ = nullptr;
+  const config::Trigger* trigger_ = nullptr;
+  TriggerTelemetry* telemetry_ = nullptr;
+  FunctionClient* client_ = nullptr;
+  Stage stage_ = Stage::idle;
+  bool cancelled_ = false;
+  int attempts_ = 0;
+  std::chrono::system_clock::time_point first_attempt_;
+  std::array<char, 16> attempt_text_{};
+  std::array<ExtraHeader, 2> headers_{};      // ce-trigger, ce-attempt of the current attempt
+  std::optional<boost::asio::steady_timer> backoff_;  // made on the first retry
+  boost::asio::cancellation_signal stop_dead_letter_;
+};
+
+}  // namespace triggerd
