@@ -1,23 +1,18 @@
 #include "dispatcher/dispatcher.hpp"
 
 #include <prometheus/counter.h>
-#include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
-#include <exception>
 #include <utility>
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
-#include "dispatcher/call_result.hpp"
 #include "dispatcher/dead_letter.hpp"
 #include "dispatcher/http_client.hpp"
 #include "dispatcher/retry_policy.hpp"
