@@ -23,6 +23,8 @@ constexpr auto kConnectTimeout = 5s;
 constexpr auto kCommandTimeout = 5s;
 // BLMOVE's own timeout, in seconds: short, so that a stop comes soon.
 constexpr auto kBlock = 1s;
+// Items taken in one round trip at most, when that many slots are free.
+constexpr std::size_t kMaxBatch = 100;
 constexpr auto kKeeperInterval = 1s;
 // A consumer whose heartbeat is older than this is dead: its items go back to the queue.
 constexpr auto kHeartbeatTtl = 10s;
@@ -143,6 +145,10 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
       co_await sleep(bound_wake_, 10ms);
       continue;
     }
+    const std::size_t room = max_inflight_ - (inflight_.size() + acks_.size() + removing_);
+    // Several free slots: take that many at once (one round trip); when the list is empty
+    // the blocking take below waits for the next item.
+    if (room > 1 && co_await take_batch(sink, std::min(room, kMaxBatch)) > 0) continue;
     co_await take_one(sink);
   }
   state_.set_source_up(false);
@@ -157,11 +163,32 @@ asio::awaitable<void> RedisListSource::take_one(EventSink& sink) {
       args("BLMOVE", config_.list, processing_, "RIGHT", "LEFT", std::to_string(kBlock.count())),
       kBlock + kCommandTimeout);
   if (reply.failed() || reply.nil()) co_return;  // lost (the loop reconnects) or nothing new
+  if (!submit(sink, reply)) co_await sleep(sleep_timer_, 1s);
+}
+
+asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::size_t count) {
+  // LMOVE does not block: once the list is empty the rest of the batch answers nil. Each item
+  // still moves atomically into our processing list, in the list's order.
+  std::vector<std::vector<std::string>> commands(
+      count, args("LMOVE", config_.list, processing_, "RIGHT", "LEFT"));
+  std::vector<Reply> replies = co_await reader_.pipeline(std::move(commands), kCommandTimeout);
+  std::size_t taken = 0;
+  for (Reply& reply : replies) {
+    if (reply.failed() || reply.nil()) break;  // lost (the loop reconnects) or the list is empty
+    if (!submit(sink, reply)) {
+      co_await sleep(sleep_timer_, 1s);
+      break;
+    }
+    ++taken;
+  }
+  co_return taken;
+}
+
+bool RedisListSource::submit(EventSink& sink, Reply& reply) {
   if (reply.type != Reply::Type::kString) {
-    log_->warn("trigger {}: BLMOVE from {} failed: {}", trigger_name_, config_.list,
+    log_->warn("trigger {}: taking an item from {} failed: {}", trigger_name_, config_.list,
                reply.describe());
-    co_await sleep(sleep_timer_, 1s);
-    co_return;
+    return false;
   }
   std::string item = reply.str;
   Event event = make_list_event(connection_name_, config_.list, std::move(reply.str));
@@ -170,9 +197,10 @@ asio::awaitable<void> RedisListSource::take_one(EventSink& sink) {
   if (!sink.try_submit(event)) {
     // Draining: the item waits in our processing list and goes back at the next start.
     event.ack = AckHandle();
-    co_return;
+    return true;
   }
   inflight_.emplace(token, std::move(item));
+  return true;
 }
 
 void RedisListSource::acknowledge(std::uint64_t token, Outcome outcome) {

@@ -54,7 +54,12 @@ class RedisListSource final : public Source, private Acknowledger {
   boost::asio::awaitable<bool> connect();
   // Moves every item of `processing` back to the list; false on a connection failure.
   boost::asio::awaitable<bool> return_items(RedisClient& client, const std::string& processing);
+  // Waits (BLMOVE) for one item and submits it.
   boost::asio::awaitable<void> take_one(EventSink& sink);
+  // Takes up to `count` items in one round trip without waiting; how many it took.
+  boost::asio::awaitable<std::size_t> take_batch(EventSink& sink, std::size_t count);
+  // Makes a taken item an event and submits it; false (logged) when the reply is not an item.
+  bool submit(EventSink& sink, Reply& reply);
   boost::asio::awaitable<void> ack_loop();
   boost::asio::awaitable<void> keeper_loop();
   boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,

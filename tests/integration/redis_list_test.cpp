@@ -79,6 +79,28 @@ TEST(RedisListSource, DeliversEveryItemOnceInOrder) {
       5s));
 }
 
+// Free slots are filled several items per round trip; the items still reach a function that
+// takes one request at a time in the list's order, each once.
+TEST(RedisListSource, TakesItemsInBatchesInTheListsOrder) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  constexpr int kItems = 600;
+  push_items(redis, "ordered", 0, kItems);
+  std::string text = redis_config(server.port(), function.url("/fn"),
+                                  list_trigger("ordered", "      max_inflight: 50\n"));
+  text.replace(text.find("max_concurrency: 200"), 20, "max_concurrency: 1");
+  TempFile config(text);
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(kItems, 30s)) << function.request_count();
+  const auto requests = function.requests();
+  ASSERT_EQ(requests.size(), static_cast<std::size_t>(kItems));
+  for (int i = 0; i < kItems; ++i) {
+    ASSERT_EQ(requests[static_cast<std::size_t>(i)].body, "item-" + std::to_string(i));
+  }
+  EXPECT_TRUE(wait_until([&] { return processing_items(redis, "ordered") == 0; }, 5s));
+}
+
 TEST(RedisListSource, ReportsTheWholeBacklogWhileTheFunctionIsDown) {
   RedisServer server;
   RedisTestClient redis(server.port());
