@@ -146,9 +146,14 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
       continue;
     }
     const std::size_t room = max_inflight_ - (inflight_.size() + acks_.size() + removing_);
-    // Several free slots: take that many at once (one round trip); when the list is empty
-    // the blocking take below waits for the next item.
-    if (room > 1 && co_await take_batch(sink, std::min(room, kMaxBatch)) > 0) continue;
+    // Several free slots: take up to that many at once (one round trip); when the list is
+    // empty the blocking take below waits for the next item.
+    if (room > 1) {
+      const std::size_t count = std::min(room, next_batch_);
+      const std::size_t taken = co_await take_batch(sink, count);
+      next_batch_ = taken == count ? std::min(next_batch_ * 2, kMaxBatch) : 2;
+      if (taken > 0) continue;
+    }
     co_await take_one(sink);
   }
   state_.set_source_up(false);

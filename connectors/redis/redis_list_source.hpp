@@ -94,6 +94,10 @@ class RedisListSource final : public Source, private Acknowledger {
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> item
   std::vector<std::string> acks_;                            // items to LREM
   std::size_t removing_ = 0;                                  // items in the LREM under way
+  // The size of the next batch of LMOVEs, at most the free slots: doubled while batches come
+  // back full (a backlog), back to 2 when one does not (the list ran dry), so that a trickle
+  // of items does not cost a pipeline of empty LMOVEs per item.
+  std::size_t next_batch_ = 2;
   std::atomic<std::int64_t> depth_{-1};
 };
 
