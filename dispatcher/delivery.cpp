@@ -40,10 +40,11 @@ AttemptResult attempt_result(const CallResult& result) {
 
 }  // namespace
 
-void Delivery::start(Dispatcher& dispatcher, Event& event, const config::Trigger& trigger,
+void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::Trigger& trigger,
                      TriggerTelemetry& telemetry) {
   dispatcher_ = &dispatcher;
-  event_ = &event;
+  request_event = &event;
+  extra_headers = headers_;  // rewritten in place for each attempt
   trigger_ = &trigger;
   telemetry_ = &telemetry;
   cancelled_ = false;
@@ -70,8 +71,6 @@ void Delivery::attempt() {
       {"ce-trigger", trigger_->name},
       {"ce-attempt", std::string_view(attempt_text_.data(), attempt_end)},
   }};
-  request_event = event_;
-  extra_headers = headers_;
   stage_ = Stage::attempting;
   client_->start(*this);
 }
@@ -89,7 +88,7 @@ void Delivery::on_call_done() {
   if (verdict == Verdict::delivered) {
     metrics.delivered.Increment();
     dispatcher_->logger_->debug("trigger {}: event {} delivered on attempt {}", trigger_->name,
-                                event_->id, attempts_);
+                                request_event->id, attempts_);
     finish(Outcome::delivered);
     return;
   }
@@ -111,7 +110,7 @@ void Delivery::on_call_done() {
     delay = backoff_delay(delivery.backoff, attempts_, dispatcher_->random_);
   }
   dispatcher_->logger_->debug("trigger {}: event {}: attempt {} of {} failed ({}); next in {} ms",
-                              trigger_->name, event_->id, attempts_, max_attempts,
+                              trigger_->name, request_event->id, attempts_, max_attempts,
                               last.describe(), delay.count());
   stage_ = Stage::backing_off;
   if (!backoff_) backoff_.emplace(dispatcher_->executor_);
@@ -136,7 +135,7 @@ void Delivery::give_up(bool rejected) {
     stage_ = Stage::dead_lettering;
     asio::co_spawn(
         dispatcher.executor_,
-        dispatcher.dead_letter(*event_, *trigger_, *telemetry_, *target, attempts_, last,
+        dispatcher.dead_letter(*request_event, *trigger_, *telemetry_, *target, attempts_, last,
                                first_attempt_),
         asio::bind_cancellation_slot(
             stop_dead_letter_.slot(), [this](const std::exception_ptr& error, Outcome outcome) {
@@ -145,7 +144,7 @@ void Delivery::give_up(bool rejected) {
                 // the event is left for redelivery rather than lost.
                 dispatcher_->logger_->error(
                     "trigger {}: event {}: dead letter failed unexpectedly; left for redelivery",
-                    trigger_->name, event_->id);
+                    trigger_->name, request_event->id);
                 outcome = Outcome::abandoned;
               }
               // Posted: a cancel() may end the coroutine inside its emit(), and a delivery
@@ -158,7 +157,7 @@ void Delivery::give_up(bool rejected) {
   telemetry_->metrics.dropped(reason).Increment();
   dispatcher.logger_->error(
       "trigger {}: event {} dropped ({}, no dead letter): {} attempt(s), last {}", trigger_->name,
-      event_->id, rejected ? "rejected" : "retries exhausted", attempts_, last.describe());
+      request_event->id, rejected ? "rejected" : "retries exhausted", attempts_, last.describe());
   finish(Outcome::dropped);
 }
 
@@ -184,7 +183,7 @@ void Delivery::cancel() {
 
 void Delivery::abandon(int attempts) {
   dispatcher_->logger_->debug("trigger {}: event {}: abandoned after {} attempt(s)",
-                              trigger_->name, event_->id, attempts);
+                              trigger_->name, request_event->id, attempts);
   finish(Outcome::abandoned);
 }
 

@@ -33,7 +33,7 @@ class Delivery : private FunctionCall {
   // Starts delivering `event` to the function of `trigger`. It ends with delivery_done(), never
   // inside start() or cancel(). `event`, `trigger`, `telemetry` and `dispatcher` must stay valid
   // until then. The delivery must not be in progress.
-  void start(Dispatcher& dispatcher, Event& event, const config::Trigger& trigger,
+  void start(Dispatcher& dispatcher, const Event& event, const config::Trigger& trigger,
              TriggerTelemetry& telemetry);
 
   // A drain's terminal cancellation: ends promptly wherever the delivery is (waiting for a slot,
@@ -42,8 +42,6 @@ class Delivery : private FunctionCall {
   // it again. An attempt whose answer was already in is still judged (a 2xx is delivered).
   // Does nothing when the delivery is not in progress.
   void cancel();
-
-  bool in_progress() const { return stage_ != Stage::idle; }
 
  protected:
   Delivery() = default;
@@ -64,7 +62,6 @@ class Delivery : private FunctionCall {
   void finish(Outcome outcome);
 
   Dispatcher* dispatcher_ = nullptr;
-  Event* event_ = nullptr;
   const config::Trigger* trigger_ = nullptr;
   TriggerTelemetry* telemetry_ = nullptr;
   FunctionClient* client_ = nullptr;
@@ -73,7 +70,7 @@ class Delivery : private FunctionCall {
   int attempts_ = 0;
   std::chrono::system_clock::time_point first_attempt_;
   std::array<char, 16> attempt_text_{};
-  std::array<ExtraHeader, 2> headers_{};      // ce-trigger, ce-attempt of the current attempt
+  std::array<ExtraHeader, 2> headers_{};  // ce-trigger, ce-attempt of the current attempt
   std::optional<boost::asio::steady_timer> backoff_;  // made on the first retry
   boost::asio::cancellation_signal stop_dead_letter_;
 };

@@ -177,7 +177,6 @@ struct FunctionClient::Impl {
     call.next_waiter_ = nullptr;
     (waiters_tail_ == nullptr ? waiters_head_ : waiters_tail_->next_waiter_) = &call;
     waiters_tail_ = &call;
-    ++waiting_;
   }
 
   void release_slot() {
@@ -188,7 +187,6 @@ struct FunctionClient::Impl {
     }
     waiters_head_ = next->next_waiter_;
     if (waiters_head_ == nullptr) waiters_tail_ = nullptr;
-    --waiting_;
     begin(*next);  // starts its I/O; nothing completes inline
   }
 
@@ -199,7 +197,6 @@ struct FunctionClient::Impl {
       if (at != &call) continue;
       (previous == nullptr ? waiters_head_ : previous->next_waiter_) = call.next_waiter_;
       if (waiters_tail_ == &call) waiters_tail_ = previous;
-      --waiting_;
       return;
     }
   }
@@ -492,7 +489,6 @@ struct FunctionClient::Impl {
   std::size_t available_;   // free slots of max_concurrency
   FunctionCall* waiters_head_ = nullptr;
   FunctionCall* waiters_tail_ = nullptr;
-  std::size_t waiting_ = 0;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::vector<FunctionCall*> watched_;  // the calls under way, in no order
   asio::steady_timer watchdog_;
@@ -576,7 +572,5 @@ const HttpEndpoint& FunctionClient::endpoint() const { return impl_->endpoint_; 
 std::size_t FunctionClient::idle_connections() const { return impl_->idle_.size(); }
 
 std::uint64_t FunctionClient::connections_opened() const { return impl_->connections_opened_; }
-
-std::size_t FunctionClient::waiting() const { return impl_->waiting_; }
 
 }  // namespace triggerd

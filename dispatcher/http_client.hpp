@@ -48,7 +48,6 @@ class FunctionCall {
 
   // How the call ended: valid in on_call_done().
   const CallResult& result() const { return result_; }
-  bool in_progress() const { return stage_ != Stage::idle; }
 
  protected:
   FunctionCall() = default;
@@ -89,8 +88,8 @@ class FunctionClient {
   FunctionClient& operator=(const FunctionClient&) = delete;
 
   // One attempt: waits (FIFO) for one of the endpoint's max_concurrency slots, then POSTs
-  // `call.request_event` in CloudEvents binary mode with `call.extra_headers` added (e.g. ce-trigger,
-  // ce-attempt) over a pooled keep-alive connection, or a new one. The endpoint's timeout covers
+  // `call.request_event` in CloudEvents binary mode with `call.extra_headers` added (e.g.
+  // ce-trigger, ce-attempt) over a pooled keep-alive connection, or a new one. The endpoint's timeout covers
   // connect, write and the whole answer. A pooled connection that turns out to be closed by the
   // server before any answer byte arrived is replaced by a fresh one once, within the same
   // attempt. Ends with call.on_call_done(); `call` must not be in progress.
@@ -112,11 +111,9 @@ class FunctionClient {
   const HttpEndpoint& endpoint() const;
   std::size_t idle_connections() const;
   std::uint64_t connections_opened() const;  // since construction, for tests and debugging
-  std::size_t waiting() const;               // calls waiting for a slot
-
-  struct Impl;
 
  private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
