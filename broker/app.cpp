@@ -153,7 +153,7 @@ class App::Impl {
   // rest: they stay unacknowledged at the source and will be delivered again.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     if (webhook_) webhook_->stop_accepting();
-    for (auto& running : sources_) running.source->stop();
+    for (auto& running : sources_) running.source->stop_taking();
     for (auto& runtime : runtimes_) runtime->stop_taking();
     std::size_t left = co_await wait_for_idle(deadline, /*until_stop_now=*/true);
     if (left > 0) {
@@ -174,6 +174,7 @@ class App::Impl {
     } else {
       log_->info("drain: every in-flight event finished");
     }
+    for (auto& running : sources_) running.source->close(deadline);
     if (webhook_) webhook_->stop();
     dispatcher_.stop();
     depth_timer_.cancel();

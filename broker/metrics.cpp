@@ -82,7 +82,16 @@ struct Families {
                                .Name("triggerd_cron_ticks_skipped_total")
                                .Help("Cron ticks not fired because the trigger was at "
                                      "max_inflight.")
-                               .Register(registry)) {}
+                               .Register(registry)),
+        dead_letter_failures(prometheus::BuildCounter()
+                                 .Name("triggerd_dead_letter_failures_total")
+                                 .Help("Dead-letter writes that failed, by reason: temporary "
+                                       "(retried) or permanent.")
+                                 .Register(registry)),
+        source_errors(prometheus::BuildCounter()
+                          .Name("triggerd_source_errors_total")
+                          .Help("Source-side failures, by kind: connect, command, ack, commit.")
+                          .Register(registry)) {}
 
   Family<Counter>& received;
   Family<Counter>& delivered;
@@ -96,9 +105,12 @@ struct Families {
   Family<Histogram>& event_duration;
   Family<Gauge>& source_up;
   Family<Counter>& cron_ticks_skipped;
+  Family<Counter>& dead_letter_failures;
+  Family<Counter>& source_errors;
 };
 
-TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& trigger) {
+TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal_errors,
+                                    const config::Trigger& trigger) {
   const prometheus::Labels base{{"trigger", trigger.name}};
   auto with = [&base](const char* key, const char* value) {
     prometheus::Labels labels = base;
@@ -111,6 +123,12 @@ TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& t
   auto dropped = [&](DropReason reason) -> Counter& {
     return families.dropped.Add(with("reason", drop_reason_label(reason)));
   };
+  auto dead_letter_failures = [&](DeadLetterFailure failure) -> Counter& {
+    return families.dead_letter_failures.Add(with("reason", dead_letter_failure_label(failure)));
+  };
+  auto source_errors = [&](SourceError error) -> Counter& {
+    return families.source_errors.Add(with("kind", source_error_label(error)));
+  };
   prometheus::Labels function_labels = base;
   function_labels.emplace("function", trigger.function);
 
@@ -120,6 +138,7 @@ TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& t
       .dead_lettered = families.dead_lettered.Add(base),
       .dropped_retries_exhausted = dropped(DropReason::kRetriesExhausted),
       .dropped_rejected = dropped(DropReason::kRejected),
+      .dropped_dead_letter_failed = dropped(DropReason::kDeadLetterFailed),
       .attempts_2xx = attempts(AttemptResult::k2xx),
       .attempts_4xx = attempts(AttemptResult::k4xx),
       .attempts_5xx = attempts(AttemptResult::k5xx),
@@ -134,6 +153,13 @@ TriggerMetrics make_trigger_metrics(Families& families, const config::Trigger& t
       .cron_ticks_skipped = std::holds_alternative<config::CronSource>(trigger.source)
                                 ? &families.cron_ticks_skipped.Add(base)
                                 : nullptr,
+      .dead_letter_failures_temporary = dead_letter_failures(DeadLetterFailure::kTemporary),
+      .dead_letter_failures_permanent = dead_letter_failures(DeadLetterFailure::kPermanent),
+      .source_errors_connect = source_errors(SourceError::kConnect),
+      .source_errors_command = source_errors(SourceError::kCommand),
+      .source_errors_ack = source_errors(SourceError::kAck),
+      .source_errors_commit = source_errors(SourceError::kCommit),
+      .internal_errors = internal_errors,
   };
 }
 
@@ -232,12 +258,75 @@ const char* drop_reason_label(DropReason reason) {
       return "retries_exhausted";
     case DropReason::kRejected:
       return "rejected";
+    case DropReason::kDeadLetterFailed:
+      return "dead_letter_failed";
   }
   return "unknown";
 }
 
+const char* dead_letter_failure_label(DeadLetterFailure failure) {
+  return failure == DeadLetterFailure::kTemporary ? "temporary" : "permanent";
+}
+
+const char* source_error_label(SourceError error) {
+  switch (error) {
+    case SourceError::kConnect:
+      return "connect";
+    case SourceError::kCommand:
+      return "command";
+    case SourceError::kAck:
+      return "ack";
+    case SourceError::kCommit:
+      return "commit";
+  }
+  return "unknown";
+}
+
+InternalErrors::InternalErrors(prometheus::Registry& registry)
+    : family_(prometheus::BuildCounter()
+                  .Name("triggerd_internal_errors_total")
+                  .Help("Background work that failed, by component.")
+                  .Register(registry)) {}
+
+void InternalErrors::count(std::string_view component) {
+  family_.Add({{"component", std::string(component)}}).Increment();
+}
+
+std::int64_t InternalErrors::total(std::string_view component) const {
+  const prometheus::Labels labels{{"component", std::string(component)}};
+  if (!family_.Has(labels)) return 0;
+  return std::llround(family_.Add(labels).Value());
+}
+
 prometheus::Counter& TriggerMetrics::dropped(DropReason reason) const {
-  return reason == DropReason::kRetriesExhausted ? dropped_retries_exhausted : dropped_rejected;
+  switch (reason) {
+    case DropReason::kRetriesExhausted:
+      return dropped_retries_exhausted;
+    case DropReason::kRejected:
+      return dropped_rejected;
+    case DropReason::kDeadLetterFailed:
+      break;
+  }
+  return dropped_dead_letter_failed;
+}
+
+prometheus::Counter& TriggerMetrics::dead_letter_failures(DeadLetterFailure failure) const {
+  return failure == DeadLetterFailure::kTemporary ? dead_letter_failures_temporary
+                                                  : dead_letter_failures_permanent;
+}
+
+prometheus::Counter& TriggerMetrics::source_errors(SourceError error) const {
+  switch (error) {
+    case SourceError::kConnect:
+      return source_errors_connect;
+    case SourceError::kCommand:
+      return source_errors_command;
+    case SourceError::kAck:
+      return source_errors_ack;
+    case SourceError::kCommit:
+      break;
+  }
+  return source_errors_commit;
 }
 
 prometheus::Counter& TriggerMetrics::attempts(AttemptResult result) const {
@@ -276,6 +365,14 @@ void TriggerState::set_source_up(bool up) {
   metrics_.source_up.Set(up ? 1 : 0);
 }
 
+void TriggerState::count_source_error(SourceError error) {
+  metrics_.source_errors(error).Increment();
+}
+
+void TriggerState::count_internal_error(std::string_view component) {
+  metrics_.internal_errors.count(component);
+}
+
 TriggerTelemetry::TriggerTelemetry(const config::Trigger& trigger, TriggerMetrics trigger_metrics)
     : name(trigger.name),
       function(trigger.function),
@@ -291,7 +388,8 @@ std::int64_t TriggerTelemetry::desired_replicas() const {
 std::int64_t TriggerTelemetry::delivered() const { return count(metrics.delivered); }
 std::int64_t TriggerTelemetry::dead_lettered() const { return count(metrics.dead_lettered); }
 std::int64_t TriggerTelemetry::dropped() const {
-  return count(metrics.dropped_retries_exhausted) + count(metrics.dropped_rejected);
+  return count(metrics.dropped_retries_exhausted) + count(metrics.dropped_rejected) +
+         count(metrics.dropped_dead_letter_failed);
 }
 
 Metrics::Metrics(const config::Config& config, std::string_view version)
@@ -309,11 +407,23 @@ Metrics::Metrics(const config::Config& config, std::string_view version)
   reloads_success_ = &reloads.Add({{"result", "success"}});
   reloads_failure_ = &reloads.Add({{"result", "failure"}});
 
+  internal_errors_ = std::make_unique<InternalErrors>(*registry_);
+  webhook_rejected_ = &prometheus::BuildCounter()
+                           .Name("triggerd_webhook_rejected_total")
+                           .Help("Webhook requests refused, by HTTP status.")
+                           .Register(*registry_);
+  webhook_rejected_->Add({{"trigger", ""}, {"status", "404"}});
+
   Families families(*registry_);
   triggers_.reserve(config.triggers.size());
   for (const config::Trigger& trigger : config.triggers) {
-    triggers_.push_back(
-        std::make_unique<TriggerTelemetry>(trigger, make_trigger_metrics(families, trigger)));
+    triggers_.push_back(std::make_unique<TriggerTelemetry>(
+        trigger, make_trigger_metrics(families, *internal_errors_, trigger)));
+    if (std::holds_alternative<config::HttpSource>(trigger.source)) {
+      for (const char* status : {"400", "401", "405", "413", "431", "503"}) {
+        webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
+      }
+    }
   }
   refresh_gauges();
 }
@@ -333,6 +443,11 @@ bool Metrics::all_sources_up() const {
 
 void Metrics::count_reload(bool success) {
   (success ? reloads_success_ : reloads_failure_)->Increment();
+}
+
+void Metrics::count_webhook_rejected(std::string_view trigger, int status) {
+  webhook_rejected_->Add({{"trigger", std::string(trigger)}, {"status", std::to_string(status)}})
+      .Increment();
 }
 
 void Metrics::refresh_gauges() {

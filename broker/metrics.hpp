@@ -14,6 +14,8 @@
 #include "config/config.hpp"
 
 namespace prometheus {
+template <typename T>
+class Family;
 struct MetricFamily;
 class Counter;
 class Gauge;
@@ -25,11 +27,36 @@ namespace triggerd {
 
 // The `result` label of triggerd_delivery_attempts_total.
 enum class AttemptResult { k2xx, k4xx, k5xx, kTimeout, kConnectError };
-// The `reason` label of triggerd_events_dropped_total (an event given up with no dead letter).
-enum class DropReason { kRetriesExhausted, kRejected };
+// The `reason` label of triggerd_events_dropped_total: given up with no dead letter
+// (rejected, retries exhausted), or because the dead letter refused it for good or kept failing
+// past its retry budget (dead_letter_failed).
+enum class DropReason { kRetriesExhausted, kRejected, kDeadLetterFailed };
+// The `reason` label of triggerd_dead_letter_failures_total: one failed dead-letter write.
+// temporary: retried within the budget; permanent: the target refused it for good.
+enum class DeadLetterFailure { kTemporary, kPermanent };
+// The `kind` label of triggerd_source_errors_total: a failed source-side operation.
+//   connect: (re)connecting to the queue failed; command: a read or other command failed;
+//   ack: acknowledging finished events failed (XACK, LREM); commit: a Kafka offset commit
+//   failed.
+enum class SourceError { kConnect, kCommand, kAck, kCommit };
 
 const char* attempt_result_label(AttemptResult result);
 const char* drop_reason_label(DropReason reason);
+const char* dead_letter_failure_label(DeadLetterFailure failure);
+const char* source_error_label(SourceError error);
+
+// triggerd_internal_errors_total{component}: background work that failed (an exception out of
+// a coroutine that should never throw, a loop that ended when it should not have). Components
+// are a handful of fixed names, so the series are made on first use. Thread-safe.
+class InternalErrors {
+ public:
+  explicit InternalErrors(prometheus::Registry& registry);
+  void count(std::string_view component);
+  std::int64_t total(std::string_view component) const;
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+};
 
 // One trigger's series, resolved once at start-up so the hot path never looks up labels.
 // The references stay valid as long as the Metrics that made them.
@@ -39,6 +66,7 @@ struct TriggerMetrics {
   prometheus::Counter& dead_lettered;
   prometheus::Counter& dropped_retries_exhausted;
   prometheus::Counter& dropped_rejected;
+  prometheus::Counter& dropped_dead_letter_failed;
   prometheus::Counter& attempts_2xx;
   prometheus::Counter& attempts_4xx;
   prometheus::Counter& attempts_5xx;
@@ -54,9 +82,23 @@ struct TriggerMetrics {
   prometheus::Gauge& desired_replicas;
   // triggerd_cron_ticks_skipped_total: only cron triggers have the series (else null).
   prometheus::Counter* cron_ticks_skipped;
+  // triggerd_dead_letter_failures_total{reason}: temporary, permanent (every trigger).
+  prometheus::Counter& dead_letter_failures_temporary;
+  prometheus::Counter& dead_letter_failures_permanent;
+  // triggerd_source_errors_total{kind}: connect, command, ack, commit (every trigger; cron
+  // with a lock counts its Redis failures here too).
+  prometheus::Counter& source_errors_connect;
+  prometheus::Counter& source_errors_command;
+  prometheus::Counter& source_errors_ack;
+  prometheus::Counter& source_errors_commit;
+  // The process-wide triggerd_internal_errors_total, reachable from every part that is
+  // handed a trigger's telemetry.
+  InternalErrors& internal_errors;
 
   prometheus::Counter& dropped(DropReason reason) const;
   prometheus::Counter& attempts(AttemptResult result) const;
+  prometheus::Counter& dead_letter_failures(DeadLetterFailure failure) const;
+  prometheus::Counter& source_errors(SourceError error) const;
 };
 
 // The live numbers of one trigger that the admin API reports and readiness depends on.
@@ -80,6 +122,10 @@ class TriggerState {
   void add_inflight(std::int64_t delta);
   // Whether the source is connected; /readyz needs every trigger's source up.
   void set_source_up(bool up);
+  // A source-side failure (triggerd_source_errors_total{kind}). Any thread.
+  void count_source_error(SourceError error);
+  // Background work of this trigger's source that failed (triggerd_internal_errors_total).
+  void count_internal_error(std::string_view component);
   // Copies what is kept only in the atomics (in flight) into the prometheus series; called
   // before every scrape.
   void publish_gauges() const;
@@ -139,6 +185,15 @@ class Metrics {
   // triggerd_config_reloads_total{result="success"|"failure"}.
   void count_reload(bool success);
 
+  // triggerd_internal_errors_total{component}.
+  InternalErrors& internal_errors() { return *internal_errors_; }
+
+  // triggerd_webhook_rejected_total{trigger,status}: a webhook request refused. `trigger` is
+  // empty for a path no trigger owns (404). Declared at zero for every http trigger and the
+  // statuses 400 401 405 413 431 503 (and 404 without a trigger). Thread-safe, not for a hot
+  // path: it looks the series up.
+  void count_webhook_rejected(std::string_view trigger, int status);
+
   // Sets every trigger's triggerd_inflight_events and triggerd_desired_replicas from its
   // current state. Called just before a scrape, so the gauges are as fresh as the numbers they
   // come from.
@@ -151,6 +206,8 @@ class Metrics {
   std::size_t last_size_ = 0;  // of the last serialize(): the next one reserves about as much
   prometheus::Counter* reloads_success_ = nullptr;
   prometheus::Counter* reloads_failure_ = nullptr;
+  std::unique_ptr<InternalErrors> internal_errors_;
+  prometheus::Family<prometheus::Counter>* webhook_rejected_ = nullptr;
   std::vector<std::unique_ptr<TriggerTelemetry>> triggers_;
 };
 

@@ -24,7 +24,8 @@ class UnavailableSource final : public Source {
                 trigger_.name, source_type_name(trigger_.source));
     co_return;
   }
-  void stop() override {}
+  void stop_taking() override {}
+  void close(std::chrono::steady_clock::time_point /*deadline*/) override {}
   std::optional<std::int64_t> queue_depth() const override { return std::nullopt; }
 
  private:

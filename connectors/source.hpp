@@ -4,6 +4,7 @@
 // case in connectors/registry.cpp.
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 
@@ -15,13 +16,22 @@ class Source {
  public:
   virtual ~Source() = default;
 
-  // Takes events and hands them to `sink` until stop() is called or the coroutine is
-  // cancelled. Sets its trigger's source_up as the connection comes and goes. Never throws.
+  // Takes events and hands them to `sink` until close() (then returns by close's deadline).
+  // Sets its trigger's source_up as the connection comes and goes. Should never throw; the
+  // app logs and counts it if it does.
   virtual boost::asio::awaitable<void> run(EventSink& sink) = 0;
 
-  // Drain: take no more events. run() returns soon after; finished events are still
-  // acknowledged through their AckHandles.
-  virtual void stop() = 0;
+  // Drain, first step: take no more events. Events already taken still finish and are
+  // acknowledged as they finish, and a group member keeps its membership (Kafka pauses and
+  // keeps polling and committing), so no other replica takes over what this one still
+  // delivers.
+  virtual void stop_taking() = 0;
+
+  // Drain, last step, once the trigger is idle or what was left in flight was abandoned:
+  // flush the acknowledgements still owed, leave the group, close the connections, all by
+  // `deadline`; run() returns by then. A deadline already passed means at once, flushing
+  // nothing more (unacknowledged events are delivered again: at least once).
+  virtual void close(std::chrono::steady_clock::time_point deadline) = 0;
 
   // Events waiting at the source, not yet taken (SPEC section 2); nullopt when the source
   // cannot tell right now (e.g. disconnected).

@@ -96,7 +96,10 @@ asio::awaitable<void> CronSource::run(EventSink& sink) {
   state_.set_source_up(false);
 }
 
-void CronSource::stop() {
+// The drain's two steps are still one here: taking stops, and run() ends at once.
+void CronSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+
+void CronSource::stop_taking() {
   stopped_ = true;
   timer_.cancel();
   if (lock_) lock_->close();  // an idle connection would keep the io_context running

@@ -42,7 +42,8 @@ class CronSource final : public Source {
   ~CronSource() override;
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
-  void stop() override;
+  void stop_taking() override;
+  void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override { return 0; }
 
   // The event of the tick scheduled at `at`.

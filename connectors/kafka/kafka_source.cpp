@@ -92,7 +92,10 @@ std::optional<std::int64_t> KafkaSource::queue_depth() const {
   return depth;
 }
 
-void KafkaSource::stop() {
+// The drain's two steps are still one here: taking stops, and run() ends at once.
+void KafkaSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+
+void KafkaSource::stop_taking() {
   stopping_ = true;
   timer_.cancel();
   wake_.cancel();
@@ -164,7 +167,7 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
     if (!sink.has_room()) {
       co_await sink.wait_for_room();
       if (sink.has_room()) continue;
-      // Draining: nothing more to hand over; wait for stop().
+      // Draining: nothing more to hand over; wait for stop_taking().
     } else {
       std::size_t submitted = 0;
       try {

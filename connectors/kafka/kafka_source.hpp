@@ -57,7 +57,8 @@ class KafkaSource final : public Source, private Acknowledger {
   ~KafkaSource() override;
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
-  void stop() override;
+  void stop_taking() override;
+  void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override;
 
  private:

@@ -78,7 +78,10 @@ asio::awaitable<void> RedisListSource::sleep(asio::steady_timer& timer,
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-void RedisListSource::stop() {
+// The drain's two steps are still one here: taking stops, and run() ends at once.
+void RedisListSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+
+void RedisListSource::stop_taking() {
   stopped_ = true;
   // Ends a waiting BLMOVE at once. An item it moved just then stays in our processing list
   // and goes back to the queue at our next start (or when a live consumer sees us dead).

@@ -40,7 +40,8 @@ class RedisListSource final : public Source, private Acknowledger {
   ~RedisListSource() override;
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
-  void stop() override;
+  void stop_taking() override;
+  void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override;
 
   // The key names, for operators and tests.

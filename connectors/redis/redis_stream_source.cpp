@@ -95,7 +95,10 @@ asio::awaitable<void> RedisStreamSource::sleep(asio::steady_timer& timer,
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-void RedisStreamSource::stop() {
+// The drain's two steps are still one here: taking stops, and run() ends at once.
+void RedisStreamSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+
+void RedisStreamSource::stop_taking() {
   stopped_ = true;
   // Ends a blocking XREADGROUP at once. Entries it had already taken, and those in the
   // read-ahead, stay pending in the group and are delivered again (to this consumer on its
@@ -375,7 +378,7 @@ asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
     }
     if (!sink.has_room()) {
       co_await sink.wait_for_room();
-      // Still no room: the trigger drains (stop() comes with it). Never a busy loop.
+      // Still no room: the trigger drains (stop_taking() comes with it). Never a busy loop.
       if (!sink.has_room() && !stopped_) co_await sleep(feed_wake_, 10ms);
       continue;
     }

@@ -51,7 +51,8 @@ class RedisStreamSource final : public Source, private Acknowledger {
   ~RedisStreamSource() override;
 
   boost::asio::awaitable<void> run(EventSink& sink) override;
-  void stop() override;
+  void stop_taking() override;
+  void close(std::chrono::steady_clock::time_point deadline) override;
   // lag + read-ahead: entries waiting, not yet taken (nullopt until the first lag is known).
   std::optional<std::int64_t> queue_depth() const override;
 
