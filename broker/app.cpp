@@ -1,8 +1,6 @@
 #include "broker/app.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -18,6 +16,8 @@
 #include "broker/health.hpp"
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "broker/task_group.hpp"
+#include "broker/teardown_watchdog.hpp"
 #include "broker/trigger_runtime.hpp"
 #include "config/loader.hpp"
 #include "connectors/http/webhook_server.hpp"
@@ -31,6 +31,14 @@ namespace asio = boost::asio;
 namespace {
 
 // What becomes of an event that a drain abandons, for the log line an operator reads.
+// After the deadline, how long the watchdog lets the teardown finish by itself before it ends
+// the process (the loop may be just about done).
+constexpr auto kWatchdogGrace = std::chrono::seconds(1);
+// After a second stop signal, how long the teardown may take before the watchdog ends it.
+constexpr auto kSecondSignalGrace = std::chrono::milliseconds(500);
+// A source whose close() reached its deadline gets this long for run() to come back.
+constexpr auto kCloseSlack = std::chrono::milliseconds(200);
+
 const char* abandoned_fate(const config::SourceSpec& source) {
   if (std::holds_alternative<config::HttpSource>(source)) {
     return "lost: their senders were already answered 202";
@@ -73,11 +81,14 @@ class App::Impl {
         continue;
       }
       auto source = make_source(io_.get_executor(), config_, trigger, *metrics_.triggers()[i]);
-      asio::co_spawn(io_, source->run(runtime), asio::detached);
+      source_tasks_.spawn("trigger " + trigger.name + ": source", source->run(runtime));
       sources_.push_back({std::move(source), i});
     }
     if (!routes.empty()) {
       webhook_ = std::make_unique<WebhookServer>(io_, config_.server, std::move(routes));
+      webhook_->on_refused([this](std::string_view trigger, int status) {
+        metrics_.count_webhook_rejected(trigger, status);
+      });
       webhook_->start();
       for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
         if (std::holds_alternative<config::HttpSource>(config_.triggers[i].source)) {
@@ -85,13 +96,14 @@ class App::Impl {
         }
       }
     }
-    asio::co_spawn(io_, refresh_queue_depths(), asio::detached);
+    app_tasks_.spawn("queue depth refresh", refresh_queue_depths());
     health_.set_started();
-    asio::co_spawn(io_, handle_signals(), asio::detached);
+    app_tasks_.spawn("signal handling", handle_signals());
     log_->info("triggerd {} started: {} trigger(s), admin API on {}", TRIGGERD_VERSION,
                config_.triggers.size(),
                config::HostPort{config_.server.admin_listen.host, admin_.port()}.to_string());
     io_.run();
+    teardown_watchdog_.disarm();
     log_->info("triggerd stopped");
     return 0;
   }
@@ -121,9 +133,12 @@ class App::Impl {
         // the drain short instead of stopping the loop: after io_context::stop() the deliveries
         // stay suspended mid-flight, and the io_context destroys them after the dispatcher and
         // the runtimes they point into (a use after free on the way out). Abandoning them
-        // takes a turn or two of the loop.
+        // takes a turn or two of the loop; the sources then close at once, flushing nothing
+        // more, and the watchdog ends the process if that still takes longer than a moment.
         log_->warn("second stop signal during the drain: abandoning what is in flight now");
         stop_now_ = true;
+        drain_wake_.cancel();
+        teardown_watchdog_.arm(std::chrono::steady_clock::now() + kSecondSignalGrace);
       }
     }
   }
@@ -131,11 +146,14 @@ class App::Impl {
   void begin_stop() {
     if (health_.draining()) return;
     health_.begin_drain();  // /readyz answers 503 from this moment
-    asio::co_spawn(io_, stop_gracefully(), asio::detached);
+    const auto deadline = std::chrono::steady_clock::now() + config_.server.shutdown_timeout;
+    // The backstop of the one deadline: whatever hangs (a client library stuck in a call, a
+    // blocked loop), the process is gone shortly after it.
+    teardown_watchdog_.arm(deadline + kWatchdogGrace);
+    app_tasks_.spawn("graceful stop", stop_gracefully(deadline));
   }
 
-  asio::awaitable<void> stop_gracefully() {
-    const auto deadline = std::chrono::steady_clock::now() + config_.server.shutdown_timeout;
+  asio::awaitable<void> stop_gracefully(std::chrono::steady_clock::time_point deadline) {
     co_await drain(deadline);
     // The admin server stops last, so /readyz (503) and /metrics stay readable all through
     // the drain.
@@ -154,7 +172,11 @@ class App::Impl {
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     if (webhook_) webhook_->stop_accepting();
     for (auto& running : sources_) running.source->stop_taking();
-    for (auto& runtime : runtimes_) runtime->stop_taking();
+    for (auto& runtime : runtimes_) {
+      runtime->stop_taking();
+      // Wakes the wait below each time a trigger becomes idle.
+      app_tasks_.spawn("drain wait", wake_drain_when_idle(*runtime));
+    }
     std::size_t left = co_await wait_for_idle(deadline, /*until_stop_now=*/true);
     if (left > 0) {
       const char* why = stop_now_ ? "second stop signal" : "shutdown_timeout reached";
@@ -174,10 +196,30 @@ class App::Impl {
     } else {
       log_->info("drain: every in-flight event finished");
     }
-    for (auto& running : sources_) running.source->close(deadline);
+    // What finished is acknowledged by now or still on its way: the sources flush it, leave
+    // their groups and close, within what is left of the deadline (none after a second signal).
+    const auto close_by = stop_now_ ? std::chrono::steady_clock::now() : deadline;
+    for (auto& running : sources_) running.source->close(close_by);
     if (webhook_) webhook_->stop();
     dispatcher_.stop();
     depth_timer_.cancel();
+    const std::size_t open =
+        co_await source_tasks_.wait_until(std::max(close_by, std::chrono::steady_clock::now()) +
+                                          kCloseSlack);
+    if (open > 0) {
+      log_->error("drain: {} source(s) did not close by the deadline; exiting without them", open);
+      metrics_.internal_errors().count("shutdown");
+      teardown_watchdog_.arm(std::chrono::steady_clock::now());
+    }
+  }
+
+  asio::awaitable<void> wake_drain_when_idle(TriggerRuntime& runtime) {
+    co_await runtime.wait_until_idle();
+    drain_wake_.cancel();
+  }
+
+  TaskGroup::FailureCounter count_internal_error() {
+    return [this](std::string_view component) { metrics_.internal_errors().count(component); };
   }
 
   std::size_t inflight() const {
@@ -186,16 +228,14 @@ class App::Impl {
     return total;
   }
 
-  // Polls rather than waiting on each runtime: it runs once, at the end of the process.
-  // `until_stop_now`: a second stop signal ends the wait too.
+  // Woken by each trigger that becomes idle (wake_drain_when_idle) and by a second stop
+  // signal; `until_stop_now`: the second signal ends the wait too.
   asio::awaitable<std::size_t> wait_for_idle(std::chrono::steady_clock::time_point deadline,
                                              bool until_stop_now) {
-    asio::steady_timer timer(io_);
     while (inflight() > 0 && std::chrono::steady_clock::now() < deadline &&
            !(until_stop_now && stop_now_)) {
-      timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() +
-                                              std::chrono::milliseconds(10)));
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      drain_wake_.expires_at(deadline);
+      co_await drain_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     co_return inflight();
   }
@@ -268,6 +308,12 @@ class App::Impl {
   std::vector<RunningSource> sources_;
   std::unique_ptr<WebhookServer> webhook_;
   asio::steady_timer depth_timer_{io_};
+  asio::steady_timer drain_wake_{io_};
+  // Background work of the app and of the sources: a failure is logged and counted in
+  // triggerd_internal_errors_total, and the drain waits for the sources' run() to end.
+  TaskGroup app_tasks_{io_.get_executor(), "app", count_internal_error()};
+  TaskGroup source_tasks_{io_.get_executor(), "source", count_internal_error()};
+  TeardownWatchdog teardown_watchdog_;
   bool stopped_ = false;  // the graceful stop has finished; no more signal handling
   bool stop_now_ = false;  // a second stop signal came: abandon what is in flight at once
 };

@@ -201,9 +201,19 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   const WebhookStats& stats() const { return stats_; }
+  void on_refused(WebhookServer::RefusalCounter counter) { count_refusal_ = std::move(counter); }
   std::size_t open_connections() const { return connections_.size(); }
 
  private:
+  // Every refused request is counted here: in stats() (4xx as rejected, 503 as busy) and
+  // through the app's counter, by trigger (empty when no trigger's route was found) and status.
+  void count_refused(const Route* route, int status) {
+    ++(status == 503 ? stats_.busy : stats_.rejected);
+    if (count_refusal_) {
+      count_refusal_(route != nullptr ? std::string_view(route->trigger) : "", status);
+    }
+  }
+
   template <typename Awaitable>
   void spawn(Awaitable awaitable) {
     // The data path does not throw; this only catches what should not happen (bad_alloc),
@@ -290,7 +300,8 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     const std::string_view path = target.substr(0, target.find_first_of("?#"));
 
     if (draining_) {
-      ++stats_.busy;
+      const auto draining_route = routes_.find(path);
+      count_refused(draining_route == routes_.end() ? nullptr : &draining_route->second, 503);
       Response response =
           error_response(version, http::status::service_unavailable, "shutting down; retry later");
       response.set(http::field::retry_after, kRetryAfterSeconds);
@@ -299,7 +310,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     }
     const auto found = routes_.find(path);
     if (found == routes_.end()) {
-      ++stats_.rejected;
+      count_refused(nullptr, 404);
       log_->debug("webhook: {} {}: no such path", request.method_string(), path);
       co_return co_await refuse(
           stream, buffer, parser, deadline,
@@ -308,7 +319,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     const Route& route = found->second;
     const auto& methods = route.source.methods;
     if (std::find(methods.begin(), methods.end(), request.method_string()) == methods.end()) {
-      ++stats_.rejected;
+      count_refused(&route, 405);
       log_->debug("webhook {}: method {} not allowed", route.trigger, request.method_string());
       Response response = error_response(version, http::status::method_not_allowed,
                                          "method not allowed; this webhook takes " + route.allow);
@@ -324,14 +335,14 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     }
     const boost::optional<std::uint64_t> content_length = parser.content_length();
     if (content_length && *content_length > server_.max_body_size) {
-      ++stats_.rejected;
+      count_refused(&route, 413);
       log_->debug("webhook {}: body of {} bytes refused", route.trigger, *content_length);
       co_return co_await refuse(stream, buffer, parser, deadline, too_large(version));
     }
     if (!route.sink->has_room()) {
       log_->debug("webhook {}: trigger full, answering 503", route.trigger);
       co_return co_await refuse(stream, buffer, parser, deadline,
-                                busy(version, "trigger is at max_inflight"));
+                                busy(version, route, "trigger is at max_inflight"));
     }
 
     // The body. It grows as its bytes arrive, each step taken from the shared budget.
@@ -350,7 +361,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     if (body_pending && !grow_body()) {
       log_->debug("webhook {}: body budget spent, answering 503", route.trigger);
       co_return co_await refuse(stream, buffer, parser, deadline,
-                                busy(version, "too many request bodies in flight"));
+                                busy(version, route, "too many request bodies in flight"));
     }
     if (body_pending) {
       if (version >= 11 && equals_ignoring_case(request[http::field::expect], "100-continue")) {
@@ -366,8 +377,9 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         if (filled == body.size() && !grow_body()) {
           // Part of the body is in already: the connection cannot be kept in step cheaply.
           log_->debug("webhook {}: body budget spent, answering 503", route.trigger);
-          co_return co_await answer(stream, busy(version, "too many request bodies in flight"),
-                                    After::linger_close);
+          co_return co_await answer(
+              stream, busy(version, route, "too many request bodies in flight"),
+              After::linger_close);
         }
         auto& window = parser.get().body();
         window.data = body.data() + filled;
@@ -379,7 +391,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         parser.get().body().data = nullptr;
         if (error == http::error::need_buffer) continue;
         if (error == http::error::body_limit) {
-          ++stats_.rejected;
+          count_refused(&route, 413);
           log_->debug("webhook {}: chunked body over the limit", route.trigger);
           co_return co_await answer(stream, too_large(version), After::linger_close);
         }
@@ -398,7 +410,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     WebhookEventResult mapped = make_webhook_event({route.source.path, headers, std::move(body)},
                                                    std::chrono::system_clock::now());
     if (!mapped.ok()) {
-      ++stats_.rejected;
+      count_refused(&route, 400);
       log_->debug("webhook {}: bad CloudEvent: {}", route.trigger, mapped.error);
       co_return co_await answer(stream,
                                 error_response(version, http::status::bad_request, mapped.error),
@@ -408,7 +420,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     if (!route.sink->try_submit(mapped.event)) {
       log_->debug("webhook {}: trigger filled up while the body was read, answering 503",
                   route.trigger);
-      co_return co_await answer(stream, busy(version, "trigger is at max_inflight"),
+      co_return co_await answer(stream, busy(version, route, "trigger is at max_inflight"),
                                 next_after(request));
     }
     ++stats_.accepted;
@@ -440,7 +452,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   Response unauthorized(unsigned version, const Route& route) {
-    ++stats_.rejected;
+    count_refused(&route, 401);
     log_->debug("webhook {}: authentication failed", route.trigger);
     Response response = error_response(version, http::status::unauthorized, "unauthorized");
     if (std::holds_alternative<config::BearerAuth>(*route.source.auth)) {
@@ -455,8 +467,8 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
                               std::to_string(server_.max_body_size) + " bytes)");
   }
 
-  Response busy(unsigned version, std::string_view why) {
-    ++stats_.busy;
+  Response busy(unsigned version, const Route& route, std::string_view why) {
+    count_refused(&route, 503);
     Response response = error_response(version, http::status::service_unavailable,
                                        std::string(why) + "; retry later");
     response.set(http::field::retry_after, kRetryAfterSeconds);
@@ -501,7 +513,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   asio::awaitable<After> refuse_unreadable(beast::tcp_stream& stream,
                                            const beast::error_code& error) {
     if (error == http::error::header_limit || error == http::error::buffer_overflow) {
-      ++stats_.rejected;
+      count_refused(nullptr, 431);
       co_return co_await answer(
           stream,
           error_response(
@@ -510,7 +522,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
           After::linger_close);
     }
     if (is_http_parse_error(error)) {
-      ++stats_.rejected;
+      count_refused(nullptr, 400);
       log_->debug("webhook: malformed request: {}", error.message());
       co_return co_await answer(
           stream, error_response(11, http::status::bad_request, "malformed HTTP request"),
@@ -580,6 +592,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   std::shared_ptr<spdlog::logger> log_;
   std::list<beast::tcp_stream*> connections_;
   WebhookStats stats_;
+  WebhookServer::RefusalCounter count_refusal_;
   std::uint16_t port_ = 0;
   bool draining_ = false;
   bool stopped_ = false;
@@ -600,6 +613,7 @@ void WebhookServer::stop_accepting() { impl_->stop_accepting(); }
 void WebhookServer::stop() { impl_->stop(); }
 
 WebhookStats WebhookServer::stats() const { return impl_->stats(); }
+void WebhookServer::on_refused(RefusalCounter counter) { impl_->on_refused(std::move(counter)); }
 
 std::size_t WebhookServer::open_connections() const { return impl_->open_connections(); }
 

@@ -11,8 +11,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -85,6 +87,11 @@ class WebhookServer {
   void stop();
 
   WebhookStats stats() const;
+
+  // Called for every request refused with an HTTP status (4xx, 503), with the trigger whose
+  // path it was for (empty when no trigger owns the path, or the request could not be read).
+  using RefusalCounter = std::function<void(std::string_view trigger, int status)>;
+  void on_refused(RefusalCounter counter);
   std::size_t open_connections() const;
 
   // These and every method above run on the io_context's thread (or before it runs).
