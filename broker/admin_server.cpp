@@ -2,7 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <exception>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -110,7 +110,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
     listen_on(acceptor_, address, "server.admin_listen");
     port_ = acceptor_.local_endpoint().port();
     log_->info("admin server listening on {}", config::HostPort{address.host, port_}.to_string());
-    asio::co_spawn(io_, accept_loop(shared_from_this()), asio::detached);
+    spawn("accept loop", accept_loop(shared_from_this()));
   }
 
   std::uint16_t port() const { return port_; }
@@ -129,6 +129,23 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
+  // Neither the accept loop nor a connection throws by design; should one (bad_alloc, a bug),
+  // it is logged and counted instead of vanishing with the coroutine.
+  void spawn(const char* what, asio::awaitable<void> task) {
+    asio::co_spawn(io_, std::move(task), [self = shared_from_this(), what](
+                                             const std::exception_ptr& failure) {
+      if (!failure) return;
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        self->log_->error("admin server: {} failed: {}", what, error.what());
+      } catch (...) {
+        self->log_->error("admin server: {} failed", what);
+      }
+      self->metrics_.internal_errors().count("admin");
+    });
+  }
+
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     while (!stopped_) {
       std::optional<tcp::socket> socket = co_await accept_next(acceptor_, "admin server", *log_);
@@ -137,7 +154,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
         log_->debug("admin server: {} connections open, refusing one more", kMaxConnections);
         continue;  // the socket closes as it goes out of scope
       }
-      asio::co_spawn(io_, serve(self, std::move(*socket)), asio::detached);
+      spawn("connection", serve(self, std::move(*socket)));
     }
   }
 

@@ -65,6 +65,56 @@ TEST(Metrics, ExposesEverySeriesOfEveryTriggerBeforeAnyWork) {
   EXPECT_TRUE(contains(text, "le=\"60\"")) << "buckets reach 60 s";
 }
 
+TEST(Metrics, DegradedModesHaveTheirOwnSeries) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  TriggerTelemetry& orders = *metrics.find("orders");
+  orders.metrics.dead_letter_failures(DeadLetterFailure::kTemporary).Increment(3);
+  orders.metrics.dead_letter_failures(DeadLetterFailure::kPermanent).Increment();
+  orders.metrics.dropped(DropReason::kDeadLetterFailed).Increment();
+  orders.state.count_source_error(SourceError::kCommit);
+  orders.state.count_source_error(SourceError::kCommit);
+  orders.state.count_internal_error("kafka");
+  metrics.internal_errors().count("app");
+
+  EXPECT_EQ(orders.dropped(), 1) << "a dead letter that failed drops the event";
+  EXPECT_EQ(metrics.internal_errors().total("kafka"), 1);
+  EXPECT_EQ(metrics.internal_errors().total("nothing"), 0);
+  const std::string text = metrics.serialize();
+  EXPECT_TRUE(contains(
+      text, "triggerd_dead_letter_failures_total{reason=\"temporary\",trigger=\"orders\"} 3"));
+  EXPECT_TRUE(contains(
+      text, "triggerd_dead_letter_failures_total{reason=\"permanent\",trigger=\"orders\"} 1"));
+  EXPECT_TRUE(contains(
+      text, "triggerd_events_dropped_total{reason=\"dead_letter_failed\",trigger=\"orders\"} 1"));
+  EXPECT_TRUE(contains(text, "triggerd_source_errors_total{kind=\"commit\",trigger=\"orders\"} 2"));
+  EXPECT_TRUE(contains(text, "triggerd_source_errors_total{kind=\"ack\",trigger=\"orders\"} 0"));
+  EXPECT_TRUE(contains(text, "triggerd_internal_errors_total{component=\"kafka\"} 1"));
+  EXPECT_TRUE(contains(text, "triggerd_internal_errors_total{component=\"app\"} 1"));
+  // The other trigger's series stay at zero.
+  EXPECT_TRUE(contains(text, "triggerd_source_errors_total{kind=\"commit\",trigger=\"ticks\"} 0"));
+}
+
+TEST(Metrics, WebhookRefusalsAreSeriesOfHttpTriggersFromTheStart) {
+  config::Config config = two_triggers();
+  config::Trigger hook;
+  hook.name = "hook";
+  hook.function = "report";
+  hook.source = config::HttpSource{};
+  config.triggers.push_back(hook);
+  Metrics metrics(config, "1.2.3");
+  std::string text = metrics.serialize();
+  EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"401\",trigger=\"hook\"} 0"));
+  EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"404\",trigger=\"\"} 0"));
+  EXPECT_FALSE(contains(text, "triggerd_webhook_rejected_total{status=\"401\",trigger=\"orders\"}"))
+      << "only http triggers refuse webhook requests";
+  metrics.count_webhook_rejected("hook", 401);
+  metrics.count_webhook_rejected("", 404);
+  metrics.count_webhook_rejected("hook", 401);
+  text = metrics.serialize();
+  EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"401\",trigger=\"hook\"} 2"));
+  EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"404\",trigger=\"\"} 1"));
+}
+
 TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
   Metrics metrics(two_triggers(), "1.2.3");
   TriggerTelemetry* orders = metrics.find("orders");

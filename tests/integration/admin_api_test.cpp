@@ -196,13 +196,32 @@ TEST_F(AdminApi, MetricsHoldEverySeriesOfEveryTriggerBeforeAnyEvent) {
                 0.0)
           << result << " for " << trigger.name;
     }
-    for (const char* reason : {"retries_exhausted", "rejected"}) {
+    for (const char* reason : {"retries_exhausted", "rejected", "dead_letter_failed"}) {
       EXPECT_EQ(sample(body, std::string("triggerd_events_dropped_total{reason=\"") + reason +
                                  "\",trigger=\"" + trigger.name + "\"}"),
                 0.0)
           << reason << " for " << trigger.name;
     }
+    for (const char* reason : {"temporary", "permanent"}) {
+      EXPECT_EQ(sample(body, std::string("triggerd_dead_letter_failures_total{reason=\"") +
+                                 reason + "\",trigger=\"" + trigger.name + "\"}"),
+                0.0)
+          << reason << " for " << trigger.name;
+    }
+    for (const char* kind : {"connect", "command", "ack", "commit"}) {
+      // The Kafka and Redis sources point at a closed port: their connect errors count up.
+      EXPECT_TRUE(sample(body, std::string("triggerd_source_errors_total{kind=\"") + kind +
+                                   "\",trigger=\"" + trigger.name + "\"}"))
+          << kind << " for " << trigger.name;
+    }
   }
+  for (const char* status : {"400", "401", "405", "413", "431", "503"}) {
+    EXPECT_EQ(sample(body, std::string("triggerd_webhook_rejected_total{status=\"") + status +
+                               "\",trigger=\"hook\"}"),
+              0.0)
+        << status;
+  }
+  EXPECT_EQ(sample(body, "triggerd_webhook_rejected_total{status=\"404\",trigger=\"\"}"), 0.0);
   EXPECT_EQ(sample(body, "triggerd_build_info{version=\"" TRIGGERD_VERSION "\"}"), 1.0);
   EXPECT_EQ(sample(body, "triggerd_config_reloads_total{result=\"success\"}"), 0.0);
   EXPECT_EQ(sample(body, "triggerd_config_reloads_total{result=\"failure\"}"), 0.0);
@@ -334,6 +353,47 @@ TEST_F(AdminApi, ReloadOfAValidFileIsCountedAndAppliesTheLogSettings) {
       std::chrono::seconds(5)))
       << triggerd_->process().err();
   EXPECT_EQ(http_get(port_, "/livez").status, 200);
+}
+
+TEST(AdminApiWebhook, RefusedRequestsAreCountedByTriggerAndStatus) {
+  const std::uint16_t webhook_port = free_port();
+  const TempFile config(R"(server:
+  listen: 127.0.0.1:)" + std::to_string(webhook_port) +
+                        R"(
+  admin_listen: 127.0.0.1:0
+  max_body_size: 16B
+functions:
+  report:
+    url: http://127.0.0.1:9/report
+triggers:
+  hook:
+    function: report
+    source: {type: http, path: /hooks/a, auth: {bearer: {token: open-sesame}}}
+)");
+  TriggerdProcess triggerd(config.path());
+  const HttpHeaders token{{"Authorization", "Bearer open-sesame"}};
+  EXPECT_EQ(http_request("POST", webhook_port, "/hooks/a", "{}").status, 401);
+  EXPECT_EQ(http_request("POST", webhook_port, "/hooks/a", "{}", {{"Authorization", "Bearer no"}})
+                .status,
+            401);
+  EXPECT_EQ(http_request("POST", webhook_port, "/nowhere", "{}", token).status, 404);
+  EXPECT_EQ(http_request("GET", webhook_port, "/hooks/a", "", token).status, 405);
+  EXPECT_EQ(http_request("POST", webhook_port, "/hooks/a", std::string(64, 'x'), token).status,
+            413);
+
+  const HttpResponse response = http_get(triggerd.admin_port(), "/metrics");
+  ASSERT_EQ(response.status, 200) << response.error;
+  auto rejected = [&](const char* status, const char* trigger) {
+    return sample(response.body, std::string("triggerd_webhook_rejected_total{status=\"") +
+                                     status + "\",trigger=\"" + trigger + "\"}");
+  };
+  EXPECT_EQ(rejected("401", "hook"), 2.0) << response.body;
+  EXPECT_EQ(rejected("404", ""), 1.0);
+  EXPECT_EQ(rejected("405", "hook"), 1.0);
+  EXPECT_EQ(rejected("413", "hook"), 1.0);
+  EXPECT_EQ(rejected("503", "hook"), 0.0);
+  // The refusals are not events: nothing was received.
+  EXPECT_EQ(sample(response.body, "triggerd_events_received_total{trigger=\"hook\"}"), 0.0);
 }
 
 TEST_F(AdminApi, SigtermStopsPromptlyWithExitCodeZero) {
