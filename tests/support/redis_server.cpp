@@ -115,6 +115,14 @@ void RedisServer::start() {
   throw std::runtime_error("redis-server did not start: " + process_->out() + process_->err());
 }
 
+void RedisServer::pause() {
+  if (process_) process_->send_signal(SIGSTOP);
+}
+
+void RedisServer::resume() {
+  if (process_) process_->send_signal(SIGCONT);
+}
+
 void RedisServer::stop() {
   if (!process_) return;
   process_->send_signal(SIGTERM);

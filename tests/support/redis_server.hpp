@@ -59,6 +59,10 @@ class RedisServer {
   // Starts again on the same port and directory; waits for PING.
   void start();
   bool running() const { return process_ != nullptr; }
+  // SIGSTOP / SIGCONT: a server that keeps its connections open but answers nothing, as one
+  // behind a dead network path would (the client's only way out is its own timeout).
+  void pause();
+  void resume();
 
  private:
   RedisServerOptions options_;
