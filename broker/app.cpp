@@ -30,7 +30,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// What becomes of an event that a drain abandons, for the log line an operator reads.
 // After the deadline, how long the watchdog lets the teardown finish by itself before it ends
 // the process (the loop may be just about done).
 constexpr auto kWatchdogGrace = std::chrono::seconds(1);
@@ -39,6 +38,7 @@ constexpr auto kSecondSignalGrace = std::chrono::milliseconds(500);
 // A source whose close() reached its deadline gets this long for run() to come back.
 constexpr auto kCloseSlack = std::chrono::milliseconds(200);
 
+// What becomes of an event that a drain abandons, for the log line an operator reads.
 const char* abandoned_fate(const config::SourceSpec& source) {
   if (std::holds_alternative<config::HttpSource>(source)) {
     return "lost: their senders were already answered 202";
@@ -103,7 +103,6 @@ class App::Impl {
                config_.triggers.size(),
                config::HostPort{config_.server.admin_listen.host, admin_.port()}.to_string());
     io_.run();
-    teardown_watchdog_.disarm();
     log_->info("triggerd stopped");
     return 0;
   }
@@ -291,6 +290,9 @@ class App::Impl {
   }
 
   config::Config config_;
+  // Armed when a stop begins; destroyed (and so disarmed) after every other member, so that
+  // destroying the sources (which joins client threads) is bounded by the deadline too.
+  TeardownWatchdog teardown_watchdog_;
   // Declared before everything that holds I/O objects or handlers on it, so it is destroyed
   // after them.
   asio::io_context io_{1};
@@ -313,7 +315,6 @@ class App::Impl {
   // triggerd_internal_errors_total, and the drain waits for the sources' run() to end.
   TaskGroup app_tasks_{io_.get_executor(), "app", count_internal_error()};
   TaskGroup source_tasks_{io_.get_executor(), "source", count_internal_error()};
-  TeardownWatchdog teardown_watchdog_;
   bool stopped_ = false;  // the graceful stop has finished; no more signal handling
   bool stop_now_ = false;  // a second stop signal came: abandon what is in flight at once
 };
