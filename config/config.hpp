@@ -179,6 +179,9 @@ struct Delivery {
   int max_inflight = 100;
   Ordering ordering = Ordering::none;
   std::optional<DeadLetter> dead_letter;
+  // `dead_letter.retry_for`: how long a dead letter that keeps failing temporarily is retried
+  // for one event (and at most since it started failing) before the event is dropped.
+  Duration dead_letter_retry_for = 5min;
   bool operator==(const Delivery&) const = default;
 };
 

@@ -503,11 +503,20 @@ class Schema {
       if (auto i = r_.choice(*v, {"none", "partition", "key"}))
         delivery.ordering = static_cast<Ordering>(*i);
     }
-    if (auto v = fields.get("dead_letter")) delivery.dead_letter = read_dead_letter(*v);
+    if (auto v = fields.get("dead_letter")) {
+      delivery.dead_letter = read_dead_letter(*v, delivery.dead_letter_retry_for);
+    }
   }
 
-  std::optional<DeadLetter> read_dead_letter(const Value& value) {
+  std::optional<DeadLetter> read_dead_letter(const Value& value, Duration& retry_for) {
     MapReader fields(r_, value);
+    if (auto v = fields.get("retry_for")) {
+      // A day is long past any outage worth waiting out with the trigger held up.
+      if (auto d = r_.duration(*v)) {
+        if (*d > 24h) r_.error(*v, "must be at most 24h");
+        else retry_for = *d;
+      }
+    }
     auto type_value = fields.require("type");
     std::optional<std::size_t> type;
     if (type_value) type = r_.choice(*type_value, {"redis-stream", "redis-list", "kafka", "http"});

@@ -342,6 +342,16 @@ triggers:
       dead_letter: {type: redis-stream, connection: cache}
 )",
      "10:7: error: triggers.orders.delivery.dead_letter: missing required key \"stream\""},
+    {"DeadLetterRetryForOverADay", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      dead_letter: {type: http, url: "http://127.0.0.1:9999/dlq", retry_for: 25h}
+)",
+     "8:78: error: triggers.orders.delivery.dead_letter.retry_for: must be at most 24h"},
     {"SameListenPorts", R"(server:
   listen: 0.0.0.0:8080
   admin_listen: 127.0.0.1:8080
@@ -487,7 +497,7 @@ triggers:
       backoff: {policy: linear, delay: 100ms, max: 2s}
       max_inflight: 50
       ordering: key
-      dead_letter: {type: redis-stream, connection: main-redis, stream: orders-dlq}
+      dead_letter: {type: redis-stream, connection: main-redis, stream: orders-dlq, retry_for: 90s}
     scaling: {target_per_replica: 20, activation: 5, min_replicas: 1, max_replicas: 7}
   jobs:
     function: resize-image
@@ -567,6 +577,8 @@ triggers:
   EXPECT_EQ(orders.delivery.ordering, Ordering::key);
   const auto& dl = std::get<RedisStreamDeadLetter>(*orders.delivery.dead_letter);
   EXPECT_EQ(dl.stream, "orders-dlq");
+  EXPECT_EQ(orders.delivery.dead_letter_retry_for, Duration(90'000));
+  EXPECT_EQ(c.find_trigger("queue")->delivery.dead_letter_retry_for, Duration(300'000));  // default
   EXPECT_EQ(orders.scaling.target_per_replica, 20);
   EXPECT_EQ(orders.scaling.activation, 5);
   EXPECT_EQ(orders.scaling.min_replicas, 1);

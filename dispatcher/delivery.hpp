@@ -3,9 +3,12 @@
 // function's Retry-After) between attempts; a concurrency slot of the function is held during
 // an attempt only, never while waiting to retry. Then:
 //   2xx                           -> Outcome::delivered
-//   rejected or retries exhausted -> written to the trigger's dead letter (retried with backoff
-//                                    until it takes it) -> Outcome::dead_lettered,
-//                                 or, with no dead letter, Outcome::dropped (logged, counted)
+//   rejected or retries exhausted -> written to the trigger's dead letter -> Outcome::
+//                                    dead_lettered (temporary failures retried with backoff
+//                                    within dead_letter.retry_for),
+//                                 or Outcome::dropped (logged, counted) when the dead letter
+//                                    refused it for good or kept failing past that budget,
+//                                    or when there is no dead letter
 // Every attempt is counted in triggerd_delivery_attempts_total{result} and observed in
 // triggerd_delivery_duration_seconds of the trigger's telemetry.
 //

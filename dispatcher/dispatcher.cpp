@@ -13,6 +13,7 @@
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
+#include "config/units.hpp"
 #include "dispatcher/dead_letter.hpp"
 #include "dispatcher/http_client.hpp"
 #include "dispatcher/retry_policy.hpp"
@@ -105,11 +106,14 @@ asio::awaitable<Outcome> Dispatcher::dead_letter(const Event& event, const confi
       .last_error = last.is_status() ? std::string() : last.error_text(),
       .first_attempt = first,
   };
-  // The event must not vanish: a dead letter that is down is retried, with the trigger's
-  // backoff, until it takes the event or a drain abandons it (then the source keeps it).
+  using Clock = std::chrono::steady_clock;
+  const config::Duration retry_for = trigger.delivery.dead_letter_retry_for;
+  std::optional<Clock::time_point> give_up_at;
   for (int write = 1;; ++write) {
     if (is_cancelled(cancel_state)) break;
-    if (co_await target.sink->write(event, info)) {
+    const DeadLetterResult result = co_await target.sink->write(event, info);
+    if (result.ok()) {
+      target.failing_since.reset();
       if (std::exchange(target.failing, false)) {
         logger_->info("trigger {}: the dead letter takes events again", trigger.name);
       }
@@ -118,16 +122,50 @@ asio::awaitable<Outcome> Dispatcher::dead_letter(const Event& event, const confi
                      trigger.name, event.id, attempts, last.describe());
       co_return Outcome::dead_lettered;
     }
+    // A write cut short by the drain says nothing about the dead letter.
     if (is_cancelled(cancel_state)) break;
-    if (!std::exchange(target.failing, true)) {
-      logger_->warn(
-          "trigger {}: event {}: the dead letter refused or failed the write; retrying until it "
-          "takes it (events of this trigger that fail wait meanwhile)",
-          trigger.name, event.id);
+    const bool permanent = result.is_permanent();
+    telemetry.metrics
+        .dead_letter_failures(permanent ? DeadLetterFailure::kPermanent
+                                        : DeadLetterFailure::kTemporary)
+        .Increment();
+    const Clock::time_point now = Clock::now();
+    if (!permanent) {
+      // A permanent failure is about this event (its size, say) or a setting: it is logged with
+      // the event below, and says nothing about whether the target is up.
+      if (!std::exchange(target.failing, true)) {
+        logger_->warn(
+            "trigger {}: the dead letter is failing ({}); failed events wait for it up to {}, "
+            "then are dropped",
+            trigger.name, result.reason, config::format_duration(retry_for));
+      }
+      // A failure long after the last one (no write in between, or none that failed) starts a
+      // spell of its own: the dead letter may well have been fine meanwhile.
+      if (!target.failing_since || now - target.last_failure > retry_for) {
+        target.failing_since = now;
+      }
+      target.last_failure = now;
+      // Once the dead letter has been failing for the whole budget, an event that fails now
+      // gets no more than the write it just had: else the trigger would stay full of events
+      // waiting for a target that is gone.
+      const Clock::time_point limit = *target.failing_since + retry_for;
+      give_up_at = give_up_at ? std::min(*give_up_at, limit) : limit;
     }
-    const config::Duration delay = backoff_delay(trigger.delivery.backoff, write, random_);
-    logger_->debug("trigger {}: event {}: dead-letter write {} failed; next in {} ms", trigger.name,
-                   event.id, write, delay.count());
+    if (permanent || now >= *give_up_at) {
+      telemetry.metrics.dropped(DropReason::kDeadLetterFailed).Increment();
+      logger_->error(
+          "trigger {}: event {} dropped: the dead letter {}: {}; the function had {} "
+          "attempt(s), last {}",
+          trigger.name, event.id,
+          permanent ? "refused it for good"
+                    : "kept failing for " + config::format_duration(retry_for) + " (retry_for)",
+          result.reason, attempts, last.describe());
+      co_return Outcome::dropped;
+    }
+    const config::Duration delay = std::min(backoff_delay(trigger.delivery.backoff, write, random_),
+                                            std::chrono::ceil<config::Duration>(*give_up_at - now));
+    logger_->debug("trigger {}: event {}: dead-letter write {} failed ({}); next in {} ms",
+                   trigger.name, event.id, write, result.reason, delay.count());
     if (!co_await wait_unless_cancelled(delay, cancel_state)) break;
   }
   logger_->debug("trigger {}: event {}: abandoned while writing the dead letter", trigger.name,

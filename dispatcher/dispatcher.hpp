@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -54,11 +55,21 @@ class Dispatcher {
 
   struct DeadLetterTarget {
     std::unique_ptr<DeadLetterSink> sink;
-    bool failing = false;  // the last write failed; logged once per change, not per event
+    // A write failed temporarily and none has succeeded since: logged when it starts and when
+    // it ends, not per event.
+    bool failing = false;
+    // The current spell of temporary failures: failed writes with no success between them and
+    // none more than dead_letter_retry_for apart. Events wait for the dead letter no longer
+    // than dead_letter_retry_for past its start.
+    std::optional<std::chrono::steady_clock::time_point> failing_since;
+    std::chrono::steady_clock::time_point last_failure;
   };
 
-  // Writes `event` to the dead letter of `trigger`, retried with the trigger's backoff until it
-  // takes it -> dead_lettered; a terminal cancellation ends it with abandoned. Never throws.
+  // Writes `event` to the dead letter of `trigger` -> dead_lettered. Temporary failures are
+  // retried with the trigger's backoff for at most dead_letter_retry_for, counted from the
+  // event's first failed write or, if earlier, from the start of the dead letter's failing
+  // spell; a permanent failure, or that time running out, -> dropped (logged, counted). A
+  // terminal cancellation ends it with abandoned. Never throws.
   boost::asio::awaitable<Outcome> dead_letter(const Event& event, const config::Trigger& trigger,
                                               TriggerTelemetry& telemetry,
                                               DeadLetterTarget& target, int attempts,

@@ -424,6 +424,98 @@ TEST_F(DispatcherTest, RetriesTheDeadLetterWriteUntilTheDeadLetterTakesTheEvent)
   }
   EXPECT_EQ(value(counters().dead_lettered), 1);
   EXPECT_EQ(value(counters().attempts_5xx), 1) << "dead-letter writes are not attempts";
+  EXPECT_EQ(value(counters().dead_letter_failures_temporary), 2);
+  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 0);
+  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 0);
+}
+
+TEST_F(DispatcherTest, DropsAnEventTheDeadLetterRefusesForGoodAfterOneWrite) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  start();
+  function_.script({{.status = 422}});
+  dead_letter_.script({{.status = 400}, {.status = 400}});
+  Event event = make_event();
+  EXPECT_EQ(deliver(event), Outcome::dropped);
+  run_for(100ms);  // room for a wrong second write to show up
+
+  EXPECT_EQ(dead_letter_.request_count(), 1u) << "a 400 from the dead letter is not retried";
+  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 1);
+  EXPECT_EQ(value(counters().dead_letter_failures_temporary), 0);
+  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 1);
+  EXPECT_EQ(value(counters().dropped_rejected), 0) << "it had a dead letter: not this reason";
+  EXPECT_EQ(value(counters().dead_lettered), 0);
+}
+
+TEST_F(DispatcherTest, DropsAnEventWhenTheDeadLetterKeepsFailingForRetryFor) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
+  trigger().delivery.dead_letter_retry_for = 400ms;
+  start();
+  function_.script({{.status = 400}});
+  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  Event event = make_event();
+  const auto started = Clock::now();
+  EXPECT_EQ(deliver(event), Outcome::dropped);
+  const auto took = Clock::now() - started;
+
+  // Written until the budget ran out (a last write at its end), and not much longer.
+  EXPECT_GE(took, 400ms);
+  EXPECT_LT(took, 1500ms);
+  const auto writes = dead_letter_.request_count();
+  EXPECT_GE(writes, 3u);
+  EXPECT_EQ(value(counters().dead_letter_failures_temporary), static_cast<double>(writes));
+  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 0);
+  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 1);
+  EXPECT_EQ(value(counters().dead_lettered), 0);
+}
+
+// The budget runs from when the dead letter started failing: once it has been failing that long,
+// an event does not wait a whole budget of its own, or a trigger would stay full of events
+// waiting for a target that is gone. A write that succeeds ends the failing spell.
+TEST_F(DispatcherTest, OnceTheDeadLetterHasFailedForRetryForAFailingEventGetsOneWrite) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
+  trigger().delivery.dead_letter_retry_for = 300ms;
+  start();
+  function_.script({{.status = 400}, {.status = 400}, {.status = 400}});
+  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  Event first = make_event("first");
+  EXPECT_EQ(deliver(first), Outcome::dropped);
+  const auto first_writes = dead_letter_.request_count();
+
+  Event second = make_event("second");
+  const auto started = Clock::now();
+  EXPECT_EQ(deliver(second), Outcome::dropped);
+  EXPECT_LT(Clock::now() - started, 250ms) << "waited a budget of its own";
+  EXPECT_EQ(dead_letter_.request_count(), first_writes + 1);
+
+  dead_letter_.script({});  // the dead letter is back
+  Event third = make_event("third");
+  EXPECT_EQ(deliver(third), Outcome::dead_lettered);
+  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 2);
+  EXPECT_EQ(value(counters().dead_lettered), 1);
+}
+
+TEST_F(DispatcherTest, AFailureLongAfterTheLastOneGetsAWholeRetryForAgain) {
+  with_dead_letter();
+  trigger().delivery.retries = 0;
+  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
+  trigger().delivery.dead_letter_retry_for = 300ms;
+  start();
+  function_.script({{.status = 400}, {.status = 400}});
+  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  Event first = make_event("first");
+  EXPECT_EQ(deliver(first), Outcome::dropped);
+  run_for(400ms);  // no write at all for longer than retry_for
+
+  Event second = make_event("second");
+  const auto started = Clock::now();
+  EXPECT_EQ(deliver(second), Outcome::dropped);
+  EXPECT_GE(Clock::now() - started, 300ms);
+  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 2);
 }
 
 TEST_F(DispatcherTest, ReportsConnectionErrorsToTheDeadLetterAsLastError) {

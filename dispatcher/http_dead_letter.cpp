@@ -11,14 +11,30 @@
 
 namespace triggerd {
 
+DeadLetterResult http_dead_letter_result(const CallResult& result) {
+  switch (result.kind) {
+    case CallResult::Kind::status:
+      if (result.status >= 200 && result.status <= 299) return DeadLetterResult::accepted();
+      if (result.status == 408 || result.status == 429 || result.status >= 500) {
+        return DeadLetterResult::temporary(result.describe());
+      }
+      return DeadLetterResult::permanent(result.describe());
+    case CallResult::Kind::timeout:
+    case CallResult::Kind::connect_error:
+    case CallResult::Kind::cancelled:
+      break;
+  }
+  return DeadLetterResult::temporary(result.describe());
+}
+
 HttpDeadLetterSink::HttpDeadLetterSink(boost::asio::any_io_executor executor,
                                        const config::HttpDeadLetter& spec)
     : client_(std::move(executor),
               HttpEndpoint{"dead-letter", spec.url, kTimeout, kMaxConcurrency, {}}),
       logger_(logging::get("dispatcher")) {}
 
-boost::asio::awaitable<bool> HttpDeadLetterSink::write(const Event& event,
-                                                       const DeadLetterInfo& info) {
+boost::asio::awaitable<DeadLetterResult> HttpDeadLetterSink::write(const Event& event,
+                                                                   const DeadLetterInfo& info) {
   std::array<char, 16> attempts{};
   std::array<char, 16> status{};
   const char* attempts_end =
@@ -36,13 +52,12 @@ boost::asio::awaitable<bool> HttpDeadLetterSink::write(const Event& event,
       {"ce-firstattempt", first_attempt},
   }};
   const CallResult result = co_await client_.post(event, headers);
-  const bool accepted = result.is_status() && result.status >= 200 && result.status <= 299;
-  if (!accepted && result.kind != CallResult::Kind::cancelled) {
-    logger_->debug(
-        "trigger {}: event {}: dead letter {} did not take it: {}", info.trigger, event.id,
-        client_.endpoint().url.text, result.describe());
+  DeadLetterResult outcome = http_dead_letter_result(result);
+  if (!outcome.ok() && result.kind != CallResult::Kind::cancelled) {
+    logger_->debug("trigger {}: event {}: dead letter {} did not take it: {}", info.trigger,
+                   event.id, client_.endpoint().url.text, outcome.reason);
   }
-  co_return accepted;
+  co_return outcome;
 }
 
 }  // namespace triggerd

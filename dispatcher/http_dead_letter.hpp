@@ -15,6 +15,11 @@ class logger;
 
 namespace triggerd {
 
+// What an answer of the dead letter's endpoint (or its absence) means for the write: 2xx ok;
+// 408, 429, 5xx, a timeout or a connection error temporary; any other status permanent (a
+// collector that answers 400 or 404 to this request will answer it the same way again).
+DeadLetterResult http_dead_letter_result(const CallResult& result);
+
 class HttpDeadLetterSink final : public DeadLetterSink {
  public:
   // A dead letter is a collector, not a function: it should answer fast, and a few connections
@@ -24,7 +29,8 @@ class HttpDeadLetterSink final : public DeadLetterSink {
 
   HttpDeadLetterSink(boost::asio::any_io_executor executor, const config::HttpDeadLetter& spec);
 
-  boost::asio::awaitable<bool> write(const Event& event, const DeadLetterInfo& info) override;
+  boost::asio::awaitable<DeadLetterResult> write(const Event& event,
+                                                 const DeadLetterInfo& info) override;
   void stop() override { client_.stop(); }
 
   const FunctionClient& client() const { return client_; }

@@ -18,8 +18,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-// librdkafka gives up on a message (and reports it failed) after this long without an
-// acknowledgement; the dispatcher then tries the dead letter again.
+// librdkafka gives up on a message (and reports it timed out) after this long without an
+// acknowledgement; the dispatcher then tries the dead letter again, within its retry budget.
 constexpr const char* kMessageTimeoutMs = "30000";
 constexpr int kPollTimeoutMs = 100;
 constexpr int kFlushTimeoutMs = 2000;
@@ -30,7 +30,7 @@ struct PendingWrite {
       : done(executor, asio::steady_timer::time_point::max()) {}
   asio::steady_timer done;  // never expires: cancelled when the report is in
   bool finished = false;
-  bool delivered = false;
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
 };
 
 // The delivery report's opaque: owned by librdkafka from produce to report.
@@ -43,15 +43,10 @@ void on_delivery_report(rd_kafka_t* /*producer*/, const rd_kafka_message_t* mess
                         void* /*opaque*/) {
   std::unique_ptr<ReportTicket> ticket(static_cast<ReportTicket*>(message->_private));
   if (!ticket || ticket->detached->load()) return;
-  const bool delivered = message->err == RD_KAFKA_RESP_ERR_NO_ERROR;
-  if (!delivered) {
-    logging::get("kafka")->warn("dead letter to topic {} failed: {}",
-                                rd_kafka_topic_name(message->rkt), rd_kafka_err2str(message->err));
-  }
   auto pending = std::move(ticket->pending);
-  asio::post(pending->done.get_executor(), [pending, delivered] {
+  asio::post(pending->done.get_executor(), [pending, error = message->err] {
     pending->finished = true;
-    pending->delivered = delivered;
+    pending->error = error;
     pending->done.cancel();
   });
 }
@@ -89,6 +84,39 @@ rd_kafka_headers_t* make_headers(const Event& event, const DeadLetterInfo& info)
 
 }  // namespace
 
+DeadLetterResult kafka_error_result(rd_kafka_resp_err_t error) {
+  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) return DeadLetterResult::accepted();
+  std::string reason = rd_kafka_err2str(error);
+  switch (error) {
+    // The topic or partition is not there (librdkafka waited topic.metadata.propagation.max.ms
+    // for a topic just created), or may not be written by this client.
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    // This message will never fit or never be valid for the topic.
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    // The producer itself is unusable.
+    case RD_KAFKA_RESP_ERR__FATAL:
+      return DeadLetterResult::permanent(std::move(reason));
+    default:
+      // Time-outs, a full local queue, brokers down, leaders moving: passing states, and any
+      // error not named above, which the retry budget bounds.
+      return DeadLetterResult::temporary(std::move(reason));
+  }
+}
+
 KafkaDeadLetterSink::KafkaDeadLetterSink(asio::any_io_executor executor,
                                          const config::KafkaDeadLetter& spec,
                                          const config::KafkaConnection& connection)
@@ -96,7 +124,7 @@ KafkaDeadLetterSink::KafkaDeadLetterSink(asio::any_io_executor executor,
   rd_kafka_conf_t* conf =
       make_kafka_conf(connection, "dead letter to topic " + topic_, {{"linger.ms", "5"}},
                       {{"acks", "all"}, {"message.timeout.ms", kMessageTimeoutMs}});
-  if (conf == nullptr) return;  // logged; every write fails and the dispatcher counts it
+  if (conf == nullptr) return;  // logged; every write fails as permanent, counted by the caller
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
   char error[512];
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
@@ -123,30 +151,38 @@ void KafkaDeadLetterSink::poll_loop() {
   while (!stopping_) rd_kafka_poll(producer_, kPollTimeoutMs);
 }
 
-asio::awaitable<bool> KafkaDeadLetterSink::write(const Event& event, const DeadLetterInfo& info) {
-  if (producer_ == nullptr) co_return false;
+asio::awaitable<DeadLetterResult> KafkaDeadLetterSink::write(const Event& event,
+                                                             const DeadLetterInfo& info) {
+  if (producer_ == nullptr) {
+    co_return DeadLetterResult::permanent("no kafka producer: its configuration was refused");
+  }
   auto pending = std::make_shared<PendingWrite>(executor_);
   auto ticket = std::make_unique<ReportTicket>(ReportTicket{pending, &detached_});
   rd_kafka_headers_t* headers = make_headers(event, info);
   const rd_kafka_resp_err_t err = rd_kafka_producev(
       producer_, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_VALUE(const_cast<char*>(event.data.data()), event.data.size()),
-      RD_KAFKA_V_KEY(event.subject.empty() ? nullptr : event.subject.data(),
-                     event.subject.size()),
+      RD_KAFKA_V_KEY(event.subject.empty() ? nullptr : event.subject.data(), event.subject.size()),
       RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(ticket.get()), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers);  // only taken over on success
-    log_->warn("trigger {}: event {}: dead letter to topic {} refused: {}", info.trigger,
-               event.id, topic_, rd_kafka_err2str(err));
-    co_return false;
+    DeadLetterResult result = kafka_error_result(err);
+    log_->debug("trigger {}: event {}: dead letter to topic {} refused: {}", info.trigger, event.id,
+                topic_, result.reason);
+    co_return result;
   }
   ticket.release();  // librdkafka hands it to on_delivery_report
   while (!pending->finished) {
     co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
     // Woken without a report: the calling coroutine was cancelled (a drain that ran out).
-    if (!pending->finished) co_return false;
+    if (!pending->finished) co_return DeadLetterResult::temporary("cancelled");
   }
-  co_return pending->delivered;
+  DeadLetterResult result = kafka_error_result(pending->error);
+  if (!result.ok()) {
+    log_->debug("trigger {}: event {}: dead letter to topic {} failed: {}", info.trigger, event.id,
+                topic_, result.reason);
+  }
+  co_return result;
 }
 
 }  // namespace triggerd::kafka

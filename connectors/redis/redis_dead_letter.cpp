@@ -45,7 +45,34 @@ std::vector<std::string> xadd_command(const std::string& stream, const Event& ev
   return command;
 }
 
+// One write command, whose success is a reply of type `expected`.
+asio::awaitable<DeadLetterResult> send_write(SharedRedisConnection& connection,
+                                             std::vector<std::string> command,
+                                             Reply::Type expected) {
+  if (!co_await connection.ensure()) {
+    co_return DeadLetterResult::temporary("cannot connect: " + connection.client().last_error());
+  }
+  const Reply reply = co_await connection.client().command(std::move(command), kTimeout);
+  if (reply.type == expected) co_return DeadLetterResult::accepted();
+  if (reply.type == Reply::Type::kError) co_return redis_error_result(reply.str);
+  // The connection failed or timed out (the next write connects again), or an answer this
+  // command never gets, as from a proxy in a bad state.
+  co_return DeadLetterResult::temporary(reply.failed() ? reply.str
+                                                       : "unexpected reply: " + reply.describe());
+}
+
 }  // namespace
+
+DeadLetterResult redis_error_result(std::string_view error) {
+  static constexpr std::string_view kPassing[] = {"LOADING",    "BUSY",        "TRYAGAIN",
+                                                  "MASTERDOWN", "CLUSTERDOWN", "READONLY",
+                                                  "OOM",        "MISCONF",     "NOREPLICAS"};
+  const std::string_view code = error.substr(0, error.find(' '));
+  for (std::string_view passing : kPassing) {
+    if (code == passing) return DeadLetterResult::temporary(std::string(error));
+  }
+  return DeadLetterResult::permanent(std::string(error));
+}
 
 SharedRedisConnection::SharedRedisConnection(asio::any_io_executor executor,
                                              const config::RedisConnection& spec)
@@ -71,17 +98,15 @@ RedisStreamDeadLetterSink::RedisStreamDeadLetterSink(asio::any_io_executor execu
                                                      const config::RedisConnection& connection)
     : stream_(spec.stream), connection_(executor, connection) {}
 
-asio::awaitable<bool> RedisStreamDeadLetterSink::write(const Event& event,
-                                                       const DeadLetterInfo& info) {
-  if (!co_await connection_.ensure()) co_return false;
-  const Reply reply =
-      co_await connection_.client().command(xadd_command(stream_, event, info), kTimeout);
-  if (reply.type != Reply::Type::kString) {
+asio::awaitable<DeadLetterResult> RedisStreamDeadLetterSink::write(const Event& event,
+                                                                   const DeadLetterInfo& info) {
+  DeadLetterResult result =
+      co_await send_write(connection_, xadd_command(stream_, event, info), Reply::Type::kString);
+  if (!result.ok()) {
     logging::get("redis")->debug("trigger {}: event {}: XADD to dead-letter stream {} failed: {}",
-                                 info.trigger, event.id, stream_, reply.describe());
-    co_return false;
+                                 info.trigger, event.id, stream_, result.reason);
   }
-  co_return true;
+  co_return result;
 }
 
 RedisListDeadLetterSink::RedisListDeadLetterSink(asio::any_io_executor executor,
@@ -117,17 +142,15 @@ std::string RedisListDeadLetterSink::envelope(const Event& event, const DeadLett
   return boost::json::serialize(object);
 }
 
-asio::awaitable<bool> RedisListDeadLetterSink::write(const Event& event,
-                                                     const DeadLetterInfo& info) {
-  if (!co_await connection_.ensure()) co_return false;
-  const Reply reply =
-      co_await connection_.client().command(args("LPUSH", list_, envelope(event, info)), kTimeout);
-  if (reply.type != Reply::Type::kInteger) {
+asio::awaitable<DeadLetterResult> RedisListDeadLetterSink::write(const Event& event,
+                                                                 const DeadLetterInfo& info) {
+  DeadLetterResult result = co_await send_write(
+      connection_, args("LPUSH", list_, envelope(event, info)), Reply::Type::kInteger);
+  if (!result.ok()) {
     logging::get("redis")->debug("trigger {}: event {}: LPUSH to dead-letter list {} failed: {}",
-                                 info.trigger, event.id, list_, reply.describe());
-    co_return false;
+                                 info.trigger, event.id, list_, result.reason);
   }
-  co_return true;
+  co_return result;
 }
 
 }  // namespace triggerd::redis
