@@ -47,7 +47,9 @@ struct Families {
                           .Register(registry)),
         dropped(prometheus::BuildCounter()
                     .Name("triggerd_events_dropped_total")
-                    .Help("Events given up with no dead letter configured, by reason.")
+                    .Help("Events given up without being delivered or dead-lettered, by reason: "
+                          "rejected and retries_exhausted (no dead letter), dead_letter_failed "
+                          "(the dead letter refused it, or kept failing past its retry_for).")
                     .Register(registry)),
         attempts(prometheus::BuildCounter()
                      .Name("triggerd_delivery_attempts_total")
