@@ -32,6 +32,7 @@ void ReaderReconnect::lost() {
 
 asio::awaitable<void> ReaderReconnect::failed(asio::steady_timer& timer, const bool& stopped) {
   if (stopped) co_return;
+  state_.count_source_error(SourceError::kConnect);
   ++failures_;
   // The first failure, then every 20th: a long outage does not flood the log.
   if (failures_ == 1 || failures_ % 20 == 0) {

@@ -30,9 +30,9 @@ class ReaderReconnect {
   // For a source whose client is not connected, around its own connect step:
   //   reconnect.lost();  if (!co_await connect()) { co_await reconnect.failed(...); continue; }
   //   reconnect.connected();
-  // lost() marks the source down and logs a connection that was up; failed() logs the first
-  // and every 20th failure and waits the backoff delay (not once `stopped`); connected()
-  // marks the source up.
+  // lost() marks the source down and logs a connection that was up; failed() counts the
+  // failure (triggerd_source_errors_total{kind="connect"}), logs the first and every 20th and
+  // waits the backoff delay (not once `stopped`); connected() marks the source up.
   void lost();
   boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, const bool& stopped);
   void connected();
