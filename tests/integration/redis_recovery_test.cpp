@@ -12,6 +12,7 @@
 
 #include "tests/function_stub/function_stub.hpp"
 #include "tests/integration/redis_test_helpers.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/temp_file.hpp"
@@ -312,6 +313,29 @@ TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
   for (const auto& request : function.requests()) ++ticks[request.header("ce-id")];
   EXPECT_GE(ticks.size(), 4u);
   for (const auto& [id, count] : ticks) EXPECT_EQ(count, 1) << id;
+}
+
+TEST(RedisCronLock, ATickSkippedForWantOfRedisIsCountedAsASourceError) {
+  FunctionStub function;
+  const std::uint16_t nothing_there = free_port();
+  TempFile config(redis_config(nothing_there, function.url("/fn"),
+                               "  tick:\n    function: fn\n    source: {type: cron, schedule: "
+                               "\"* * * * * *\", lock: main}\n"));
+  TriggerdProcess triggerd(config.path());
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto errors = source_errors(triggerd.admin_port(), "tick");
+        return errors.has_value() && *errors >= 2.0;
+      },
+      5s))
+      << triggerd.process().err();
+  const HttpResponse metrics = http_get(triggerd.admin_port(), "/metrics");
+  EXPECT_NE(metrics.body.find("triggerd_source_errors_total{kind=\"connect\",trigger=\"tick\"}"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_GE(trigger_sample(triggerd.admin_port(), "triggerd_cron_ticks_skipped_total", "tick"),
+            2.0);
+  EXPECT_EQ(function.request_count(), 0u);  // never fired without its lock
 }
 
 TEST(RedisDrain, SigtermExitsZeroAndTheNextStartFinishesTheRest) {
