@@ -78,9 +78,9 @@ struct StopWaiting {
 
 }  // namespace
 
-asio::awaitable<std::vector<std::string>> look_up_host(asio::steady_timer& wait, std::string host,
-                                                       std::chrono::steady_clock::time_point deadline,
-                                                       std::string& error) {
+asio::awaitable<std::vector<std::string>> look_up_host(
+    asio::steady_timer& wait, std::string host, std::chrono::steady_clock::time_point deadline,
+    std::string& error) {
   std::vector<std::string> addresses;
   boost::system::error_code not_numeric;
   const asio::ip::address numeric = asio::ip::make_address(host, not_numeric);

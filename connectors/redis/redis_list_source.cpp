@@ -1,7 +1,6 @@
 #include "connectors/redis/redis_list_source.hpp"
 
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -210,7 +209,8 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
     // a crash sees that): it expires.
     const auto now = std::chrono::steady_clock::now();
     if (holder_ttl_ >= 0) {
-      const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(now - holder_seen_at_);
+      const auto since =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - holder_seen_at_);
       holder_renewed_ = claim.ttl_left > holder_ttl_ - since.count() + kRenewalMargin.count();
     }
     holder_ttl_ = claim.ttl_left;
@@ -323,12 +323,11 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
 }
 
 asio::awaitable<void> RedisListSource::release_name() {
-  if (!owns_name_ || !keeper_.connected() ||
-      std::chrono::steady_clock::now() >= close_deadline_) {
+  if (!owns_name_ || !keeper_.connected() || std::chrono::steady_clock::now() >= close_deadline_) {
     co_return;
   }
-  Reply released = co_await keeper_.command(args("EVAL", kReleaseName, "1", heartbeat_, name_token_),
-                                            bounded(kCommandTimeout));
+  Reply released = co_await keeper_.command(
+      args("EVAL", kReleaseName, "1", heartbeat_, name_token_), bounded(kCommandTimeout));
   if (released.error()) {
     log_->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
                 trigger_name_, consumer_, released.describe(),
@@ -437,7 +436,8 @@ asio::awaitable<void> RedisListSource::write_acks() {
   commands.reserve(batch.size());
   for (const std::string& item : batch) commands.push_back(args("LREM", processing_, "-1", item));
   removing_ = batch.size();
-  std::vector<Reply> replies = co_await acker_.pipeline(std::move(commands), bounded(kCommandTimeout));
+  std::vector<Reply> replies =
+      co_await acker_.pipeline(std::move(commands), bounded(kCommandTimeout));
   removing_ = 0;
   bound_wake_.cancel();
   std::vector<std::string> again;

@@ -122,8 +122,8 @@ class RedisListSource final : public Source, private Acknowledger {
   boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer keeper_timer_;
   boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
-  ReaderReconnect reconnect_;  // keeps reader_ up
-  TaskGroup tasks_;            // the ack and keeper loops
+  ReaderReconnect reconnect_;             // keeps reader_ up
+  TaskGroup tasks_;                       // the ack and keeper loops
 
   bool stopped_ = false;  // stop_taking(): nothing more taken
   bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
@@ -142,7 +142,7 @@ class RedisListSource final : public Source, private Acknowledger {
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> item
   std::vector<std::string> acks_;                            // items to LREM
-  std::size_t removing_ = 0;                                  // items in the LREM under way
+  std::size_t removing_ = 0;                                 // items in the LREM under way
   // The size of the next batch of LMOVEs, at most the free slots: doubled while batches come
   // back full (a backlog), back to 2 when one does not (the list ran dry), so that a trickle
   // of items does not cost a pipeline of empty LMOVEs per item.

@@ -24,8 +24,7 @@ class ReaderReconnect {
  public:
   // `client` and `state` must outlive this object.
   ReaderReconnect(RedisClient& client, TriggerState& state, std::string trigger,
-                  std::string connection, std::string address,
-                  std::shared_ptr<spdlog::logger> log);
+                  std::string connection, std::string address, std::shared_ptr<spdlog::logger> log);
 
   // For a source whose client is not connected, around its own connect step:
   //   reconnect.lost();  if (!co_await connect()) { co_await reconnect.failed(...); continue; }

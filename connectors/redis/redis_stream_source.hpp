@@ -120,13 +120,13 @@ class RedisStreamSource final : public Source, private Acknowledger {
   boost::asio::steady_timer ack_wake_;
   boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
-  ReaderReconnect reconnect_;  // keeps reader_ up
-  TaskGroup tasks_;            // the feed and ack loops
+  ReaderReconnect reconnect_;             // keeps reader_ up
+  TaskGroup tasks_;                       // the feed and ack loops
 
   bool stopped_ = false;  // stop_taking(): no more reads, nothing more started
   bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
   std::chrono::steady_clock::time_point close_deadline_;
-  int ack_failures_ = 0;        // in a row: the backoff and the log's pace
+  int ack_failures_ = 0;          // in a row: the backoff and the log's pace
   bool refresh_failing_ = false;  // logged once per run of failed refreshes
   std::chrono::steady_clock::time_point next_refresh_;
   // Re-read our own pending entries (at start, after a reconnect, after a refused submit).

@@ -231,13 +231,13 @@ TEST(RedisListConsumers, ASecondLiveProcessWithTheSameConsumerNameIsRefused) {
   ASSERT_TRUE(function.wait_for_requests(2, 10s));
   TriggerdProcess second(config.path());
   ASSERT_TRUE(wait_until(
-      [&] { return second.process().err().find("in use by another live process") !=
-                   std::string::npos; },
+      [&] {
+        return second.process().err().find("in use by another live process") != std::string::npos;
+      },
       5s))
       << second.process().err();
   const std::string log = second.process().err();
-  EXPECT_NE(log.find("consumer name " + this_host() + " of list shared"), std::string::npos)
-      << log;
+  EXPECT_NE(log.find("consumer name " + this_host() + " of list shared"), std::string::npos) << log;
   EXPECT_EQ(trigger_sample(second.admin_port(), "triggerd_source_up", "shared"), 0.0);
   EXPECT_EQ(http_get(second.admin_port(), "/readyz").status, 503);
   EXPECT_LT(function.request_count(), static_cast<std::uint64_t>(kItems));  // still at work
@@ -268,9 +268,7 @@ TEST(RedisListConsumers, ProcessesWithTheirOwnConsumerNamesShareTheList) {
   TriggerdProcess b(config_b.path());
   for (auto* process : {&a, &b}) {
     ASSERT_TRUE(wait_until(
-        [&] {
-          return trigger_sample(process->admin_port(), "triggerd_source_up", "split") == 1.0;
-        },
+        [&] { return trigger_sample(process->admin_port(), "triggerd_source_up", "split") == 1.0; },
         5s));
   }
   push_items(redis, "split", 0, kItems);
@@ -325,10 +323,10 @@ TEST(RedisListDrain, RemovesEverythingThatFinishedBeforeTheExit) {
   function.always(StubStep::respond(200).with_delay(1s));
   constexpr int kItems = 30;
   push_items(redis, "handover", 0, kItems);
-  TempFile config(with_shutdown_timeout(
-      redis_config(server.port(), function.url("/fn"),
-                   list_trigger("handover", "      max_inflight: 5\n", "c1")),
-      "5s"));
+  TempFile config(
+      with_shutdown_timeout(redis_config(server.port(), function.url("/fn"),
+                                         list_trigger("handover", "      max_inflight: 5\n", "c1")),
+                            "5s"));
   auto triggerd = std::make_unique<TriggerdProcess>(config.path());
   ASSERT_TRUE(function.wait_for_requests(5, 10s));
   triggerd->process().send_signal(SIGTERM);

@@ -217,8 +217,10 @@ TEST(RedisStreamRecovery, TwoLiveReplicasKeepTheirEntriesWhileTheFunctionOutlast
       << pending(redis, "busy");
   std::this_thread::sleep_for(1500ms);  // a claimed entry would be delivered again by now
   EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
-  EXPECT_EQ(replica_a.process().err().find("claimed"), std::string::npos) << replica_a.process().err();
-  EXPECT_EQ(replica_b.process().err().find("claimed"), std::string::npos) << replica_b.process().err();
+  EXPECT_EQ(replica_a.process().err().find("claimed"), std::string::npos)
+      << replica_a.process().err();
+  EXPECT_EQ(replica_b.process().err().find("claimed"), std::string::npos)
+      << replica_b.process().err();
 }
 
 TEST(RedisStreamRecovery, ASecondReplicaClaimsTheEntriesOfAReplicaKilledForGood) {
@@ -278,8 +280,7 @@ TEST(RedisStreamRecovery, ARedisRestartUnderLoadIsCountedAndLosesNothing) {
     RedisTestClient redis(server.port());
     add_entries(redis, "loaded", 0, kEntries);
   }
-  TempFile config(
-      redis_config(server.port(), function.url("/fn"), stream_trigger("loaded", "c1")));
+  TempFile config(redis_config(server.port(), function.url("/fn"), stream_trigger("loaded", "c1")));
   TriggerdProcess triggerd(config.path());
   ASSERT_TRUE(function.wait_for_requests(100, 10s));
   EXPECT_EQ(source_errors(triggerd.admin_port(), "loaded"), 0.0);

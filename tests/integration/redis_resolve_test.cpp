@@ -24,13 +24,15 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string list_trigger(const std::string& name, const std::string& connection) {
-  return "  " + name + ":\n    function: fn\n    source: {type: redis-list, connection: " +
-         connection + ", list: " + name + "}\n";
+  return "  " + name +
+         ":\n    function: fn\n    source: {type: redis-list, connection: " + connection +
+         ", list: " + name + "}\n";
 }
 
 std::string stream_trigger(const std::string& name, const std::string& connection) {
-  return "  " + name + ":\n    function: fn\n    source: {type: redis-stream, connection: " +
-         connection + ", stream: " + name + ", start: \"0\", consumer: c1}\n";
+  return "  " + name +
+         ":\n    function: fn\n    source: {type: redis-stream, connection: " + connection +
+         ", stream: " + name + ", start: \"0\", consumer: c1}\n";
 }
 
 // redis_config's connection `main` plus `named` at HOST:PORT.
@@ -85,8 +87,8 @@ TEST(RedisNameResolution, ASlowLookupStallsNeitherOtherTriggersNorTheAdminApi) {
   while (std::chrono::steady_clock::now() < until) {
     const auto asked = std::chrono::steady_clock::now();
     const HttpResponse livez = http_get(triggerd.admin_port(), "/livez");
-    const auto took =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - asked);
     EXPECT_EQ(livez.status, 200) << livez.error;
     slowest = std::max(slowest, took);
     ++answers;
@@ -95,8 +97,8 @@ TEST(RedisNameResolution, ASlowLookupStallsNeitherOtherTriggersNorTheAdminApi) {
   // A stalled event loop would hold /livez for the 3 s of a lookup.
   EXPECT_LT(slowest, 1000ms) << answers << " answers";
   EXPECT_EQ(redis.integer({"LLEN", "fast"}), 0);  // all taken before the lookups ended
-  EXPECT_TRUE(function.wait_for_requests(50, 1s))
-      << function.request_count() << "\n" << triggerd.process().err();
+  EXPECT_TRUE(function.wait_for_requests(50, 1s)) << function.request_count() << "\n"
+                                                  << triggerd.process().err();
   // Once resolved, the slow trigger works too.
   ASSERT_TRUE(wait_until(
       [&] { return trigger_sample(triggerd.admin_port(), "triggerd_source_up", "slow") == 1.0; },
@@ -116,10 +118,10 @@ TEST(RedisNameResolution, AReconnectLooksTheNameUpAgain) {
   TempFile config(with_named_connection(
       redis_config(old_server.port(), function.url("/fn"), stream_trigger("moving", "named")),
       "redis.moving.slow.test:" + std::to_string(old_server.port())));
-  TriggerdProcess triggerd(config.path(),
-                           slow_resolver(10ms, {{"TRIGGERD_TEST_RESOLVE_ADDRESS_FILE",
-                                                 address_file.path()},
-                                                {"TRIGGERD_TEST_RESOLVE_LOG", lookups.path()}}));
+  TriggerdProcess triggerd(
+      config.path(),
+      slow_resolver(10ms, {{"TRIGGERD_TEST_RESOLVE_ADDRESS_FILE", address_file.path()},
+                           {"TRIGGERD_TEST_RESOLVE_LOG", lookups.path()}}));
   {
     RedisTestClient redis(old_server.port());
     redis.command({"XADD", "moving", "*", "data", "on-the-old-server"});

@@ -208,11 +208,10 @@ TEST(RedisStreamConfig, ValidateWarnsWhenClaimIdleIsShorterThanOneEventCanTake) 
   // One event: 3 attempts of up to 5 s (the function's timeout) and backoff ceilings of 1 s
   // and 2 s between them: 18 s. A claim_idle of 10 s is shorter; 30 s is not.
   const std::string delivery = "      retries: 2\n      backoff: {delay: 1s, max: 2s}\n";
-  TempFile config(redis_config(
-      6379, "http://127.0.0.1:9/fn",
-      stream_trigger("short", "      claim_idle: 10s\n", delivery) +
-          stream_trigger("long", "      claim_idle: 30s\n", delivery) +
-          stream_trigger("defaulted", "", delivery)));
+  TempFile config(redis_config(6379, "http://127.0.0.1:9/fn",
+                               stream_trigger("short", "      claim_idle: 10s\n", delivery) +
+                                   stream_trigger("long", "      claim_idle: 30s\n", delivery) +
+                                   stream_trigger("defaulted", "", delivery)));
   const RunResult result = run_process(triggerd_binary(), {"validate", "-c", config.path()});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("warning: triggers.short.source.claim_idle: claim_idle (10s) is "

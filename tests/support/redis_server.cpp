@@ -98,9 +98,9 @@ RedisServer::~RedisServer() {
 void RedisServer::start() {
   process_ = std::make_unique<ChildProcess>(
       "redis-server",
-      std::vector<std::string>{"--port", std::to_string(port_), "--bind", options_.bind, "--save", "",
-                               "--appendonly", options_.appendonly ? "yes" : "no", "--dir", dir_,
-                               "--protected-mode", "no"});
+      std::vector<std::string>{"--port", std::to_string(port_), "--bind", options_.bind, "--save",
+                               "", "--appendonly", options_.appendonly ? "yes" : "no", "--dir",
+                               dir_, "--protected-mode", "no"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     try {

@@ -40,7 +40,8 @@ extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo
     return real(node, service, hints, result);
   }
   const char* delay = std::getenv("TRIGGERD_TEST_RESOLVE_DELAY_MS");
-  std::this_thread::sleep_for(std::chrono::milliseconds(delay != nullptr ? std::atol(delay) : 2000));
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(delay != nullptr ? std::atol(delay) : 2000));
   if (const char* log = std::getenv("TRIGGERD_TEST_RESOLVE_LOG")) {
     std::ofstream(log, std::ios::app) << name << '\n';
   }
