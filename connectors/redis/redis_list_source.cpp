@@ -89,8 +89,7 @@ std::string RedisListSource::consumers_key(const std::string& list) { return lis
 
 RedisListSource::RedisListSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                  const config::Connection& connection, TriggerState& state)
-    : executor_(executor),
-      trigger_name_(trigger.name),
+    : trigger_name_(trigger.name),
       connection_name_(connection.name),
       address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
       config_(std::get<config::RedisListSource>(trigger.source)),

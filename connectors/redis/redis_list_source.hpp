@@ -97,7 +97,6 @@ class RedisListSource final : public Source, private Acknowledger {
   // A command on the reading connection that failed, unless the stop closed the connection.
   void count_read_failure();
 
-  boost::asio::any_io_executor executor_;
   const std::string trigger_name_;
   const std::string connection_name_;
   const std::string address_;

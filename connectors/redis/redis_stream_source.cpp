@@ -49,8 +49,7 @@ std::chrono::milliseconds refresh_interval(std::chrono::milliseconds claim_idle)
 
 RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                      const config::Connection& connection, TriggerState& state)
-    : executor_(executor),
-      trigger_name_(trigger.name),
+    : trigger_name_(trigger.name),
       connection_name_(connection.name),
       address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
       config_(std::get<config::RedisStreamSource>(trigger.source)),

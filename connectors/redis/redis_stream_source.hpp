@@ -99,7 +99,6 @@ class RedisStreamSource final : public Source, private Acknowledger {
   std::size_t free_to_read() const;
   void publish_depth();
 
-  boost::asio::any_io_executor executor_;
   const std::string trigger_name_;
   const std::string connection_name_;
   const std::string address_;
