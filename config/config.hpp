@@ -105,6 +105,7 @@ struct RedisStreamSource {
 struct RedisListSource {
   std::string connection;
   std::string list;
+  std::string consumer;  // default: the host name; one live process per name
   bool operator==(const RedisListSource&) const = default;
 };
 

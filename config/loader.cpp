@@ -63,6 +63,21 @@ bool is_kafka_topic_name(std::string_view name) {
 
 enum class ConnectionType { kafka, redis };
 
+// The longest one event can stay taken at its source: every attempt runs to the function's
+// timeout, and each retry waits its backoff ceiling (a Retry-After is capped by backoff.max
+// too). Time waiting for a free function slot or for a dead-letter write comes on top.
+Duration longest_event(const Delivery& delivery, Duration timeout) {
+  const Backoff& backoff = delivery.backoff;
+  Duration total = timeout * (delivery.retries + 1);
+  Duration wait = backoff.delay;
+  for (int retry = 1; retry <= delivery.retries; ++retry) {
+    if (backoff.policy == BackoffPolicy::linear) wait = backoff.delay * retry;
+    total += std::min(wait, backoff.max);
+    if (backoff.policy == BackoffPolicy::exponential) wait = std::min(wait * 2, backoff.max);
+  }
+  return total;
+}
+
 // Walks the document; every section reads what it can and reports the rest.
 class Schema {
  public:
@@ -257,6 +272,7 @@ class Schema {
       std::optional<Value> delivery_value = fields.get("delivery");
       if (delivery_value) read_delivery(*delivery_value, trigger);
       if (auto v = fields.get("scaling")) read_scaling(*v, trigger.scaling);
+      if (source_ok) check_claim_idle(trigger, config, item);
       if (source_ok && trigger.delivery.ordering != Ordering::none &&
           !std::holds_alternative<KafkaSource>(trigger.source)) {
         r_.error(ordering_at_, delivery_value->path + ".ordering",
@@ -354,7 +370,8 @@ class Schema {
     if (auto v = fields.get("start")) {
       if (auto i = r_.choice(*v, {"$", "0"})) stream.start = *i == 0 ? "$" : "0";
     }
-    set(fields.get("claim_idle"), stream.claim_idle,
+    claim_idle_value_ = fields.get("claim_idle");
+    set(claim_idle_value_, stream.claim_idle,
         [&](const Value& v) { return r_.duration(v, Duration(1000)); });
     if (auto v = fields.get("count")) {
       if (auto n = r_.integer(*v, 1, 10'000)) stream.count = static_cast<int>(*n);
@@ -366,7 +383,33 @@ class Schema {
     RedisListSource list;
     assign(connection_ref(fields, ConnectionType::redis, "a redis-list source"), list.connection);
     set(fields.require("list"), list.list, [&](const Value& v) { return r_.non_empty_string(v); });
+    list.consumer = host_name();
+    set(fields.get("consumer"), list.consumer, [&](const Value& v) { return r_.non_empty_string(v); });
     return list;
+  }
+
+  // A redis-stream consumer keeps the entries it delivers by refreshing their idle time, which
+  // needs Redis: cut off from it for claim_idle, it loses them to another replica, which
+  // delivers them again. A claim_idle below the longest time one event can take makes that a
+  // matter of a short outage.
+  void check_claim_idle(const Trigger& trigger, const Config& config, const Value& item) {
+    const auto* stream = std::get_if<RedisStreamSource>(&trigger.source);
+    const Function* function = config.find_function(trigger.function);
+    if (stream == nullptr || function == nullptr) return;
+    const Duration longest = longest_event(trigger.delivery, function->timeout);
+    if (stream->claim_idle >= longest) return;
+    const std::string message =
+        "claim_idle (" + format_duration(stream->claim_idle) +
+        ") is shorter than the longest time one event can take (" + format_duration(longest) +
+        ": " + std::to_string(trigger.delivery.retries + 1) + " attempts of up to " +
+        format_duration(function->timeout) +
+        " plus the backoff between them): should this replica lose Redis for claim_idle while "
+        "it delivers, another replica claims its entries and delivers them again";
+    if (claim_idle_value_) {
+      r_.warning(claim_idle_value_->at, claim_idle_value_->path, message);
+    } else {
+      r_.warning(item.key_at, item.path + ".source", message);
+    }
   }
 
   HttpSource read_http_source(MapReader& fields, const std::string& trigger) {
@@ -586,6 +629,7 @@ class Schema {
   std::vector<std::string> function_names_;
   std::map<std::string, std::string> http_paths_;  // path -> trigger
   Position ordering_at_;
+  std::optional<Value> claim_idle_value_;  // of the redis-stream source read last
 };
 
 std::string folder_of(const std::string& path) {

@@ -417,6 +417,61 @@ triggers:
             "good are dropped (counted in triggerd_events_dropped_total)");
 }
 
+// What one event may take at most: (retries + 1) attempts of the function's timeout, plus the
+// backoff ceiling before each retry.
+TEST(ConfigLoader, WarnsWhenClaimIdleIsShorterThanOneEventCanTake) {
+  LoadResult result = load_string(R"(connections:
+  r: {type: redis}
+functions:
+  fn: {url: "http://127.0.0.1:9000/", timeout: 2s}
+triggers:
+  defaults:
+    function: fn
+    source: {type: redis-stream, connection: r, stream: a}
+    delivery:
+      retries: 30
+      dead_letter: {type: redis-list, connection: r, list: dlq}
+  linear:
+    function: fn
+    source: {type: redis-stream, connection: r, stream: b, claim_idle: 10s}
+    delivery:
+      retries: 3
+      backoff: {policy: linear, delay: 1s, max: 2500ms}
+      dead_letter: {type: redis-list, connection: r, list: dlq}
+  constant:
+    function: fn
+    source: {type: redis-stream, connection: r, stream: c, claim_idle: 11s}
+    delivery:
+      retries: 3
+      backoff: {policy: constant, delay: 1s}
+      dead_letter: {type: redis-list, connection: r, list: dlq}
+  list:
+    function: fn
+    source: {type: redis-list, connection: r, list: d}
+    delivery:
+      retries: 100
+      dead_letter: {type: redis-list, connection: r, list: dlq}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  std::vector<std::string> warnings;
+  for (const auto& d : result.diagnostics) warnings.push_back(d.to_string());
+  // defaults: 31 x 2s, and 200ms doubling to the 30s cap: 62s + 51s + 22 x 30s = 12m53s.
+  // linear: 4 x 2s + 1s + 2s + 2.5s = 13.5s > 10s. constant: 4 x 2s + 3 x 1s = 11s, not above.
+  const std::string tail =
+      "plus the backoff between them): should this replica lose Redis for claim_idle while it "
+      "delivers, another replica claims its entries and delivers them again";
+  EXPECT_EQ(warnings,
+            (std::vector<std::string>{
+                "t.yaml:6:3: warning: triggers.defaults.source: claim_idle (1m) is shorter than "
+                "the longest time one event can take (12m53s: 31 attempts of up to 2s " +
+                    tail,
+                "t.yaml:14:72: warning: triggers.linear.source.claim_idle: claim_idle (10s) is "
+                "shorter than the longest time one event can take (13s500ms: 4 attempts of up "
+                "to 2s " +
+                    tail}));
+}
+
 TEST(ConfigLoader, ErrorsNeverShowSecretValues) {
   setenv("TRIGGERD_TEST_SECRET", "hunter2-very-secret", 1);
   LoadResult result = load_string(R"(connections:
@@ -501,12 +556,12 @@ triggers:
     scaling: {target_per_replica: 20, activation: 5, min_replicas: 1, max_replicas: 7}
   jobs:
     function: resize-image
-    source: {type: redis-stream, connection: main-redis, stream: jobs, consumer: c1, start: "0", claim_idle: 30s, count: 10}
+    source: {type: redis-stream, connection: main-redis, stream: jobs, consumer: c1, start: "0", claim_idle: 90s, count: 10}
     delivery:
       dead_letter: {type: kafka, connection: main-kafka, topic: jobs-dlq}
   queue:
     function: resize-image
-    source: {type: redis-list, connection: main-redis, list: work}
+    source: {type: redis-list, connection: main-redis, list: work, consumer: worker-1}
     delivery:
       dead_letter: {type: http, url: "http://127.0.0.1:9999/dlq"}
   hook:
@@ -588,12 +643,13 @@ triggers:
   EXPECT_EQ(rs.group, "triggerd");
   EXPECT_EQ(rs.consumer, "c1");
   EXPECT_EQ(rs.start, "0");
-  EXPECT_EQ(rs.claim_idle, Duration(30'000));
+  EXPECT_EQ(rs.claim_idle, Duration(90'000));
   EXPECT_EQ(rs.count, 10);
   EXPECT_EQ(c.find_trigger("jobs")->delivery.retries, 5);  // default
   EXPECT_EQ(std::get<KafkaDeadLetter>(*c.find_trigger("jobs")->delivery.dead_letter).topic, "jobs-dlq");
 
   EXPECT_EQ(std::get<RedisListSource>(c.find_trigger("queue")->source).list, "work");
+  EXPECT_EQ(std::get<RedisListSource>(c.find_trigger("queue")->source).consumer, "worker-1");
   EXPECT_EQ(std::get<HttpDeadLetter>(*c.find_trigger("queue")->delivery.dead_letter).url.port, 9999);
 
   const auto& hs = std::get<HttpSource>(c.find_trigger("hook")->source);

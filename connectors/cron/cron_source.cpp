@@ -75,9 +75,13 @@ asio::awaitable<void> CronSource::run(EventSink& sink) {
     if (lock_) {
       std::string error;
       lock = co_await lock_->acquire(event.id, &error);
-      if (lock == redis::CronLock::Result::kFailed) {
+      if (lock == redis::CronLock::Result::kUnreachable ||
+          lock == redis::CronLock::Result::kFailed) {
         // Skipped rather than fired: with the lock unknown, firing could fire it twice.
         ticks_skipped_.Increment();
+        state_.count_source_error(lock == redis::CronLock::Result::kUnreachable
+                                      ? SourceError::kConnect
+                                      : SourceError::kCommand);
         log->warn("trigger {}: tick {} skipped: cannot take its lock: {}", trigger_name_, event.id,
                   error);
       }

@@ -13,6 +13,8 @@
 #include <random>
 #include <utility>
 
+#include "connectors/redis/host_lookup.hpp"
+
 namespace triggerd::redis {
 
 namespace asio = boost::asio;
@@ -100,7 +102,7 @@ void on_reply(redisAsyncContext* /*context*/, void* reply, void* privdata) {
 }  // namespace
 
 struct RedisClient::State : std::enable_shared_from_this<State> {
-  explicit State(const asio::any_io_executor& ex) : executor(ex), socket(ex) {}
+  explicit State(const asio::any_io_executor& ex) : executor(ex), socket(ex), lookup_wait(ex) {}
   ~State() {
     if (socket.is_open()) static_cast<void>(socket.release());  // hiredis owns the fd
   }
@@ -113,6 +115,11 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
   bool read_armed = false;
   bool write_armed = false;
   bool ready = false;  // connected and authenticated
+  // Set by RedisClient::close(): a connect() under way gives up instead of trying the next
+  // address.
+  bool abandoned = false;
+  // A connect() waits here for its name lookup; close() cancels it.
+  asio::steady_timer lookup_wait;
   std::string error;
 
   static State& of(void* data) { return *static_cast<State*>(data); }
@@ -207,15 +214,45 @@ bool RedisClient::connected() const { return state_->context != nullptr && state
 
 const std::string& RedisClient::last_error() const { return state_->error; }
 
-void RedisClient::close() { state_->close(); }
+void RedisClient::close() {
+  state_->abandoned = true;
+  state_->lookup_wait.cancel();
+  state_->close();
+}
 
 asio::awaitable<bool> RedisClient::connect(std::chrono::milliseconds timeout) {
   close();
   state_ = std::make_shared<State>(state_->executor);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Looked up again on every connect: a reconnect follows the name to a new address.
   std::shared_ptr<State> state = state_;
-  // A numeric address never blocks here; a host name is resolved by hiredis (getaddrinfo).
+  std::vector<std::string> addresses =
+      co_await look_up_host(state->lookup_wait, spec_.address.host, deadline, state->error);
+  if (addresses.empty()) co_return false;
+  const bool named = addresses.front() != spec_.address.host;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (state_->abandoned) co_return false;
+    if (i > 0) state_ = std::make_shared<State>(state_->executor);  // a fresh socket watch
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) {
+      state_->error = "connect timed out";
+      co_return false;
+    }
+    const bool connected = co_await connect_to(addresses[i], left);  // not in an if: g++ 12
+    if (connected) co_return true;
+    // Which address failed, when a name could lead to several.
+    if (named) state_->error += " (at " + addresses[i] + ")";
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> RedisClient::connect_to(const std::string& address,
+                                              std::chrono::milliseconds timeout) {
+  std::shared_ptr<State> state = state_;
+  // A numeric address: hiredis' own getaddrinfo answers it without a lookup.
   redisAsyncContext* context =
-      redisAsyncConnect(spec_.address.host.c_str(), static_cast<int>(spec_.address.port));
+      redisAsyncConnect(address.c_str(), static_cast<int>(spec_.address.port));
   if (context == nullptr) {
     state->error = "out of memory";
     co_return false;

@@ -44,7 +44,9 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   // Connects, then AUTH (when there is a password) and SELECT (when db is not 0). False with
-  // last_error() set on any failure; the client is then closed.
+  // last_error() set on any failure; the client is then closed. A host name is looked up
+  // afresh on every connect, off the event loop, and its addresses are tried in turn; all of
+  // it within `timeout`. close() ends a connect under way.
   boost::asio::awaitable<bool> connect(std::chrono::milliseconds timeout);
 
   // Sends one command. A reply that does not come within `timeout` closes the connection (the
@@ -64,6 +66,10 @@ class RedisClient {
 
  private:
   struct State;
+  // One attempt at one numeric address, on a fresh state_.
+  boost::asio::awaitable<bool> connect_to(const std::string& address,
+                                          std::chrono::milliseconds timeout);
+
   std::shared_ptr<State> state_;
   config::RedisConnection spec_;  // a copy: a dead letter outlives the Config it came from
 };

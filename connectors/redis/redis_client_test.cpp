@@ -82,6 +82,37 @@ TEST(RedisClient, ReportsARefusedConnection) {
   run(io, refused(io, connection_to(testing::free_port())));
 }
 
+asio::awaitable<void> by_name(asio::io_context& io, config::RedisConnection spec) {
+  spec.address.host = "localhost";  // may give ::1 first, where the server does not listen
+  RedisClient client(io.get_executor(), spec);
+  const bool connected = co_await client.connect(2s);
+  EXPECT_TRUE(connected) << client.last_error();
+  const Reply pong = co_await client.command(args("PING"), 2s);
+  EXPECT_EQ(pong.str, "PONG");
+}
+
+TEST(RedisClient, ConnectsByHostName) {
+  RedisServer server;
+  asio::io_context io;
+  run(io, by_name(io, connection_to(server.port())));
+}
+
+asio::awaitable<void> unknown_name(asio::io_context& io, config::RedisConnection spec) {
+  spec.address.host = "no-such-host.invalid";
+  RedisClient client(io.get_executor(), spec);
+  const bool connected = co_await client.connect(2s);
+  EXPECT_FALSE(connected);
+  // "cannot look up NAME: ..." or, without a DNS server that answers, "looking up NAME took
+  // too long".
+  EXPECT_NE(client.last_error().find("no-such-host.invalid"), std::string::npos)
+      << client.last_error();
+}
+
+TEST(RedisClient, NamesTheHostItCannotLookUp) {
+  asio::io_context io;
+  run(io, unknown_name(io, connection_to(testing::free_port())));
+}
+
 asio::awaitable<void> late_reply(asio::io_context& io, config::RedisConnection spec) {
   RedisClient client(io.get_executor(), spec);
   EXPECT_TRUE(co_await client.connect(2s));

@@ -16,9 +16,10 @@ CronLock::CronLock(asio::any_io_executor executor, const config::RedisConnection
 
 asio::awaitable<CronLock::Result> CronLock::acquire(const std::string& tick_id,
                                                     std::string* error) {
-  if (!co_await connection_.ensure()) {
+  const bool connected = co_await connection_.ensure();  // not in an if: g++ 12
+  if (!connected) {
     *error = connection_.client().last_error();
-    co_return Result::kFailed;
+    co_return Result::kUnreachable;
   }
   const Reply reply = co_await connection_.client().command(
       args("SET", key(tick_id), "1", "NX", "PX", std::to_string(kHold.count())), kTimeout);

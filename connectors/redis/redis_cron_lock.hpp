@@ -13,12 +13,14 @@ namespace triggerd::redis {
 
 class CronLock {
  public:
-  enum class Result { kAcquired, kTaken, kFailed };
+  // kUnreachable: no connection to Redis; kFailed: the command failed.
+  enum class Result { kAcquired, kTaken, kUnreachable, kFailed };
 
   CronLock(boost::asio::any_io_executor executor, const config::RedisConnection& spec);
 
-  // Takes the lock of one tick (its event id, the same on every replica). kFailed when Redis
-  // could not say: the caller skips the tick rather than risk firing it twice.
+  // Takes the lock of one tick (its event id, the same on every replica). kUnreachable or
+  // kFailed when Redis could not say: the caller skips the tick rather than risk firing it
+  // twice.
   boost::asio::awaitable<Result> acquire(const std::string& tick_id, std::string* error);
   void close() { connection_.client().close(); }
 

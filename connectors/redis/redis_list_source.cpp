@@ -1,12 +1,12 @@
 #include "connectors/redis/redis_list_source.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <random>
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
@@ -30,7 +30,52 @@ constexpr auto kKeeperInterval = 1s;
 constexpr auto kHeartbeatTtl = 10s;
 // Dead consumers are looked for every this many keeper turns.
 constexpr int kRecoveryEvery = 3;
-constexpr int kAckAttemptsAfterStop = 10;
+// How often a process whose consumer name is taken tries again.
+constexpr auto kNameRetry = 1s;
+// More TTL left than the clock allows, by this much, means the holder renewed it: well above
+// the round trips' jitter, well below the renewal's 1 s step.
+constexpr auto kRenewalMargin = 250ms;
+// Repeated failures are logged the first time and then every this many.
+constexpr int kLogEvery = 20;
+
+// Takes the consumer name (KEYS[1], the heartbeat key) for token ARGV[1] with a TTL of ARGV[2]
+// ms when it is free or already ours, which also renews it: {1}. When another token holds it:
+// {0, the key's remaining TTL in ms}.
+constexpr const char* kClaimName =
+    "local held = redis.call('GET', KEYS[1]) "
+    "if held == false or held == ARGV[1] then "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end "
+    "return {0, redis.call('PTTL', KEYS[1])}";
+
+// What kClaimName answered: claimed (or renewed), taken (with the holder's TTL left), or
+// nothing usable.
+struct NameClaim {
+  bool answered = false;
+  bool claimed = false;
+  long long ttl_left = 0;
+};
+
+NameClaim read_claim(const Reply& reply) {
+  NameClaim claim;
+  if (reply.type != Reply::Type::kArray || reply.elements.empty() ||
+      reply.elements[0].type != Reply::Type::kInteger) {
+    return claim;
+  }
+  claim.answered = true;
+  claim.claimed = reply.elements[0].integer == 1;
+  if (reply.elements.size() > 1) claim.ttl_left = reply.elements[1].integer;
+  return claim;
+}
+// Gives the name up if it is still ours.
+constexpr const char* kReleaseName =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
+
+std::string make_name_token() {
+  std::random_device random;
+  const std::uint64_t part = (static_cast<std::uint64_t>(random()) << 32) ^ random();
+  return host_name() + ":" + std::to_string(getpid()) + ":" + std::to_string(part);
+}
 
 }  // namespace
 
@@ -44,13 +89,14 @@ std::string RedisListSource::consumers_key(const std::string& list) { return lis
 
 RedisListSource::RedisListSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                  const config::Connection& connection, TriggerState& state)
-    : executor_(executor),
-      trigger_name_(trigger.name),
+    : trigger_name_(trigger.name),
       connection_name_(connection.name),
       address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
       config_(std::get<config::RedisListSource>(trigger.source)),
-      consumer_(host_name()),
+      consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       processing_(processing_key(config_.list, consumer_)),
+      heartbeat_(heartbeat_key(config_.list, consumer_)),
+      name_token_(make_name_token()),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
       state_(state),
       log_(logging::get("redis")),
@@ -62,7 +108,10 @@ RedisListSource::RedisListSource(asio::any_io_executor executor, const config::T
       bound_wake_(executor),
       ack_sleep_(executor),
       keeper_timer_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_) {}
+      close_wake_(executor),
+      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
+      tasks_(executor, "redis-list",
+             [&state](std::string_view component) { state.count_internal_error(component); }) {}
 
 RedisListSource::~RedisListSource() = default;
 
@@ -72,24 +121,42 @@ std::optional<std::int64_t> RedisListSource::queue_depth() const {
   return depth;
 }
 
+std::chrono::milliseconds RedisListSource::bounded(std::chrono::milliseconds timeout) const {
+  if (!closing_) return timeout;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      close_deadline_ - std::chrono::steady_clock::now());
+  return std::clamp(left, 1ms, timeout);
+}
+
 asio::awaitable<void> RedisListSource::sleep(asio::steady_timer& timer,
                                              std::chrono::milliseconds delay) {
-  timer.expires_after(delay);
+  timer.expires_after(bounded(delay));
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-// The drain's two steps are still one here: taking stops, and run() ends at once.
-void RedisListSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+void RedisListSource::count_read_failure() {
+  if (!stopped_) state_.count_source_error(SourceError::kCommand);
+}
 
 void RedisListSource::stop_taking() {
+  if (stopped_) return;
   stopped_ = true;
   // Ends a waiting BLMOVE at once. An item it moved just then stays in our processing list
-  // and goes back to the queue at our next start (or when a live consumer sees us dead).
+  // and goes back to the queue at our next start (or when a live consumer sees us gone).
   reader_.close();
   sleep_timer_.cancel();
-  keeper_timer_.cancel();
-  ack_wake_.cancel();
   bound_wake_.cancel();
+}
+
+void RedisListSource::close(std::chrono::steady_clock::time_point deadline) {
+  stop_taking();
+  if (closing_) return;
+  closing_ = true;
+  close_deadline_ = deadline;
+  close_wake_.cancel();
+  ack_wake_.cancel();
+  ack_sleep_.cancel();
+  keeper_timer_.cancel();
 }
 
 asio::awaitable<bool> RedisListSource::return_items(RedisClient& client,
@@ -99,6 +166,7 @@ asio::awaitable<bool> RedisListSource::return_items(RedisClient& client,
     Reply reply = co_await client.command(args("LMOVE", processing, config_.list, "LEFT", "RIGHT"),
                                           kCommandTimeout);
     if (reply.error()) {
+      state_.count_source_error(SourceError::kCommand);
       log_->warn("trigger {}: cannot return items of {} to {}: {}", trigger_name_, processing,
                  config_.list, reply.describe());
       co_return false;
@@ -113,27 +181,98 @@ asio::awaitable<bool> RedisListSource::return_items(RedisClient& client,
   co_return true;
 }
 
-asio::awaitable<bool> RedisListSource::connect() {
-  if (!co_await reader_.connect(kConnectTimeout)) co_return false;
+asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
+  // Awaited results go through named variables: g++ 12 miscompiles some co_await expressions
+  // in an if's condition.
+  bool connected = reader_.connected();
+  if (!connected) connected = co_await reader_.connect(kConnectTimeout);
+  if (!connected) co_return Join::kFailed;
+  // Our processing list is ours only while the name is: never touch it before.
+  Reply claimed = co_await reader_.command(
+      args("EVAL", kClaimName, "1", heartbeat_, name_token_,
+           std::to_string(std::chrono::milliseconds(kHeartbeatTtl).count())),
+      kCommandTimeout);
+  const NameClaim claim = read_claim(claimed);
+  if (!claim.answered) {
+    count_read_failure();
+    if (!claimed.failed()) {
+      log_->warn("trigger {}: cannot take the consumer name {} of list {}: {}", trigger_name_,
+                 consumer_, config_.list, claimed.describe());
+    }
+    reader_.close();
+    co_return Join::kFailed;
+  }
+  if (!claim.claimed) {
+    // A TTL that ran down by less than the time since the last try was renewed meanwhile: its
+    // holder is alive. One that runs down with the clock is a dead process's (a restart after
+    // a crash sees that): it expires.
+    const auto now = std::chrono::steady_clock::now();
+    if (holder_ttl_ >= 0) {
+      const auto since =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - holder_seen_at_);
+      holder_renewed_ = claim.ttl_left > holder_ttl_ - since.count() + kRenewalMargin.count();
+    }
+    holder_ttl_ = claim.ttl_left;
+    holder_seen_at_ = now;
+    co_return Join::kNameTaken;
+  }
+  holder_ttl_ = -1;
+  owns_name_ = true;
+  keeper_timer_.cancel();  // the keeper renews it from now on
   // Our processing list holds what a previous run of this consumer took and never finished.
   // Items of this run that are still in flight or waiting for their LREM stay where they are.
-  if (!inflight_.empty() || !acks_.empty()) co_return true;
+  if (!inflight_.empty() || !acks_.empty()) co_return Join::kJoined;
   const bool returned = co_await return_items(reader_, processing_);
-  if (!returned) reader_.close();
-  co_return returned;
+  if (!returned) {
+    reader_.close();
+    co_return Join::kFailed;
+  }
+  co_return Join::kJoined;
+}
+
+asio::awaitable<void> RedisListSource::name_taken() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!name_taken_since_) {
+    name_taken_since_ = now;
+    // Also what a restart after a crash sees: the dead process's heartbeat lives on for its TTL.
+    log_->info(
+        "trigger {}: the consumer name {} of list {} is held by another process ({} is set); "
+        "waiting up to {} s for it to be released or to expire",
+        trigger_name_, consumer_, config_.list, heartbeat_,
+        std::chrono::seconds(kHeartbeatTtl).count());
+  } else if (!name_conflict_logged_ &&
+             (holder_renewed_ || now - *name_taken_since_ > kHeartbeatTtl + kNameRetry)) {
+    name_conflict_logged_ = true;
+    log_->error(
+        "trigger {}: consumer name {} of list {} is in use by another live process; this one "
+        "takes nothing from {} (source down, /readyz 503) until that process stops. Give each "
+        "process its own `consumer`",
+        trigger_name_, consumer_, config_.list, config_.list);
+  }
+  co_await sleep(sleep_timer_, kNameRetry);
 }
 
 asio::awaitable<void> RedisListSource::run(EventSink& sink) {
-  asio::co_spawn(executor_, ack_loop(), asio::detached);
-  asio::co_spawn(executor_, keeper_loop(), asio::detached);
+  tasks_.spawn("ack loop", ack_loop());
+  tasks_.spawn("keeper loop", keeper_loop());
   while (!stopped_) {
-    if (!reader_.connected()) {
+    if (!reader_.connected() || !owns_name_) {
       reconnect_.lost();
-      const bool connected = co_await connect();
-      if (!connected) {
+      const Join joined = co_await connect();
+      if (joined == Join::kNameTaken) {
+        co_await name_taken();
+        continue;
+      }
+      if (joined == Join::kFailed) {
         co_await reconnect_.failed(sleep_timer_, stopped_);
         continue;
       }
+      if (name_conflict_logged_) {
+        log_->info("trigger {}: consumer name {} of list {} is free again", trigger_name_,
+                   consumer_, config_.list);
+      }
+      name_taken_since_.reset();
+      name_conflict_logged_ = false;
       reconnect_.connected();
       log_->info("trigger {}: taking items of list {} into {} on redis {}", trigger_name_,
                  config_.list, processing_, connection_name_);
@@ -161,16 +300,50 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
   }
   state_.set_source_up(false);
   reader_.close();
-  while (!ack_loop_done_ || !keeper_loop_done_) co_await sleep(sleep_timer_, 20ms);
-  acker_.close();
+  // The events still in flight finish after the stop, and their LREMs go out as they do (the
+  // heartbeat goes on too, so no other consumer takes our items meanwhile), until close()
+  // says when to be done.
+  while (!closing_) {
+    close_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await close_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::size_t left = co_await tasks_.wait_until(close_deadline_);
+  acker_.close();  // ends an LREM still waiting for its reply
+  co_await release_name();
   keeper_.close();
+  if (left > 0) {
+    left = co_await tasks_.wait_until(std::chrono::steady_clock::now() + 200ms);
+    if (left > 0) {
+      log_->error("trigger {}: {} background task(s) still running after the close", trigger_name_,
+                  left);
+      state_.count_internal_error("redis-list");
+    }
+  }
+}
+
+asio::awaitable<void> RedisListSource::release_name() {
+  if (!owns_name_ || !keeper_.connected() || std::chrono::steady_clock::now() >= close_deadline_) {
+    co_return;
+  }
+  Reply released = co_await keeper_.command(
+      args("EVAL", kReleaseName, "1", heartbeat_, name_token_), bounded(kCommandTimeout));
+  if (released.error()) {
+    log_->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
+                trigger_name_, consumer_, released.describe(),
+                std::chrono::seconds(kHeartbeatTtl).count());
+  }
+  owns_name_ = false;
 }
 
 asio::awaitable<void> RedisListSource::take_one(EventSink& sink) {
   Reply reply = co_await reader_.command(
       args("BLMOVE", config_.list, processing_, "RIGHT", "LEFT", std::to_string(kBlock.count())),
       kBlock + kCommandTimeout);
-  if (reply.failed() || reply.nil()) co_return;  // lost (the loop reconnects) or nothing new
+  if (reply.failed()) {
+    count_read_failure();
+    co_return;  // the loop reconnects
+  }
+  if (reply.nil()) co_return;  // nothing new
   if (!submit(sink, reply)) co_await sleep(sleep_timer_, 1s);
 }
 
@@ -182,7 +355,11 @@ asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::s
   std::vector<Reply> replies = co_await reader_.pipeline(std::move(commands), kCommandTimeout);
   std::size_t taken = 0;
   for (Reply& reply : replies) {
-    if (reply.failed() || reply.nil()) break;  // lost (the loop reconnects) or the list is empty
+    if (reply.failed()) {
+      count_read_failure();
+      break;  // the loop reconnects
+    }
+    if (reply.nil()) break;  // the list is empty
     if (!submit(sink, reply)) {
       co_await sleep(sleep_timer_, 1s);
       break;
@@ -194,6 +371,7 @@ asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::s
 
 bool RedisListSource::submit(EventSink& sink, Reply& reply) {
   if (reply.type != Reply::Type::kString) {
+    state_.count_source_error(SourceError::kCommand);
     log_->warn("trigger {}: taking an item from {} failed: {}", trigger_name_, config_.list,
                reply.describe());
     return false;
@@ -221,99 +399,137 @@ void RedisListSource::acknowledge(std::uint64_t token, Outcome outcome) {
 }
 
 asio::awaitable<void> RedisListSource::ack_loop() {
-  int failures = 0;
   while (true) {
+    if (closing_) {
+      if (acks_.empty()) break;
+      if (std::chrono::steady_clock::now() >= close_deadline_) {
+        log_->warn(
+            "trigger {}: {} item(s) not removed from {} by the shutdown deadline; they will be "
+            "delivered again",
+            trigger_name_, acks_.size(), processing_);
+        break;
+      }
+    }
     if (acks_.empty()) {
-      if (stopped_ && inflight_.empty()) break;
-      ack_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      ack_wake_.expires_at(closing_ ? close_deadline_
+                                    : std::chrono::steady_clock::time_point::max());
       co_await ack_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (stopped_ && inflight_.empty() && failures >= kAckAttemptsAfterStop) {
-      log_->warn(
-          "trigger {}: {} item(s) not removed from {} before the stop; they will be "
-          "delivered again",
-          trigger_name_, acks_.size(), processing_);
-      break;
-    }
-    bool connected = acker_.connected();
-    if (!connected) connected = co_await acker_.connect(kConnectTimeout);
-    if (!connected) {
-      ++failures;
-      co_await sleep(ack_sleep_, reconnect_delay(failures));
-      continue;
-    }
-    // Everything finished since the last round trip: one LREM each, sent together.
-    std::vector<std::string> batch = std::move(acks_);
-    acks_.clear();
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(batch.size());
-    for (const std::string& item : batch) commands.push_back(args("LREM", processing_, "-1", item));
-    removing_ = batch.size();
-    std::vector<Reply> replies = co_await acker_.pipeline(std::move(commands), kCommandTimeout);
-    removing_ = 0;
-    bound_wake_.cancel();
-    std::vector<std::string> again;
-    for (std::size_t i = 0; i < replies.size(); ++i) {
-      if (replies[i].error()) again.push_back(std::move(batch[i]));
-    }
-    if (!again.empty()) {
-      ++failures;
-      log_->warn("trigger {}: LREM of {} item(s) from {} failed: {}; retrying", trigger_name_,
-                 again.size(), processing_, replies.back().describe());
-      acks_.insert(acks_.begin(), again.begin(), again.end());
-      co_await sleep(ack_sleep_, reconnect_delay(failures));
-      continue;
-    }
-    failures = 0;
+    co_await write_acks();
   }
-  ack_loop_done_ = true;
+}
+
+asio::awaitable<void> RedisListSource::write_acks() {
+  bool connected = acker_.connected();
+  if (!connected) connected = co_await acker_.connect(bounded(kConnectTimeout));
+  if (!connected) {
+    state_.count_source_error(SourceError::kConnect);
+    co_await sleep(ack_sleep_, reconnect_delay(++ack_failures_));
+    co_return;
+  }
+  // Everything finished since the last round trip: one LREM each, sent together.
+  std::vector<std::string> batch = std::move(acks_);
+  acks_.clear();
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(batch.size());
+  for (const std::string& item : batch) commands.push_back(args("LREM", processing_, "-1", item));
+  removing_ = batch.size();
+  std::vector<Reply> replies =
+      co_await acker_.pipeline(std::move(commands), bounded(kCommandTimeout));
+  removing_ = 0;
+  bound_wake_.cancel();
+  std::vector<std::string> again;
+  std::string why;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].error()) {
+      again.push_back(std::move(batch[i]));
+      why = replies[i].describe();
+    }
+  }
+  if (!again.empty()) {
+    state_.count_source_error(SourceError::kAck);
+    if (ack_failures_++ % kLogEvery == 0) {
+      log_->warn("trigger {}: LREM of {} item(s) from {} failed: {}; retrying", trigger_name_,
+                 again.size(), processing_, why);
+    }
+    acks_.insert(acks_.begin(), again.begin(), again.end());
+    co_await sleep(ack_sleep_, reconnect_delay(ack_failures_));
+    co_return;
+  }
+  ack_failures_ = 0;
 }
 
 asio::awaitable<void> RedisListSource::keeper_loop() {
   int failures = 0;
   int turn = 0;
-  const std::string heartbeat = heartbeat_key(config_.list, consumer_);
   const std::string consumers = consumers_key(config_.list);
-  while (!stopped_) {
+  const std::string ttl = std::to_string(std::chrono::milliseconds(kHeartbeatTtl).count());
+  while (!closing_) {
     bool connected = keeper_.connected();
     if (!connected) connected = co_await keeper_.connect(kConnectTimeout);
-    if (connected) {
+    if (!connected) {
+      state_.count_source_error(SourceError::kConnect);
+      ++failures;
+    } else {
+      // Renewed only once the reader has taken the name: the keeper never takes it itself.
+      const bool renewing = owns_name_;
       std::vector<std::vector<std::string>> commands;
       commands.push_back(args("LLEN", config_.list));
-      commands.push_back(
-          args("SET", heartbeat, "1", "PX", std::to_string(kHeartbeatTtl.count() * 1000)));
-      commands.push_back(args("SADD", consumers, consumer_));
+      if (renewing) {
+        commands.push_back(args("EVAL", kClaimName, "1", heartbeat_, name_token_, ttl));
+        commands.push_back(args("SADD", consumers, consumer_));
+      }
       std::vector<Reply> replies = co_await keeper_.pipeline(std::move(commands), kCommandTimeout);
       if (replies[0].type == Reply::Type::kInteger) {
         failures = 0;
         depth_.store(replies[0].integer, std::memory_order_relaxed);
         state_.set_queue_depth(replies[0].integer);
       } else {
+        state_.count_source_error(SourceError::kCommand);
         ++failures;
       }
-      if (failures == 0 && ++turn % kRecoveryEvery == 0) {
-        Reply members = co_await keeper_.command(args("SMEMBERS", consumers), kCommandTimeout);
-        for (const Reply& member : members.elements) {
-          if (member.str == consumer_ || stopped_) continue;
-          Reply alive = co_await keeper_.command(
-              args("EXISTS", heartbeat_key(config_.list, member.str)), kCommandTimeout);
-          if (alive.type != Reply::Type::kInteger || alive.integer != 0) continue;
-          log_->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
-                     trigger_name_, member.str, config_.list);
-          if (co_await return_items(keeper_, processing_key(config_.list, member.str))) {
-            co_await keeper_.command(args("SREM", consumers, member.str), kCommandTimeout);
-          }
-        }
+      if (renewing && owns_name_ && read_claim(replies[1]).answered &&
+          !read_claim(replies[1]).claimed) {
+        // Expired while we were cut off from Redis, and taken by another process since: our
+        // processing list is its now. Take nothing more until the name is ours again.
+        owns_name_ = false;
+        state_.count_source_error(SourceError::kCommand);
+        log_->error(
+            "trigger {}: consumer name {} of list {} was taken by another process while this "
+            "one could not renew it; items this one holds may be delivered again",
+            trigger_name_, consumer_, config_.list);
+        reader_.close();
       }
-    } else {
-      ++failures;
+      if (failures == 0 && owns_name_ && !stopped_ && ++turn % kRecoveryEvery == 0) {
+        co_await recover_dead_consumers();
+      }
     }
     const std::chrono::milliseconds delay =
         failures > 0 ? reconnect_delay(failures) : std::chrono::milliseconds(kKeeperInterval);
     co_await sleep(keeper_timer_, delay);
   }
-  keeper_loop_done_ = true;
+}
+
+asio::awaitable<void> RedisListSource::recover_dead_consumers() {
+  const std::string consumers = consumers_key(config_.list);
+  Reply members = co_await keeper_.command(args("SMEMBERS", consumers), kCommandTimeout);
+  if (members.error()) {
+    state_.count_source_error(SourceError::kCommand);
+    co_return;
+  }
+  for (const Reply& member : members.elements) {
+    if (member.str == consumer_ || stopped_ || closing_) continue;
+    Reply alive = co_await keeper_.command(args("EXISTS", heartbeat_key(config_.list, member.str)),
+                                           kCommandTimeout);
+    if (alive.type != Reply::Type::kInteger || alive.integer != 0) continue;
+    log_->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
+               trigger_name_, member.str, config_.list);
+    const bool returned = co_await return_items(keeper_, processing_key(config_.list, member.str));
+    if (returned) {
+      co_await keeper_.command(args("SREM", consumers, member.str), kCommandTimeout);
+    }
+  }
 }
 
 }  // namespace triggerd::redis

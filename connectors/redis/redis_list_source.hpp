@@ -4,19 +4,31 @@
 //     never more than the trigger has room for;
 //   - LREM from the processing list once the event is finished (batched, one round trip);
 //   - at start, this consumer's own processing list goes back to the queue (a crash left it);
-//   - a heartbeat key LIST:consumer:CONSUMER with a TTL, and the set LIST:consumers, let live
-//     consumers return a dead consumer's processing list to the queue;
+//   - the heartbeat key LIST:consumer:CONSUMER names the one process that may use CONSUMER's
+//     processing list: taken at start only when it is free or already ours (a token unique to
+//     this process), renewed every second with a TTL. A second live process with the same
+//     consumer name is refused (its source stays down) instead of returning the first one's
+//     items to the queue; it takes over once the name is free (released at a stop, or expired
+//     after a crash);
+//   - the set LIST:consumers lets live consumers return a dead consumer's processing list to
+//     the queue once its heartbeat has expired;
 //   - depth = LLEN of the list, every second (taken items count as in flight).
 // Producers LPUSH; items are taken from the right, so the list is a FIFO.
+//
+// The drain: stop_taking() ends the takes; LREMs and the heartbeat go on for the events still
+// in flight. close() writes the LREMs still owed until its deadline, releases the consumer
+// name, closes the connections, and run() returns.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "broker/task_group.hpp"
 #include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
@@ -50,10 +62,17 @@ class RedisListSource final : public Source, private Acknowledger {
   static std::string consumers_key(const std::string& list);
 
  private:
+  enum class Join { kJoined, kFailed, kNameTaken };
+
   void acknowledge(std::uint64_t token, Outcome outcome) override;
 
-  boost::asio::awaitable<bool> connect();
-  // Moves every item of `processing` back to the list; false on a connection failure.
+  // Connects the reader, takes the consumer name and returns what a previous run of this
+  // consumer left in its processing list.
+  boost::asio::awaitable<Join> connect();
+  // The consumer name is held by another process: waits a moment before the next try, and
+  // says so (an error once the holder has proven alive by renewing it past its TTL).
+  boost::asio::awaitable<void> name_taken();
+  // Moves every item of `processing` back to the list; false on a failure.
   boost::asio::awaitable<bool> return_items(RedisClient& client, const std::string& processing);
   // Waits (BLMOVE) for one item and submits it.
   boost::asio::awaitable<void> take_one(EventSink& sink);
@@ -61,18 +80,33 @@ class RedisListSource final : public Source, private Acknowledger {
   boost::asio::awaitable<std::size_t> take_batch(EventSink& sink, std::size_t count);
   // Makes a taken item an event and submits it; false (logged) when the reply is not an item.
   bool submit(EventSink& sink, Reply& reply);
+  // Writes LREMs until close(), and then until nothing is owed or the deadline passes.
   boost::asio::awaitable<void> ack_loop();
+  boost::asio::awaitable<void> write_acks();
+  // Depth, heartbeat and the recovery of dead consumers' items, until close().
   boost::asio::awaitable<void> keeper_loop();
+  boost::asio::awaitable<void> recover_dead_consumers();
+  // Gives the consumer name up at close, so that a restart (or a standby process with the same
+  // name) need not wait for it to expire.
+  boost::asio::awaitable<void> release_name();
+  // Waits `delay`, or less once closing: never past the close deadline.
   boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,
                                      std::chrono::milliseconds delay);
+  // `timeout`, cut to what is left before the close deadline once closing.
+  std::chrono::milliseconds bounded(std::chrono::milliseconds timeout) const;
+  // A command on the reading connection that failed, unless the stop closed the connection.
+  void count_read_failure();
 
-  boost::asio::any_io_executor executor_;
   const std::string trigger_name_;
   const std::string connection_name_;
   const std::string address_;
   const config::RedisListSource& config_;
   const std::string consumer_;
   const std::string processing_;
+  const std::string heartbeat_;
+  // This process's claim on the consumer name, the heartbeat key's value: host, pid and a
+  // random part, so that an operator reading the key can tell who holds it.
+  const std::string name_token_;
   const std::size_t max_inflight_;
   TriggerState& state_;
   std::shared_ptr<spdlog::logger> log_;
@@ -86,15 +120,28 @@ class RedisListSource final : public Source, private Acknowledger {
   boost::asio::steady_timer bound_wake_;
   boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer keeper_timer_;
-  ReaderReconnect reconnect_;  // keeps reader_ up
+  boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
+  ReaderReconnect reconnect_;             // keeps reader_ up
+  TaskGroup tasks_;                       // the ack and keeper loops
 
-  bool stopped_ = false;
-  bool ack_loop_done_ = false;
-  bool keeper_loop_done_ = false;
+  bool stopped_ = false;  // stop_taking(): nothing more taken
+  bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
+  std::chrono::steady_clock::time_point close_deadline_;
+  // The heartbeat key holds our token, as far as we know: the processing list is ours.
+  bool owns_name_ = false;
+  // Since when the name has been refused in a row, and whether that was logged as a conflict.
+  std::optional<std::chrono::steady_clock::time_point> name_taken_since_;
+  bool name_conflict_logged_ = false;
+  // The holder's heartbeat TTL at the last refused try (-1: none) and when that was, and
+  // whether it has run down slower than the clock since, which only a renewal does.
+  long long holder_ttl_ = -1;
+  std::chrono::steady_clock::time_point holder_seen_at_;
+  bool holder_renewed_ = false;
+  int ack_failures_ = 0;  // in a row: the backoff and the log's pace
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> item
   std::vector<std::string> acks_;                            // items to LREM
-  std::size_t removing_ = 0;                                  // items in the LREM under way
+  std::size_t removing_ = 0;                                 // items in the LREM under way
   // The size of the next batch of LMOVEs, at most the free slots: doubled while batches come
   // back full (a backlog), back to 2 when one does not (the list ran dry), so that a trickle
   // of items does not cost a pipeline of empty LMOVEs per item.

@@ -32,11 +32,12 @@ void ReaderReconnect::lost() {
 
 asio::awaitable<void> ReaderReconnect::failed(asio::steady_timer& timer, const bool& stopped) {
   if (stopped) co_return;
+  state_.count_source_error(SourceError::kConnect);
   ++failures_;
   // The first failure, then every 20th: a long outage does not flood the log.
   if (failures_ == 1 || failures_ % 20 == 0) {
-    log_->warn("trigger {}: cannot connect to redis {} at {} ({}); retrying (attempt {})",
-               trigger_, connection_, address_, client_.last_error(), failures_);
+    log_->warn("trigger {}: cannot connect to redis {} at {} ({}); retrying (attempt {})", trigger_,
+               connection_, address_, client_.last_error(), failures_);
   }
   timer.expires_after(reconnect_delay(failures_));
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

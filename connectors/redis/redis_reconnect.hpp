@@ -24,15 +24,14 @@ class ReaderReconnect {
  public:
   // `client` and `state` must outlive this object.
   ReaderReconnect(RedisClient& client, TriggerState& state, std::string trigger,
-                  std::string connection, std::string address,
-                  std::shared_ptr<spdlog::logger> log);
+                  std::string connection, std::string address, std::shared_ptr<spdlog::logger> log);
 
   // For a source whose client is not connected, around its own connect step:
   //   reconnect.lost();  if (!co_await connect()) { co_await reconnect.failed(...); continue; }
   //   reconnect.connected();
-  // lost() marks the source down and logs a connection that was up; failed() logs the first
-  // and every 20th failure and waits the backoff delay (not once `stopped`); connected()
-  // marks the source up.
+  // lost() marks the source down and logs a connection that was up; failed() counts the
+  // failure (triggerd_source_errors_total{kind="connect"}), logs the first and every 20th and
+  // waits the backoff delay (not once `stopped`); connected() marks the source up.
   void lost();
   boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, const bool& stopped);
   void connected();

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "broker/logging.hpp"
@@ -25,9 +23,11 @@ constexpr auto kCommandTimeout = 5s;
 constexpr auto kBlock = 1000ms;
 // How often the group's lag is read (on the reading connection, between reads).
 constexpr auto kDepthInterval = 1s;
-// After the drain, how long acks that cannot be written are retried before they are left
-// pending (they will be delivered again: at least once).
-constexpr int kAckAttemptsAfterStop = 10;
+// Held entries refreshed per XCLAIM (several go in one pipeline): keeps each command, and
+// Redis's time on it, small when max_inflight is large.
+constexpr std::size_t kRefreshBatch = 1000;
+// Repeated failures are logged the first time and then every this many.
+constexpr int kLogEvery = 20;
 
 // Empties the ids acked during a read of the PEL once that read's answer is dealt with.
 struct ForgetAcked {
@@ -39,12 +39,17 @@ std::chrono::milliseconds claim_interval(std::chrono::milliseconds claim_idle) {
   return std::clamp<std::chrono::milliseconds>(claim_idle / 2, 200ms, 30s);
 }
 
+// Three refreshes per claim_idle: one that fails or comes late still leaves two before
+// another replica may claim.
+std::chrono::milliseconds refresh_interval(std::chrono::milliseconds claim_idle) {
+  return std::max<std::chrono::milliseconds>(claim_idle / 3, 100ms);
+}
+
 }  // namespace
 
 RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                      const config::Connection& connection, TriggerState& state)
-    : executor_(executor),
-      trigger_name_(trigger.name),
+    : trigger_name_(trigger.name),
       connection_name_(connection.name),
       address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
       config_(std::get<config::RedisStreamSource>(trigger.source)),
@@ -54,7 +59,7 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
           std::min(max_inflight_, static_cast<std::size_t>(std::max(1, config_.count)))),
       refill_at_(ahead_capacity_ / 2),
       claim_interval_(claim_interval(config_.claim_idle)),
-      stale_after_(config_.claim_idle / 2),
+      refresh_interval_(refresh_interval(config_.claim_idle)),
       state_(state),
       log_(logging::get("redis")),
       reader_(executor, std::get<config::RedisConnection>(connection.spec)),
@@ -64,7 +69,10 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       feed_wake_(executor),
       ack_wake_(executor),
       ack_sleep_(executor),
+      close_wake_(executor),
       reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
+      tasks_(executor, "redis-stream",
+             [&state](std::string_view component) { state.count_internal_error(component); }),
       ahead_(ahead_capacity_) {}
 
 RedisStreamSource::~RedisStreamSource() = default;
@@ -89,25 +97,45 @@ std::size_t RedisStreamSource::free_to_read() const {
   return std::min(ahead_room, held_room);
 }
 
+std::chrono::milliseconds RedisStreamSource::bounded(std::chrono::milliseconds timeout) const {
+  if (!closing_) return timeout;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      close_deadline_ - std::chrono::steady_clock::now());
+  return std::clamp(left, 1ms, timeout);
+}
+
 asio::awaitable<void> RedisStreamSource::sleep(asio::steady_timer& timer,
                                                std::chrono::milliseconds delay) {
-  timer.expires_after(delay);
+  timer.expires_after(bounded(delay));
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-// The drain's two steps are still one here: taking stops, and run() ends at once.
-void RedisStreamSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
+void RedisStreamSource::count_read_failure() {
+  if (!stopped_) state_.count_source_error(SourceError::kCommand);
+}
 
 void RedisStreamSource::stop_taking() {
+  if (stopped_) return;
   stopped_ = true;
   // Ends a blocking XREADGROUP at once. Entries it had already taken, and those in the
   // read-ahead, stay pending in the group and are delivered again (to this consumer on its
-  // next start, or claimed by another).
+  // next start, or claimed by another once they are idle for claim_idle: they are no longer
+  // refreshed).
   reader_.close();
+  drop_ahead();
   sleep_timer_.cancel();
   read_wake_.cancel();
   feed_wake_.cancel();
+}
+
+void RedisStreamSource::close(std::chrono::steady_clock::time_point deadline) {
+  stop_taking();
+  if (closing_) return;
+  closing_ = true;
+  close_deadline_ = deadline;
+  close_wake_.cancel();
   ack_wake_.cancel();
+  ack_sleep_.cancel();
 }
 
 asio::awaitable<bool> RedisStreamSource::connect() {
@@ -125,8 +153,8 @@ asio::awaitable<bool> RedisStreamSource::connect() {
 }
 
 asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
-  asio::co_spawn(executor_, ack_loop(), asio::detached);
-  asio::co_spawn(executor_, feed_loop(sink), asio::detached);
+  tasks_.spawn("ack loop", ack_loop());
+  tasks_.spawn("feed loop", feed_loop(sink));
   while (!stopped_) {
     if (!reader_.connected()) {
       reconnect_.lost();
@@ -160,10 +188,23 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
   }
   state_.set_source_up(false);
   reader_.close();
-  // The events still in flight finish after the stop; their acks go out before we leave.
-  // Read-ahead entries are not started: they stay pending in the group.
-  while (!ack_loop_done_ || !feed_loop_done_) co_await sleep(sleep_timer_, 20ms);
+  // The events still in flight finish after the stop, and their XACKs go out as they do,
+  // until close() says when to be done.
+  while (!closing_) {
+    close_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await close_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::size_t left = co_await tasks_.wait_until(close_deadline_);
+  // Ends an XACK still waiting for its reply: the ack loop then sees the deadline and ends.
   acker_.close();
+  if (left > 0) {
+    left = co_await tasks_.wait_until(std::chrono::steady_clock::now() + 200ms);
+    if (left > 0) {
+      log_->error("trigger {}: {} background task(s) still running after the close", trigger_name_,
+                  left);
+      state_.count_internal_error("redis-stream");
+    }
+  }
 }
 
 asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
@@ -173,7 +214,6 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
     co_return;
   }
   const bool reading_new = !pending_phase_;
-  const std::uint64_t epoch = ahead_epoch_;
   std::vector<std::string> command =
       args("XREADGROUP", "GROUP", config_.group, consumer_, "COUNT", std::to_string(free));
   if (reading_new) {
@@ -187,17 +227,22 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   Reply reply = co_await reader_.command(std::move(command), kBlock + kCommandTimeout);
   reading_history_ = false;
   ForgetAcked forget{acked_while_reading_};
-  if (reply.failed()) co_return;  // the loop reconnects
+  if (reply.failed()) {
+    count_read_failure();
+    co_return;  // the loop reconnects
+  }
+  // Entries of a read that completed just as the stop came stay pending, unstarted.
+  if (stopped_) co_return;
   if (reply.type == Reply::Type::kError) {
     // NOGROUP: the stream or the group was deleted under us; reconnecting re-creates them.
+    count_read_failure();
     log_->warn("trigger {}: XREADGROUP on {} failed: {}", trigger_name_, config_.stream, reply.str);
     reader_.close();
     co_await sleep(sleep_timer_, 1s);
     co_return;
   }
   if (reply.nil() || reply.elements.empty()) {
-    // BLOCK ran out: nothing new. (A re-read that a release started meanwhile goes on.)
-    if (!reading_new && epoch == ahead_epoch_) pending_phase_ = false;
+    if (!reading_new) pending_phase_ = false;  // BLOCK ran out: nothing new
     co_return;
   }
   // [[stream, [[id, fields], ...]]]
@@ -205,15 +250,8 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   if (stream.elements.size() < 2) co_return;
   const Reply& entries = stream.elements[1];
   if (reading_new && lag_ >= 0) {
-    // They left the group's lag; from now on they are in the read-ahead (or, after a
-    // release, pending in our PEL).
+    // They left the group's lag; from now on they are in the read-ahead.
     lag_ = std::max<std::int64_t>(0, lag_ - static_cast<std::int64_t>(entries.elements.size()));
-  }
-  if (epoch != ahead_epoch_) {
-    // The read-ahead was let go while this read was under way: these entries are pending in
-    // our PEL now and come again, in order, from the re-read that the release started.
-    publish_depth();
-    co_return;
   }
   std::size_t seen = 0;
   std::string last = take_entries(entries, &seen);
@@ -229,7 +267,6 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
 }
 
 asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
-  const std::uint64_t epoch = ahead_epoch_;
   reading_history_ = true;
   Reply reply =
       co_await reader_.command(args("XAUTOCLAIM", config_.stream, config_.group, consumer_,
@@ -238,8 +275,13 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
                                kCommandTimeout);
   reading_history_ = false;
   ForgetAcked forget{acked_while_reading_};
-  if (reply.failed()) co_return;
+  if (reply.failed()) {
+    count_read_failure();
+    co_return;
+  }
+  if (stopped_) co_return;
   if (reply.type == Reply::Type::kError || reply.elements.size() < 2) {
+    count_read_failure();
     log_->warn("trigger {}: XAUTOCLAIM on {} failed: {}", trigger_name_, config_.stream,
                reply.describe());
     next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
@@ -248,8 +290,6 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
   claim_cursor_ = reply.elements[0].str;
   // A full round ends at 0-0; until then go on at the next turn.
   if (claim_cursor_ == "0-0") next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
-  // After a release the claimed entries are in our PEL: the re-read takes them.
-  if (epoch != ahead_epoch_) co_return;
   std::size_t seen = 0;
   take_entries(reply.elements[1], &seen);
   publish_depth();
@@ -264,7 +304,10 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
   // so the lag it gives and the read-ahead we hold never both count one entry.
   next_depth_ = std::chrono::steady_clock::now() + kDepthInterval;
   Reply reply = co_await reader_.command(args("XINFO", "GROUPS", config_.stream), kCommandTimeout);
-  if (reply.failed()) co_return;  // the loop reconnects
+  if (reply.failed()) {
+    count_read_failure();
+    co_return;  // the loop reconnects
+  }
   if (reply.type == Reply::Type::kArray) {
     for (const Reply& group : reply.elements) {
       // A flat [name, value, ...] list per group.
@@ -286,7 +329,6 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
 }
 
 std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* seen) {
-  const auto now = std::chrono::steady_clock::now();
   std::string last;
   for (const Reply& entry : entries.elements) {
     if (entry.elements.empty()) continue;
@@ -318,7 +360,6 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
     ++*seen;
     Ahead& slot = ahead_[(ahead_head_ + ahead_size_) % ahead_capacity_];
     slot.event = make_stream_event(connection_name_, config_.stream, id, entry.elements[1]);
-    slot.read_at = now;
     ++ahead_size_;
     held_ids_.insert(id);
   }
@@ -327,16 +368,9 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
 }
 
 void RedisStreamSource::start_ahead(EventSink& sink) {
-  const auto now = std::chrono::steady_clock::now();
   std::size_t started = 0;
   while (ahead_size_ > 0 && !stopped_ && sink.has_room()) {
     Ahead& slot = ahead_[ahead_head_];
-    if (now - slot.read_at > stale_after_) {
-      // Held so long that another replica could soon claim it (claim_idle): read it again
-      // from our PEL (that resets its idle time) rather than start it now.
-      release_ahead();
-      break;
-    }
     const std::uint64_t token = next_token_++;
     std::string id = slot.event.id;
     slot.event.ack = AckHandle(this, token);
@@ -353,20 +387,14 @@ void RedisStreamSource::start_ahead(EventSink& sink) {
   if (ahead_size_ <= refill_at_) read_wake_.cancel();
 }
 
-void RedisStreamSource::release_ahead() {
-  log_->debug("trigger {}: {} read-ahead entr{} held longer than {} ms; re-reading them",
-              trigger_name_, ahead_size_, ahead_size_ == 1 ? "y" : "ies", stale_after_.count());
+void RedisStreamSource::drop_ahead() {
   for (; ahead_size_ > 0; --ahead_size_) {
     Ahead& slot = ahead_[ahead_head_];
     held_ids_.erase(slot.event.id);
     slot.event = Event();
     ahead_head_ = (ahead_head_ + 1) % ahead_capacity_;
   }
-  ++ahead_epoch_;
-  pending_phase_ = true;
-  pending_cursor_ = "0";
   publish_depth();
-  read_wake_.cancel();
 }
 
 asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
@@ -384,7 +412,6 @@ asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
     }
     start_ahead(sink);
   }
-  feed_loop_done_ = true;
 }
 
 void RedisStreamSource::acknowledge(std::uint64_t token, Outcome outcome) {
@@ -402,50 +429,122 @@ void RedisStreamSource::acknowledge(std::uint64_t token, Outcome outcome) {
 }
 
 asio::awaitable<void> RedisStreamSource::ack_loop() {
-  int failures = 0;
+  next_refresh_ = std::chrono::steady_clock::now() + refresh_interval_;
   while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (closing_) {
+      if (acks_.empty()) break;
+      if (now >= close_deadline_) {
+        log_->warn(
+            "trigger {}: {} XACK(s) not written by the shutdown deadline; those entries stay "
+            "pending and will be delivered again",
+            trigger_name_, acks_.size());
+        break;
+      }
+    } else if (now >= next_refresh_) {
+      co_await refresh_held();
+      continue;
+    }
     if (acks_.empty()) {
-      if (stopped_ && inflight_.empty()) break;
-      ack_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      ack_wake_.expires_at(closing_ ? close_deadline_ : next_refresh_);
       co_await ack_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (stopped_ && inflight_.empty() && failures >= kAckAttemptsAfterStop) {
-      log_->warn(
-          "trigger {}: {} XACK(s) not written before the stop; they will be delivered "
-          "again",
-          trigger_name_, acks_.size());
-      break;
-    }
-    bool connected = acker_.connected();
-    if (!connected) connected = co_await acker_.connect(kConnectTimeout);
-    if (!connected) {
-      ++failures;
-      co_await sleep(ack_sleep_, reconnect_delay(failures));
-      continue;
-    }
-    // Everything that finished since the last XACK, in one command.
-    std::vector<std::string> batch = std::move(acks_);
-    acks_.clear();
-    std::vector<std::string> command = args("XACK", config_.stream, config_.group);
-    command.insert(command.end(), batch.begin(), batch.end());
-    Reply reply = co_await acker_.command(std::move(command), kCommandTimeout);
-    if (reply.error()) {
-      ++failures;
+    co_await write_acks();
+  }
+}
+
+// The awaited results below go through named variables: g++ 12 miscompiles some co_await
+// expressions in an if's condition (the frame is resumed at the wrong point).
+asio::awaitable<bool> RedisStreamSource::ensure_acker() {
+  bool connected = acker_.connected();
+  if (!connected) connected = co_await acker_.connect(bounded(kConnectTimeout));
+  if (!connected) state_.count_source_error(SourceError::kConnect);
+  co_return connected;
+}
+
+asio::awaitable<void> RedisStreamSource::write_acks() {
+  const bool connected = co_await ensure_acker();
+  if (!connected) {
+    co_await sleep(ack_sleep_, reconnect_delay(++ack_failures_));
+    co_return;
+  }
+  // Everything that finished since the last XACK, in one command.
+  std::vector<std::string> batch = std::move(acks_);
+  acks_.clear();
+  std::vector<std::string> command = args("XACK", config_.stream, config_.group);
+  command.insert(command.end(), batch.begin(), batch.end());
+  Reply reply = co_await acker_.command(std::move(command), bounded(kCommandTimeout));
+  if (reply.error()) {
+    state_.count_source_error(SourceError::kAck);
+    if (ack_failures_++ % kLogEvery == 0) {
       log_->warn("trigger {}: XACK of {} entr{} failed: {}; retrying", trigger_name_, batch.size(),
                  batch.size() == 1 ? "y" : "ies", reply.describe());
-      acks_.insert(acks_.begin(), batch.begin(), batch.end());
-      co_await sleep(ack_sleep_, reconnect_delay(failures));
-      continue;
     }
-    failures = 0;
-    for (std::string& id : batch) {
-      held_ids_.erase(id);
-      if (reading_history_) acked_while_reading_.push_back(std::move(id));
-    }
-    read_wake_.cancel();  // held entries went: the reader may have room again
+    acks_.insert(acks_.begin(), batch.begin(), batch.end());
+    co_await sleep(ack_sleep_, reconnect_delay(ack_failures_));
+    co_return;
   }
-  ack_loop_done_ = true;
+  ack_failures_ = 0;
+  for (std::string& id : batch) {
+    held_ids_.erase(id);
+    if (reading_history_) acked_while_reading_.push_back(std::move(id));
+  }
+  read_wake_.cancel();  // held entries went: the reader may have room again
+}
+
+asio::awaitable<void> RedisStreamSource::refresh_held() {
+  next_refresh_ = std::chrono::steady_clock::now() + refresh_interval_;
+  if (held_ids_.empty()) co_return;
+  std::size_t failed = 0;
+  std::string why;
+  const bool connected = co_await ensure_acker();
+  if (connected) {
+    // XCLAIM with min-idle 0 and JUSTID: the entry stays with this consumer, its idle time
+    // starts again at 0, its delivery count is left alone. An id that is no longer pending (its
+    // XACK went out just before) is skipped by Redis: this connection also carries the XACKs,
+    // in order.
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::string> command;
+    for (const std::string& id : held_ids_) {
+      if (command.empty()) command = args("XCLAIM", config_.stream, config_.group, consumer_, "0");
+      command.push_back(id);
+      if (command.size() - 5 == kRefreshBatch) {
+        command.emplace_back("JUSTID");
+        commands.push_back(std::move(command));
+        command.clear();
+      }
+    }
+    if (!command.empty()) {
+      command.emplace_back("JUSTID");
+      commands.push_back(std::move(command));
+    }
+    const std::vector<Reply> replies =
+        co_await acker_.pipeline(std::move(commands), kCommandTimeout);
+    for (const Reply& reply : replies) {
+      if (reply.error()) {
+        ++failed;
+        why = reply.describe();
+      }
+    }
+  } else {
+    failed = 1;
+    why = acker_.last_error();
+  }
+  if (failed > 0) {
+    state_.count_source_error(SourceError::kCommand);
+    if (!refresh_failing_) {
+      log_->warn(
+          "trigger {}: cannot refresh the idle time of {} held entr{} ({}); if this lasts "
+          "claim_idle ({} ms) another consumer may claim them and deliver them again",
+          trigger_name_, held_ids_.size(), held_ids_.size() == 1 ? "y" : "ies", why,
+          config_.claim_idle.count());
+    }
+    refresh_failing_ = true;
+  } else if (refresh_failing_) {
+    log_->info("trigger {}: refreshing the idle time of held entries again", trigger_name_);
+    refresh_failing_ = false;
+  }
 }
 
 }  // namespace triggerd::redis

@@ -7,16 +7,19 @@
 //     the trigger frees gets its next entry at once while the next read is already under way,
 //   - claims entries idle longer than claim_idle in any consumer (XAUTOCLAIM), so a dead
 //     replica's work is finished by the others,
+//   - keeps the entries it holds (read ahead, in flight, waiting for their XACK) its own: every
+//     claim_idle / 3 one XCLAIM ... JUSTID resets their idle time, so that no other replica
+//     claims an entry this one still delivers, however long the delivery takes,
 //   - XACKs finished events in batches (all that finished since the last XACK, one command),
 //   - reads the group's lag (XINFO GROUPS) every second on the reading connection, so that
 //     lag and read-ahead never both count one entry: its depth is lag + read-ahead.
-// Two connections: the reads (and the depth) and the acks, so neither waits for the other.
+// Two connections: the reads (and the depth), and the acks and idle-time refreshes, so neither
+// waits for the other.
 //
-// Read-ahead entries are pending in the group (our PEL) like those in flight: a stop leaves
-// them unstarted and unacknowledged, and the next start (or another replica's XAUTOCLAIM)
-// delivers them. So that a slow function does not let them sit until another replica claims
-// them, an entry held longer than claim_idle / 2 is not started: the read-ahead is let go
-// and read again from our PEL (which resets the entries' idle time).
+// The drain: stop_taking() ends the reads and lets the read-ahead go (its entries stay pending,
+// no longer refreshed: another replica claims them after claim_idle, or the next start re-reads
+// them); acks and refreshes go on for the events still in flight. close() writes the XACKs
+// still owed until its deadline, then closes both connections, and run() returns.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,6 +30,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "broker/task_group.hpp"
 #include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
@@ -60,7 +64,6 @@ class RedisStreamSource final : public Source, private Acknowledger {
   // One read-ahead slot: an entry read from Redis, not yet handed to the sink.
   struct Ahead {
     Event event;  // event.id is the entry id
-    std::chrono::steady_clock::time_point read_at;
   };
 
   void acknowledge(std::uint64_t token, Outcome outcome) override;
@@ -74,18 +77,28 @@ class RedisStreamSource final : public Source, private Acknowledger {
   std::string take_entries(const Reply& entries, std::size_t* seen);
   // Hands read-ahead entries to the sink, in order, while it has room.
   void start_ahead(EventSink& sink);
-  // Lets the read-ahead go (its entries stay pending) and re-reads our PEL.
-  void release_ahead();
+  // Lets the read-ahead go: its entries stay pending in our PEL, unstarted.
+  void drop_ahead();
   boost::asio::awaitable<void> feed_loop(EventSink& sink);
+  // Writes XACKs and refreshes the idle time of held entries, until close() and then until
+  // nothing is owed or the deadline passes.
   boost::asio::awaitable<void> ack_loop();
+  boost::asio::awaitable<void> write_acks();
+  boost::asio::awaitable<void> refresh_held();
+  // The acknowledging connection, connected if it can be (counted when it cannot).
+  boost::asio::awaitable<bool> ensure_acker();
+  // Waits `delay`, or less once closing: never past the close deadline.
   boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,
                                      std::chrono::milliseconds delay);
+  // `timeout`, cut to what is left before the close deadline once closing.
+  std::chrono::milliseconds bounded(std::chrono::milliseconds timeout) const;
+  // A read (XREADGROUP, XAUTOCLAIM, XINFO) that failed, unless the stop closed its connection.
+  void count_read_failure();
   // Entries the next read may take: read-ahead room, and held entries within
   // max_inflight + read-ahead capacity (what a crash would deliver again, at most).
   std::size_t free_to_read() const;
   void publish_depth();
 
-  boost::asio::any_io_executor executor_;
   const std::string trigger_name_;
   const std::string connection_name_;
   const std::string address_;
@@ -95,7 +108,7 @@ class RedisStreamSource final : public Source, private Acknowledger {
   const std::size_t ahead_capacity_;  // min(count, max_inflight)
   const std::size_t refill_at_;       // read again once the read-ahead holds this many or fewer
   const std::chrono::milliseconds claim_interval_;
-  const std::chrono::milliseconds stale_after_;  // claim_idle / 2
+  const std::chrono::milliseconds refresh_interval_;  // claim_idle / 3
   TriggerState& state_;
   std::shared_ptr<spdlog::logger> log_;
   RedisClient reader_;
@@ -105,11 +118,16 @@ class RedisStreamSource final : public Source, private Acknowledger {
   boost::asio::steady_timer feed_wake_;  // the feeder waits here for read-ahead entries
   boost::asio::steady_timer ack_wake_;
   boost::asio::steady_timer ack_sleep_;
-  ReaderReconnect reconnect_;  // keeps reader_ up
+  boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
+  ReaderReconnect reconnect_;             // keeps reader_ up
+  TaskGroup tasks_;                       // the feed and ack loops
 
-  bool stopped_ = false;
-  bool ack_loop_done_ = false;
-  bool feed_loop_done_ = false;
+  bool stopped_ = false;  // stop_taking(): no more reads, nothing more started
+  bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
+  std::chrono::steady_clock::time_point close_deadline_;
+  int ack_failures_ = 0;          // in a row: the backoff and the log's pace
+  bool refresh_failing_ = false;  // logged once per run of failed refreshes
+  std::chrono::steady_clock::time_point next_refresh_;
   // Re-read our own pending entries (at start, after a reconnect, after a refused submit).
   bool pending_phase_ = true;
   std::string pending_cursor_ = "0";
@@ -131,9 +149,6 @@ class RedisStreamSource final : public Source, private Acknowledger {
   std::vector<Ahead> ahead_;
   std::size_t ahead_head_ = 0;
   std::size_t ahead_size_ = 0;
-  // Bumped by release_ahead(): a read under way at that moment does not keep its entries
-  // (they come again, in order, from the PEL).
-  std::uint64_t ahead_epoch_ = 0;
   // The group's lag as XINFO GROUPS last said, less what our reads of new entries took since;
   // -1 until known. Kept on the reading connection, in step with the read-ahead.
   std::int64_t lag_ = -1;

@@ -1,6 +1,7 @@
 // The redis-list source through the real binary, against a real redis-server and a function
 // stub (SPEC sections 2, 3, 5 and 6).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -24,11 +25,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string list_trigger(const std::string& name, const std::string& delivery = "") {
+std::string list_trigger(const std::string& name, const std::string& delivery = "",
+                         const std::string& consumer = "") {
   return "  " + name +
          ":\n    function: fn\n    source:\n      type: redis-list\n"
          "      connection: main\n      list: " +
-         name + "\n" + (delivery.empty() ? "" : "    delivery:\n" + delivery);
+         name + "\n" + (consumer.empty() ? "" : "      consumer: " + consumer + "\n") +
+         (delivery.empty() ? "" : "    delivery:\n" + delivery);
 }
 
 void push_items(RedisTestClient& redis, const std::string& list, int first, int count) {
@@ -46,6 +49,12 @@ long long processing_items(RedisTestClient& redis, const std::string& list) {
     total += redis.integer({"LLEN", keys->element[i]->str});
   }
   return total;
+}
+
+std::string this_host() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
 }
 
 std::map<std::string, int> bodies(const FunctionStub& function) {
@@ -173,6 +182,167 @@ TEST(RedisListSource, ReconnectsAfterRedisRestartsAndLosesNothing) {
       << bodies(function).size();
   ASSERT_TRUE(wait_until([&] { return processing_items(redis, "durable") == 0; }, 5s));
   EXPECT_EQ(redis.integer({"LLEN", "durable"}), 0);
+}
+
+TEST(RedisListSource, ARedisRestartUnderLoadIsCountedAndLosesNothing) {
+  RedisServer server(RedisServerOptions{.appendonly = true});
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(50ms));
+  constexpr int kItems = 400;
+  {
+    RedisTestClient redis(server.port());
+    push_items(redis, "loaded", 0, kItems);
+  }
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               list_trigger("loaded", "      max_inflight: 10\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(100, 10s));
+  EXPECT_EQ(source_errors(triggerd.admin_port(), "loaded"), 0.0);
+  server.stop();
+  std::this_thread::sleep_for(500ms);
+  server.start();
+  ASSERT_TRUE(wait_until([&] { return bodies(function).size() == kItems; }, 20s))
+      << bodies(function).size();
+  RedisTestClient redis(server.port());
+  ASSERT_TRUE(wait_until([&] { return processing_items(redis, "loaded") == 0; }, 5s));
+  EXPECT_EQ(redis.integer({"LLEN", "loaded"}), 0);
+  const auto errors = source_errors(triggerd.admin_port(), "loaded");
+  ASSERT_TRUE(errors.has_value());
+  EXPECT_GT(*errors, 0.0);
+  // At most what was in flight at the restart comes again.
+  EXPECT_LE(function.request_count(), static_cast<std::uint64_t>(kItems + 10));
+}
+
+// --- Consumer names ----------------------------------------------------------------------------
+
+// Two processes on one host, both with the default consumer name (the host name). The second
+// is refused while the first runs, instead of returning the first one's items to the queue,
+// and takes over once the first stops.
+TEST(RedisListConsumers, ASecondLiveProcessWithTheSameConsumerNameIsRefused) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(200ms));
+  constexpr int kItems = 60;
+  push_items(redis, "shared", 0, kItems);
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               list_trigger("shared", "      max_inflight: 2\n")));
+  auto first = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(function.wait_for_requests(2, 10s));
+  TriggerdProcess second(config.path());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return second.process().err().find("in use by another live process") != std::string::npos;
+      },
+      5s))
+      << second.process().err();
+  const std::string log = second.process().err();
+  EXPECT_NE(log.find("consumer name " + this_host() + " of list shared"), std::string::npos) << log;
+  EXPECT_EQ(trigger_sample(second.admin_port(), "triggerd_source_up", "shared"), 0.0);
+  EXPECT_EQ(http_get(second.admin_port(), "/readyz").status, 503);
+  EXPECT_LT(function.request_count(), static_cast<std::uint64_t>(kItems));  // still at work
+  // The first one stops (it gives the name up): the second takes over and finishes the list.
+  first->process().send_signal(SIGTERM);
+  EXPECT_EQ(first->process().wait_for_exit(10s), 0) << first->process().err();
+  first.reset();
+  ASSERT_TRUE(wait_until([&] { return bodies(function).size() == kItems; }, 20s))
+      << bodies(function).size() << "\n"
+      << second.process().err();
+  ASSERT_TRUE(wait_until([&] { return processing_items(redis, "shared") == 0; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kItems));  // nothing twice
+  EXPECT_EQ(trigger_sample(second.admin_port(), "triggerd_source_up", "shared"), 1.0);
+}
+
+TEST(RedisListConsumers, ProcessesWithTheirOwnConsumerNamesShareTheList) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(50ms));
+  constexpr int kItems = 200;
+  TempFile config_a(redis_config(server.port(), function.url("/fn"),
+                                 list_trigger("split", "      max_inflight: 5\n", "worker-a")));
+  TempFile config_b(redis_config(server.port(), function.url("/fn"),
+                                 list_trigger("split", "      max_inflight: 5\n", "worker-b")));
+  TriggerdProcess a(config_a.path());
+  TriggerdProcess b(config_b.path());
+  for (auto* process : {&a, &b}) {
+    ASSERT_TRUE(wait_until(
+        [&] { return trigger_sample(process->admin_port(), "triggerd_source_up", "split") == 1.0; },
+        5s));
+  }
+  push_items(redis, "split", 0, kItems);
+  ASSERT_TRUE(wait_until([&] { return bodies(function).size() == kItems; }, 20s))
+      << bodies(function).size();
+  ASSERT_TRUE(wait_until([&] { return processing_items(redis, "split") == 0; }, 5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kItems));
+  const auto by_a = trigger_sample(a.admin_port(), "triggerd_events_delivered_total", "split");
+  const auto by_b = trigger_sample(b.admin_port(), "triggerd_events_delivered_total", "split");
+  ASSERT_TRUE(by_a && by_b);
+  EXPECT_GT(*by_a, 0.0);
+  EXPECT_GT(*by_b, 0.0);
+  EXPECT_EQ(*by_a + *by_b, static_cast<double>(kItems));
+  EXPECT_EQ(redis.integer({"EXISTS", "split:processing:worker-a"}) +
+                redis.integer({"EXISTS", "split:consumer:worker-a"}),
+            1);  // its heartbeat (its processing list is empty, so Redis has no key for it)
+}
+
+// --- The drain ----------------------------------------------------------------------------------
+
+TEST(RedisListDrain, ExitsWithinShutdownTimeoutWhenRedisIsGone) {
+  RedisServer server;
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(1s));
+  {
+    RedisTestClient redis(server.port());
+    push_items(redis, "orphaned", 0, 30);
+  }
+  TempFile config(redis_config(server.port(), function.url("/fn"),
+                               list_trigger("orphaned", "      max_inflight: 10\n")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(10, 10s));
+  server.stop();
+  const auto signalled = std::chrono::steady_clock::now();
+  triggerd.process().send_signal(SIGTERM);
+  const auto exit_code = triggerd.process().wait_for_exit(15s);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_EQ(exit_code, 0) << triggerd.process().err();
+  // shutdown_timeout is 2 s.
+  EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms\n"
+                      << triggerd.process().err();
+  EXPECT_NE(triggerd.process().err().find("by the shutdown deadline"), std::string::npos)
+      << triggerd.process().err();
+}
+
+TEST(RedisListDrain, RemovesEverythingThatFinishedBeforeTheExit) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(1s));
+  constexpr int kItems = 30;
+  push_items(redis, "handover", 0, kItems);
+  TempFile config(
+      with_shutdown_timeout(redis_config(server.port(), function.url("/fn"),
+                                         list_trigger("handover", "      max_inflight: 5\n", "c1")),
+                            "5s"));
+  auto triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(function.wait_for_requests(5, 10s));
+  triggerd->process().send_signal(SIGTERM);
+  EXPECT_EQ(triggerd->process().wait_for_exit(10s), 0) << triggerd->process().err();
+  triggerd.reset();
+  // Everything taken was finished and removed; the consumer name was given up.
+  EXPECT_EQ(processing_items(redis, "handover"), 0);
+  EXPECT_EQ(redis.integer({"EXISTS", "handover:consumer:c1"}), 0);
+  const std::size_t first_run = function.requests().size();
+  function.always(200);
+  triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(wait_until([&] { return bodies(function).size() == kItems; }, 20s))
+      << bodies(function).size();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GE(first_run, 5u);
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kItems));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "tests/function_stub/function_stub.hpp"
 #include "tests/integration/redis_test_helpers.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/temp_file.hpp"
@@ -192,6 +193,36 @@ TEST(RedisStreamRecovery, TwoReplicasWithASlowFunctionDeliverEachEntryOnce) {
   EXPECT_EQ(replica_b.process().err().find("claimed"), std::string::npos);
 }
 
+TEST(RedisStreamRecovery, TwoLiveReplicasKeepTheirEntriesWhileTheFunctionOutlastsClaimIdle) {
+  // The function takes 4 s and claim_idle is 1 s. Each replica holds up to 5 entries (3 in
+  // flight, 2 read ahead), so the two hold all 10 between them, most for far longer than
+  // claim_idle. A live replica refreshes the idle time of what it holds (every claim_idle / 3),
+  // so the other one never claims an entry that is still being delivered.
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(4s));
+  constexpr int kEntries = 10;
+  add_entries(redis, "busy", 0, kEntries);
+  const std::string extra = "      claim_idle: 1s\n      count: 2\n";
+  TempFile config_a(redis_config(server.port(), function.url("/fn"),
+                                 read_ahead_trigger("busy", "replica-a", 3, extra)));
+  TempFile config_b(redis_config(server.port(), function.url("/fn"),
+                                 read_ahead_trigger("busy", "replica-b", 3, extra)));
+  TriggerdProcess replica_a(config_a.path());
+  TriggerdProcess replica_b(config_b.path());
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == kEntries; }, 30s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "busy") == 0; }, 10s))
+      << pending(redis, "busy");
+  std::this_thread::sleep_for(1500ms);  // a claimed entry would be delivered again by now
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
+  EXPECT_EQ(replica_a.process().err().find("claimed"), std::string::npos)
+      << replica_a.process().err();
+  EXPECT_EQ(replica_b.process().err().find("claimed"), std::string::npos)
+      << replica_b.process().err();
+}
+
 TEST(RedisStreamRecovery, ASecondReplicaClaimsTheEntriesOfAReplicaKilledForGood) {
   RedisServer server;
   RedisTestClient redis(server.port());
@@ -240,6 +271,35 @@ TEST(RedisStreamRecovery, ReconnectsAfterRedisRestartsAndLosesNothing) {
   EXPECT_EQ(http_get(triggerd.admin_port(), "/readyz").status, 200);
 }
 
+TEST(RedisStreamRecovery, ARedisRestartUnderLoadIsCountedAndLosesNothing) {
+  RedisServer server(RedisServerOptions{.appendonly = true});
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(50ms));
+  constexpr int kEntries = 400;
+  {
+    RedisTestClient redis(server.port());
+    add_entries(redis, "loaded", 0, kEntries);
+  }
+  TempFile config(redis_config(server.port(), function.url("/fn"), stream_trigger("loaded", "c1")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(100, 10s));
+  EXPECT_EQ(source_errors(triggerd.admin_port(), "loaded"), 0.0);
+  server.stop();
+  std::this_thread::sleep_for(500ms);
+  server.start();
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == kEntries; }, 20s))
+      << distinct_bodies(function);
+  RedisTestClient redis(server.port());
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "loaded") == 0; }, 5s))
+      << pending(redis, "loaded");
+  // The failed reads, acks and reconnects while Redis was away.
+  const auto errors = source_errors(triggerd.admin_port(), "loaded");
+  ASSERT_TRUE(errors.has_value());
+  EXPECT_GT(*errors, 0.0);
+  // At most what was in flight and read ahead at the restart comes again.
+  EXPECT_LE(function.request_count(), static_cast<std::uint64_t>(kEntries + 20));
+}
+
 TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
   RedisServer server;
   FunctionStub function;
@@ -254,6 +314,29 @@ TEST(RedisCronLock, ThreeReplicasFireEachTickOnce) {
   for (const auto& request : function.requests()) ++ticks[request.header("ce-id")];
   EXPECT_GE(ticks.size(), 4u);
   for (const auto& [id, count] : ticks) EXPECT_EQ(count, 1) << id;
+}
+
+TEST(RedisCronLock, ATickSkippedForWantOfRedisIsCountedAsASourceError) {
+  FunctionStub function;
+  const std::uint16_t nothing_there = free_port();
+  TempFile config(redis_config(nothing_there, function.url("/fn"),
+                               "  tick:\n    function: fn\n    source: {type: cron, schedule: "
+                               "\"* * * * * *\", lock: main}\n"));
+  TriggerdProcess triggerd(config.path());
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto errors = source_errors(triggerd.admin_port(), "tick");
+        return errors.has_value() && *errors >= 2.0;
+      },
+      5s))
+      << triggerd.process().err();
+  const HttpResponse metrics = http_get(triggerd.admin_port(), "/metrics");
+  EXPECT_NE(metrics.body.find("triggerd_source_errors_total{kind=\"connect\",trigger=\"tick\"}"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_GE(trigger_sample(triggerd.admin_port(), "triggerd_cron_ticks_skipped_total", "tick"),
+            2.0);
+  EXPECT_EQ(function.request_count(), 0u);  // never fired without its lock
 }
 
 TEST(RedisDrain, SigtermExitsZeroAndTheNextStartFinishesTheRest) {
@@ -284,6 +367,66 @@ TEST(RedisDrain, SigtermExitsZeroAndTheNextStartFinishesTheRest) {
       << distinct_bodies(function);
   ASSERT_TRUE(wait_until([&] { return pending(redis, "drained") == 0; }, 5s));
   EXPECT_EQ(redis.integer({"LLEN", "items"}), 0);
+}
+
+// SIGTERM with Redis gone and events in flight: the events finish, their XACKs cannot be
+// written, and the process still exits by shutdown_timeout (2 s here) rather than retrying
+// them: the entries stay pending and are delivered again.
+TEST(RedisDrain, StreamExitsWithinShutdownTimeoutWhenRedisIsGone) {
+  RedisServer server;
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(1s));
+  {
+    RedisTestClient redis(server.port());
+    add_entries(redis, "orphaned", 0, 30);
+  }
+  TempFile config(
+      redis_config(server.port(), function.url("/fn"), stream_trigger("orphaned", "c1")));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(10, 10s));
+  server.stop();
+  const auto signalled = std::chrono::steady_clock::now();
+  triggerd.process().send_signal(SIGTERM);
+  const auto exit_code = triggerd.process().wait_for_exit(15s);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_EQ(exit_code, 0) << triggerd.process().err();
+  EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms\n"
+                      << triggerd.process().err();
+  EXPECT_NE(triggerd.process().err().find("not written by the shutdown deadline"),
+            std::string::npos)
+      << triggerd.process().err();
+}
+
+// A drain that has the time: every event that finished is acknowledged before the exit, so
+// the next start delivers only what was never sent (the read-ahead), nothing twice.
+TEST(RedisDrain, StreamAcknowledgesEverythingThatFinishedBeforeTheExit) {
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(1s));
+  constexpr int kEntries = 30;
+  add_entries(redis, "handover", 0, kEntries);
+  TempFile config(with_shutdown_timeout(
+      redis_config(server.port(), function.url("/fn"),
+                   read_ahead_trigger("handover", "c1", 5, "      count: 5\n")),
+      "5s"));
+  auto triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(function.wait_for_requests(5, 10s));
+  triggerd->process().send_signal(SIGTERM);
+  EXPECT_EQ(triggerd->process().wait_for_exit(10s), 0) << triggerd->process().err();
+  triggerd.reset();
+  const std::size_t first_run = function.requests().size();
+  // Still pending: only the read-ahead, never sent.
+  EXPECT_LE(pending(redis, "handover"), 5);
+  function.always(200);
+  triggerd = std::make_unique<TriggerdProcess>(config.path());
+  ASSERT_TRUE(wait_until([&] { return distinct_bodies(function) == kEntries; }, 20s))
+      << distinct_bodies(function);
+  ASSERT_TRUE(wait_until([&] { return pending(redis, "handover") == 0; }, 5s));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GE(first_run, 5u);
+  EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
 }
 
 }  // namespace

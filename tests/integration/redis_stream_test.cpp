@@ -188,6 +188,42 @@ TEST(RedisStreamSource, ReportsTheWholeBacklogWhileTheFunctionIsDown) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+TEST(RedisStreamSource, ConnectsToRedisByHostName) {
+  // The name is looked up off the event loop; "localhost" may give ::1 first, where this
+  // server does not listen: the next address is tried.
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  add_entries(redis, "named", 0, 20);
+  std::string text = redis_config(server.port(), function.url("/fn"), stream_trigger("named"));
+  text.replace(text.find("address: 127.0.0.1:"), 19, "address: localhost:");
+  TempFile config(text);
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function.wait_for_requests(20, 10s)) << triggerd.process().err();
+  EXPECT_TRUE(wait_until([&] { return pending(redis, "named") == 0; }, 5s));
+  EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_source_up", "named"), 1.0);
+}
+
+TEST(RedisStreamConfig, ValidateWarnsWhenClaimIdleIsShorterThanOneEventCanTake) {
+  // One event: 3 attempts of up to 5 s (the function's timeout) and backoff ceilings of 1 s
+  // and 2 s between them: 18 s. A claim_idle of 10 s is shorter; 30 s is not.
+  const std::string delivery = "      retries: 2\n      backoff: {delay: 1s, max: 2s}\n";
+  TempFile config(redis_config(6379, "http://127.0.0.1:9/fn",
+                               stream_trigger("short", "      claim_idle: 10s\n", delivery) +
+                                   stream_trigger("long", "      claim_idle: 30s\n", delivery) +
+                                   stream_trigger("defaulted", "", delivery)));
+  const RunResult result = run_process(triggerd_binary(), {"validate", "-c", config.path()});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("warning: triggers.short.source.claim_idle: claim_idle (10s) is "
+                            "shorter than the longest time one event can take (18s: 3 attempts "
+                            "of up to 5s plus the backoff between them)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.err.find("triggers.long.source"), std::string::npos) << result.err;
+  // The default claim_idle (60s) is long enough for this delivery policy.
+  EXPECT_EQ(result.err.find("triggers.defaulted.source"), std::string::npos) << result.err;
+}
+
 // --- The read-ahead --------------------------------------------------------------------------
 // The source keeps up to min(count, max_inflight) entries read from Redis but not yet started,
 // so that a slot the function frees gets its next entry without waiting for an XREADGROUP.

@@ -39,6 +39,35 @@ inline std::optional<double> trigger_sample(std::uint16_t admin_port, const std:
   return std::stod(response.body.substr(value_at, response.body.find('\n', value_at) - value_at));
 }
 
+// triggerd_source_errors_total of `trigger`, every kind summed; nullopt when /metrics does not
+// answer or has no such series.
+inline std::optional<double> source_errors(std::uint16_t admin_port, const std::string& trigger) {
+  const HttpResponse response = http_get(admin_port, "/metrics");
+  if (response.status != 200) return std::nullopt;
+  const std::string name = "triggerd_source_errors_total{";
+  const std::string label = "trigger=\"" + trigger + "\"";
+  std::optional<double> total;
+  std::string::size_type at = 0;
+  while ((at = response.body.find(name, at)) != std::string::npos) {
+    const auto end = response.body.find('\n', at);
+    const std::string line = response.body.substr(at, end - at);
+    at = end;
+    if (line.find(label) == std::string::npos) continue;
+    total = total.value_or(0) + std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+// `config` with the server's shutdown_timeout set to `timeout` (e.g. "5s").
+inline std::string with_shutdown_timeout(std::string config, const std::string& timeout) {
+  const std::string key = "shutdown_timeout: ";
+  const auto at = config.find(key);
+  if (at != std::string::npos) {
+    config.replace(at + key.size(), config.find('\n', at) - at - key.size(), timeout);
+  }
+  return config;
+}
+
 // GET /v1/triggers/NAME as JSON; null when it does not answer 200.
 inline boost::json::value trigger_info(std::uint16_t admin_port, const std::string& trigger) {
   const HttpResponse response = http_get(admin_port, "/v1/triggers/" + trigger);

@@ -12,9 +12,9 @@
 
 namespace triggerd::testing {
 
-RedisTestClient::RedisTestClient(std::uint16_t port) {
+RedisTestClient::RedisTestClient(std::uint16_t port, const std::string& host) {
   timeval timeout{10, 0};
-  context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
+  context_ = redisConnectWithTimeout(host.c_str(), port, timeout);
   if (context_ == nullptr || context_->err != 0) {
     std::string error = context_ != nullptr ? context_->errstr : "out of memory";
     if (context_ != nullptr) redisFree(context_);
@@ -85,7 +85,7 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(options) {
   std::string pattern = (std::filesystem::temp_directory_path() / "triggerd-redis-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = pattern;
-  port_ = free_port();
+  port_ = options_.port != 0 ? options_.port : free_port();
   start();
 }
 
@@ -98,13 +98,13 @@ RedisServer::~RedisServer() {
 void RedisServer::start() {
   process_ = std::make_unique<ChildProcess>(
       "redis-server",
-      std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", options_.appendonly ? "yes" : "no", "--dir", dir_,
-                               "--protected-mode", "no"});
+      std::vector<std::string>{"--port", std::to_string(port_), "--bind", options_.bind, "--save",
+                               "", "--appendonly", options_.appendonly ? "yes" : "no", "--dir",
+                               dir_, "--protected-mode", "no"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     try {
-      RedisTestClient client(port_);
+      RedisTestClient client(port_, options_.bind);
       if (client.text({"PING"}) == "PONG") return;
     } catch (const std::runtime_error&) {
       // not listening yet

@@ -23,7 +23,7 @@ using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 class RedisTestClient {
  public:
   // Throws std::runtime_error when the server does not answer.
-  explicit RedisTestClient(std::uint16_t port);
+  explicit RedisTestClient(std::uint16_t port, const std::string& host = "127.0.0.1");
   ~RedisTestClient();
   RedisTestClient(const RedisTestClient&) = delete;
   RedisTestClient& operator=(const RedisTestClient&) = delete;
@@ -41,6 +41,9 @@ class RedisTestClient {
 
 struct RedisServerOptions {
   bool appendonly = false;  // for tests that restart the server and expect their data back
+  // A loopback address: 127.0.0.2 gives a second server that a host name can be moved to.
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: a free one
 };
 
 class RedisServer {
@@ -52,7 +55,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& host() const { return options_.bind; }
+  std::string address() const { return options_.bind + ":" + std::to_string(port_); }
 
   // SIGTERM (redis-server writes its append-only file and exits) and wait.
   void stop();
