@@ -272,7 +272,7 @@ class Schema {
       std::optional<Value> delivery_value = fields.get("delivery");
       if (delivery_value) read_delivery(*delivery_value, trigger);
       if (auto v = fields.get("scaling")) read_scaling(*v, trigger.scaling);
-      if (source_ok) check_claim_idle(trigger, config, item);
+      if (source_ok) check_claim_idle(trigger, config);
       if (source_ok && trigger.delivery.ordering != Ordering::none &&
           !std::holds_alternative<KafkaSource>(trigger.source)) {
         r_.error(ordering_at_, delivery_value->path + ".ordering",
@@ -391,11 +391,12 @@ class Schema {
   // A redis-stream consumer keeps the entries it delivers by refreshing their idle time, which
   // needs Redis: cut off from it for claim_idle, it loses them to another replica, which
   // delivers them again. A claim_idle below the longest time one event can take makes that a
-  // matter of a short outage.
-  void check_claim_idle(const Trigger& trigger, const Config& config, const Value& item) {
+  // matter of a short outage. Only a claim_idle set in the file is judged: the defaults would
+  // warn on every stream trigger, and a user who never chose claim_idle has nothing to change.
+  void check_claim_idle(const Trigger& trigger, const Config& config) {
     const auto* stream = std::get_if<RedisStreamSource>(&trigger.source);
     const Function* function = config.find_function(trigger.function);
-    if (stream == nullptr || function == nullptr) return;
+    if (stream == nullptr || function == nullptr || !claim_idle_value_) return;
     const Duration longest = longest_event(trigger.delivery, function->timeout);
     if (stream->claim_idle >= longest) return;
     const std::string message =
@@ -405,11 +406,7 @@ class Schema {
         format_duration(function->timeout) +
         " plus the backoff between them): should this replica lose Redis for claim_idle while "
         "it delivers, another replica claims its entries and delivers them again";
-    if (claim_idle_value_) {
-      r_.warning(claim_idle_value_->at, claim_idle_value_->path, message);
-    } else {
-      r_.warning(item.key_at, item.path + ".source", message);
-    }
+    r_.warning(claim_idle_value_->at, claim_idle_value_->path, message);
   }
 
   HttpSource read_http_source(MapReader& fields, const std::string& trigger) {
