@@ -153,6 +153,7 @@ struct FunctionClient::Impl {
       : executor_(std::move(executor)),
         endpoint_(std::move(endpoint)),
         port_(std::to_string(endpoint_.url.port)),
+        numeric_(numeric_endpoint(endpoint_.url.host, endpoint_.url.port)),
         fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
         available_(static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
         watchdog_(executor_),
@@ -160,6 +161,21 @@ struct FunctionClient::Impl {
 
   static Connection* connection_of(FunctionCall& call) {
     return static_cast<Connection*>(call.connection_);
+  }
+
+  // An address written as such needs no lookup: it would only queue behind the lookups of
+  // other functions on Asio's one resolver thread.
+  static std::optional<tcp::resolver::results_type> numeric_endpoint(const std::string& host,
+                                                                     std::uint16_t port) {
+    std::string bare = host;
+    if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+      bare = bare.substr(1, bare.size() - 2);
+    }
+    beast::error_code error;
+    const asio::ip::address address = asio::ip::make_address(bare, error);
+    if (error) return std::nullopt;
+    return tcp::resolver::results_type::create(tcp::endpoint(address, port), host,
+                                               std::to_string(port));
   }
 
   // --- the concurrency limit: a FIFO of waiting calls, so none starves behind newer ones ---
@@ -338,6 +354,10 @@ struct FunctionClient::Impl {
     call.stage_ = Stage::connecting;
     auto* connection = new Connection(executor_);
     call.connection_ = connection;
+    if (numeric_) {
+      on_resolved(call, {}, *numeric_);
+      return;
+    }
     auto lookup = std::make_shared<Lookup>(executor_);
     lookup->call = &call;
     connection->lookup = lookup;
@@ -485,6 +505,7 @@ struct FunctionClient::Impl {
   asio::any_io_executor executor_;
   HttpEndpoint endpoint_;
   std::string port_;
+  std::optional<tcp::resolver::results_type> numeric_;  // the url's host is an IP address
   std::string fixed_head_;  // holds revealed header secrets: never log it
   std::size_t available_;   // free slots of max_concurrency
   FunctionCall* waiters_head_ = nullptr;
