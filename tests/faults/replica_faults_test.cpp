@@ -1,0 +1,135 @@
+// Fault cases around the replicas themselves, for each queue source: a replica killed with
+// events in flight, drained with SIGTERM while slow events are in flight, two replicas sharing
+// a queue with a slow function, and one of two replicas killed for good. Every event is
+// accounted for by its payload id (tests/faults/ledger.hpp).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "tests/faults/fault_harness.hpp"
+#include "tests/faults/ledger.hpp"
+#include "tests/function_stub/function_stub.hpp"
+
+namespace triggerd::testing {
+namespace {
+
+class ReplicaFaults : public ::testing::TestWithParam<SourceKind> {
+ protected:
+  void SetUp() override { queue_ = Queue::make(GetParam()); }
+
+  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
+
+  DeliverySettings settings() const {
+    DeliverySettings settings;
+    settings.function_url = function_.url("/fn");
+    return settings;
+  }
+
+  // One replica goes by the source's default consumer name where it has one (redis-list: the
+  // host name); two replicas on this one host need a name each.
+  std::string config(const DeliverySettings& settings, const std::string& consumer,
+                     bool name_consumer = false) const {
+    return replica_config(*queue_, settings, consumer, name_consumer);
+  }
+
+  // Kafka: waits until both replicas hold their share of the topic's partitions, so that no
+  // rebalance comes while events are in flight. Redis sources need no wait.
+  void wait_for_shares(Replica& a, Replica& b) {
+    if (GetParam() != SourceKind::kKafka) return;
+    ASSERT_TRUE(wait_for_log(a, "assigned 2 partitions", 30s)) << a.log();
+    ASSERT_TRUE(wait_for_log(b, "assigned 2 partitions", 30s)) << b.log();
+  }
+
+  bool accounted(Ledger& ledger, std::chrono::milliseconds timeout = 40s) {
+    return wait_until_accounted(
+        ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, timeout);
+  }
+
+  FunctionStub function_;
+  std::unique_ptr<Queue> queue_;
+};
+
+TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlight) {
+  Ledger ledger = this->ledger("kill -9 mid-flight, restart");
+  function_.always(StubStep::respond(200).with_delay(300ms));
+  const DeliverySettings settings = this->settings();  // max_inflight 10
+  queue_->send(ledger.issue(100));
+  Replica replica("a", config(settings, "replica-a"));
+  ASSERT_TRUE(function_.wait_for_requests(25, 30s)) << replica.log();
+  std::this_thread::sleep_for(150ms);  // half way through the function's 300 ms
+  replica.kill();
+
+  function_.always(200);
+  replica.restart();
+  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
+  // Only what the killed process held in flight may come again.
+  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight));
+}
+
+TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepeatsNothing) {
+  Ledger ledger = this->ledger("SIGTERM with slow events in flight, restart");
+  function_.always(StubStep::respond(200).with_delay(800ms));
+  DeliverySettings settings = this->settings();
+  settings.function_timeout = "3s";
+  settings.shutdown_timeout = "5s";
+  queue_->send(ledger.issue(40));
+  Replica replica("a", config(settings, "replica-a"));
+  ASSERT_TRUE(function_.wait_for_requests(15, 30s)) << replica.log();
+
+  // Everything in flight finishes well inside the shutdown timeout and is acknowledged.
+  EXPECT_EQ(replica.terminate(10s), 0) << replica.log();
+  function_.always(200);
+  replica.restart();
+  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
+  expect_accounted(ledger, 0);
+}
+
+TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
+  Ledger ledger = this->ledger("two replicas, function slower than claim_idle");
+  // Slower than claim_idle (2 s): a live replica's events must stay its own.
+  function_.always(StubStep::respond(200).with_delay(2500ms));
+  DeliverySettings settings = this->settings();
+  settings.function_timeout = "5s";
+  settings.max_inflight = 3;
+  Replica a("a", config(settings, "replica-a", true));
+  Replica b("b", config(settings, "replica-b", true));
+  wait_for_shares(a, b);
+  queue_->send(ledger.issue(12));
+
+  EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
+  expect_accounted(ledger, 0);
+  EXPECT_GT(a.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
+  EXPECT_GT(b.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
+}
+
+TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
+  Ledger ledger = this->ledger("one of two replicas killed for good");
+  function_.always(StubStep::respond(200).with_delay(300ms));
+  const DeliverySettings settings = this->settings();
+  Replica a("a", config(settings, "replica-a", true));
+  Replica b("b", config(settings, "replica-b", true));
+  wait_for_shares(a, b);
+  queue_->send(ledger.issue(120));
+  ASSERT_TRUE(function_.wait_for_requests(40, 30s)) << a.log() << b.log();
+  ASSERT_TRUE(wait_until([&] { return a.metric("triggerd_inflight_events").value_or(0) > 0; },
+                         5s))
+      << "the replica to kill has events in flight";
+  std::this_thread::sleep_for(150ms);
+  a.kill();
+
+  function_.always(200);
+  EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << b.log();
+  // Only what the killed replica held in flight may come again.
+  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sources, ReplicaFaults,
+                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
+                                           SourceKind::kKafka),
+                         source_param_name);
+
+}  // namespace
+}  // namespace triggerd::testing

@@ -1,0 +1,107 @@
+// The long variants of the fault cases, run only with TRIGGERD_FAULTS_SOAK=1 (minutes each):
+// many more events through repeated kills and restarts, and a function whose network keeps
+// changing between every fault the proxy has.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "tests/faults/fault_harness.hpp"
+#include "tests/faults/ledger.hpp"
+#include "tests/function_stub/function_stub.hpp"
+#include "tests/support/fault_proxy.hpp"
+
+namespace triggerd::testing {
+namespace {
+
+class Soak : public ::testing::TestWithParam<SourceKind> {
+ protected:
+  void SetUp() override {
+    if (!soak_enabled()) GTEST_SKIP() << "set TRIGGERD_FAULTS_SOAK=1 to run the soak variants";
+    queue_ = Queue::make(GetParam());
+  }
+
+  FunctionStub function_;
+  std::unique_ptr<Queue> queue_;
+};
+
+TEST_P(Soak, RepeatedKillsAndRestartsUnderLoadLoseNothing) {
+  constexpr int kEvents = 5000;
+  constexpr int kKills = 8;
+  Ledger ledger(source_type(GetParam()), "soak: 8 kills -9 and restarts under load");
+  function_.always(StubStep::respond(200).with_delay(20ms));
+  DeliverySettings settings;
+  settings.function_url = function_.url("/fn");
+  settings.max_inflight = 20;
+  queue_->send(ledger.issue(kEvents));
+  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  std::mt19937 random(12);
+  std::uniform_int_distribution<int> pause_ms(500, 2500);
+  for (int kill = 0; kill < kKills; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
+    replica.kill();
+    replica.restart();
+  }
+  EXPECT_TRUE(wait_until_accounted(
+      ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, 180s))
+      << queue_->describe() << "\n" << replica.log();
+  expect_accounted(ledger, static_cast<std::size_t>(kKills * settings.max_inflight));
+}
+
+TEST_P(Soak, AFunctionBehindAChangingNetworkLosesNothing) {
+  constexpr int kEvents = 3000;
+  constexpr int kSwitches = 40;
+  Ledger ledger(source_type(GetParam()), "soak: 40 network faults in a row");
+  FaultProxy proxy(function_.port());
+  function_.always(StubStep::respond(200).with_delay(5ms));
+  DeliverySettings settings;
+  settings.function_url = proxy.url("/fn");
+  settings.max_inflight = 20;
+  queue_->send(ledger.issue(kEvents));
+  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  std::mt19937 random(7);
+  std::uniform_int_distribution<int> fault(0, 5);
+  std::uniform_int_distribution<int> pause_ms(100, 800);
+  for (int i = 0; i < kSwitches; ++i) {
+    switch (fault(random)) {
+      case 0:
+        proxy.pass();
+        break;
+      case 1:
+        proxy.add_latency(std::chrono::milliseconds(pause_ms(random)));
+        break;
+      case 2:
+        proxy.reset_after(16);
+        break;
+      case 3:
+        proxy.black_hole();
+        break;
+      case 4:
+        proxy.refuse();
+        proxy.cut();
+        break;
+      default:
+        proxy.cut();
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
+  }
+  proxy.pass();
+  EXPECT_TRUE(wait_until_accounted(
+      ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, 180s))
+      << queue_->describe() << "\n" << replica.log();
+  // A black hole, a cut or a reset can take an answer the function already gave: each switch
+  // may repeat what was in flight.
+  expect_accounted(ledger, static_cast<std::size_t>(kSwitches * settings.max_inflight));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sources, Soak,
+                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
+                                           SourceKind::kKafka),
+                         source_param_name);
+
+}  // namespace
+}  // namespace triggerd::testing
