@@ -59,13 +59,13 @@ TEST_P(DeadLetterFaults, ADeadLetterDownForAWhileLosesNothingOnceItIsBack) {
         ledger.dead_letter_saw(dead_letter_.requests());
       },
       40s))
-      << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+      << queue_->describe() << "\n"
+      << replica->log();
+  expect_accounted(ledger, 0, replica->log());
   EXPECT_EQ(ledger.tally().dead_lettered, 30u);
   EXPECT_EQ(replica->metric("triggerd_events_dead_lettered_total"), 30.0);
-  EXPECT_GT(replica->metric("triggerd_dead_letter_failures_total", "reason=\"temporary\"")
-                .value_or(0),
-            0)
+  EXPECT_GT(
+      replica->metric("triggerd_dead_letter_failures_total", "reason=\"temporary\"").value_or(0), 0)
       << "the failed writes are counted";
 }
 
@@ -88,8 +88,9 @@ TEST_P(DeadLetterFaults, ADeadLetterRefusingForGoodDropsAndCountsAndTheTriggerKe
         ledger.dead_letter_saw(dead_letter_.requests(), never_ok);
       },
       30s))
-      << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+      << queue_->describe() << "\n"
+      << replica->log();
+  expect_accounted(ledger, 0, replica->log());
   const Tally tally = ledger.tally();
   EXPECT_EQ(tally.dropped, kRejected);
   EXPECT_EQ(tally.delivered, 40 - kRejected);

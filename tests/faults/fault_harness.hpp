@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -56,7 +56,7 @@ struct DeliverySettings {
 };
 
 struct QueueOptions {
-  bool durable = false;  // redis: append-only file, for cases that restart the server
+  bool durable = false;           // redis: append-only file, for cases that restart the server
   std::string claim_idle = "2s";  // redis-stream
 };
 

@@ -61,7 +61,7 @@ TEST_P(FunctionFaults, RefusedConnectionsAreRetriedUntilTheFunctionIsBack) {
 
   proxy_.pass();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+  expect_accounted(ledger, 0, replica->log());
 }
 
 TEST_P(FunctionFaults, ConnectionsResetMidRequestAreRetriedUntilTheyGetThrough) {
@@ -75,7 +75,7 @@ TEST_P(FunctionFaults, ConnectionsResetMidRequestAreRetriedUntilTheyGetThrough) 
 
   proxy_.pass();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+  expect_accounted(ledger, 0, replica->log());
 }
 
 TEST_P(FunctionFaults, ANetworkBlackHoleTimesOutAndIsRetriedOnceItCloses) {
@@ -89,7 +89,7 @@ TEST_P(FunctionFaults, ANetworkBlackHoleTimesOutAndIsRetriedOnceItCloses) {
 
   proxy_.pass();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+  expect_accounted(ledger, 0, replica->log());
 }
 
 TEST_P(FunctionFaults, AFunctionHangingPastTheTimeoutIsRetried) {
@@ -100,8 +100,9 @@ TEST_P(FunctionFaults, AFunctionHangingPastTheTimeoutIsRetried) {
   queue_->send(ledger.issue(30));
 
   EXPECT_TRUE(accounted(ledger, [&](std::size_t index) { return index >= kHung; }))
-      << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+      << queue_->describe() << "\n"
+      << replica->log();
+  expect_accounted(ledger, 0, replica->log());
   EXPECT_EQ(attempts(*replica, "timeout"), static_cast<double>(kHung));
 }
 
@@ -124,10 +125,11 @@ TEST_P(FunctionFaults, StormsOf503AreRetriedAndEveryEventIsDeliveredOnce) {
   auto replica = start_replica();
   queue_->send(ledger.issue(60));
 
-  EXPECT_TRUE(accounted(ledger, [&](std::size_t index) {
-    return index >= script.size() || script[index] == 200;
-  })) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0);
+  EXPECT_TRUE(accounted(
+      ledger, [&](std::size_t index) { return index >= script.size() || script[index] == 200; }))
+      << queue_->describe() << "\n"
+      << replica->log();
+  expect_accounted(ledger, 0, replica->log());
   EXPECT_EQ(attempts(*replica, "5xx"), 75.0);
 }
 

@@ -41,16 +41,13 @@ void Ledger::function_saw(const std::vector<RecordedRequest>& requests, const An
   }
 }
 
-void Ledger::dead_letter_saw(const std::vector<RecordedRequest>& requests,
-                             const AnsweredOk& ok) {
+void Ledger::dead_letter_saw(const std::vector<RecordedRequest>& requests, const AnsweredOk& ok) {
   dead_letter_ok_.clear();
   dead_letter_refused_.clear();
   for (std::size_t i = 0; i < requests.size(); ++i) {
     (ok(i) ? dead_letter_ok_ : dead_letter_refused_).push_back(requests[i].body);
   }
 }
-
-void Ledger::dead_letter_took(const std::vector<std::string>& ids) { dead_letter_other_ = ids; }
 
 Tally Ledger::tally() const {
   const std::set<std::string> sent(sent_.begin(), sent_.end());
@@ -67,7 +64,6 @@ Tally Ledger::tally() const {
   };
   count(function_ok_, &Counts::deliveries);
   count(dead_letter_ok_, &Counts::dead_letter_takes);
-  count(dead_letter_other_, &Counts::dead_letter_takes);
   count(dead_letter_refused_, &Counts::dead_letter_refusals);
 
   Tally tally;
@@ -98,7 +94,6 @@ Tally Ledger::tally() const {
 std::string Ledger::lost_sample(std::size_t limit) const {
   std::set<std::string> accounted(function_ok_.begin(), function_ok_.end());
   accounted.insert(dead_letter_ok_.begin(), dead_letter_ok_.end());
-  accounted.insert(dead_letter_other_.begin(), dead_letter_other_.end());
   accounted.insert(dead_letter_refused_.begin(), dead_letter_refused_.end());
   std::string text;
   std::size_t listed = 0;
@@ -129,12 +124,13 @@ void Ledger::report() const {
   }
 }
 
-void expect_accounted(const Ledger& ledger, std::size_t max_duplicates) {
+void expect_accounted(const Ledger& ledger, std::size_t max_duplicates,
+                      const std::string& context) {
   ledger.report();
   const Tally t = ledger.tally();
-  EXPECT_EQ(t.lost, 0u) << ledger.row() << "\nlost: " << ledger.lost_sample();
+  EXPECT_EQ(t.lost, 0u) << ledger.row() << "\nlost: " << ledger.lost_sample() << "\n" << context;
   EXPECT_EQ(t.unknown, 0u) << ledger.row() << ": payloads that were never sent";
-  EXPECT_LE(t.duplicated, max_duplicates) << ledger.row();
+  EXPECT_LE(t.duplicated, max_duplicates) << ledger.row() << "\n" << context;
 }
 
 }  // namespace triggerd::testing

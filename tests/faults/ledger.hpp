@@ -42,17 +42,12 @@ class Ledger {
   static bool always_ok(std::size_t) { return true; }
 
   // Replaces what the function was seen doing with `requests` (bodies are ids).
-  void function_saw(const std::vector<RecordedRequest>& requests,
-                    const AnsweredOk& ok = always_ok);
+  void function_saw(const std::vector<RecordedRequest>& requests, const AnsweredOk& ok = always_ok);
   // Replaces what the dead letter took (it answered 2xx) and what it refused.
   void dead_letter_saw(const std::vector<RecordedRequest>& requests,
                        const AnsweredOk& ok = always_ok);
-  // Ids a dead letter took by other means (a Redis stream or a Kafka topic read back).
-  void dead_letter_took(const std::vector<std::string>& ids);
 
   Tally tally() const;
-  // How many ids the function did so far (distinct).
-  std::size_t delivered_count() const { return tally().delivered; }
   // Up to `limit` lost ids, for a failure message.
   std::string lost_sample(std::size_t limit = 10) const;
   // The markdown row of docs/reliability.md:
@@ -70,11 +65,12 @@ class Ledger {
   std::vector<std::string> function_ok_;
   std::vector<std::string> dead_letter_ok_;
   std::vector<std::string> dead_letter_refused_;
-  std::vector<std::string> dead_letter_other_;
 };
 
-// Fails the test (with the row and the lost ids) unless nothing was lost, nothing foreign was
-// seen, and duplicates are within `max_duplicates`. Reports the row either way.
-void expect_accounted(const Ledger& ledger, std::size_t max_duplicates);
+// Fails the test (with the row, the lost ids and `context`, e.g. the replicas' logs) unless
+// nothing was lost, nothing foreign was seen, and duplicates are within `max_duplicates`.
+// Reports the row either way.
+void expect_accounted(const Ledger& ledger, std::size_t max_duplicates,
+                      const std::string& context = "");
 
 }  // namespace triggerd::testing

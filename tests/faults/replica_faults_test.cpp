@@ -66,7 +66,7 @@ TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlig
   replica.restart();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   // Only what the killed process held in flight may come again.
-  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight));
+  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), replica.log());
 }
 
 TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepeatsNothing) {
@@ -84,7 +84,7 @@ TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepe
   function_.always(200);
   replica.restart();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
-  expect_accounted(ledger, 0);
+  expect_accounted(ledger, 0, replica.log());
 }
 
 TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
@@ -100,7 +100,7 @@ TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
   queue_->send(ledger.issue(12));
 
   EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
-  expect_accounted(ledger, 0);
+  expect_accounted(ledger, 0, a.log() + b.log());
   EXPECT_GT(a.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
   EXPECT_GT(b.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
 }
@@ -114,8 +114,7 @@ TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
   wait_for_shares(a, b);
   queue_->send(ledger.issue(120));
   ASSERT_TRUE(function_.wait_for_requests(40, 30s)) << a.log() << b.log();
-  ASSERT_TRUE(wait_until([&] { return a.metric("triggerd_inflight_events").value_or(0) > 0; },
-                         5s))
+  ASSERT_TRUE(wait_until([&] { return a.metric("triggerd_inflight_events").value_or(0) > 0; }, 5s))
       << "the replica to kill has events in flight";
   std::this_thread::sleep_for(150ms);
   a.kill();
@@ -123,7 +122,7 @@ TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
   function_.always(200);
   EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << b.log();
   // Only what the killed replica held in flight may come again.
-  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight));
+  expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), a.log() + b.log());
 }
 
 INSTANTIATE_TEST_SUITE_P(Sources, ReplicaFaults,

@@ -183,8 +183,8 @@ class FaultProxy::Loop {
       std::optional<Clock::time_point> next_due;
       auto note_due = [&](const Direction& direction) {
         if (!direction.queue.empty() && direction.queue.front().due > now) {
-          next_due = std::min(next_due.value_or(direction.queue.front().due),
-                              direction.queue.front().due);
+          next_due =
+              std::min(next_due.value_or(direction.queue.front().due), direction.queue.front().due);
         }
       };
       fds.clear();
@@ -402,8 +402,9 @@ class FaultProxy::Loop {
     std::size_t keep = static_cast<std::size_t>(got);
     if (c.budget) keep = std::min(keep, *c.budget);
     if (keep > 0) {
-      direction.push(std::string(buffer, keep), Clock::now() + (mode_ == Mode::kLatency ? delay_
-                                                                : std::chrono::milliseconds(0)));
+      direction.push(
+          std::string(buffer, keep),
+          Clock::now() + (mode_ == Mode::kLatency ? delay_ : std::chrono::milliseconds(0)));
     }
     if (c.budget) {
       *c.budget -= keep;

@@ -4,12 +4,11 @@
 #include "tests/support/fault_proxy.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <chrono>
@@ -75,7 +74,8 @@ TEST(FaultProxy, PassesRequestsAndAnswersThroughUnchanged) {
   function.always(StubStep::respond(201, "made"));
   FaultProxy proxy(function.port());
   for (int i = 0; i < 3; ++i) {
-    const HttpResponse response = http_request("POST", proxy.port(), "/fn", "body " + std::to_string(i));
+    const HttpResponse response =
+        http_request("POST", proxy.port(), "/fn", "body " + std::to_string(i));
     EXPECT_EQ(response.status, 201) << response.error;
     EXPECT_EQ(response.body, "made");
   }
