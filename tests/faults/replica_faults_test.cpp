@@ -18,7 +18,8 @@ namespace {
 
 class ReplicaFaults : public ::testing::TestWithParam<SourceKind> {
  protected:
-  void SetUp() override { queue_ = Queue::make(GetParam()); }
+  // Each case starts by making its queue, with the options it needs.
+  void make_queue(const QueueOptions& options = {}) { queue_ = Queue::make(GetParam(), options); }
 
   Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
 
@@ -53,6 +54,7 @@ class ReplicaFaults : public ::testing::TestWithParam<SourceKind> {
 };
 
 TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlight) {
+  make_queue();
   Ledger ledger = this->ledger("kill -9 mid-flight, restart");
   function_.always(StubStep::respond(200).with_delay(300ms));
   const DeliverySettings settings = this->settings();  // max_inflight 10
@@ -70,6 +72,7 @@ TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlig
 }
 
 TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepeatsNothing) {
+  make_queue();
   Ledger ledger = this->ledger("SIGTERM with slow events in flight, restart");
   function_.always(StubStep::respond(200).with_delay(800ms));
   DeliverySettings settings = this->settings();
@@ -88,24 +91,31 @@ TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepe
 }
 
 TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
+  // redis-stream: claim_idle at its minimum, and a function four times slower. A replica's
+  // entries are pending in its name all the while it delivers them; the other replica, idle
+  // and claiming every half second, must leave them alone.
+  make_queue(QueueOptions{.claim_idle = "1s"});
   Ledger ledger = this->ledger("two replicas, function slower than claim_idle");
-  // Slower than claim_idle (2 s): a live replica's events must stay its own.
-  function_.always(StubStep::respond(200).with_delay(2500ms));
+  function_.always(StubStep::respond(200).with_delay(4s));
   DeliverySettings settings = this->settings();
-  settings.function_timeout = "5s";
-  settings.max_inflight = 3;
+  settings.function_timeout = "6s";
+  settings.max_inflight = 5;
   Replica a("a", config(settings, "replica-a", true));
   Replica b("b", config(settings, "replica-b", true));
   wait_for_shares(a, b);
-  queue_->send(ledger.issue(12));
+  queue_->send(ledger.issue(10));
 
   EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
   expect_accounted(ledger, 0, a.log() + b.log());
-  EXPECT_GT(a.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
-  EXPECT_GT(b.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
+  if (GetParam() == SourceKind::kKafka) {
+    // Each holds two of the four partitions, so each has events of its own to deliver.
+    EXPECT_GT(a.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
+    EXPECT_GT(b.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
+  }
 }
 
 TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
+  make_queue();
   Ledger ledger = this->ledger("one of two replicas killed for good");
   function_.always(StubStep::respond(200).with_delay(300ms));
   const DeliverySettings settings = this->settings();

@@ -358,11 +358,11 @@ class FaultProxy::Loop {
       int error = 0;
       socklen_t length = sizeof(error);
       ::getsockopt(c.target, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error != 0) {
-        abort_connection(c);
+      if (error != 0 || (revents & POLLOUT) == 0) {
+        abort_connection(c);  // refused, or hung up before it was connected
         return;
       }
-      if ((revents & POLLOUT) != 0) c.connecting = false;
+      c.connecting = false;
       return;
     }
     if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !c.down.eof) {
@@ -380,6 +380,10 @@ class FaultProxy::Loop {
     const ssize_t got = ::recv(fd, buffer, sizeof(buffer), 0);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
+      if (c.black_hole && !from_client) {
+        close_fd(c.target);  // a black hole passes nothing on, not even the target's reset
+        return true;
+      }
       // A reset from one side is passed on as a reset to the other.
       abort_connection(c);
       return false;
