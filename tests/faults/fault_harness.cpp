@@ -152,9 +152,22 @@ class RedisListQueue final : public Queue {
   }
   std::string describe() override {
     try {
-      const auto [waiting, processing] = waiting_and_processing();
-      return "list: " + std::to_string(waiting) + " waiting, " + std::to_string(processing) +
-             " in processing lists";
+      RedisTestClient client(server_.port());
+      std::string text =
+          "list: " + std::to_string(client.integer({"LLEN", kQueueName})) + " waiting";
+      ReplyPtr keys = client.command({"KEYS", std::string(kQueueName) + ":processing:*"});
+      for (std::size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; ++i) {
+        text += ", " + std::to_string(client.integer({"LLEN", keys->element[i]->str})) + " in " +
+                keys->element[i]->str;
+      }
+      // The consumers the sources know of (they return a dead one's processing list).
+      ReplyPtr consumers = client.command({"SMEMBERS", std::string(kQueueName) + ":consumers"});
+      text += "; consumers:";
+      for (std::size_t i = 0; consumers->type == REDIS_REPLY_ARRAY && i < consumers->elements;
+           ++i) {
+        text += std::string(" ") + consumers->element[i]->str;
+      }
+      return text;
     } catch (const std::runtime_error& e) {
       return std::string("list: ") + e.what();
     }

@@ -130,7 +130,7 @@ TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
   a.kill();
 
   function_.always(200);
-  EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << b.log();
+  EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
   // Only what the killed replica held in flight may come again.
   expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), a.log() + b.log());
 }
