@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +24,12 @@ namespace {
 constexpr const char* kQueueName = "faults";  // the stream, list or topic
 constexpr const char* kKafkaGroup = "g-faults";
 constexpr int kKafkaPartitions = 4;
+
+boost::json::value parse_or_null(const std::string& text) {
+  boost::system::error_code error;
+  boost::json::value value = boost::json::parse(text, error);
+  return error ? boost::json::value(nullptr) : value;
+}
 
 // The pid of a child of this process whose /proc name is `comm`, or -1.
 pid_t child_named(const std::string& comm) {
@@ -352,6 +360,30 @@ std::optional<double> Replica::metric(const std::string& name, const std::string
     at += series.size();
   }
   return std::nullopt;
+}
+
+std::string Replica::status() {
+  if (!process_) return "(not running)";
+  const HttpResponse response =
+      http_get(process_->admin_port(), std::string("/v1/triggers/") + kTrigger);
+  return response.status == 200 ? response.body : "(" + response.error + ")";
+}
+
+bool Replica::reports_idle(std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        const boost::json::value status = parse_or_null(this->status());
+        if (!status.is_object()) return false;
+        const boost::json::object& fields = status.as_object();
+        auto number = [&](const char* name) {
+          const boost::json::value* value = fields.if_contains(name);
+          return value != nullptr && value->is_int64() ? value->as_int64() : -1;
+        };
+        const boost::json::value* active = fields.if_contains("active");
+        return number("queue_depth") == 0 && number("inflight") == 0 && number("backlog") == 0 &&
+               active != nullptr && active->is_bool() && !active->as_bool();
+      },
+      timeout);
 }
 
 std::string Replica::log() {

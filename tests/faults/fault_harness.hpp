@@ -120,6 +120,11 @@ class Replica {
   // What it logged so far (of the current process, and of the ones before a restart).
   std::string log();
 
+  // GET /v1/triggers/faults, as an autoscaler reads it (the body, or the error).
+  std::string status();
+  // Waits until that says nothing is left: queue_depth, inflight and backlog 0, active false.
+  bool reports_idle(std::chrono::milliseconds timeout = 15s);
+
  private:
   std::string name_;
   TempFile config_;

@@ -68,6 +68,7 @@ TEST_P(RedisRestart, RedisRestartedUnderLoadLosesNothing) {
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   // What was in flight when Redis went away may come again (its acknowledgement was lost).
   expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), replica.log());
+  EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
   EXPECT_GT(source_errors(replica), 0) << "the outage is counted in triggerd_source_errors_total";
 }
 
@@ -99,6 +100,7 @@ TEST_P(QueueOutage, SigtermWhileTheQueueIsDownExitsWithinTheShutdownTimeoutAndLo
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   // What was in flight, or finished without its acknowledgement landing, may come again.
   expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), replica.log());
+  EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Sources, RedisRestart,

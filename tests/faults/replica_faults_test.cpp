@@ -69,6 +69,9 @@ TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlig
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   // Only what the killed process held in flight may come again.
   expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), replica.log());
+  // What an autoscaler reads once all is done: nothing left (a wrong depth would keep the
+  // function up for good).
+  EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
 }
 
 TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepeatsNothing) {
@@ -88,6 +91,9 @@ TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepe
   replica.restart();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   expect_accounted(ledger, 0, replica.log());
+  // What an autoscaler reads once all is done: nothing left (a wrong depth would keep the
+  // function up for good).
+  EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
 }
 
 TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
@@ -107,6 +113,8 @@ TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
 
   EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
   expect_accounted(ledger, 0, a.log() + b.log());
+  EXPECT_TRUE(a.reports_idle()) << a.status();
+  EXPECT_TRUE(b.reports_idle()) << b.status();
   if (GetParam() == SourceKind::kKafka) {
     // Each holds two of the four partitions, so each has events of its own to deliver.
     EXPECT_GT(a.metric("triggerd_events_delivered_total").value_or(0), 0) << "both took part";
@@ -133,6 +141,7 @@ TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
   EXPECT_TRUE(accounted(ledger, 60s)) << queue_->describe() << "\n" << a.log() << b.log();
   // Only what the killed replica held in flight may come again.
   expect_accounted(ledger, static_cast<std::size_t>(settings.max_inflight), a.log() + b.log());
+  EXPECT_TRUE(b.reports_idle()) << b.status() << "\n" << b.log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Sources, ReplicaFaults,
