@@ -39,12 +39,15 @@ constexpr auto kRenewalMargin = 250ms;
 constexpr int kLogEvery = 20;
 
 // Takes the consumer name (KEYS[1], the heartbeat key) for token ARGV[1] with a TTL of ARGV[2]
-// ms when it is free or already ours, which also renews it: {1}. When another token holds it:
-// {0, the key's remaining TTL in ms}.
+// ms when it is free or already ours, which also renews it, and lists the consumer (ARGV[3]) in
+// the list's consumers set (KEYS[2]) in the same step: {1}. When another token holds it:
+// {0, the key's remaining TTL in ms}. Listed before it takes anything, a consumer that dies
+// right after its first take still has its items found and returned by the others.
 constexpr const char* kClaimName =
     "local held = redis.call('GET', KEYS[1]) "
     "if held == false or held == ARGV[1] then "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "redis.call('SADD', KEYS[2], ARGV[3]) return {1} end "
     "return {0, redis.call('PTTL', KEYS[1])}";
 
 // What kClaimName answered: claimed (or renewed), taken (with the holder's TTL left), or
@@ -189,8 +192,8 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
   if (!connected) co_return Join::kFailed;
   // Our processing list is ours only while the name is: never touch it before.
   Reply claimed = co_await reader_.command(
-      args("EVAL", kClaimName, "1", heartbeat_, name_token_,
-           std::to_string(std::chrono::milliseconds(kHeartbeatTtl).count())),
+      args("EVAL", kClaimName, "2", heartbeat_, consumers_key(config_.list), name_token_,
+           std::to_string(std::chrono::milliseconds(kHeartbeatTtl).count()), consumer_),
       kCommandTimeout);
   const NameClaim claim = read_claim(claimed);
   if (!claim.answered) {
@@ -477,8 +480,8 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
       std::vector<std::vector<std::string>> commands;
       commands.push_back(args("LLEN", config_.list));
       if (renewing) {
-        commands.push_back(args("EVAL", kClaimName, "1", heartbeat_, name_token_, ttl));
-        commands.push_back(args("SADD", consumers, consumer_));
+        commands.push_back(
+            args("EVAL", kClaimName, "2", heartbeat_, consumers, name_token_, ttl, consumer_));
       }
       std::vector<Reply> replies = co_await keeper_.pipeline(std::move(commands), kCommandTimeout);
       if (replies[0].type == Reply::Type::kInteger) {

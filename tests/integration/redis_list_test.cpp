@@ -288,6 +288,34 @@ TEST(RedisListConsumers, ProcessesWithTheirOwnConsumerNamesShareTheList) {
             1);  // its heartbeat (its processing list is empty, so Redis has no key for it)
 }
 
+TEST(RedisListConsumers, AConsumerKilledRightAfterItsFirstTakeHasItsItemsReturned) {
+  // Killed within moments of its start, before any renewal of its heartbeat: the live consumer
+  // must still know of it to return its items, so a consumer is listed before it takes any.
+  RedisServer server;
+  RedisTestClient redis(server.port());
+  FunctionStub function;
+  function.always(StubStep::respond(200).with_delay(30s));  // the first one never finishes
+  constexpr int kItems = 5;
+  push_items(redis, "early", 0, kItems);
+  TempFile config_a(redis_config(server.port(), function.url("/fn"),
+                                 list_trigger("early", "      max_inflight: 5\n", "dies-early")));
+  auto a = std::make_unique<TriggerdProcess>(config_a.path());
+  ASSERT_TRUE(wait_until([&] { return processing_items(redis, "early") == kItems; }, 5s));
+  a->process().send_signal(SIGKILL);
+  a->process().wait_for_exit(5s);
+  a.reset();
+
+  FunctionStub survivor_function;
+  TempFile config_b(redis_config(server.port(), survivor_function.url("/fn"),
+                                 list_trigger("early", "      max_inflight: 5\n", "lives-on")));
+  TriggerdProcess b(config_b.path());
+  // The dead consumer's heartbeat expires (10 s), then the survivor returns its items.
+  ASSERT_TRUE(wait_until([&] { return bodies(survivor_function).size() == kItems; }, 30s))
+      << "items of the killed consumer left in its processing list: "
+      << processing_items(redis, "early") << "\n" << b.process().err();
+  EXPECT_EQ(survivor_function.request_count(), static_cast<std::uint64_t>(kItems));
+}
+
 // --- The drain ----------------------------------------------------------------------------------
 
 TEST(RedisListDrain, ExitsWithinShutdownTimeoutWhenRedisIsGone) {
