@@ -366,14 +366,15 @@ std::size_t KafkaSource::pump(EventSink& sink) {
       if (at_risk >= static_cast<std::int64_t>(max_inflight_)) break;
       message = next_startable();
       // Nothing the ordering lets start, with room for it: the poll thread may read further.
-      const bool starved = !message && waiting_count_ > 0;
-      // Room again in the buffer, or starved: the poll thread takes more from librdkafka.
-      if (buffer_full_ && (starved || (waiting_count_ <= limits_.buffer_messages / 2 &&
-                                       waiting_bytes_ <= limits_.buffer_bytes / 2))) {
+      starved_ = !message && waiting_count_ > 0;
+      // Room again in the buffer (half of it, so that the poll thread reads in batches): it
+      // takes more from librdkafka.
+      const std::size_t limit = limits_.buffer_messages * (starved_ ? kStarvedGrowth : 1);
+      if (buffer_full_ && waiting_count_ + limits_.buffer_messages / 2 <= limit &&
+          waiting_bytes_ <= limits_.buffer_bytes / 2) {
         buffer_full_ = false;
         wake_poll();
       }
-      starved_ = starved;
       if (!message) break;
       gate_.started(message->partition, message->key);
       token = next_token_++;
