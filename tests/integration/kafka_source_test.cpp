@@ -515,56 +515,55 @@ TEST(KafkaDrain, WithPartitionOrderingTheHeadsFinishAndTheRestComesOnceInOrder) 
   }
 }
 
-// The partitions named by the last "assigned N partitions: TOPIC[a,b]" line of `log`, as
-// "TOPIC-a", "TOPIC-b" (the ce-id prefix of their events).
-std::set<std::string> last_assigned(const std::string& log, const std::string& topic) {
-  std::set<std::string> partitions;
-  const auto at = log.rfind(topic + "[");
-  if (at == std::string::npos) return partitions;
-  std::istringstream numbers(log.substr(at + topic.size() + 1, log.find(']', at) - at));
-  for (std::string number; std::getline(numbers, number, ',');) {
-    partitions.insert(topic + "-" + std::to_string(std::stoi(number)));
-  }
-  return partitions;
-}
-
 TEST(KafkaDrain, ADrainingMemberKeepsItsPartitionsUntilItsEventsFinish) {
   KafkaCluster cluster({{"handover", 4}});
   FunctionStub function;
   function.always(200, 2s);
-  TempFile config(with_shutdown_timeout(
-      kafka_config(cluster.bootstrap(), function.url("/fn"), "handover", "handover",
-                   "g-handover", "      ordering: partition\n", kShortSession),
-      "20s"));
-  TriggerdProcess first(config.path());
-  ASSERT_TRUE(wait_until([&] { return log_has(first, "assigned 4 partitions"); }, 15s))
-      << first.process().err();
-  TriggerdProcess second(config.path());
+  // The same group, each member calling the function on a path of its own: the requests tell
+  // which member delivered what.
+  auto member_config = [&](const std::string& path) {
+    return with_shutdown_timeout(
+        kafka_config(cluster.bootstrap(), function.url(path), "handover", "handover",
+                     "g-handover", "      ordering: partition\n", kShortSession),
+        "20s");
+  };
+  TempFile draining_config(member_config("/draining"));
+  TempFile staying_config(member_config("/staying"));
+  TriggerdProcess draining(draining_config.path());
+  ASSERT_TRUE(wait_until([&] { return log_has(draining, "assigned 4 partitions"); }, 15s))
+      << draining.process().err();
+  TriggerdProcess staying(staying_config.path());
   // Both members in the group with two partitions each, and settled (the mock cluster may
   // rebalance twice as a member joins).
   ASSERT_TRUE(wait_until(
       [&] {
-        return log_has(first, "assigned 2 partitions") && log_has(second, "assigned 2 partitions");
+        return log_has(draining, "assigned 2 partitions") &&
+               log_has(staying, "assigned 2 partitions");
       },
       30s))
-      << first.process().err() << second.process().err();
+      << draining.process().err() << staying.process().err();
   std::this_thread::sleep_for(3s);
-  const std::set<std::string> draining = last_assigned(first.process().err(), "handover");
-  ASSERT_EQ(draining.size(), 2u) << first.process().err();
   cluster.produce_spread("handover", 4, 12);  // 3 a partition, each taking 2 s
   ASSERT_TRUE(function.wait_for_requests(4, 20s));  // the heads: two on each member
-  first.process().send_signal(SIGTERM);
-  EXPECT_EQ(first.process().wait_for_exit(30s), 0) << first.process().err();
+  std::set<std::string> draining_partitions;
+  for (const auto& request : function.requests()) {
+    if (request.path() == "/draining") {
+      draining_partitions.insert(split_id(request.header("ce-id")).first);
+    }
+  }
+  ASSERT_EQ(draining_partitions.size(), 2u);
+  draining.process().send_signal(SIGTERM);
+  EXPECT_EQ(draining.process().wait_for_exit(30s), 0) << draining.process().err();
 
   std::map<std::string, int> seen;
   ASSERT_TRUE(wait_for_distinct_ids(function, 12, seen))
-      << first.process().err() << second.process().err();
+      << draining.process().err() << staying.process().err();
   std::this_thread::sleep_for(1s);
   // The draining member's partitions stayed its own until its events were finished and
   // committed: the other member delivered none of them again.
   for (const auto& [id, times] : seen) {
-    if (draining.contains(split_id(id).first)) {
-      EXPECT_EQ(times, 1) << id << "\n" << first.process().err() << second.process().err();
+    if (draining_partitions.contains(split_id(id).first)) {
+      EXPECT_EQ(times, 1) << id << "\n" << draining.process().err() << staying.process().err();
     }
   }
   // (The other member's own events may come twice here: it lets them finish before the
@@ -602,6 +601,34 @@ TEST(KafkaDrain, SigtermWhileTheBrokersAreGoneExitsByTheShutdownTimeoutOnItsOwn)
       << log;
   EXPECT_EQ(log.find("teardown did not finish by its deadline"), std::string::npos) << log;
   EXPECT_NE(log.find("triggerd stopped"), std::string::npos) << log;
+}
+
+TEST(KafkaDrain, ASecondSignalEndsTheDrainAtOnceAndTheUnfinishedComeAgain) {
+  KafkaCluster cluster({{"abandon", 2}});
+  FunctionStub function;
+  function.always(200, 10s);
+  cluster.produce_spread("abandon", 2, 6);
+  TempFile config(with_shutdown_timeout(
+      kafka_config(cluster.bootstrap(), function.url("/fn"), "abandon", "abandon", "g-abandon",
+                   "", kShortSession),
+      "30s"));
+  {
+    TriggerdProcess first(config.path());
+    ASSERT_TRUE(function.wait_for_requests(6, 20s)) << first.process().err();
+    first.process().send_signal(SIGTERM);
+    std::this_thread::sleep_for(500ms);
+    const auto second_signal = std::chrono::steady_clock::now();
+    first.process().send_signal(SIGTERM);
+    EXPECT_EQ(first.process().wait_for_exit(10s), 0) << first.process().err();
+    EXPECT_LT(std::chrono::steady_clock::now() - second_signal, 2s);
+    // The source let go at once by itself: the watchdog did not have to end the process.
+    EXPECT_FALSE(log_has(first, "teardown did not finish by its deadline")) << first.process().err();
+  }
+  // Abandoned, never committed: all of them come again (at least once).
+  EXPECT_EQ(sum_committed(cluster.committed("g-abandon", "abandon", 2)), 0);
+  function.always(200);
+  TriggerdProcess second(config.path());
+  EXPECT_TRUE(function.wait_for_requests(12, 20s)) << second.process().err();
 }
 
 // ---- Depth ---------------------------------------------------------------------------------
