@@ -66,6 +66,9 @@ class PartitionOffsets {
   // The group's committed offset as read when the partition was assigned (nothing: the group
   // has none, or it could not be read).
   void set_group_committed(std::optional<std::int64_t> offset) { group_committed_ = offset; }
+  // Where fetching stands: one past the last offset taken, else the group's committed offset
+  // (nothing: neither is known).
+  std::optional<std::int64_t> fetch_position() const { return next_ ? next_ : group_committed_; }
   // Where the backlog starts as far as this member knows: the first unfinished offset once
   // something was taken, else the group's committed offset.
   std::optional<std::int64_t> backlog_start() const {

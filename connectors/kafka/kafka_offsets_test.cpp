@@ -138,6 +138,19 @@ TEST(OffsetTracker, TakeAllCommitsCountsAsSentUntilItsResult) {
   EXPECT_EQ(tracker.unconfirmed(), 0);
 }
 
+TEST(PartitionOffsets, FetchingStandsPastTheLastTakenOrAtTheGroupsCommittedOffset) {
+  PartitionOffsets offsets;
+  EXPECT_EQ(offsets.fetch_position(), std::nullopt);
+  offsets.set_group_committed(10);
+  EXPECT_EQ(offsets.fetch_position(), 10);
+  offsets.taken(10);
+  offsets.taken(12);  // 11 compacted away
+  EXPECT_EQ(offsets.fetch_position(), 13);
+  offsets.finished(10);
+  offsets.finished(12);
+  EXPECT_EQ(offsets.fetch_position(), 13);
+}
+
 TEST(PartitionOffsets, TheBacklogStartsAtTheGroupsCommittedOffsetUntilSomethingIsTaken) {
   PartitionOffsets offsets;
   EXPECT_EQ(offsets.backlog_start(), std::nullopt);

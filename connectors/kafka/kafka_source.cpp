@@ -218,6 +218,19 @@ bool KafkaSource::create_consumer() {
     revoke_wait_limit_ = std::min(revoke_wait_limit_,
                                   std::chrono::milliseconds(std::atoll(interval) / 2));
   }
+  // librdkafka's limits as they are in the end (the connection's options may set them).
+  fetch_queue_messages_ = limits_.queued_min_messages;
+  fetch_queue_bytes_ = limits_.queued_max_kbytes * 1024;
+  char value[32] = "";
+  std::size_t value_size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "queued.min.messages", value, &value_size) == RD_KAFKA_CONF_OK) {
+    fetch_queue_messages_ = static_cast<std::size_t>(std::max(1LL, std::atoll(value)));
+  }
+  value_size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", value, &value_size) ==
+      RD_KAFKA_CONF_OK) {
+    fetch_queue_bytes_ = static_cast<std::size_t>(std::max(1LL, std::atoll(value))) * 1024;
+  }
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
   if (consumer == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -304,6 +317,8 @@ void KafkaSource::wake_pump() {
 }
 
 void KafkaSource::wake_poll() {
+  // One wake-up per turn of the poll thread is enough (under load every outcome asks).
+  if (poll_wake_pending_.exchange(true)) return;
   {
     std::lock_guard lock(poll_mutex_);
     poll_woken_ = true;
@@ -312,9 +327,13 @@ void KafkaSource::wake_poll() {
 }
 
 void KafkaSource::wait_for_work(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(poll_mutex_);
-  poll_wake_.wait_for(lock, timeout, [this] { return poll_woken_; });
-  poll_woken_ = false;
+  {
+    std::unique_lock lock(poll_mutex_);
+    poll_wake_.wait_for(lock, timeout, [this] { return poll_woken_; });
+    poll_woken_ = false;
+  }
+  // Cleared before this thread looks at what changed: a wake-up asked for from now on comes.
+  poll_wake_pending_ = false;
 }
 
 std::optional<KafkaSource::Message> KafkaSource::next_startable() {
@@ -491,15 +510,27 @@ bool KafkaSource::read_messages() {
       // Whatever waits in librdkafka's queue stays there, and librdkafka stops fetching at
       // its own limits; pump() wakes this thread when there is room again.
       buffer_full_ = true;
-      fetch_restart_due_ = true;
       return false;
     }
     buffer_full_ = false;
     room = std::min(limit - waiting_count_, kBatch);
   }
+  // Whether librdkafka's queue grew to (about) one of its limits while it was not read: then
+  // its fetcher stopped, and needs a nudge once the queue is drained (restart_fetching). Its
+  // size in bytes is estimated from the messages read lately.
+  const std::size_t queued = rd_kafka_queue_length(messages_);
+  if (queued * 10 >= fetch_queue_messages_ * 9 ||
+      queued * average_message_bytes_ * 10 >= fetch_queue_bytes_ * 9) {
+    fetch_restart_due_ = true;
+  }
   rd_kafka_message_t* batch[kBatch];
   const ssize_t count = std::max<ssize_t>(
       0, rd_kafka_consume_batch_queue(messages_, 0, batch, room));
+  if (count > 0) {
+    std::size_t bytes = 0;
+    for (ssize_t i = 0; i < count; ++i) bytes += batch[i]->len + batch[i]->key_len;
+    average_message_bytes_ = bytes / static_cast<std::size_t>(count);
+  }
   take_messages(batch, static_cast<std::size_t>(count));
   for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
   if (static_cast<std::size_t>(count) == room) return true;
@@ -515,25 +546,25 @@ void KafkaSource::restart_fetching() {
   // A fetcher that found its queue at queued.min.messages or queued.max.messages.kbytes only
   // looks again when something wakes its broker thread, or after up to a second (librdkafka
   // before 2.2 has no fetch.queue.backoff.ms), and the source would sit idle meanwhile. A
-  // seek to where each partition stands (the offset after the last message taken) wakes it
-  // and changes nothing else: what librdkafka holds for the partition was taken already.
-  rd_kafka_topic_partition_list_t* assignment = nullptr;
-  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  rd_kafka_position(consumer_, assignment);
-  rd_kafka_topic_partition_list_t* positions = rd_kafka_topic_partition_list_new(assignment->cnt);
-  for (int i = 0; i < assignment->cnt; ++i) {
-    const rd_kafka_topic_partition_t& entry = assignment->elems[i];
-    // Nothing taken since the assignment (or the last seek): its position is unknown.
-    if (entry.offset < 0) continue;
-    rd_kafka_topic_partition_list_add(positions, entry.topic, entry.partition)->offset =
-        entry.offset;
+  // seek of each partition to where it stands (one past the last message taken) wakes the
+  // fetchers of every broker and changes nothing else: librdkafka's queue is empty, and what
+  // was fetched before is taken already.
+  rd_kafka_topic_partition_list_t* positions = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    positions = rd_kafka_topic_partition_list_new(static_cast<int>(tracker_.partitions().size()));
+    for (const auto& [partition, offsets] : tracker_.partitions()) {
+      const std::optional<std::int64_t> position = offsets.fetch_position();
+      if (!position || revoking_.contains(partition)) continue;
+      rd_kafka_topic_partition_list_add(positions, partition.topic.c_str(), partition.partition)
+          ->offset = *position;
+    }
   }
   if (positions->cnt > 0) {
     rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, positions, 0);
     if (error != nullptr) rd_kafka_error_destroy(error);
   }
   rd_kafka_topic_partition_list_destroy(positions);
-  rd_kafka_topic_partition_list_destroy(assignment);
 }
 
 void KafkaSource::consumer_event(const rd_kafka_message_t& event) {

@@ -199,6 +199,7 @@ class KafkaSource final : public Source, private Acknowledger {
   std::mutex poll_mutex_;
   std::condition_variable poll_wake_;
   bool poll_woken_ = false;  // under poll_mutex_
+  std::atomic<bool> poll_wake_pending_{false};
 
   std::atomic<std::int64_t> depth_{-1};
   std::mutex depth_mutex_;
@@ -211,9 +212,11 @@ class KafkaSource final : public Source, private Acknowledger {
   Clock::time_point commit_retry_at_{};
   Clock::time_point next_recommit_{};
   bool drain_paused_ = false;
-  // The buffer was full since the last restart_fetching(): librdkafka's queue may have reached
-  // its limits meanwhile.
+  // librdkafka's queue reached (about) its limits since the last restart_fetching().
   bool fetch_restart_due_ = false;
+  std::size_t fetch_queue_messages_ = 0;  // queued.min.messages
+  std::size_t fetch_queue_bytes_ = 0;     // queued.max.messages.kbytes, in bytes
+  std::size_t average_message_bytes_ = 0;  // of the last messages taken
   LogThrottle commit_failure_log_;
 
   // Shared between the poll thread and the io_context.
