@@ -19,8 +19,7 @@ PrefetchLimits prefetch_limits(int max_inflight) {
   PrefetchLimits limits;
   limits.buffer_messages =
       std::max(static_cast<std::size_t>(std::max(1, max_inflight)), kMinBufferMessages);
-  limits.buffer_bytes =
-      std::clamp(limits.buffer_messages * kBytesPerMessage, kMinBytes, kMaxBytes);
+  limits.buffer_bytes = std::clamp(limits.buffer_messages * kBytesPerMessage, kMinBytes, kMaxBytes);
   limits.queued_min_messages = limits.buffer_messages;
   limits.queued_max_kbytes = limits.buffer_bytes / 1024;
   return limits;

@@ -215,8 +215,8 @@ bool KafkaSource::create_consumer() {
   revoke_wait_limit_ = std::chrono::duration_cast<std::chrono::milliseconds>(kRevokeWaitLimit);
   if (rd_kafka_conf_get(conf, "max.poll.interval.ms", interval, &interval_size) ==
       RD_KAFKA_CONF_OK) {
-    revoke_wait_limit_ = std::min(revoke_wait_limit_,
-                                  std::chrono::milliseconds(std::atoll(interval) / 2));
+    revoke_wait_limit_ =
+        std::min(revoke_wait_limit_, std::chrono::milliseconds(std::atoll(interval) / 2));
   }
   // librdkafka's limits as they are in the end (the connection's options may set them).
   fetch_queue_messages_ = limits_.queued_min_messages;
@@ -524,8 +524,8 @@ bool KafkaSource::read_messages() {
     fetch_restart_due_ = true;
   }
   rd_kafka_message_t* batch[kBatch];
-  const ssize_t count = std::max<ssize_t>(
-      0, rd_kafka_consume_batch_queue(messages_, 0, batch, room));
+  const ssize_t count =
+      std::max<ssize_t>(0, rd_kafka_consume_batch_queue(messages_, 0, batch, room));
   if (count > 0) {
     std::size_t bytes = 0;
     for (ssize_t i = 0; i < count; ++i) bytes += batch[i]->len + batch[i]->key_len;
@@ -711,8 +711,8 @@ void KafkaSource::route_to_messages_queue(rd_kafka_s* consumer,
                                           const rd_kafka_topic_partition_list_s* partitions) {
   for (int i = 0; i < partitions->cnt; ++i) {
     const rd_kafka_topic_partition_t& entry = partitions->elems[i];
-    rd_kafka_queue_t* partition = rd_kafka_queue_get_partition(consumer, entry.topic,
-                                                               entry.partition);
+    rd_kafka_queue_t* partition =
+        rd_kafka_queue_get_partition(consumer, entry.topic, entry.partition);
     if (partition == nullptr) {
       // Its messages then come on the consumer's queue, and are taken from there.
       log_->warn("trigger {}: no queue for {} [{}]", trigger_name_, entry.topic, entry.partition);
@@ -737,9 +737,9 @@ void KafkaSource::pause_for_drain(rd_kafka_topic_partition_list_s* partitions) {
 void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
                                         rd_kafka_topic_partition_list_s* partitions) {
   rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(partitions);
-  const int timeout_ms = milliseconds_until(
-      bounded(kCommittedTimeout), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      kCommittedTimeout));
+  const int timeout_ms =
+      milliseconds_until(bounded(kCommittedTimeout),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(kCommittedTimeout));
   const rd_kafka_resp_err_t err = rd_kafka_committed(consumer, committed, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Not fatal: nothing is skipped, what finished past the committed offset comes again; the
@@ -756,9 +756,9 @@ void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
       tracker_.set_group_committed(partition, entry.offset);
       if (entry.metadata == nullptr || entry.metadata_size == 0) continue;
       tracker_.preset_finished(
-          partition, decode_commit_metadata(entry.offset, std::string_view(static_cast<const char*>(
-                                                                               entry.metadata),
-                                                                           entry.metadata_size)));
+          partition, decode_commit_metadata(
+                         entry.offset, std::string_view(static_cast<const char*>(entry.metadata),
+                                                        entry.metadata_size)));
     }
   }
   rd_kafka_topic_partition_list_destroy(committed);
@@ -843,9 +843,10 @@ void KafkaSource::commit_failed(int error) {
   if (!commit_failure_log_.should_log(now, suppressed)) return;
   const char* reason = rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error));
   if (suppressed > 0) {
-    log_->warn("trigger {}: kafka commit failed: {}; retrying ({} more failed since the last "
-               "report)",
-               trigger_name_, reason, suppressed);
+    log_->warn(
+        "trigger {}: kafka commit failed: {}; retrying ({} more failed since the last "
+        "report)",
+        trigger_name_, reason, suppressed);
   } else {
     log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_, reason);
   }
@@ -872,9 +873,10 @@ void KafkaSource::wait_for_in_flight(const std::vector<TopicPartition>& partitio
     if (left == 0) return;
     const auto now = Clock::now();
     if (now >= deadline) {
-      log_->warn("trigger {}: giving up {} partition(s) with {} event(s) still in flight: the "
-                 "partitions' next owner may deliver them again",
-                 trigger_name_, partitions.size(), left);
+      log_->warn(
+          "trigger {}: giving up {} partition(s) with {} event(s) still in flight: the "
+          "partitions' next owner may deliver them again",
+          trigger_name_, partitions.size(), left);
       return;
     }
     // Commits go on meanwhile (acknowledge() wakes this wait).
@@ -900,9 +902,10 @@ void KafkaSource::commit_before_revoke(const std::vector<TopicPartition>& partit
     await_commit(deadline);
   }
   if (commit_out_) {
-    log_->warn("trigger {}: the commit before giving up {} partition(s) was not confirmed in "
-               "time; what finished in them may be delivered again",
-               trigger_name_, partitions.size());
+    log_->warn(
+        "trigger {}: the commit before giving up {} partition(s) was not confirmed in "
+        "time; what finished in them may be delivered again",
+        trigger_name_, partitions.size());
     commit_out_.reset();
     commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
   }
@@ -935,16 +938,18 @@ void KafkaSource::flush_commits(Clock::time_point deadline) {
     unconfirmed = !tracker_.take_commits().empty();
   }
   if (!unconfirmed) return;
-  log_->warn("trigger {}: the last commit was not confirmed by the drain's deadline; what "
-             "finished since the last confirmed one will be delivered again",
-             trigger_name_);
+  log_->warn(
+      "trigger {}: the last commit was not confirmed by the drain's deadline; what "
+      "finished since the last confirmed one will be delivered again",
+      trigger_name_);
 }
 
 void KafkaSource::close_consumer(Clock::time_point deadline) {
   if (Clock::now() >= deadline) {
-    log_->warn("trigger {}: no time left to leave the group; the others take over the "
-               "partitions once its session times out",
-               trigger_name_);
+    log_->warn(
+        "trigger {}: no time left to leave the group; the others take over the "
+        "partitions once its session times out",
+        trigger_name_);
     return;
   }
   // Leaves the group; the revoke in the rebalance callback commits nothing new by now.
@@ -1006,9 +1011,10 @@ void KafkaSource::destroy_consumer(Clock::time_point deadline) {
     return;
   }
   destroyer.detach();
-  log_->warn("trigger {}: the kafka client did not shut down by the drain's deadline (brokers "
-             "unreachable?); left to finish on its own",
-             trigger_name_);
+  log_->warn(
+      "trigger {}: the kafka client did not shut down by the drain's deadline (brokers "
+      "unreachable?); left to finish on its own",
+      trigger_name_);
 }
 
 void KafkaSource::stop_depth_thread() {
@@ -1055,12 +1061,12 @@ void KafkaSource::refresh_depth() {
     std::int64_t low = 0;
     std::int64_t high = 0;
     const rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(watermarks_, partition.topic.c_str(),
-                                         partition.partition, &low, &high, kWatermarkTimeoutMs);
+        rd_kafka_query_watermark_offsets(watermarks_, partition.topic.c_str(), partition.partition,
+                                         &low, &high, kWatermarkTimeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) return;  // unknown: the last one stays
     // Where the backlog starts: the first unfinished offset, else the group's committed one
     // (a restart with nothing left counts 0), else where `start` puts a group without one.
-    const std::int64_t start = backlog_start                                  ? *backlog_start
+    const std::int64_t start = backlog_start                                 ? *backlog_start
                                : config_.start == config::KafkaStart::latest ? high
                                                                              : low;
     depth += std::max<std::int64_t>(0, high - std::max(start, low));

@@ -214,8 +214,8 @@ class KafkaSource final : public Source, private Acknowledger {
   bool drain_paused_ = false;
   // librdkafka's queue reached (about) its limits since the last restart_fetching().
   bool fetch_restart_due_ = false;
-  std::size_t fetch_queue_messages_ = 0;  // queued.min.messages
-  std::size_t fetch_queue_bytes_ = 0;     // queued.max.messages.kbytes, in bytes
+  std::size_t fetch_queue_messages_ = 0;   // queued.min.messages
+  std::size_t fetch_queue_bytes_ = 0;      // queued.max.messages.kbytes, in bytes
   std::size_t average_message_bytes_ = 0;  // of the last messages taken
   LogThrottle commit_failure_log_;
 

@@ -452,10 +452,9 @@ TEST(KafkaDrain, EventsFinishingDuringTheDrainAreCommittedAndNotDeliveredAgain) 
   function.always(200, 3s);
   constexpr int kMessages = 20;
   cluster.produce_spread("slow", 4, kMessages);
-  TempFile config(with_shutdown_timeout(
-      kafka_config(cluster.bootstrap(), function.url("/fn"), "slow", "slow", "g-slow", "",
-                   kShortSession),
-      "15s"));
+  TempFile config(with_shutdown_timeout(kafka_config(cluster.bootstrap(), function.url("/fn"),
+                                                     "slow", "slow", "g-slow", "", kShortSession),
+                                        "15s"));
   {
     TriggerdProcess first(config.path());
     ASSERT_TRUE(function.wait_for_requests(kMessages, 20s)) << first.process().err();
@@ -502,7 +501,9 @@ TEST(KafkaDrain, WithPartitionOrderingTheHeadsFinishAndTheRestComesOnceInOrder) 
   std::map<std::string, int> seen;
   ASSERT_TRUE(wait_for_distinct_ids(function, kMessages, seen)) << second.process().err();
   EXPECT_TRUE(wait_until(
-      [&] { return cluster.committed("g-ordered", "ordered", 4) == cluster.end_offsets("ordered", 4); },
+      [&] {
+        return cluster.committed("g-ordered", "ordered", 4) == cluster.end_offsets("ordered", 4);
+      },
       10s));
   EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kMessages));
   std::map<std::string, long long> last;
@@ -523,8 +524,8 @@ TEST(KafkaDrain, ADrainingMemberKeepsItsPartitionsUntilItsEventsFinish) {
   // which member delivered what.
   auto member_config = [&](const std::string& path) {
     return with_shutdown_timeout(
-        kafka_config(cluster.bootstrap(), function.url(path), "handover", "handover",
-                     "g-handover", "      ordering: partition\n", kShortSession),
+        kafka_config(cluster.bootstrap(), function.url(path), "handover", "handover", "g-handover",
+                     "      ordering: partition\n", kShortSession),
         "20s");
   };
   TempFile draining_config(member_config("/draining"));
@@ -543,7 +544,7 @@ TEST(KafkaDrain, ADrainingMemberKeepsItsPartitionsUntilItsEventsFinish) {
       30s))
       << draining.process().err() << staying.process().err();
   std::this_thread::sleep_for(3s);
-  cluster.produce_spread("handover", 4, 12);  // 3 a partition, each taking 2 s
+  cluster.produce_spread("handover", 4, 12);        // 3 a partition, each taking 2 s
   ASSERT_TRUE(function.wait_for_requests(4, 20s));  // the heads: two on each member
   std::set<std::string> draining_partitions;
   for (const auto& request : function.requests()) {
@@ -608,10 +609,10 @@ TEST(KafkaDrain, ASecondSignalEndsTheDrainAtOnceAndTheUnfinishedComeAgain) {
   FunctionStub function;
   function.always(200, 10s);
   cluster.produce_spread("abandon", 2, 6);
-  TempFile config(with_shutdown_timeout(
-      kafka_config(cluster.bootstrap(), function.url("/fn"), "abandon", "abandon", "g-abandon",
-                   "", kShortSession),
-      "30s"));
+  TempFile config(
+      with_shutdown_timeout(kafka_config(cluster.bootstrap(), function.url("/fn"), "abandon",
+                                         "abandon", "g-abandon", "", kShortSession),
+                            "30s"));
   {
     TriggerdProcess first(config.path());
     ASSERT_TRUE(function.wait_for_requests(6, 20s)) << first.process().err();
@@ -622,7 +623,8 @@ TEST(KafkaDrain, ASecondSignalEndsTheDrainAtOnceAndTheUnfinishedComeAgain) {
     EXPECT_EQ(first.process().wait_for_exit(10s), 0) << first.process().err();
     EXPECT_LT(std::chrono::steady_clock::now() - second_signal, 2s);
     // The source let go at once by itself: the watchdog did not have to end the process.
-    EXPECT_FALSE(log_has(first, "teardown did not finish by its deadline")) << first.process().err();
+    EXPECT_FALSE(log_has(first, "teardown did not finish by its deadline"))
+        << first.process().err();
   }
   // Abandoned, never committed: all of them come again (at least once).
   EXPECT_EQ(sum_committed(cluster.committed("g-abandon", "abandon", 2)), 0);
@@ -664,7 +666,8 @@ TEST(KafkaDepth, ARestartWithEverythingCommittedCountsNothingWaiting) {
       std::this_thread::sleep_for(1500ms);
       const boost::json::value info = trigger_info(second.admin_port(), "done");
       ASSERT_TRUE(info.is_object());
-      EXPECT_EQ(info.as_object().at("queue_depth").to_number<double>(), 0.0) << boost::json::serialize(info);
+      EXPECT_EQ(info.as_object().at("queue_depth").to_number<double>(), 0.0)
+          << boost::json::serialize(info);
       EXPECT_EQ(info.as_object().at("backlog").to_number<double>(), 0.0);
       EXPECT_EQ(info.as_object().at("active").as_bool(), false);
     }

@@ -36,8 +36,8 @@ std::string run_command(rd_kafka_mock_cluster_t* cluster, const std::string& lin
     if (!(words >> api >> count >> error) || count < 1) return "error: fail API COUNT ERROR";
     const std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count),
                                                   static_cast<rd_kafka_resp_err_t>(error));
-    rd_kafka_mock_push_request_errors_array(cluster, static_cast<std::int16_t>(api),
-                                            errors.size(), errors.data());
+    rd_kafka_mock_push_request_errors_array(cluster, static_cast<std::int16_t>(api), errors.size(),
+                                            errors.data());
     return "ok";
   }
   if (command == "down" || command == "up") {
