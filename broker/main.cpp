@@ -11,6 +11,7 @@
 #include "broker/app.hpp"
 #include "broker/logging.hpp"
 #include "config/loader.hpp"
+#include "connectors/registry.hpp"
 
 namespace {
 
@@ -76,7 +77,8 @@ void print_diagnostics(const triggerd::config::LoadResult& result) {
 }
 
 int validate(const std::string& file) {
-  const triggerd::config::LoadResult result = triggerd::config::load_file(file);
+  const triggerd::config::LoadResult result =
+      triggerd::config::load_file(file, &triggerd::option_check());
   print_diagnostics(result);
   if (!result.ok()) return kExitInvalidConfig;
   const std::size_t count = result.config->triggers.size();
@@ -91,7 +93,8 @@ std::string default_config_file() {
 }
 
 int run(const std::string& file) {
-  triggerd::config::LoadResult result = triggerd::config::load_file(file);
+  triggerd::config::LoadResult result =
+      triggerd::config::load_file(file, &triggerd::option_check());
   if (!result.ok()) {
     print_diagnostics(result);
     return kExitInvalidConfig;

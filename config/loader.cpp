@@ -81,7 +81,7 @@ Duration longest_event(const Delivery& delivery, Duration timeout) {
 // Walks the document; every section reads what it can and reports the rest.
 class Schema {
  public:
-  explicit Schema(Reader& reader) : r_(reader) {}
+  Schema(Reader& reader, const OptionCheck* options) : r_(reader), options_(options) {}
 
   Config read(const yaml::Node& root) {
     Config config;
@@ -188,7 +188,15 @@ class Schema {
           continue;
         }
         option.secret = true;  // sasl.password, ssl.key.password, ...: never echo
-        if (auto text = r_.string(option)) kafka.options.emplace_back(key, Secret(std::move(*text)));
+        auto text = r_.string(option);
+        if (!text) continue;
+        if (options_ != nullptr) {
+          if (auto refused = options_->check_kafka_option(key, *text)) {
+            r_.error(option, *refused);
+            continue;
+          }
+        }
+        kafka.options.emplace_back(key, Secret(std::move(*text)));
       }
     }
     return kafka;
@@ -622,6 +630,7 @@ class Schema {
   }
 
   Reader& r_;
+  const OptionCheck* options_;
   std::map<std::string, std::optional<ConnectionType>> connection_types_;
   std::vector<std::string> function_names_;
   std::map<std::string, std::string> http_paths_;  // path -> trigger
@@ -635,7 +644,8 @@ std::string folder_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-LoadResult load(const std::string& text, const std::string& file_name, const std::string& base_dir) {
+LoadResult load(const std::string& text, const std::string& file_name, const std::string& base_dir,
+                const OptionCheck* options) {
   LoadResult result;
   Reader reader(file_name, base_dir, process_env(), result.diagnostics);
   yaml::ParseError parse_error;
@@ -647,7 +657,7 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
   const yaml::Node root = document->root();
   Config config;
   {
-    Schema schema(reader);
+    Schema schema(reader, options);
     config = schema.read(root);
   }  // the MapReaders have reported unknown keys by now
   config.file = file_name;
@@ -661,11 +671,12 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
 
 }  // namespace
 
-LoadResult load_string(const std::string& yaml_text, const std::string& file_name) {
-  return load(yaml_text, file_name, folder_of(file_name));
+LoadResult load_string(const std::string& yaml_text, const std::string& file_name,
+                       const OptionCheck* options) {
+  return load(yaml_text, file_name, folder_of(file_name), options);
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const OptionCheck* options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult result;
@@ -675,7 +686,7 @@ LoadResult load_file(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return load_string(text.str(), path);
+  return load_string(text.str(), path, options);
 }
 
 }  // namespace triggerd::config

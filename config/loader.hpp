@@ -6,6 +6,7 @@
 
 #include "config/config.hpp"
 #include "config/diagnostic.hpp"
+#include "config/option_check.hpp"
 
 namespace triggerd::config {
 
@@ -17,7 +18,10 @@ struct LoadResult {
 };
 
 // `file` is the name used in diagnostics and, for load_file, the path that is read.
-LoadResult load_file(const std::string& path);
-LoadResult load_string(const std::string& yaml_text, const std::string& file_name);
+// `options`, when given, judges the connections' client-library options (each refusal is an
+// error at the option's value); without it they are only read.
+LoadResult load_file(const std::string& path, const OptionCheck* options = nullptr);
+LoadResult load_string(const std::string& yaml_text, const std::string& file_name,
+                       const OptionCheck* options = nullptr);
 
 }  // namespace triggerd::config

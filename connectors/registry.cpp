@@ -5,6 +5,7 @@
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
 #include "connectors/cron/cron_source.hpp"
+#include "connectors/kafka/kafka_option_check.hpp"
 #include "connectors/kafka/kafka_source.hpp"
 #include "connectors/redis/redis_list_source.hpp"
 #include "connectors/redis/redis_stream_source.hpp"
@@ -65,6 +66,11 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
         }
       },
       trigger.source);
+}
+
+const config::OptionCheck& option_check() {
+  static const kafka::KafkaOptionCheck check;
+  return check;
 }
 
 }  // namespace triggerd

@@ -122,6 +122,12 @@ void OffsetTracker::preset_finished(const TopicPartition& partition,
   if (it != partitions_.end()) it->second.preset_finished(runs);
 }
 
+void OffsetTracker::set_group_committed(const TopicPartition& partition,
+                                        std::optional<std::int64_t> offset) {
+  const auto it = partitions_.find(partition);
+  if (it != partitions_.end()) it->second.set_group_committed(offset);
+}
+
 Take OffsetTracker::taken(const TopicPartition& partition, std::int64_t offset) {
   const auto it = partitions_.find(partition);
   if (it == partitions_.end()) return Take::not_assigned;
@@ -176,10 +182,12 @@ void OffsetTracker::commit_failed() {
   for (auto& [partition, offsets] : partitions_) offsets.commit_failed();
 }
 
-std::vector<OffsetTracker::Commit> OffsetTracker::current() const {
+std::vector<OffsetTracker::Commit> OffsetTracker::take_all_commits() {
   std::vector<Commit> commits;
-  for (const auto& [partition, offsets] : partitions_) {
-    if (offsets.commit_offset()) commits.push_back(make_commit(partition, offsets));
+  for (auto& [partition, offsets] : partitions_) {
+    if (!offsets.commit_offset()) continue;
+    commits.push_back(make_commit(partition, offsets));
+    offsets.commit_sent();
   }
   return commits;
 }

@@ -63,6 +63,18 @@ class PartitionOffsets {
   // The first offset not finished: where the backlog starts (for the depth); nothing when no
   // event was taken yet.
   std::optional<std::int64_t> first_unfinished() const { return commit_offset(); }
+  // The group's committed offset as read when the partition was assigned (nothing: the group
+  // has none, or it could not be read).
+  void set_group_committed(std::optional<std::int64_t> offset) { group_committed_ = offset; }
+  // Where fetching stands: one past the last offset taken, else the group's committed offset
+  // (nothing: neither is known).
+  std::optional<std::int64_t> fetch_position() const { return next_ ? next_ : group_committed_; }
+  // Where the backlog starts as far as this member knows: the first unfinished offset once
+  // something was taken, else the group's committed offset.
+  std::optional<std::int64_t> backlog_start() const {
+    const std::optional<std::int64_t> taken = commit_offset();
+    return taken ? taken : group_committed_;
+  }
 
  private:
   struct Entry {
@@ -73,6 +85,7 @@ class PartitionOffsets {
   std::deque<OffsetRun> preset_;      // finished by a previous owner, not taken yet
   std::optional<std::int64_t> next_;  // one past the last taken
   std::optional<std::int64_t> committed_;
+  std::optional<std::int64_t> group_committed_;
   std::int64_t in_flight_ = 0;
   std::int64_t unsent_ = 0;   // finished since the last commit_sent()
   std::int64_t sending_ = 0;  // finished, in the commit awaiting its result
@@ -95,6 +108,7 @@ class OffsetTracker {
   // The generation the partition is tracked under, or nothing when it is not assigned.
   std::optional<std::uint64_t> generation(const TopicPartition& partition) const;
   void preset_finished(const TopicPartition& partition, const std::vector<OffsetRun>& runs);
+  void set_group_committed(const TopicPartition& partition, std::optional<std::int64_t> offset);
   Take taken(const TopicPartition& partition, std::int64_t offset);
   // Records an outcome; ignored unless the partition is still assigned under `generation`.
   void finished(const TopicPartition& partition, std::uint64_t generation, std::int64_t offset);
@@ -112,8 +126,8 @@ class OffsetTracker {
   void commit_failed();
 
   // Every assigned partition's commit, changed or not (to repeat one that may have been lost
-  // with a coordinator that moved).
-  std::vector<Commit> current() const;
+  // with a coordinator that moved), marked as sent like take_commits().
+  std::vector<Commit> take_all_commits();
 
   std::int64_t in_flight() const;
   // Finished events not yet in a confirmed commit, over all partitions.

@@ -109,7 +109,7 @@ TEST(OffsetTracker, TakesCommitsOncePerMove) {
   EXPECT_TRUE(tracker.take_commits().empty());
 }
 
-TEST(OffsetTracker, CurrentListsEveryPartitionWithSomethingTakenMovedOrNot) {
+TEST(OffsetTracker, TakeAllCommitsListsEveryPartitionWithSomethingTakenMovedOrNot) {
   OffsetTracker tracker;
   const TopicPartition p0{"orders", 0};
   const TopicPartition p1{"orders", 1};
@@ -117,10 +117,51 @@ TEST(OffsetTracker, CurrentListsEveryPartitionWithSomethingTakenMovedOrNot) {
   tracker.taken(p0, 7);
   tracker.finished(p0, generation, 7);
   EXPECT_EQ(tracker.take_commits().size(), 1u);
-  const auto commits = tracker.current();  // p1 has nothing taken: nothing to commit
+  const auto commits = tracker.take_all_commits();  // p1 has nothing taken: nothing to commit
   ASSERT_EQ(commits.size(), 1u);
   EXPECT_EQ(commits[0].partition, p0);
   EXPECT_EQ(commits[0].offset, 8);
+}
+
+TEST(OffsetTracker, TakeAllCommitsCountsAsSentUntilItsResult) {
+  OffsetTracker tracker;
+  const TopicPartition p0{"orders", 0};
+  const std::uint64_t generation = tracker.assign({p0});
+  tracker.taken(p0, 0);
+  tracker.finished(p0, generation, 0);
+  EXPECT_EQ(tracker.take_all_commits().size(), 1u);
+  EXPECT_TRUE(tracker.take_commits().empty());  // nothing new since
+  EXPECT_EQ(tracker.unconfirmed(), 1);
+  tracker.commit_failed();
+  EXPECT_EQ(tracker.take_commits().size(), 1u);  // sent again
+  tracker.commit_confirmed();
+  EXPECT_EQ(tracker.unconfirmed(), 0);
+}
+
+TEST(PartitionOffsets, FetchingStandsPastTheLastTakenOrAtTheGroupsCommittedOffset) {
+  PartitionOffsets offsets;
+  EXPECT_EQ(offsets.fetch_position(), std::nullopt);
+  offsets.set_group_committed(10);
+  EXPECT_EQ(offsets.fetch_position(), 10);
+  offsets.taken(10);
+  offsets.taken(12);  // 11 compacted away
+  EXPECT_EQ(offsets.fetch_position(), 13);
+  offsets.finished(10);
+  offsets.finished(12);
+  EXPECT_EQ(offsets.fetch_position(), 13);
+}
+
+TEST(PartitionOffsets, TheBacklogStartsAtTheGroupsCommittedOffsetUntilSomethingIsTaken) {
+  PartitionOffsets offsets;
+  EXPECT_EQ(offsets.backlog_start(), std::nullopt);
+  offsets.set_group_committed(10);
+  EXPECT_EQ(offsets.backlog_start(), 10);  // a restart with nothing left: depth 0, not all
+  offsets.taken(10);
+  offsets.taken(11);
+  offsets.finished(10);
+  EXPECT_EQ(offsets.backlog_start(), 11);
+  offsets.finished(11);
+  EXPECT_EQ(offsets.backlog_start(), 12);
 }
 
 TEST(PartitionOffsets, NamesTheFinishedOffsetsPastTheCommittedOne) {

@@ -8,7 +8,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <future>
+#include <utility>
 
 #include "broker/logging.hpp"
 #include "broker/metrics.hpp"
@@ -26,19 +29,32 @@ namespace {
 constexpr auto kCommitRetryDelay = 100ms;
 // A commit whose result has not come by then counts as failed (and is sent again).
 constexpr auto kCommitResultTimeout = 10s;
-// How long leaving the group may hold up a shutdown.
-constexpr auto kCloseTimeout = 5s;
+// How long a revoke may wait for the events in flight in its partitions, and then for its
+// commit: the whole group waits meanwhile, and the member must be back polling within
+// max.poll.interval.ms, so at most half of that.
+constexpr auto kRevokeWaitLimit = 10s;
+constexpr auto kRevokeCommitTimeout = 5s;
+// How long reading the group's committed offsets at an assignment may take.
+constexpr auto kCommittedTimeout = 10s;
+// When the poll thread ends without close() (it failed): how long it may still flush and
+// leave the group.
+constexpr auto kUnplannedCloseTimeout = 5s;
 // Every so often the whole state is committed again, changed or not: cheap insurance for a
 // partition that has gone quiet after a commit lost with a coordinator that moved.
 constexpr auto kRecommitInterval = 2s;
+// The poll thread's longest wait: commit retries and timeouts are looked at this often.
+constexpr auto kPollInterval = 100ms;
 constexpr auto kDepthInterval = 1s;
-constexpr int kPollTimeoutMs = 100;
-// The source's own buffer of fetched messages, bounded by count and by bytes. Large on
-// purpose: pausing a partition makes librdkafka drop what it prefetched for it, and resuming
-// fetches it again, so a buffer that fills with each fetch would pause and refetch all the
-// time (with 1 000 messages it held the mock cluster to ~2 000 messages/s).
-constexpr std::size_t kMinBuffered = 10000;
-constexpr std::size_t kMaxBufferedBytes = 32u << 20;
+constexpr int kWatermarkTimeoutMs = 1000;
+// At most one "commit failed" line per interval (a broker that is gone fails one every
+// kCommitRetryDelay); each failure is counted all the same.
+constexpr auto kCommitFailureLogInterval = 30s;
+// Messages taken from librdkafka's queue in one go.
+constexpr std::size_t kBatch = 256;
+// While the ordering holds back every buffered message and the trigger has room, the buffer
+// may hold this many times its count of messages (not of bytes), to reach the messages of
+// other partitions or keys.
+constexpr std::size_t kStarvedGrowth = 4;
 // With `ordering: key`, how far past busy keys a partition's buffer is searched for a message
 // that may start.
 constexpr std::size_t kKeyLookahead = 256;
@@ -60,6 +76,57 @@ std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* lis
   return partitions;
 }
 
+rd_kafka_topic_partition_list_t* to_list(const std::vector<OffsetTracker::Commit>& commits) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(commits.size()));
+  for (const auto& commit : commits) {
+    rd_kafka_topic_partition_t* entry = rd_kafka_topic_partition_list_add(
+        list, commit.partition.topic.c_str(), commit.partition.partition);
+    entry->offset = commit.offset;
+    if (!commit.metadata.empty()) {
+      // The list frees it with rd_kafka_topic_partition_list_destroy.
+      entry->metadata = rd_kafka_mem_malloc(nullptr, commit.metadata.size());
+      std::memcpy(entry->metadata, commit.metadata.data(), commit.metadata.size());
+      entry->metadata_size = commit.metadata.size();
+    }
+  }
+  return list;
+}
+
+// Connection-level errors, as opposed to failed requests.
+bool is_connection_error(rd_kafka_resp_err_t error) {
+  return error == RD_KAFKA_RESP_ERR__TRANSPORT || error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+         error == RD_KAFKA_RESP_ERR__RESOLVE || error == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+         error == RD_KAFKA_RESP_ERR__SSL;
+}
+
+// "orders[0,1,5] refunds[2]", for the log lines of a rebalance.
+std::string describe(const std::vector<TopicPartition>& partitions) {
+  std::map<std::string, std::vector<std::int32_t>> by_topic;
+  for (const TopicPartition& partition : partitions) {
+    by_topic[partition.topic].push_back(partition.partition);
+  }
+  std::string text;
+  for (auto& [topic, numbers] : by_topic) {
+    std::sort(numbers.begin(), numbers.end());
+    if (!text.empty()) text += ' ';
+    text += topic + '[';
+    for (std::size_t i = 0; i < numbers.size(); ++i) {
+      if (i > 0) text += ',';
+      text += std::to_string(numbers[i]);
+    }
+    text += ']';
+  }
+  return text;
+}
+
+int milliseconds_until(std::chrono::steady_clock::time_point deadline,
+                       std::chrono::milliseconds at_most) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp(left, 0ms, at_most).count());
+}
+
 }  // namespace
 
 KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& trigger,
@@ -71,19 +138,19 @@ KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& 
       config_(std::get<config::KafkaSource>(trigger.source)),
       group_(config_.group.empty() ? "triggerd-" + trigger.name : config_.group),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
+      limits_(prefetch_limits(trigger.delivery.max_inflight)),
       state_(state),
       log_(logging::get("kafka")),
-      timer_(executor),
       wake_(executor, asio::steady_timer::time_point::max()),
+      commit_failure_log_(kCommitFailureLogInterval),
       gate_(trigger.delivery.ordering) {}
 
 KafkaSource::~KafkaSource() {
-  stopping_ = true;
-  {
-    std::lock_guard lock(depth_mutex_);
-    depth_stop_.notify_all();
-  }
+  // Without a close() (the app went away early): at once.
+  close(Clock::now());
   if (poll_thread_.joinable()) poll_thread_.join();
+  stop_depth_thread();
+  if (depth_thread_.joinable()) depth_thread_.join();
 }
 
 std::optional<std::int64_t> KafkaSource::queue_depth() const {
@@ -92,24 +159,44 @@ std::optional<std::int64_t> KafkaSource::queue_depth() const {
   return depth;
 }
 
-// The drain's two steps are still one here: taking stops, and run() ends at once.
-void KafkaSource::close(std::chrono::steady_clock::time_point /*deadline*/) {}
-
 void KafkaSource::stop_taking() {
-  stopping_ = true;
-  timer_.cancel();
+  if (taking_stopped_.exchange(true)) return;
+  {
+    std::lock_guard lock(mutex_);
+    // Never handed over: they stay unfinished, so no commit passes them, and come again.
+    waiting_.clear();
+    waiting_count_ = 0;
+    waiting_bytes_ = 0;
+  }
+  wake_poll();  // to pause the partitions
   wake_.cancel();
-  std::lock_guard lock(depth_mutex_);
-  depth_stop_.notify_all();
+  // The depth is of no use to a replica on its way out, and its queries must not hold up the
+  // end.
+  stop_depth_thread();
+}
+
+void KafkaSource::close(Clock::time_point deadline) {
+  stop_taking();
+  close_deadline_.store(std::min(deadline.time_since_epoch().count(), close_deadline_.load()));
+  closing_ = true;
+  wake_poll();
+  wake_.cancel();
+}
+
+KafkaSource::Clock::time_point KafkaSource::bounded(Clock::duration limit) const {
+  const auto end = Clock::now() + limit;
+  if (!closing_) return end;
+  return std::min(end, Clock::time_point(Clock::duration(close_deadline_.load())));
 }
 
 bool KafkaSource::create_consumer() {
   const std::string owner = "trigger " + trigger_name_;
-  // librdkafka prefetches up to 64 MiB per consumer by default; with the source's own buffer
-  // (kMaxBufferedBytes) on top, 16 MiB keeps a consumer's memory modest and still fetches
-  // ahead. The connection's options may set it otherwise.
+  // librdkafka's own limits bound its prefetch (it stops fetching there), sized from
+  // max_inflight like the source's buffer; the connection's options may set others.
   rd_kafka_conf_t* conf = make_kafka_conf(
-      connection_, owner, {{"queued.max.messages.kbytes", "16384"}},
+      connection_, owner,
+      {{"queued.min.messages", std::to_string(limits_.queued_min_messages)},
+       {"queued.max.messages.kbytes", std::to_string(limits_.queued_max_kbytes)}},
       {{"group.id", group_},
        {"auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest"},
        {"enable.auto.offset.store", "false"},
@@ -123,6 +210,27 @@ bool KafkaSource::create_consumer() {
         static_cast<KafkaSource*>(opaque)->rebalance(consumer, err, partitions);
       });
   rd_kafka_conf_set_opaque(conf, this);
+  char interval[32] = "";
+  std::size_t interval_size = sizeof(interval);
+  revoke_wait_limit_ = std::chrono::duration_cast<std::chrono::milliseconds>(kRevokeWaitLimit);
+  if (rd_kafka_conf_get(conf, "max.poll.interval.ms", interval, &interval_size) ==
+      RD_KAFKA_CONF_OK) {
+    revoke_wait_limit_ =
+        std::min(revoke_wait_limit_, std::chrono::milliseconds(std::atoll(interval) / 2));
+  }
+  // librdkafka's limits as they are in the end (the connection's options may set them).
+  fetch_queue_messages_ = limits_.queued_min_messages;
+  fetch_queue_bytes_ = limits_.queued_max_kbytes * 1024;
+  char value[32] = "";
+  std::size_t value_size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "queued.min.messages", value, &value_size) == RD_KAFKA_CONF_OK) {
+    fetch_queue_messages_ = static_cast<std::size_t>(std::max(1LL, std::atoll(value)));
+  }
+  value_size = sizeof(value);
+  if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", value, &value_size) ==
+      RD_KAFKA_CONF_OK) {
+    fetch_queue_bytes_ = static_cast<std::size_t>(std::max(1LL, std::atoll(value))) * 1024;
+  }
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
   if (consumer == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -144,7 +252,19 @@ bool KafkaSource::create_consumer() {
   }
   consumer_ = consumer;
   queue_ = rd_kafka_queue_get_consumer(consumer);
+  // Each assigned partition's messages come here (route_to_messages_queue), apart from the
+  // rebalances and errors on the consumer's queue: the poll thread can then leave messages
+  // where they are while the buffer is full and still serve the group.
+  messages_ = rd_kafka_queue_new(consumer);
+  // Commit results come on a queue of their own: on the consumer's queue a pause would drop
+  // them (and with them every later commit).
   commit_results_ = rd_kafka_queue_new(consumer);
+  auto wake = [](rd_kafka_t* /*client*/, void* opaque) {
+    static_cast<KafkaSource*>(opaque)->wake_poll();
+  };
+  for (rd_kafka_queue_t* queue : {queue_, messages_, commit_results_}) {
+    rd_kafka_queue_cb_event_enable(queue, wake, this);
+  }
   // A handle of its own for the watermark queries: on the consumer's connections they wait
   // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
   rd_kafka_conf_t* watermark_conf = make_kafka_conf(connection_, owner, {}, {});
@@ -156,37 +276,35 @@ bool KafkaSource::create_consumer() {
 }
 
 asio::awaitable<void> KafkaSource::run(EventSink& sink) {
-  if (!create_consumer()) {
+  if (closing_ || !create_consumer()) {
     state_.set_source_up(false);
     co_return;
   }
   log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
              join_topics(config_.topics), group_, connection_name_);
-  poll_thread_ = std::thread([this] { poll_loop(); });
-  while (!stopping_) {
-    if (!sink.has_room()) {
-      co_await sink.wait_for_room();
-      if (sink.has_room()) continue;
-      // Draining: nothing more to hand over; wait for stop_taking().
-    } else {
-      std::size_t submitted = 0;
-      try {
-        submitted = pump(sink);
-      } catch (const std::exception& error) {
-        log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+  depth_thread_ = std::thread([this] { depth_loop(); });
+  poll_thread_ = std::thread([this] { poll_thread_main(); });
+  while (!poll_ended_) {
+    if (!taking_stopped_) {
+      if (!sink.has_room()) {
+        co_await sink.wait_for_room();
+        if (sink.has_room()) continue;
+        // Draining: nothing more to hand over.
+      } else {
+        std::size_t submitted = 0;
+        try {
+          submitted = pump(sink);
+        } catch (const std::exception& error) {
+          log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+          state_.count_internal_error("kafka source");
+        }
+        if (submitted > 0) continue;
       }
-      if (submitted > 0) continue;
     }
-    if (stopping_) break;
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  // The poll thread commits what finished and leaves the group; events still in flight
-  // finish later and are not committed (delivered again: at least once).
-  while (!poll_done_) {
-    timer_.expires_after(20ms);
-    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  if (poll_thread_.joinable()) poll_thread_.join();
+  // It has posted its end: joining takes no time.
+  poll_thread_.join();
   state_.set_source_up(false);
 }
 
@@ -196,6 +314,26 @@ void KafkaSource::wake_pump() {
     wake_posted_ = false;
     wake_.cancel();
   });
+}
+
+void KafkaSource::wake_poll() {
+  // One wake-up per turn of the poll thread is enough (under load every outcome asks).
+  if (poll_wake_pending_.exchange(true)) return;
+  {
+    std::lock_guard lock(poll_mutex_);
+    poll_woken_ = true;
+  }
+  poll_wake_.notify_one();
+}
+
+void KafkaSource::wait_for_work(std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock lock(poll_mutex_);
+    poll_wake_.wait_for(lock, timeout, [this] { return poll_woken_; });
+    poll_woken_ = false;
+  }
+  // Cleared before this thread looks at what changed: a wake-up asked for from now on comes.
+  poll_wake_pending_ = false;
 }
 
 std::optional<KafkaSource::Message> KafkaSource::next_startable() {
@@ -213,15 +351,17 @@ std::optional<KafkaSource::Message> KafkaSource::next_startable() {
                          ? messages.begin() + std::min(messages.size(), kKeyLookahead)
                          : messages.begin() + std::min<std::size_t>(messages.size(), 1);
     auto found = std::find_if(messages.begin(), end, [&](const Message& candidate) {
-      return gate_.may_start(partition, candidate.key);
+      return gate_.may_start(partition, candidate.key
+                                            ? std::optional<std::string_view>(*candidate.key)
+                                            : std::nullopt);
     });
-    if (found == end) found = messages.end();
-    if (found != messages.end()) {
+    if (found != end) {
       Message message = std::move(*found);
       messages.erase(found);
       --waiting_count_;
       waiting_bytes_ -= message.size();
       last_served_ = partition;
+      if (messages.empty()) waiting_.erase(it);
       return message;
     }
     if (++it == waiting_.end()) it = waiting_.begin();
@@ -231,7 +371,7 @@ std::optional<KafkaSource::Message> KafkaSource::next_startable() {
 
 std::size_t KafkaSource::pump(EventSink& sink) {
   std::size_t submitted = 0;
-  while (sink.has_room()) {
+  while (sink.has_room() && !taking_stopped_) {
     // Pick under the lock; submit outside it, because the trigger may start (and even finish)
     // the delivery inline.
     std::optional<Message> message;
@@ -244,6 +384,16 @@ std::size_t KafkaSource::pump(EventSink& sink) {
           static_cast<std::int64_t>(inflight_.size()) + tracker_.unconfirmed();
       if (at_risk >= static_cast<std::int64_t>(max_inflight_)) break;
       message = next_startable();
+      // Nothing the ordering lets start, with room for it: the poll thread may read further.
+      starved_ = !message && waiting_count_ > 0;
+      // Room again in the buffer (half of it, so that the poll thread reads in batches): it
+      // takes more from librdkafka.
+      const std::size_t limit = limits_.buffer_messages * (starved_ ? kStarvedGrowth : 1);
+      if (buffer_full_ && waiting_count_ + limits_.buffer_messages / 2 <= limit &&
+          waiting_bytes_ <= limits_.buffer_bytes / 2) {
+        buffer_full_ = false;
+        wake_poll();
+      }
       if (!message) break;
       gate_.started(message->partition, message->key);
       token = next_token_++;
@@ -265,6 +415,7 @@ std::size_t KafkaSource::pump(EventSink& sink) {
       event.ack = AckHandle();
       std::lock_guard lock(mutex_);
       inflight_.erase(token);
+      gate_.finished(message->partition, message->key);
       break;
     }
     ++submitted;
@@ -273,6 +424,7 @@ std::size_t KafkaSource::pump(EventSink& sink) {
 }
 
 void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
+  bool commit_now = false;
   {
     std::lock_guard lock(mutex_);
     const auto it = inflight_.find(token);
@@ -288,104 +440,160 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
       }
     }
     inflight_.erase(it);
-    // The poll thread may be waiting for messages (up to kPollTimeoutMs): once a quarter of
-    // the redelivery bound waits for a commit, have it commit now. Not on every outcome: each
-    // wake-up is a context switch, and under load the thread comes round soon anyway.
-    if (queue_ != nullptr &&
-        tracker_.unconfirmed() * 4 >= static_cast<std::int64_t>(max_inflight_) &&
-        !commit_kick_.exchange(true)) {
-      rd_kafka_queue_yield(queue_);
-    }
+    // The poll thread may be waiting (up to kPollInterval): once a quarter of the redelivery
+    // bound waits for a commit, or while draining (each finished event is committed as it
+    // finishes), or a revoke waits for its events, have it look now. Not on every outcome
+    // otherwise: each wake-up is a context switch, and under load the thread comes round soon
+    // anyway.
+    commit_now = taking_stopped_ || !revoking_.empty() ||
+                 tracker_.unconfirmed() * 4 >= static_cast<std::int64_t>(max_inflight_);
   }
+  if (commit_now) wake_poll();
   // An ordering slot may have opened (runs on the io_context: no post needed).
   wake_.cancel();
 }
 
-void KafkaSource::poll_loop() {
-  constexpr std::size_t kBatch = 256;
-  rd_kafka_message_t* batch[kBatch];
-  auto next_recommit = std::chrono::steady_clock::now() + kRecommitInterval;
-  // The depth thread uses the consumer: this thread starts it and joins it before the
-  // consumer goes.
-  depth_thread_ = std::thread([this] { depth_loop(); });
-  while (!stopping_) {
-    commit_kick_ = false;
-    // Wait for one message (rd_kafka_consume_batch_queue would wait for a whole batch), then
-    // take what else is there without waiting.
-    ssize_t count = 0;
-    // While a commit is out, wait briefly: its result comes on a queue of its own.
-    batch[0] = rd_kafka_consumer_poll(consumer_, commit_in_flight_ ? 1 : kPollTimeoutMs);
-    if (batch[0] != nullptr) {
-      count = 1 + std::max<ssize_t>(0, rd_kafka_consume_batch_queue(queue_, 0, batch + 1,
-                                                                   kBatch - 1));
-    }
-    if (count > 0) {
-      take_messages(reinterpret_cast<void* const*>(batch), static_cast<std::size_t>(count));
-      for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
-    }
-    rd_kafka_queue_poll_callback(commit_results_, 0);
-    pause_or_resume();
-    commit_changes();
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_recommit) {
-      commit_now(nullptr);
-      next_recommit = now + kRecommitInterval;
-    }
+void KafkaSource::poll_thread_main() {
+  try {
+    poll_until_closed();
+  } catch (const std::exception& error) {
+    log_->error("trigger {}: kafka poll thread failed: {}; the source stops", trigger_name_,
+                error.what());
+    state_.count_internal_error("kafka poll thread");
   }
-  commit_now(nullptr);
-  {
-    std::lock_guard lock(depth_mutex_);
-    depth_stop_.notify_all();
+  try {
+    finish_polling();
+  } catch (const std::exception& error) {
+    log_->error("trigger {}: kafka consumer close failed: {}", trigger_name_, error.what());
+    state_.count_internal_error("kafka poll thread");
   }
-  if (depth_thread_.joinable()) depth_thread_.join();
-  close_consumer();
-  {
-    std::lock_guard lock(mutex_);  // acknowledge() may be using it
-    rd_kafka_queue_destroy(queue_);
-    queue_ = nullptr;
-  }
-  rd_kafka_queue_destroy(commit_results_);
-  commit_results_ = nullptr;
-  // Closed above (or given up on): destroying must not try again and wait unbounded.
-  rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-  consumer_ = nullptr;
-  if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
-  watermarks_ = nullptr;
-  poll_done_ = true;
+  asio::post(executor_, [this] {
+    poll_ended_ = true;
+    wake_.cancel();
+  });
 }
 
-void KafkaSource::close_consumer() {
-  // Leaves the group; the revoke in the rebalance callback commits once more. Asynchronously,
-  // so that a coordinator that does not answer cannot hold the shutdown past kCloseTimeout.
-  rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_, queue_);
-  if (error != nullptr) {
-    log_->warn("trigger {}: kafka consumer close: {}", trigger_name_, rd_kafka_error_string(error));
-    rd_kafka_error_destroy(error);
+void KafkaSource::poll_until_closed() {
+  next_recommit_ = Clock::now() + kRecommitInterval;
+  while (!closing_) {
+    if (taking_stopped_ && !drain_paused_) {
+      rd_kafka_topic_partition_list_t* assignment = nullptr;
+      if (rd_kafka_assignment(consumer_, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        pause_for_drain(assignment);
+        log_->info("trigger {}: draining: {} partitions paused; what finishes is committed",
+                   trigger_name_, assignment->cnt);
+        rd_kafka_topic_partition_list_destroy(assignment);
+      }
+      drain_paused_ = true;
+    }
+    // Rebalances and errors; polling goes on whatever the buffer holds, so the member never
+    // exceeds max.poll.interval.ms.
+    while (rd_kafka_message_t* event = rd_kafka_consumer_poll(consumer_, 0)) {
+      consumer_event(*event);
+      rd_kafka_message_destroy(event);
+    }
+    const bool more = read_messages();
+    rd_kafka_queue_poll_callback(commit_results_, 0);
+    commit_changes(Clock::now());
+    if (!more) wait_for_work(kPollInterval);
+  }
+}
+
+bool KafkaSource::read_messages() {
+  if (taking_stopped_) return false;
+  std::size_t room = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const std::size_t growth = starved_ ? kStarvedGrowth : 1;
+    const std::size_t limit = limits_.buffer_messages * growth;
+    if (waiting_count_ >= limit || waiting_bytes_ >= limits_.buffer_bytes) {
+      // Whatever waits in librdkafka's queue stays there, and librdkafka stops fetching at
+      // its own limits; pump() wakes this thread when there is room again.
+      buffer_full_ = true;
+      return false;
+    }
+    buffer_full_ = false;
+    room = std::min(limit - waiting_count_, kBatch);
+  }
+  // Whether librdkafka's queue grew to (about) one of its limits while it was not read: then
+  // its fetcher stopped, and needs a nudge once the queue is drained (restart_fetching). Its
+  // size in bytes is estimated from the messages read lately.
+  const std::size_t queued = rd_kafka_queue_length(messages_);
+  if (queued * 10 >= fetch_queue_messages_ * 9 ||
+      queued * average_message_bytes_ * 10 >= fetch_queue_bytes_ * 9) {
+    fetch_restart_due_ = true;
+  }
+  rd_kafka_message_t* batch[kBatch];
+  const ssize_t count =
+      std::max<ssize_t>(0, rd_kafka_consume_batch_queue(messages_, 0, batch, room));
+  if (count > 0) {
+    std::size_t bytes = 0;
+    for (ssize_t i = 0; i < count; ++i) bytes += batch[i]->len + batch[i]->key_len;
+    average_message_bytes_ = bytes / static_cast<std::size_t>(count);
+  }
+  take_messages(batch, static_cast<std::size_t>(count));
+  for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
+  if (static_cast<std::size_t>(count) == room) return true;
+  // librdkafka's queue ran dry after it may have been full.
+  if (fetch_restart_due_) {
+    fetch_restart_due_ = false;
+    restart_fetching();
+  }
+  return false;
+}
+
+void KafkaSource::restart_fetching() {
+  // A fetcher that found its queue at queued.min.messages or queued.max.messages.kbytes only
+  // looks again when something wakes its broker thread, or after up to a second (librdkafka
+  // before 2.2 has no fetch.queue.backoff.ms), and the source would sit idle meanwhile. A
+  // seek of each partition to where it stands (one past the last message taken) wakes the
+  // fetchers of every broker and changes nothing else: librdkafka's queue is empty, and what
+  // was fetched before is taken already.
+  rd_kafka_topic_partition_list_t* positions = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    positions = rd_kafka_topic_partition_list_new(static_cast<int>(tracker_.partitions().size()));
+    for (const auto& [partition, offsets] : tracker_.partitions()) {
+      const std::optional<std::int64_t> position = offsets.fetch_position();
+      if (!position || revoking_.contains(partition)) continue;
+      rd_kafka_topic_partition_list_add(positions, partition.topic.c_str(), partition.partition)
+          ->offset = *position;
+    }
+  }
+  if (positions->cnt > 0) {
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, positions, 0);
+    if (error != nullptr) rd_kafka_error_destroy(error);
+  }
+  rd_kafka_topic_partition_list_destroy(positions);
+}
+
+void KafkaSource::consumer_event(const rd_kafka_message_t& event) {
+  if (event.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // A message of a partition that could not be routed to the messages queue.
+    const rd_kafka_message_t* const message = &event;
+    take_messages(&message, 1);
     return;
   }
-  const auto deadline = std::chrono::steady_clock::now() + kCloseTimeout;
-  while (!rd_kafka_consumer_closed(consumer_)) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      log_->warn("trigger {}: kafka consumer did not close within {} s; leaving", trigger_name_,
-                 std::chrono::duration_cast<std::chrono::seconds>(kCloseTimeout).count());
-      return;
-    }
-    // Serves the close (rebalance callback included); messages still arriving are dropped:
-    // they were not taken, so they come again.
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 100);
-    if (message != nullptr) rd_kafka_message_destroy(message);
+  log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(&event));
+  if (is_connection_error(event.err)) {
+    state_.count_source_error(SourceError::kConnect);
+    if (event.err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) state_.set_source_up(false);
+  } else {
+    state_.count_source_error(SourceError::kCommand);
   }
 }
 
-void KafkaSource::take_messages(void* const* messages, std::size_t count) {
+void KafkaSource::take_messages(const rd_kafka_message_t* const* messages, std::size_t count) {
+  // Taken after the drain began: never recorded, so never committed; they come again.
+  if (taking_stopped_) return;
   std::vector<Message> copies;
   copies.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
-    const auto* message = static_cast<const rd_kafka_message_t*>(messages[i]);
+    const rd_kafka_message_t* message = messages[i];
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message));
-        if (message->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) state_.set_source_up(false);
+        state_.count_source_error(SourceError::kCommand);
       }
       continue;
     }
@@ -422,6 +630,7 @@ void KafkaSource::take_messages(void* const* messages, std::size_t count) {
   {
     std::lock_guard lock(mutex_);
     for (Message& copy : copies) {
+      if (revoking_.contains(copy.partition)) continue;
       const auto generation = tracker_.generation(copy.partition);
       if (!generation || tracker_.taken(copy.partition, copy.offset) != Take::deliver) continue;
       copy.generation = *generation;
@@ -444,34 +653,48 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
       std::lock_guard lock(mutex_);
       tracker_.assign(changed);
     }
-    // Before fetching starts: which offsets past the committed ones are finished already.
-    preset_from_committed(consumer, partitions);
+    // Before fetching starts: where the group stands, and which offsets past the committed
+    // ones are finished already. Not while draining: nothing is taken from them any more.
+    if (!taking_stopped_) preset_from_committed(consumer, partitions);
+    route_to_messages_queue(consumer, partitions);
     if (cooperative) {
       rd_kafka_error_t* failed = rd_kafka_incremental_assign(consumer, partitions);
       if (failed != nullptr) rd_kafka_error_destroy(failed);
     } else {
       rd_kafka_assign(consumer, partitions);
     }
-    paused_ = false;
+    if (taking_stopped_) pause_for_drain(partitions);
     state_.set_source_up(true);
-    log_->info("trigger {}: assigned {} partitions", trigger_name_, changed.size());
+    log_->info("trigger {}: assigned {} partitions: {}", trigger_name_, changed.size(),
+               describe(changed));
     return;
   }
-  // Revoked or lost: commit what finished, then forget the rest (their outcomes must not
-  // commit: another member may own the partitions now).
-  if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(consumer)) {
-    commit_now(&changed);
+  // Revoked or lost: nothing more of them starts; revoked ones let their events in flight
+  // finish and commit what finished (lost ones cannot: another member owns them already);
+  // then the rest is forgotten (later outcomes commit nothing; those events may come twice).
+  {
+    std::lock_guard lock(mutex_);
+    for (const TopicPartition& partition : changed) {
+      revoking_.insert(partition);
+      const auto it = waiting_.find(partition);
+      if (it == waiting_.end()) continue;
+      waiting_count_ -= it->second.size();
+      for (const Message& message : it->second) waiting_bytes_ -= message.size();
+      waiting_.erase(it);
+    }
+  }
+  const bool lost =
+      error != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(consumer);
+  if (!lost) {
+    wait_for_in_flight(changed);
+    commit_before_revoke(changed);
   }
   {
     std::lock_guard lock(mutex_);
     tracker_.revoke(changed);
     for (const TopicPartition& partition : changed) {
       gate_.forget(partition);
-      const auto it = waiting_.find(partition);
-      if (it == waiting_.end()) continue;
-      waiting_count_ -= it->second.size();
-      for (const Message& message : it->second) waiting_bytes_ -= message.size();
-      waiting_.erase(it);
+      revoking_.erase(partition);
     }
   }
   if (cooperative) {
@@ -480,208 +703,373 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
   } else {
     rd_kafka_assign(consumer, nullptr);
   }
-  log_->info("trigger {}: revoked {} partitions", trigger_name_, changed.size());
+  log_->info("trigger {}: {} {} partitions: {}", trigger_name_, lost ? "lost" : "revoked",
+             changed.size(), describe(changed));
 }
 
-namespace {
-
-rd_kafka_topic_partition_list_t* to_list(const std::vector<OffsetTracker::Commit>& commits) {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(commits.size()));
-  for (const auto& commit : commits) {
-    rd_kafka_topic_partition_t* entry = rd_kafka_topic_partition_list_add(
-        list, commit.partition.topic.c_str(), commit.partition.partition);
-    entry->offset = commit.offset;
-    if (!commit.metadata.empty()) {
-      // The list frees it with rd_kafka_topic_partition_list_destroy.
-      entry->metadata = rd_kafka_mem_malloc(nullptr, commit.metadata.size());
-      std::memcpy(entry->metadata, commit.metadata.data(), commit.metadata.size());
-      entry->metadata_size = commit.metadata.size();
+void KafkaSource::route_to_messages_queue(rd_kafka_s* consumer,
+                                          const rd_kafka_topic_partition_list_s* partitions) {
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const rd_kafka_topic_partition_t& entry = partitions->elems[i];
+    rd_kafka_queue_t* partition =
+        rd_kafka_queue_get_partition(consumer, entry.topic, entry.partition);
+    if (partition == nullptr) {
+      // Its messages then come on the consumer's queue, and are taken from there.
+      log_->warn("trigger {}: no queue for {} [{}]", trigger_name_, entry.topic, entry.partition);
+      continue;
     }
+    // Set by the application, this forward stays when the assignment starts the fetch.
+    rd_kafka_queue_forward(partition, messages_);
+    rd_kafka_queue_destroy(partition);
   }
-  return list;
 }
 
-}  // namespace
+void KafkaSource::pause_for_drain(rd_kafka_topic_partition_list_s* partitions) {
+  // Fetching stops and what librdkafka prefetched for them is dropped; the member stays in the
+  // group with its partitions until close(), so no other member delivers them meanwhile.
+  const rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer_, partitions);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log_->warn("trigger {}: cannot pause partitions for the drain: {}", trigger_name_,
+               rd_kafka_err2str(err));
+  }
+}
 
 void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
                                         rd_kafka_topic_partition_list_s* partitions) {
   rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(partitions);
-  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer, committed, 10000);
+  const int timeout_ms =
+      milliseconds_until(bounded(kCommittedTimeout),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(kCommittedTimeout));
+  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer, committed, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // Not fatal: nothing is skipped, what finished past the committed offset comes again.
+    // Not fatal: nothing is skipped, what finished past the committed offset comes again; the
+    // depth counts from the start rule until something is taken.
     log_->warn("trigger {}: cannot read committed offsets: {}", trigger_name_,
                rd_kafka_err2str(err));
+    state_.count_source_error(SourceError::kCommand);
   } else {
     std::lock_guard lock(mutex_);
     for (int i = 0; i < committed->cnt; ++i) {
       const rd_kafka_topic_partition_t& entry = committed->elems[i];
-      if (entry.offset < 0 || entry.metadata == nullptr || entry.metadata_size == 0) continue;
+      const TopicPartition partition{entry.topic, entry.partition};
+      if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR || entry.offset < 0) continue;
+      tracker_.set_group_committed(partition, entry.offset);
+      if (entry.metadata == nullptr || entry.metadata_size == 0) continue;
       tracker_.preset_finished(
-          TopicPartition{entry.topic, entry.partition},
-          decode_commit_metadata(entry.offset,
-                                 std::string_view(static_cast<const char*>(entry.metadata),
-                                                  entry.metadata_size)));
+          partition, decode_commit_metadata(
+                         entry.offset, std::string_view(static_cast<const char*>(entry.metadata),
+                                                        entry.metadata_size)));
     }
   }
   rd_kafka_topic_partition_list_destroy(committed);
 }
 
-void KafkaSource::commit_changes() {
-  const auto now = std::chrono::steady_clock::now();
-  if (commit_in_flight_ && now - commit_sent_at_ > kCommitResultTimeout) {
-    // A result that never comes must not stop commits (and with them the redelivery bound)
-    // for good: count it failed and send again.
-    commit_result(RD_KAFKA_RESP_ERR__TIMED_OUT, nullptr);
+void KafkaSource::commit_changes(Clock::time_point now) {
+  if (commit_out_ && now - commit_out_->sent_at > kCommitResultTimeout) {
+    // A result that never comes (a coordinator that is gone) must not stop commits, and with
+    // them the redelivery bound, for good: count it failed and send again. Its late result is
+    // ignored.
+    commit_out_.reset();
+    commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
   }
-  if (commit_in_flight_ || now < commit_retry_at_) return;
+  if (commit_out_ || now < commit_retry_at_) return;
   std::vector<OffsetTracker::Commit> commits;
   {
     std::lock_guard lock(mutex_);
-    commits = tracker_.take_commits();
+    if (now >= next_recommit_) {
+      commits = tracker_.take_all_commits();
+      next_recommit_ = now + kRecommitInterval;
+    } else {
+      commits = tracker_.take_commits();
+    }
   }
-  if (commits.empty()) return;
+  if (!commits.empty()) send_commit(commits);
+}
+
+void KafkaSource::send_commit(const std::vector<OffsetTracker::Commit>& commits) {
   rd_kafka_topic_partition_list_t* list = to_list(commits);
-  // The result comes back on a queue of its own, served by this thread's loop: on the
-  // consumer's queue, a pause would drop it (and with it every later commit).
+  const std::uint64_t id = next_commit_id_++;
+  // Asynchronous: the result comes on commit_results_, served by this thread. The id tells a
+  // late result of a commit that was given up on from the one awaited.
   const rd_kafka_resp_err_t err = rd_kafka_commit_queue(
       consumer_, list, commit_results_,
-      [](rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
-         void* opaque) { static_cast<KafkaSource*>(opaque)->commit_result(error, offsets); },
-      this);
+      [](rd_kafka_t* client, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
+         void* opaque) {
+        static_cast<KafkaSource*>(rd_kafka_opaque(client))
+            ->commit_result(reinterpret_cast<std::uintptr_t>(opaque), error, offsets);
+      },
+      reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)));
   rd_kafka_topic_partition_list_destroy(list);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    commit_result(err, nullptr);
+    commit_failed(err);
     return;
   }
-  commit_in_flight_ = true;
-  commit_sent_at_ = now;
+  commit_out_ = PendingCommit{id, Clock::now()};
   log_->debug("trigger {}: committing {} partition(s)", trigger_name_, commits.size());
 }
 
-void KafkaSource::commit_result(int error, rd_kafka_topic_partition_list_s* offsets) {
-  commit_in_flight_ = false;
-  log_->debug("trigger {}: commit result: {}", trigger_name_,
-              rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
-  bool ok = error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET;
-  if (ok && offsets != nullptr) {
-    for (int i = 0; i < offsets->cnt; ++i) ok = ok && offsets->elems[i].err == 0;
-  }
-  {
-    std::lock_guard lock(mutex_);
-    if (ok) {
-      tracker_.commit_confirmed();
-    } else {
-      tracker_.commit_failed();
+void KafkaSource::commit_result(std::uint64_t id, int error,
+                                rd_kafka_topic_partition_list_s* offsets) {
+  if (!commit_out_ || commit_out_->id != id) return;  // given up on already, and counted
+  commit_out_.reset();
+  auto result = static_cast<rd_kafka_resp_err_t>(error);
+  if (result == RD_KAFKA_RESP_ERR__NO_OFFSET) result = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (result == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr) {
+    for (int i = 0; i < offsets->cnt && result == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      result = offsets->elems[i].err;
     }
   }
-  if (ok) {
-    wake_pump();  // what was held back by the redelivery bound may go now
+  log_->debug("trigger {}: commit result: {}", trigger_name_, rd_kafka_err2str(result));
+  if (result != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    commit_failed(result);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    tracker_.commit_confirmed();
+  }
+  wake_pump();  // what was held back by the redelivery bound may go now
+}
+
+void KafkaSource::commit_failed(int error) {
+  {
+    std::lock_guard lock(mutex_);
+    tracker_.commit_failed();
+  }
+  state_.count_source_error(SourceError::kCommit);
+  const auto now = Clock::now();
+  commit_retry_at_ = now + kCommitRetryDelay;
+  std::uint64_t suppressed = 0;
+  if (!commit_failure_log_.should_log(now, suppressed)) return;
+  const char* reason = rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error));
+  if (suppressed > 0) {
+    log_->warn(
+        "trigger {}: kafka commit failed: {}; retrying ({} more failed since the last "
+        "report)",
+        trigger_name_, reason, suppressed);
   } else {
-    log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_,
-               rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error)));
-    commit_retry_at_ = std::chrono::steady_clock::now() + kCommitRetryDelay;
+    log_->warn("trigger {}: kafka commit failed: {}; retrying", trigger_name_, reason);
   }
 }
 
-void KafkaSource::commit_now(const std::vector<TopicPartition>* only) {
+void KafkaSource::await_commit(Clock::time_point deadline) {
+  while (commit_out_ && Clock::now() < deadline) {
+    rd_kafka_queue_poll_callback(commit_results_, milliseconds_until(deadline, 100ms));
+  }
+}
+
+void KafkaSource::wait_for_in_flight(const std::vector<TopicPartition>& partitions) {
+  const Clock::time_point deadline = bounded(revoke_wait_limit_);
+  for (;;) {
+    std::size_t left = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [token, event] : inflight_) {
+        if (std::find(partitions.begin(), partitions.end(), event.partition) != partitions.end()) {
+          ++left;
+        }
+      }
+    }
+    if (left == 0) return;
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      log_->warn(
+          "trigger {}: giving up {} partition(s) with {} event(s) still in flight: the "
+          "partitions' next owner may deliver them again",
+          trigger_name_, partitions.size(), left);
+      return;
+    }
+    // Commits go on meanwhile (acknowledge() wakes this wait).
+    rd_kafka_queue_poll_callback(commit_results_, 0);
+    commit_changes(now);
+    wait_for_work(std::chrono::milliseconds(milliseconds_until(deadline, 100ms)));
+  }
+}
+
+void KafkaSource::commit_before_revoke(const std::vector<TopicPartition>& partitions) {
+  // Synchronous, and the one place that is: once this callback returns, another member may
+  // own the partitions, and a commit that arrives after the rebalance is refused (or would
+  // race the new owner's). Bounded, since the whole group waits for it.
+  const Clock::time_point deadline = bounded(kRevokeCommitTimeout);
+  await_commit(deadline);  // one commit at a time: the one out comes back first
   std::vector<OffsetTracker::Commit> commits;
-  {
+  if (!commit_out_) {
     std::lock_guard lock(mutex_);
-    commits = only != nullptr ? tracker_.take_commits(*only) : tracker_.current();
+    commits = tracker_.take_commits(partitions);
   }
-  if (commits.empty()) return;
-  rd_kafka_topic_partition_list_t* list = to_list(commits);
-  const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, 0);
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    log_->warn("trigger {}: kafka commit failed: {}", trigger_name_, rd_kafka_err2str(err));
+  if (!commits.empty()) {
+    send_commit(commits);
+    await_commit(deadline);
+  }
+  if (commit_out_) {
+    log_->warn(
+        "trigger {}: the commit before giving up {} partition(s) was not confirmed in "
+        "time; what finished in them may be delivered again",
+        trigger_name_, partitions.size());
+    commit_out_.reset();
+    commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
   }
 }
 
-void KafkaSource::pause_or_resume() {
-  std::size_t waiting = 0;
-  std::size_t bytes = 0;
-  {
+void KafkaSource::flush_commits(Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    rd_kafka_queue_poll_callback(commit_results_, 0);
+    const auto now = Clock::now();
+    if (commit_out_ && now - commit_out_->sent_at > kCommitResultTimeout) {
+      commit_out_.reset();
+      commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
+    }
+    if (!commit_out_ && now >= commit_retry_at_) {
+      std::vector<OffsetTracker::Commit> commits;
+      {
+        std::lock_guard lock(mutex_);
+        commits = tracker_.take_commits();
+      }
+      if (commits.empty()) return;  // everything finished is in a confirmed commit
+      send_commit(commits);
+      continue;
+    }
+    const auto wait_until = commit_out_ ? deadline : std::min(deadline, commit_retry_at_);
+    rd_kafka_queue_poll_callback(commit_results_, milliseconds_until(wait_until, 100ms));
+  }
+  bool unconfirmed = commit_out_.has_value();
+  if (!unconfirmed) {
     std::lock_guard lock(mutex_);
-    waiting = waiting_count_;
-    bytes = waiting_bytes_;
+    unconfirmed = !tracker_.take_commits().empty();
   }
-  // Pause when the buffer is full; resume once half of it has gone. Polling goes on either
-  // way, so the member stays in the group.
-  const std::size_t limit = std::max(max_inflight_ * 2, kMinBuffered);
-  const bool full = waiting >= limit || bytes >= kMaxBufferedBytes;
-  const bool drained = waiting <= limit / 2 && bytes <= kMaxBufferedBytes / 2;
-  if (full == paused_ || (paused_ && !drained)) return;
-  rd_kafka_topic_partition_list_t* assignment = nullptr;
-  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  // Logged at info: it happens when the buffer fills or half drains, not per event.
-  if (full) {
-    rd_kafka_pause_partitions(consumer_, assignment);
-    paused_ = true;
-    log_->info("trigger {}: paused {} partitions: {} messages wait", trigger_name_,
-               assignment->cnt, waiting);
-  } else {
-    rd_kafka_resume_partitions(consumer_, assignment);
-    paused_ = false;
-    log_->info("trigger {}: resumed {} partitions", trigger_name_, assignment->cnt);
+  if (!unconfirmed) return;
+  log_->warn(
+      "trigger {}: the last commit was not confirmed by the drain's deadline; what "
+      "finished since the last confirmed one will be delivered again",
+      trigger_name_);
+}
+
+void KafkaSource::close_consumer(Clock::time_point deadline) {
+  if (Clock::now() >= deadline) {
+    log_->warn(
+        "trigger {}: no time left to leave the group; the others take over the "
+        "partitions once its session times out",
+        trigger_name_);
+    return;
   }
-  rd_kafka_topic_partition_list_destroy(assignment);
+  // Leaves the group; the revoke in the rebalance callback commits nothing new by now.
+  rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_, queue_);
+  if (error != nullptr) {
+    log_->warn("trigger {}: kafka consumer close: {}", trigger_name_, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return;
+  }
+  while (!rd_kafka_consumer_closed(consumer_)) {
+    if (Clock::now() >= deadline) {
+      log_->warn("trigger {}: kafka consumer did not close by the drain's deadline; leaving",
+                 trigger_name_);
+      return;
+    }
+    // Serves the close (rebalance callback included); messages still arriving are dropped:
+    // they were not taken, so they come again.
+    rd_kafka_message_t* message =
+        rd_kafka_consumer_poll(consumer_, milliseconds_until(deadline, 100ms));
+    if (message != nullptr) rd_kafka_message_destroy(message);
+  }
+}
+
+void KafkaSource::finish_polling() {
+  const Clock::time_point deadline =
+      closing_ ? Clock::time_point(Clock::duration(close_deadline_.load()))
+               : Clock::now() + kUnplannedCloseTimeout;
+  flush_commits(deadline);
+  close_consumer(deadline);
+  // From here on no librdkafka thread calls into this source.
+  for (rd_kafka_queue_t* queue : {queue_, messages_, commit_results_}) {
+    rd_kafka_queue_cb_event_enable(queue, nullptr, nullptr);
+    rd_kafka_queue_destroy(queue);
+  }
+  queue_ = messages_ = commit_results_ = nullptr;
+  destroy_consumer(deadline);
+}
+
+void KafkaSource::destroy_consumer(Clock::time_point deadline) {
+  rd_kafka_t* const consumer = std::exchange(consumer_, nullptr);
+  // The handle may outlive this source (below): it must not call back into triggerd's
+  // logging, which may be gone by then. A close is logged above; its destruction is not news.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  rd_kafka_set_log_level(consumer, 0);
+#pragma GCC diagnostic pop
+  // Destroying waits for the group's termination, which waits for commits still waiting for a
+  // coordinator, up to session.timeout.ms: with the brokers gone, far past the deadline. So
+  // on a thread of its own, given up on at the deadline (closed above, or given up on: it must
+  // not try to leave the group again).
+  auto destroyed = std::make_shared<std::promise<void>>();
+  std::future<void> done = destroyed->get_future();
+  std::thread destroyer([consumer, destroyed] {
+    rd_kafka_destroy_flags(consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    destroyed->set_value();
+  });
+  if (done.wait_until(deadline) == std::future_status::ready) {
+    destroyer.join();
+    return;
+  }
+  destroyer.detach();
+  log_->warn(
+      "trigger {}: the kafka client did not shut down by the drain's deadline (brokers "
+      "unreachable?); left to finish on its own",
+      trigger_name_);
+}
+
+void KafkaSource::stop_depth_thread() {
+  std::lock_guard lock(depth_mutex_);
+  depth_stopping_ = true;
+  depth_stop_.notify_all();
 }
 
 void KafkaSource::depth_loop() {
-  std::unique_lock lock(depth_mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    refresh_depth();
-    lock.lock();
-    depth_stop_.wait_for(lock, kDepthInterval, [this] { return stopping_.load(); });
+  try {
+    std::unique_lock lock(depth_mutex_);
+    while (!depth_stopping_) {
+      lock.unlock();
+      refresh_depth();
+      lock.lock();
+      depth_stop_.wait_for(lock, kDepthInterval, [this] { return depth_stopping_; });
+    }
+  } catch (const std::exception& error) {
+    log_->error("trigger {}: kafka depth thread failed: {}; the depth is no longer refreshed",
+                trigger_name_, error.what());
+    state_.count_internal_error("kafka depth thread");
   }
+  if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
+  watermarks_ = nullptr;
 }
 
 void KafkaSource::refresh_depth() {
-  rd_kafka_topic_partition_list_t* assignment = nullptr;
-  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  // Where each partition's backlog starts: its first unfinished message, or the consumer's
-  // position when it has taken none yet.
-  rd_kafka_position(consumer_, assignment);
-  std::int64_t depth = 0;
-  bool known = true;
-  for (int i = 0; i < assignment->cnt; ++i) {
-    const rd_kafka_topic_partition_t& entry = assignment->elems[i];
-    std::int64_t low = 0;
-    std::int64_t high = 0;
-    const rd_kafka_resp_err_t err =
-        watermarks_ != nullptr
-            ? rd_kafka_query_watermark_offsets(watermarks_, entry.topic, entry.partition, &low,
-                                               &high, 1000)
-            : rd_kafka_get_watermark_offsets(consumer_, entry.topic, entry.partition, &low, &high);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
-      known = false;
-      break;
-    }
-    std::optional<std::int64_t> start;
-    {
-      std::lock_guard lock(mutex_);
-      const auto it = tracker_.partitions().find(TopicPartition{entry.topic, entry.partition});
-      if (it != tracker_.partitions().end()) start = it->second.first_unfinished();
-    }
-    // Nothing taken yet: the consumer's position, or where `start` puts a group without a
-    // committed offset. (A group with a committed offset but no fetch yet since this start
-    // is counted from the low watermark too: too high until its first fetch.)
-    if (!start) {
-      start = entry.offset >= 0                             ? entry.offset
-              : config_.start == config::KafkaStart::latest ? high
-                                                            : low;
-    }
-    depth += std::max<std::int64_t>(0, high - std::max(*start, low));
-  }
-  rd_kafka_topic_partition_list_destroy(assignment);
-  if (!known) return;
+  if (watermarks_ == nullptr) return;
+  std::vector<std::pair<TopicPartition, std::optional<std::int64_t>>> partitions;
   std::int64_t in_flight = 0;
   {
     std::lock_guard lock(mutex_);
+    for (const auto& [partition, offsets] : tracker_.partitions()) {
+      partitions.emplace_back(partition, offsets.backlog_start());
+    }
     in_flight = static_cast<std::int64_t>(inflight_.size());
+  }
+  std::int64_t depth = 0;
+  for (const auto& [partition, backlog_start] : partitions) {
+    {
+      std::lock_guard lock(depth_mutex_);
+      if (depth_stopping_) return;
+    }
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(watermarks_, partition.topic.c_str(), partition.partition,
+                                         &low, &high, kWatermarkTimeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) return;  // unknown: the last one stays
+    // Where the backlog starts: the first unfinished offset, else the group's committed one
+    // (a restart with nothing left counts 0), else where `start` puts a group without one.
+    const std::int64_t start = backlog_start                                 ? *backlog_start
+                               : config_.start == config::KafkaStart::latest ? high
+                                                                             : low;
+    depth += std::max<std::int64_t>(0, high - std::max(start, low));
   }
   depth = std::max<std::int64_t>(0, depth - in_flight);
   depth_.store(depth, std::memory_order_relaxed);

@@ -72,5 +72,45 @@ TEST(KafkaClusterTest, CommittedOffsetsOfAGroup) {
   EXPECT_EQ(cluster.committed("workers", "jobs", 2), (std::vector<std::int64_t>{4, 5}));
 }
 
+// A consumer of `group` that commits `offset` for partition 0 of `topic` synchronously.
+rd_kafka_resp_err_t commit_once(const std::string& bootstrap, const std::string& group,
+                                const std::string& topic, std::int64_t offset) {
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error, sizeof(error));
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), error, sizeof(error));
+  rd_kafka_conf_set(conf, "log_level", "0", error, sizeof(error));
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
+  if (consumer == nullptr) return RD_KAFKA_RESP_ERR__FAIL;
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, topic.c_str(), 0)->offset = offset;
+  rd_kafka_resp_err_t err = rd_kafka_commit(consumer, offsets, 0);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = offsets->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  return err;
+}
+
+TEST(KafkaClusterTest, FailsTheNextCommitsWhenAsked) {
+  KafkaCluster cluster({{"jobs", 1}});
+  cluster.produce_spread("jobs", 1, 5);
+  cluster.fail_commits(2, RD_KAFKA_RESP_ERR_INVALID_COMMIT_OFFSET_SIZE);
+  EXPECT_EQ(commit_once(cluster.bootstrap(), "workers", "jobs", 1),
+            RD_KAFKA_RESP_ERR_INVALID_COMMIT_OFFSET_SIZE);
+  EXPECT_EQ(commit_once(cluster.bootstrap(), "workers", "jobs", 2),
+            RD_KAFKA_RESP_ERR_INVALID_COMMIT_OFFSET_SIZE);
+  EXPECT_EQ(commit_once(cluster.bootstrap(), "workers", "jobs", 3), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(cluster.committed("workers", "jobs", 1), (std::vector<std::int64_t>{3}));
+}
+
+TEST(KafkaClusterTest, ABrokerDownRefusesClientsUntilItIsUpAgain) {
+  KafkaCluster cluster({{"jobs", 1}});
+  cluster.set_broker_down(1, true);
+  EXPECT_THROW(cluster.end_offsets("jobs", 1), std::runtime_error);
+  cluster.set_broker_down(1, false);
+  EXPECT_EQ(cluster.end_offsets("jobs", 1), (std::vector<std::int64_t>{0}));
+}
+
 }  // namespace
 }  // namespace triggerd::testing

@@ -1,8 +1,15 @@
 #include "tests/support/kafka_cluster.hpp"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -81,7 +88,23 @@ KafkaCluster::KafkaCluster(const std::vector<KafkaTopic>& topics, int brokers) {
     args.push_back("--topic");
     args.push_back(topic.name + ":" + std::to_string(topic.partitions));
   }
-  process_ = std::make_unique<ChildProcess>(KAFKA_MOCK_CLUSTER_BINARY, args);
+  // The helper's stdin is a FIFO that this side keeps open for writing commands. Opened read
+  // and write here, so that neither this open nor the child's read-only one waits for the
+  // other end.
+  static std::atomic<int> next_id{0};
+  commands_path_ = (std::filesystem::temp_directory_path() /
+                    ("triggerd-kafka-mock-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(next_id++) + ".fifo"))
+                       .string();
+  ::unlink(commands_path_.c_str());
+  if (::mkfifo(commands_path_.c_str(), 0600) != 0 ||
+      (commands_fd_ = ::open(commands_path_.c_str(), O_RDWR | O_CLOEXEC)) < 0) {
+    throw std::runtime_error("kafka_mock_cluster: cannot make its command FIFO: " +
+                             std::string(std::strerror(errno)));
+  }
+  ProcessOptions options;
+  options.stdin_file = commands_path_;
+  process_ = std::make_unique<ChildProcess>(KAFKA_MOCK_CLUSTER_BINARY, args, options);
   const bool printed = wait_until(
       [&] {
         const std::string out = process_->out();
@@ -97,7 +120,57 @@ KafkaCluster::KafkaCluster(const std::vector<KafkaTopic>& topics, int brokers) {
   }
 }
 
-KafkaCluster::~KafkaCluster() = default;  // ChildProcess kills and reaps
+KafkaCluster::~KafkaCluster() {
+  process_.reset();  // kills and reaps
+  if (commands_fd_ >= 0) ::close(commands_fd_);
+  ::unlink(commands_path_.c_str());
+}
+
+void KafkaCluster::command(const std::string& line) {
+  const std::string text = line + "\n";
+  if (::write(commands_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    throw std::runtime_error("kafka_mock_cluster: cannot send " + line);
+  }
+  ++answers_;
+  // Answers come one a line after the bootstrap line, in order.
+  std::string answer;
+  const bool answered = wait_until(
+      [&] {
+        const std::string out = process_->out();
+        std::size_t lines = 0;
+        std::string::size_type start = out.find('\n');
+        while (start != std::string::npos && start + 1 < out.size()) {
+          const auto end = out.find('\n', start + 1);
+          if (end == std::string::npos) break;
+          if (++lines == answers_) {
+            answer = out.substr(start + 1, end - start - 1);
+            return true;
+          }
+          start = end;
+        }
+        return false;
+      },
+      std::chrono::seconds(10));
+  if (!answered || answer != "ok") {
+    throw std::runtime_error("kafka_mock_cluster: " + line + ": " +
+                             (answered ? answer : "no answer"));
+  }
+}
+
+void KafkaCluster::fail_commits(int count, int error) {
+  constexpr int kOffsetCommit = 8;  // the Kafka protocol's ApiKey
+  command("fail " + std::to_string(kOffsetCommit) + " " + std::to_string(count) + " " +
+          std::to_string(error));
+}
+
+void KafkaCluster::set_broker_down(int id, bool down) {
+  command((down ? "down " : "up ") + std::to_string(id));
+}
+
+void KafkaCluster::kill() {
+  process_->send_signal(SIGKILL);
+  process_->wait_for_exit(std::chrono::seconds(10));
+}
 
 void KafkaCluster::produce(const std::string& topic, const std::vector<KafkaMessage>& messages) {
   std::atomic<int> failed{0};

@@ -71,7 +71,21 @@ class KafkaCluster {
   std::vector<KafkaRecord> read_all(const std::string& topic, std::size_t count,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  // Faults. Each returns once the cluster has applied it; throws std::runtime_error if the
+  // helper refuses it or does not answer.
+  // The next `count` offset commits (from any client) fail with Kafka error `error`.
+  void fail_commits(int count, int error);
+  // Broker `id` (1..brokers) drops its connections and refuses new ones, or takes them again.
+  void set_broker_down(int id, bool down);
+  // Kills the helper (SIGKILL): every broker is gone at once, connections reset.
+  void kill();
+
  private:
+  void command(const std::string& line);
+
+  int commands_fd_ = -1;  // the write end of the helper's stdin (a FIFO)
+  std::string commands_path_;
+  std::size_t answers_ = 0;
   std::unique_ptr<ChildProcess> process_;
   std::string bootstrap_;
 };

@@ -3,18 +3,54 @@
 // through the in-process mock handle, so they are given as flags:
 //   kafka_mock_cluster [--brokers N] [--topic NAME:PARTITIONS]...
 // Prints the bootstrap address (one line) on stdout once the topics exist, then runs until
-// SIGTERM or SIGINT.
+// SIGTERM or SIGINT. Faults are injected by commands on stdin, one a line, each answered with
+// "ok" (or "error: ...") on stdout once applied:
+//   fail API_KEY COUNT ERROR   the next COUNT requests of that API (8: OffsetCommit) fail
+//                              with ERROR (a Kafka error code)
+//   down BROKER_ID / up BROKER_ID   a broker drops its connections and refuses new ones
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace {
+
+// Applies one command line; returns what to answer.
+std::string run_command(rd_kafka_mock_cluster_t* cluster, const std::string& line) {
+  std::istringstream words(line);
+  std::string command;
+  words >> command;
+  if (command == "fail") {
+    int api = 0;
+    int count = 0;
+    int error = 0;
+    if (!(words >> api >> count >> error) || count < 1) return "error: fail API COUNT ERROR";
+    const std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count),
+                                                  static_cast<rd_kafka_resp_err_t>(error));
+    rd_kafka_mock_push_request_errors_array(cluster, static_cast<std::int16_t>(api), errors.size(),
+                                            errors.data());
+    return "ok";
+  }
+  if (command == "down" || command == "up") {
+    int broker = 0;
+    if (!(words >> broker)) return "error: " + command + " BROKER_ID";
+    const rd_kafka_resp_err_t err = command == "down"
+                                        ? rd_kafka_mock_broker_set_down(cluster, broker)
+                                        : rd_kafka_mock_broker_set_up(cluster, broker);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return std::string("error: ") + rd_kafka_err2str(err);
+    return "ok";
+  }
+  return "error: unknown command " + command;
+}
 
 int usage(const char* message) {
   std::fprintf(stderr,
@@ -83,6 +119,16 @@ int main(int argc, char** argv) {
   }
   std::printf("%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
   std::fflush(stdout);
+
+  // Ends with stdin (at once when it is /dev/null); the process lives on until a signal.
+  std::thread commands([cluster] {
+    for (std::string line; std::getline(std::cin, line);) {
+      if (line.empty()) continue;
+      std::printf("%s\n", run_command(cluster, line).c_str());
+      std::fflush(stdout);
+    }
+  });
+  commands.detach();
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
