@@ -257,7 +257,7 @@ class App::Impl {
   void reload() {
     if (health_.draining()) return;  // a reload during a drain would only race the stop
     log_->info("SIGHUP: reloading {}", config_.file);
-    config::LoadResult loaded = config::load_file(config_.file);
+    config::LoadResult loaded = config::load_file(config_.file, &option_check());
     auto config_log = logging::get("config");
     for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
       if (diagnostic.severity == config::Severity::error) {
