@@ -367,9 +367,15 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
   return last;
 }
 
+bool RedisStreamSource::unacknowledged_bound_reached() const {
+  // Started and not XACKed yet (in flight, or finished and waiting for its XACK): what a crash
+  // now would deliver again. Kept within max_inflight, as the other sources keep it.
+  return held_ids_.size() - ahead_size_ >= max_inflight_;
+}
+
 void RedisStreamSource::start_ahead(EventSink& sink) {
   std::size_t started = 0;
-  while (ahead_size_ > 0 && !stopped_ && sink.has_room()) {
+  while (ahead_size_ > 0 && !stopped_ && sink.has_room() && !unacknowledged_bound_reached()) {
     Ahead& slot = ahead_[ahead_head_];
     const std::uint64_t token = next_token_++;
     std::string id = slot.event.id;
@@ -408,6 +414,12 @@ asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
       co_await sink.wait_for_room();
       // Still no room: the trigger drains (stop_taking() comes with it). Never a busy loop.
       if (!sink.has_room() && !stopped_) co_await sleep(feed_wake_, 10ms);
+      continue;
+    }
+    if (unacknowledged_bound_reached()) {
+      // Woken when an XACK lands (write_acks).
+      feed_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await feed_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
     start_ahead(sink);
@@ -491,6 +503,7 @@ asio::awaitable<void> RedisStreamSource::write_acks() {
     if (reading_history_) acked_while_reading_.push_back(std::move(id));
   }
   read_wake_.cancel();  // held entries went: the reader may have room again
+  feed_wake_.cancel();  // and the feeder may start entries again
 }
 
 asio::awaitable<void> RedisStreamSource::refresh_held() {

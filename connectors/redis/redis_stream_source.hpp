@@ -75,6 +75,8 @@ class RedisStreamSource final : public Source, private Acknowledger {
   // Puts the entries of an XREADGROUP/XAUTOCLAIM array into the read-ahead; returns the last
   // id seen and counts them (held ones too) in `seen`.
   std::string take_entries(const Reply& entries, std::size_t* seen);
+  // Whether max_inflight entries are started and not yet XACKed: then none more is started.
+  bool unacknowledged_bound_reached() const;
   // Hands read-ahead entries to the sink, in order, while it has room.
   void start_ahead(EventSink& sink);
   // Lets the read-ahead go: its entries stay pending in our PEL, unstarted.
