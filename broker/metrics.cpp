@@ -294,12 +294,6 @@ void InternalErrors::count(std::string_view component) {
   family_.Add({{"component", std::string(component)}}).Increment();
 }
 
-std::int64_t InternalErrors::total(std::string_view component) const {
-  const prometheus::Labels labels{{"component", std::string(component)}};
-  if (!family_.Has(labels)) return 0;
-  return std::llround(family_.Add(labels).Value());
-}
-
 prometheus::Counter& TriggerMetrics::dropped(DropReason reason) const {
   switch (reason) {
     case DropReason::kRetriesExhausted:

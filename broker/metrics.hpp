@@ -52,7 +52,6 @@ class InternalErrors {
  public:
   explicit InternalErrors(prometheus::Registry& registry);
   void count(std::string_view component);
-  std::int64_t total(std::string_view component) const;
 
  private:
   prometheus::Family<prometheus::Counter>& family_;

@@ -23,10 +23,10 @@ class TeardownWatchdog {
   // Ends the process at `deadline` unless disarmed first. Arming again only ever brings the
   // deadline closer. Any thread.
   void arm(std::chrono::steady_clock::time_point deadline);
-  // The teardown finished in time: the watchdog stands down. Any thread but its own.
-  void disarm();
 
  private:
+  // The teardown finished in time (the owner is being destroyed): the watchdog stands down.
+  void disarm();
   void watch();
 
   std::mutex mutex_;
