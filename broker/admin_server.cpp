@@ -21,12 +21,12 @@
 #include <optional>
 #include <string_view>
 
-#include "broker/desired_replicas.hpp"
+#include "core/desired_replicas.hpp"
 #include "broker/health.hpp"
-#include "broker/logging.hpp"
-#include "broker/tcp_listener.hpp"
-#include "broker/tracked_connection.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/tcp_listener.hpp"
+#include "core/tracked_connection.hpp"
+#include "core/metrics.hpp"
 
 namespace triggerd {
 namespace {

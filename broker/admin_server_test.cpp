@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "broker/health.hpp"
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 #include "tests/support/http_client.hpp"
 
 namespace triggerd {
@@ -26,18 +26,14 @@ namespace {
 using ::testing::HasSubstr;
 using testing::http_get;
 
-config::Config config_with(std::initializer_list<const char*> names) {
-  config::Config config;
+std::vector<MonitoredTrigger> triggers_named(std::initializer_list<const char*> names) {
+  std::vector<MonitoredTrigger> triggers;
   for (const char* name : names) {
-    config::Trigger trigger;
-    trigger.name = name;
-    trigger.function = "fn";
-    trigger.source = config::RedisListSource{"redis", "jobs"};
-    trigger.scaling = {
+    triggers.push_back({.name = name, .function = "fn", .source_type = "redis-list"});
+    triggers.back().scaling = {
         .target_per_replica = 10, .activation = 3, .min_replicas = 0, .max_replicas = 4};
-    config.triggers.push_back(trigger);
   }
-  return config;
+  return triggers;
 }
 
 // Runs the server on its own io_context thread; every change to the state it reads is made
@@ -45,7 +41,7 @@ config::Config config_with(std::initializer_list<const char*> names) {
 class AdminServerTest : public ::testing::Test {
  protected:
   AdminServerTest()
-      : metrics_(config_with({"jobs", "mail"}), "9.9.9"),
+      : metrics_(triggers_named({"jobs", "mail"}), "9.9.9"),
         health_(metrics_),
         server_(io_, metrics_, health_) {}
 
@@ -157,7 +153,7 @@ TEST_F(AdminServerTest, StopClosesOpenConnections) {
 
 TEST(AdminServer, PortInUseIsAStartUpErrorNamingTheAddress) {
   boost::asio::io_context io;
-  Metrics metrics(config_with({"jobs"}), "9.9.9");
+  Metrics metrics(triggers_named({"jobs"}), "9.9.9");
   Health health(metrics);
   AdminServer first(io, metrics, health);
   first.start({"127.0.0.1", 0});

@@ -14,9 +14,10 @@
 #include "broker/admin_server.hpp"
 #include "broker/config_diff.hpp"
 #include "broker/health.hpp"
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
-#include "broker/task_group.hpp"
+#include "broker/monitored_triggers.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
+#include "core/task_group.hpp"
 #include "broker/teardown_watchdog.hpp"
 #include "broker/trigger_runtime.hpp"
 #include "config/loader.hpp"
@@ -53,12 +54,12 @@ class App::Impl {
  public:
   explicit Impl(config::Config config)
       : config_(std::move(config)),
-        metrics_(config_, TRIGGERD_VERSION),
+        metrics_(monitored_triggers(config_), TRIGGERD_VERSION),
         health_(metrics_),
         admin_(io_, metrics_, health_),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         log_(logging::get("triggerd")),
-        dispatcher_(io_.get_executor(), config_) {
+        dispatcher_(io_.get_executor(), config_, make_dead_letter_sinks(io_.get_executor(), config_)) {
     // metrics_.triggers() is in config order, like config_.triggers.
     for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
       runtimes_.push_back(std::make_unique<TriggerRuntime>(
@@ -257,7 +258,7 @@ class App::Impl {
   void reload() {
     if (health_.draining()) return;  // a reload during a drain would only race the stop
     log_->info("SIGHUP: reloading {}", config_.file);
-    config::LoadResult loaded = config::load_file(config_.file, &option_check());
+    config::LoadResult loaded = config::load_file(config_.file, &connector_check());
     auto config_log = logging::get("config");
     for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
       if (diagnostic.severity == config::Severity::error) {

@@ -6,7 +6,7 @@
 // (start-up code and the signal handler run there), and /readyz is answered there too.
 #include <string>
 
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 
 namespace triggerd {
 

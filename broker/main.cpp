@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "broker/app.hpp"
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 #include "config/loader.hpp"
 #include "connectors/registry.hpp"
 
@@ -78,7 +78,7 @@ void print_diagnostics(const triggerd::config::LoadResult& result) {
 
 int validate(const std::string& file) {
   const triggerd::config::LoadResult result =
-      triggerd::config::load_file(file, &triggerd::option_check());
+      triggerd::config::load_file(file, &triggerd::connector_check());
   print_diagnostics(result);
   if (!result.ok()) return kExitInvalidConfig;
   const std::size_t count = result.config->triggers.size();
@@ -94,7 +94,7 @@ std::string default_config_file() {
 
 int run(const std::string& file) {
   triggerd::config::LoadResult result =
-      triggerd::config::load_file(file, &triggerd::option_check());
+      triggerd::config::load_file(file, &triggerd::connector_check());
   if (!result.ok()) {
     print_diagnostics(result);
     return kExitInvalidConfig;

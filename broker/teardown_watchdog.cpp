@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 namespace triggerd {
 

@@ -5,7 +5,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 #include "dispatcher/dispatcher.hpp"
 
 namespace triggerd {

@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <list>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 #include "config/config.hpp"
 #include "connectors/event_sink.hpp"
 #include "dispatcher/delivery.hpp"

@@ -4,11 +4,6 @@
 
 namespace triggerd::config {
 
-std::string HostPort::to_string() const {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
 namespace {
 template <typename T>
 const T* find_named(const std::vector<T>& items, std::string_view name) {

@@ -11,18 +11,21 @@
 #include <vector>
 
 #include "config/secret.hpp"
+#include "core/desired_replicas.hpp"
+#include "core/host_port.hpp"
+#include "core/log_options.hpp"
 
 namespace triggerd::config {
 
 using Duration = std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-struct HostPort {
-  std::string host;  // name or address; IPv6 without brackets
-  std::uint16_t port = 0;
-  std::string to_string() const;  // host:port, [v6]:port
-  bool operator==(const HostPort&) const = default;
-};
+// Types that the layer below (core/) uses too, under their config names.
+using HostPort = triggerd::HostPort;
+using LogLevel = logging::Level;
+using LogFormat = logging::Format;
+using LogConfig = logging::Options;
+using Scaling = triggerd::Scaling;
 
 // An http:// URL split into what a client needs to connect and send.
 struct HttpUrl {
@@ -39,15 +42,6 @@ struct ServerConfig {
   std::uint64_t max_body_size = 1024 * 1024;
   Duration shutdown_timeout = 25s;
   bool operator==(const ServerConfig&) const = default;
-};
-
-enum class LogLevel { trace, debug, info, warn, error };
-enum class LogFormat { text, json };
-
-struct LogConfig {
-  LogLevel level = LogLevel::info;
-  LogFormat format = LogFormat::text;
-  bool operator==(const LogConfig&) const = default;
 };
 
 struct KafkaConnection {
@@ -184,14 +178,6 @@ struct Delivery {
   // for one event (and at most since it started failing) before the event is dropped.
   Duration dead_letter_retry_for = 5min;
   bool operator==(const Delivery&) const = default;
-};
-
-struct Scaling {
-  std::int64_t target_per_replica = 10;
-  std::int64_t activation = 0;
-  std::int64_t min_replicas = 0;
-  std::int64_t max_replicas = 100;
-  bool operator==(const Scaling&) const = default;
 };
 
 struct Trigger {

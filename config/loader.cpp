@@ -13,8 +13,6 @@
 
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
-#include "connectors/cron/cron_schedule.hpp"
-#include "connectors/cron/time_zone.hpp"
 
 namespace triggerd::config {
 namespace {
@@ -81,7 +79,7 @@ Duration longest_event(const Delivery& delivery, Duration timeout) {
 // Walks the document; every section reads what it can and reports the rest.
 class Schema {
  public:
-  Schema(Reader& reader, const OptionCheck* options) : r_(reader), options_(options) {}
+  Schema(Reader& reader, const ConnectorCheck* check) : r_(reader), check_(check) {}
 
   Config read(const yaml::Node& root) {
     Config config;
@@ -190,8 +188,8 @@ class Schema {
         option.secret = true;  // sasl.password, ssl.key.password, ...: never echo
         auto text = r_.string(option);
         if (!text) continue;
-        if (options_ != nullptr) {
-          if (auto refused = options_->check_kafka_option(key, *text)) {
+        if (check_ != nullptr) {
+          if (auto refused = check_->check_kafka_option(key, *text)) {
             r_.error(option, *refused);
             continue;
           }
@@ -489,21 +487,19 @@ class Schema {
     CronSource cron;
     if (auto v = fields.require("schedule")) {
       if (auto text = r_.non_empty_string(*v)) {
-        std::string error;
-        if (cron::Schedule::parse(*text, &error)) {
-          cron.schedule = *text;
+        if (auto refused = check_ ? check_->check_cron_schedule(*text) : std::nullopt) {
+          r_.error(*v, "invalid schedule: " + *refused);
         } else {
-          r_.error(*v, "invalid schedule: " + error);
+          cron.schedule = *text;
         }
       }
     }
     if (auto v = fields.get("timezone")) {
       if (auto text = r_.non_empty_string(*v)) {
-        std::string error;
-        if (cron::TimeZone::load(*text, &error)) {
-          cron.timezone = *text;
+        if (auto refused = check_ ? check_->check_time_zone(*text) : std::nullopt) {
+          r_.error(*v, *refused);
         } else {
-          r_.error(*v, error);
+          cron.timezone = *text;
         }
       }
     }
@@ -630,7 +626,7 @@ class Schema {
   }
 
   Reader& r_;
-  const OptionCheck* options_;
+  const ConnectorCheck* check_;
   std::map<std::string, std::optional<ConnectionType>> connection_types_;
   std::vector<std::string> function_names_;
   std::map<std::string, std::string> http_paths_;  // path -> trigger
@@ -645,7 +641,7 @@ std::string folder_of(const std::string& path) {
 }
 
 LoadResult load(const std::string& text, const std::string& file_name, const std::string& base_dir,
-                const OptionCheck* options) {
+                const ConnectorCheck* check) {
   LoadResult result;
   Reader reader(file_name, base_dir, process_env(), result.diagnostics);
   yaml::ParseError parse_error;
@@ -657,7 +653,7 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
   const yaml::Node root = document->root();
   Config config;
   {
-    Schema schema(reader, options);
+    Schema schema(reader, check);
     config = schema.read(root);
   }  // the MapReaders have reported unknown keys by now
   config.file = file_name;
@@ -672,11 +668,11 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
 }  // namespace
 
 LoadResult load_string(const std::string& yaml_text, const std::string& file_name,
-                       const OptionCheck* options) {
-  return load(yaml_text, file_name, folder_of(file_name), options);
+                       const ConnectorCheck* check) {
+  return load(yaml_text, file_name, folder_of(file_name), check);
 }
 
-LoadResult load_file(const std::string& path, const OptionCheck* options) {
+LoadResult load_file(const std::string& path, const ConnectorCheck* check) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult result;
@@ -686,7 +682,7 @@ LoadResult load_file(const std::string& path, const OptionCheck* options) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return load_string(text.str(), path, options);
+  return load_string(text.str(), path, check);
 }
 
 }  // namespace triggerd::config

@@ -6,7 +6,7 @@
 
 #include "config/config.hpp"
 #include "config/diagnostic.hpp"
-#include "config/option_check.hpp"
+#include "config/connector_check.hpp"
 
 namespace triggerd::config {
 
@@ -18,10 +18,12 @@ struct LoadResult {
 };
 
 // `file` is the name used in diagnostics and, for load_file, the path that is read.
-// `options`, when given, judges the connections' client-library options (each refusal is an
-// error at the option's value); without it they are only read.
-LoadResult load_file(const std::string& path, const OptionCheck* options = nullptr);
+// `check`, when given, judges what only a connector can (client-library options, cron
+// schedules, time zones): each refusal is an error at the value. Without it those values are
+// only read; the binary always passes the registry's check, so `validate`, `run` and a reload
+// refuse the same files.
+LoadResult load_file(const std::string& path, const ConnectorCheck* check = nullptr);
 LoadResult load_string(const std::string& yaml_text, const std::string& file_name,
-                       const OptionCheck* options = nullptr);
+                       const ConnectorCheck* check = nullptr);
 
 }  // namespace triggerd::config

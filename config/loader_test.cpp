@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "connectors/registry.hpp"
+
 namespace triggerd::config {
 namespace {
 
@@ -370,7 +372,7 @@ class ConfigMistake : public testing::TestWithParam<MistakeCase> {};
 
 TEST_P(ConfigMistake, IsReportedWithLineColumnPathAndMessage) {
   const MistakeCase& c = GetParam();
-  LoadResult result = load_string(c.yaml, "t.yaml");
+  LoadResult result = load_string(c.yaml, "t.yaml", &connector_check());
   EXPECT_FALSE(result.ok());
   EXPECT_EQ(errors_of(result), std::vector<std::string>{std::string("t.yaml:") + c.expected});
 }
@@ -391,7 +393,7 @@ triggers:
     source: {type: http, path: no-slash}
     delivery: {retries: -2}
 )",
-                                  "many.yaml");
+                                  "many.yaml", &connector_check());
   auto errors = errors_of(result);
   ASSERT_EQ(errors.size(), 5u) << testing::PrintToString(errors);
   EXPECT_TRUE(errors[0].starts_with("many.yaml:3:10: error: functions.fn.url:"));
@@ -409,7 +411,7 @@ triggers:
     function: fn
     source: {type: http, path: /a}
 )",
-                                  "t.yaml");
+                                  "t.yaml", &connector_check());
   ASSERT_TRUE(result.ok());
   ASSERT_EQ(result.diagnostics.size(), 1u);
   EXPECT_EQ(result.diagnostics[0].to_string(),
@@ -452,7 +454,7 @@ triggers:
       retries: 100
       dead_letter: {type: redis-list, connection: r, list: dlq}
 )",
-                                  "t.yaml");
+                                  "t.yaml", &connector_check());
   ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
   std::vector<std::string> warnings;
   for (const auto& d : result.diagnostics) warnings.push_back(d.to_string());
@@ -491,7 +493,7 @@ functions:
         - ${TRIGGERD_TEST_SECRET}
 triggers: {}
 )",
-                                  "t.yaml");
+                                  "t.yaml", &connector_check());
   EXPECT_FALSE(result.ok());
   EXPECT_EQ(result.diagnostics.size(), 3u) << testing::PrintToString(errors_of(result));
   for (const auto& d : result.diagnostics) {
@@ -581,7 +583,7 @@ triggers:
     delivery:
       dead_letter: {type: http, url: "http://127.0.0.1:9999/dlq"}
 )";
-  LoadResult result = load_string(yaml, "full.yaml");
+  LoadResult result = load_string(yaml, "full.yaml", &connector_check());
   std::remove(secret_path);
   ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
   EXPECT_TRUE(result.diagnostics.empty());
@@ -672,7 +674,7 @@ triggers:
     function: fn
     source: {type: cron, schedule: "@every 10s"}
 )",
-                                  "t.yaml");
+                                  "t.yaml", &connector_check());
   ASSERT_TRUE(result.ok());
   const Config& c = *result.config;
   EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
@@ -701,14 +703,14 @@ TEST(ConfigLoader, EnvironmentDefaultsAndLiteralDollarBraces) {
       X-Template: "$${not-a-var}"
 triggers: {}
 )",
-                                  "t.yaml");
+                                  "t.yaml", &connector_check());
   ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
   EXPECT_EQ(result.config->functions[0].url.port, 9000);
   EXPECT_EQ(result.config->functions[0].headers[0].second.reveal(), "${not-a-var}");
 }
 
 TEST(ConfigLoader, MissingFileIsAnError) {
-  LoadResult result = load_file("/nonexistent/triggerd.yaml");
+  LoadResult result = load_file("/nonexistent/triggerd.yaml", &connector_check());
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(errors_of(result),
             std::vector<std::string>{
@@ -720,7 +722,7 @@ TEST(ConfigLoader, ShippedExamplesAreValid) {
   const char* source_dir = std::getenv("TRIGGERD_SOURCE_DIR");
   ASSERT_NE(source_dir, nullptr);
   for (const char* example : {"/examples/triggerd.yaml"}) {
-    LoadResult result = load_file(std::string(source_dir) + example);
+    LoadResult result = load_file(std::string(source_dir) + example, &connector_check());
     EXPECT_TRUE(result.ok()) << example << ": " << testing::PrintToString(errors_of(result));
   }
 }

@@ -4,7 +4,7 @@
 // whatever the backlog at the source or the speed of the function (SPEC section 6).
 #include <boost/asio/awaitable.hpp>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 
 namespace triggerd {
 

@@ -2,13 +2,18 @@
 
 #include <type_traits>
 
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
+#include "connectors/cron/cron_schedule.hpp"
 #include "connectors/cron/cron_source.hpp"
+#include "connectors/cron/time_zone.hpp"
 #include "connectors/kafka/kafka_option_check.hpp"
 #include "connectors/kafka/kafka_source.hpp"
+#include "connectors/kafka/kafka_dead_letter.hpp"
+#include "connectors/redis/redis_dead_letter.hpp"
 #include "connectors/redis/redis_list_source.hpp"
 #include "connectors/redis/redis_stream_source.hpp"
+#include "dispatcher/http_dead_letter.hpp"
 
 namespace triggerd {
 namespace {
@@ -32,6 +37,52 @@ class UnavailableSource final : public Source {
  private:
   const config::Trigger& trigger_;
 };
+
+class RegisteredCheck final : public config::ConnectorCheck {
+ public:
+  std::optional<std::string> check_kafka_option(std::string_view key,
+                                                std::string_view value) const override {
+    return kafka::check_option(key, value);
+  }
+  std::optional<std::string> check_cron_schedule(std::string_view schedule) const override {
+    std::string error;
+    if (cron::Schedule::parse(schedule, &error)) return std::nullopt;
+    return error;
+  }
+  std::optional<std::string> check_time_zone(std::string_view zone) const override {
+    std::string error;
+    if (cron::TimeZone::load(zone, &error)) return std::nullopt;
+    return error;
+  }
+};
+
+std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
+                                                      const config::DeadLetter& dead_letter,
+                                                      const config::Config& config) {
+  return std::visit(
+      [&](const auto& spec) -> std::unique_ptr<DeadLetterSink> {
+        using Spec = std::decay_t<decltype(spec)>;
+        if constexpr (std::is_same_v<Spec, config::HttpDeadLetter>) {
+          return std::make_unique<HttpDeadLetterSink>(executor, spec);
+        } else if constexpr (std::is_same_v<Spec, config::RedisStreamDeadLetter>) {
+          return std::make_unique<redis::RedisStreamDeadLetterSink>(
+              executor, spec,
+              std::get<config::RedisConnection>(config.find_connection(spec.connection)->spec));
+        } else if constexpr (std::is_same_v<Spec, config::RedisListDeadLetter>) {
+          return std::make_unique<redis::RedisListDeadLetterSink>(
+              executor, spec,
+              std::get<config::RedisConnection>(config.find_connection(spec.connection)->spec));
+        } else if constexpr (std::is_same_v<Spec, config::KafkaDeadLetter>) {
+          return std::make_unique<kafka::KafkaDeadLetterSink>(
+              executor, spec,
+              std::get<config::KafkaConnection>(config.find_connection(spec.connection)->spec));
+        } else {
+          // A new dead-letter type in config::DeadLetter must be handled above.
+          static_assert(sizeof(Spec) == 0, "unhandled dead-letter type");
+        }
+      },
+      dead_letter);
+}
 
 }  // namespace
 
@@ -68,8 +119,20 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
       trigger.source);
 }
 
-const config::OptionCheck& option_check() {
-  static const kafka::KafkaOptionCheck check;
+DeadLetterSinks make_dead_letter_sinks(boost::asio::any_io_executor executor,
+                                       const config::Config& config) {
+  DeadLetterSinks sinks;
+  for (const config::Trigger& trigger : config.triggers) {
+    if (trigger.delivery.dead_letter) {
+      sinks.emplace(trigger.name,
+                    make_dead_letter_sink(executor, *trigger.delivery.dead_letter, config));
+    }
+  }
+  return sinks;
+}
+
+const config::ConnectorCheck& connector_check() {
+  static const RegisteredCheck check;
   return check;
 }
 

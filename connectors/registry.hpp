@@ -1,12 +1,14 @@
 #pragma once
-// The one place that knows every source type: an explicit switch, no static registration.
+// The one place that knows every source type and every dead-letter type: explicit switches, no
+// static registration.
 #include <boost/asio/any_io_executor.hpp>
 
 #include <memory>
 
 #include "config/config.hpp"
-#include "config/option_check.hpp"
+#include "config/connector_check.hpp"
 #include "connectors/source.hpp"
+#include "dispatcher/dispatcher.hpp"
 
 namespace triggerd {
 
@@ -18,9 +20,14 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
                                     const config::Config& config, const config::Trigger& trigger,
                                     TriggerTelemetry& telemetry);
 
-// The check of connection options that the config loader is given (config::load_file), so
-// that what a client library would refuse at run time is an error at load time. Lives as long
-// as the process.
-const config::OptionCheck& option_check();
+// The dead-letter sink of every trigger of `config` that has a dead letter, for the
+// dispatcher. The loader has checked that each names a connection of the right type.
+DeadLetterSinks make_dead_letter_sinks(boost::asio::any_io_executor executor,
+                                       const config::Config& config);
+
+// The check that the config loader is given (config::load_file), so that what a connector
+// would refuse at run time (a client-library option, a cron schedule, a time zone) is an error
+// at load time. Lives as long as the process.
+const config::ConnectorCheck& connector_check();
 
 }  // namespace triggerd

@@ -11,8 +11,8 @@
 #include <charconv>
 #include <exception>
 
-#include "broker/metrics.hpp"
-#include "dispatcher/dead_letter.hpp"
+#include "core/metrics.hpp"
+#include "core/dead_letter_sink.hpp"
 #include "dispatcher/dispatcher.hpp"
 #include "dispatcher/retry_policy.hpp"
 

@@ -22,7 +22,7 @@
 #include <chrono>
 #include <optional>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 #include "config/config.hpp"
 #include "dispatcher/http_client.hpp"
 

@@ -11,10 +11,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <utility>
 
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "config/units.hpp"
-#include "dispatcher/dead_letter.hpp"
+#include "core/dead_letter_sink.hpp"
 #include "dispatcher/http_client.hpp"
 #include "dispatcher/retry_policy.hpp"
 
@@ -45,25 +45,16 @@ std::mt19937_64 seeded_generator() {
 
 }  // namespace
 
-Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& config)
+Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& config,
+                       DeadLetterSinks dead_letters)
     : executor_(std::move(executor)),
       random_(seeded_generator()),
       logger_(logging::get("dispatcher")) {
   for (const config::Function& function : config.functions) {
     clients_.emplace(function.name, std::make_unique<FunctionClient>(executor_, function));
   }
-  for (const config::Trigger& trigger : config.triggers) {
-    if (!trigger.delivery.dead_letter) continue;
-    const config::DeadLetter& spec = *trigger.delivery.dead_letter;
-    std::unique_ptr<DeadLetterSink> sink = make_dead_letter_sink(executor_, spec, config);
-    if (!sink) {
-      // A degraded mode must be visible; the drop of each event is logged and counted too.
-      logger_->warn(
-          "trigger {}: dead letter type {} is not available yet; events that fail are dropped",
-          trigger.name, config::dead_letter_type_name(spec));
-      continue;
-    }
-    dead_letters_.emplace(trigger.name, DeadLetterTarget{std::move(sink)});
+  for (auto& [trigger, sink] : dead_letters) {
+    dead_letters_.emplace(trigger, DeadLetterTarget{std::move(sink)});
   }
 }
 

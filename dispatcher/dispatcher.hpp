@@ -16,8 +16,9 @@
 #include <string>
 #include <string_view>
 
-#include "broker/event.hpp"
 #include "config/config.hpp"
+#include "core/dead_letter_sink.hpp"
+#include "core/event.hpp"
 
 namespace spdlog {
 class logger;
@@ -25,17 +26,22 @@ class logger;
 
 namespace triggerd {
 
-class DeadLetterSink;
 class Delivery;
 class FunctionClient;
 struct CallResult;
 struct TriggerTelemetry;
 
+// The dead-letter sinks of the triggers that have a dead letter, by trigger name. The broker
+// builds them (connectors/registry.hpp), since the redis and kafka ones belong to their
+// connectors; the dispatcher only writes through the interface.
+using DeadLetterSinks = std::map<std::string, std::unique_ptr<DeadLetterSink>, std::less<>>;
+
 class Dispatcher {
  public:
-  // One FunctionClient per function of `config` and one dead-letter sink per trigger that has
-  // a dead letter. Nothing of `config` is referenced afterwards.
-  Dispatcher(boost::asio::any_io_executor executor, const config::Config& config);
+  // One FunctionClient per function of `config`; `dead_letters` are the triggers' dead-letter
+  // sinks. Nothing of `config` is referenced afterwards.
+  Dispatcher(boost::asio::any_io_executor executor, const config::Config& config,
+             DeadLetterSinks dead_letters);
   // Every delivery must have ended first (a drain ends them all, see Delivery::cancel()).
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;

@@ -32,10 +32,11 @@
 #include <thread>
 #include <vector>
 
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 #include "dispatcher/delivery.hpp"
 #include "dispatcher/http_client.hpp"
-#include "dispatcher/time_format.hpp"
+#include "dispatcher/http_dead_letter.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 namespace {
@@ -254,9 +255,21 @@ class DispatcherTest : public ::testing::Test {
 
   // Builds the dispatcher from the config as the test has shaped it.
   void start() {
-    metrics_ = std::make_unique<Metrics>(config_, "test");
+    std::vector<MonitoredTrigger> monitored;
+    for (const config::Trigger& trigger : config_.triggers) {
+      monitored.push_back({.name = trigger.name, .function = trigger.function});
+    }
+    metrics_ = std::make_unique<Metrics>(monitored, "test");
     telemetry_ = metrics_->find("orders");
-    dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), config_);
+    DeadLetterSinks dead_letters;
+    for (const config::Trigger& trigger : config_.triggers) {
+      if (!trigger.delivery.dead_letter) continue;
+      dead_letters.emplace(trigger.name,
+                           std::make_unique<HttpDeadLetterSink>(
+                               io_.get_executor(),
+                               std::get<config::HttpDeadLetter>(*trigger.delivery.dead_letter)));
+    }
+    dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), config_, std::move(dead_letters));
   }
 
   TriggerMetrics& counters() { return telemetry_->metrics; }

@@ -23,7 +23,7 @@
 #include <chrono>
 #include <optional>
 
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 namespace triggerd {
 namespace {

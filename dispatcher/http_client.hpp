@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 #include "config/config.hpp"
 #include "dispatcher/call_result.hpp"
 #include "dispatcher/request_head.hpp"

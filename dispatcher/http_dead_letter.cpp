@@ -6,8 +6,8 @@
 #include <charconv>
 #include <string>
 
-#include "broker/logging.hpp"
-#include "dispatcher/time_format.hpp"
+#include "core/logging.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <memory>
 
-#include "dispatcher/dead_letter.hpp"
+#include "core/dead_letter_sink.hpp"
 #include "dispatcher/http_client.hpp"
 
 namespace spdlog {

@@ -4,7 +4,7 @@
 #include <array>
 #include <charconv>
 
-#include "dispatcher/time_format.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 namespace {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 #include "config/config.hpp"
 
 namespace triggerd {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "dispatcher/time_format.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 

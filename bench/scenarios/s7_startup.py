@@ -17,7 +17,8 @@ that moment, then after IDLE_S of idleness its VmRSS (and of it, anonymous and f
 pages) and VmHWM; `triggerd validate` on the same file times the config load alone. Checks:
 /v1/triggers lists every trigger, and SIGTERM ends triggerd with status 0.
 
-Targets (issue 6): 1000 triggers ready in <= 100 ms, idle RSS <= 30 MiB.
+Targets (what a platform team would expect of a broker at start-up): 1000 triggers ready
+in <= 100 ms, idle RSS <= 30 MiB.
 """
 from __future__ import annotations
 

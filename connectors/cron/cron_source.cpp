@@ -7,8 +7,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "connectors/redis/redis_cron_lock.hpp"
 
 namespace triggerd {

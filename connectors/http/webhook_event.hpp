@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 
 namespace triggerd {
 
@@ -45,10 +45,5 @@ struct WebhookEventResult {
 // `now` is the time of a plain request, and of a CloudEvent that has no time attribute.
 WebhookEventResult make_webhook_event(WebhookRequest request,
                                       std::chrono::system_clock::time_point now);
-
-// An RFC 3339 date-time ("2024-02-29T13:05:00.25+01:00"): the `time` of a CloudEvent.
-// std::nullopt when `text` is not one. Fractions beyond nanoseconds are cut; a leap second
-// (:60) counts as the last nanosecond of its minute, which the system clock can represent.
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 
 }  // namespace triggerd

@@ -25,9 +25,9 @@
 #include <variant>
 #include <vector>
 
-#include "broker/logging.hpp"
-#include "broker/tcp_listener.hpp"
-#include "broker/tracked_connection.hpp"
+#include "core/logging.hpp"
+#include "core/tcp_listener.hpp"
+#include "core/tracked_connection.hpp"
 #include "connectors/event_sink.hpp"
 #include "connectors/http/webhook_auth.hpp"
 #include "connectors/http/webhook_event.hpp"

@@ -3,7 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 namespace triggerd::kafka {
 namespace {

@@ -8,9 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 #include "connectors/kafka/kafka_client_config.hpp"
-#include "dispatcher/time_format.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd::kafka {
 

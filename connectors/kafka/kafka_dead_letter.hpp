@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "dispatcher/dead_letter.hpp"
+#include "core/dead_letter_sink.hpp"
 
 namespace spdlog {
 class logger;

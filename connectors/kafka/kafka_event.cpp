@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "connectors/http/webhook_event.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd::kafka {
 

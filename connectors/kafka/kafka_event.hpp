@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 
 namespace triggerd::kafka {
 

@@ -44,8 +44,7 @@ std::string redact_option_value(std::string message, std::string_view value) {
   return message;
 }
 
-std::optional<std::string> KafkaOptionCheck::check_kafka_option(std::string_view key,
-                                                                std::string_view value) const {
+std::optional<std::string> check_option(std::string_view key, std::string_view value) {
   const std::unique_ptr<rd_kafka_conf_t, ConfDeleter> conf(rd_kafka_conf_new());
   char error[512] = "";
   const std::string name(key);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "connectors/registry.hpp"
 
 namespace triggerd::kafka {
 namespace {
@@ -15,23 +16,20 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(KafkaOptionCheck, TakesWhatLibrdkafkaTakes) {
-  const KafkaOptionCheck check;
-  EXPECT_EQ(check.check_kafka_option("security.protocol", "SASL_SSL"), std::nullopt);
-  EXPECT_EQ(check.check_kafka_option("session.timeout.ms", "6000"), std::nullopt);
-  EXPECT_EQ(check.check_kafka_option("sasl.password", "hunter2"), std::nullopt);
+  EXPECT_EQ(check_option("security.protocol", "SASL_SSL"), std::nullopt);
+  EXPECT_EQ(check_option("session.timeout.ms", "6000"), std::nullopt);
+  EXPECT_EQ(check_option("sasl.password", "hunter2"), std::nullopt);
 }
 
 TEST(KafkaOptionCheck, NamesAnUnknownProperty) {
-  const KafkaOptionCheck check;
-  const auto refused = check.check_kafka_option("sesion.timeout.ms", "6000");
+  const auto refused = check_option("sesion.timeout.ms", "6000");
   ASSERT_TRUE(refused.has_value());
   EXPECT_THAT(*refused, HasSubstr("No such configuration property"));
   EXPECT_THAT(*refused, HasSubstr("sesion.timeout.ms"));
 }
 
 TEST(KafkaOptionCheck, RefusesAValueWithoutShowingIt) {
-  const KafkaOptionCheck check;
-  const auto refused = check.check_kafka_option("security.protocol", "sasl_sslx-s3cret");
+  const auto refused = check_option("security.protocol", "sasl_sslx-s3cret");
   ASSERT_TRUE(refused.has_value());
   EXPECT_THAT(*refused, HasSubstr("security.protocol"));
   EXPECT_THAT(*refused, Not(HasSubstr("sasl_sslx-s3cret")));
@@ -39,8 +37,7 @@ TEST(KafkaOptionCheck, RefusesAValueWithoutShowingIt) {
 }
 
 TEST(KafkaOptionCheck, KeepsTheAllowedRangeOfANumber) {
-  const KafkaOptionCheck check;
-  const auto refused = check.check_kafka_option("queued.min.messages", "0");
+  const auto refused = check_option("queued.min.messages", "0");
   ASSERT_TRUE(refused.has_value());
   EXPECT_THAT(*refused, HasSubstr("1..10000000"));
   EXPECT_EQ(refused->back(), '0');  // no trailing newline
@@ -61,7 +58,6 @@ TEST(RedactOptionValue, TakesTheValueOutWhereverLibrdkafkaEchoesIt) {
 }
 
 TEST(KafkaOptionCheck, TheLoaderReportsARefusalAtTheOptionsValue) {
-  const KafkaOptionCheck check;
   const config::LoadResult result = config::load_string(R"(connections:
   main:
     type: kafka
@@ -77,7 +73,7 @@ triggers:
     function: fn
     source: {type: kafka, connection: main, topic: orders}
 )",
-                                                        "t.yaml", &check);
+                                                        "t.yaml", &connector_check());
   EXPECT_FALSE(result.ok());
   std::vector<std::string> errors;
   for (const auto& diagnostic : result.diagnostics) {

@@ -13,8 +13,8 @@
 #include <future>
 #include <utility>
 
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "connectors/kafka/kafka_client_config.hpp"
 #include "connectors/kafka/kafka_event.hpp"
 

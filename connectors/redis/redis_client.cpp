@@ -13,7 +13,7 @@
 #include <random>
 #include <utility>
 
-#include "connectors/redis/host_lookup.hpp"
+#include "core/host_lookup.hpp"
 
 namespace triggerd::redis {
 

@@ -7,8 +7,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "broker/logging.hpp"
-#include "dispatcher/time_format.hpp"
+#include "core/logging.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd::redis {
 

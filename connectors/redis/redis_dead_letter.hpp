@@ -12,7 +12,7 @@
 
 #include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
-#include "dispatcher/dead_letter.hpp"
+#include "core/dead_letter_sink.hpp"
 
 namespace triggerd::redis {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "broker/event.hpp"
+#include "core/event.hpp"
 #include "connectors/redis/redis_client.hpp"
 
 namespace triggerd::redis {

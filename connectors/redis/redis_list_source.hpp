@@ -28,7 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "broker/task_group.hpp"
+#include "core/task_group.hpp"
 #include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
 #include "connectors/redis/redis_reconnect.hpp"

@@ -5,7 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 #include "connectors/redis/redis_client.hpp"
 
 namespace triggerd::redis {

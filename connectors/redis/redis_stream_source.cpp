@@ -6,8 +6,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "broker/logging.hpp"
-#include "broker/metrics.hpp"
+#include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "connectors/redis/redis_event.hpp"
 
 namespace triggerd::redis {

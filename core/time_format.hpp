@@ -1,6 +1,7 @@
 #pragma once
-// The two time formats the dispatcher speaks: RFC 3339 for CloudEvents attributes (ce-time,
-// ce-firstattempt) and the HTTP-date of a Retry-After header.
+// The two time formats triggerd speaks: RFC 3339 for CloudEvents attributes (ce-time,
+// ce-firstattempt, the time of an incoming CloudEvent) and the HTTP-date of a Retry-After
+// header.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -13,6 +14,11 @@ namespace triggerd {
 // the next second.
 void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out);
 std::string format_rfc3339(std::chrono::system_clock::time_point time);
+
+// An RFC 3339 date-time ("2024-02-29T13:05:00.25+01:00"): the `time` of a CloudEvent.
+// std::nullopt when `text` is not one. Fractions beyond nanoseconds are cut; a leap second
+// (:60) counts as the last nanosecond of its minute, which the system clock can represent.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 
 // An HTTP-date (RFC 9110 section 5.6.7) in any of its three forms: IMF-fixdate
 // ("Sun, 06 Nov 1994 08:49:37 GMT"), obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and

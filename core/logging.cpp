@@ -1,4 +1,4 @@
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -44,9 +44,9 @@ class JsonMessageFormatter : public spdlog::custom_flag_formatter {
   }
 };
 
-std::unique_ptr<spdlog::formatter> make_formatter(config::LogFormat format) {
+std::unique_ptr<spdlog::formatter> make_formatter(Format format) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  if (format == config::LogFormat::json) {
+  if (format == Format::json) {
     formatter->add_flag<JsonMessageFormatter>(kJsonMessageFlag).set_pattern(kJsonPattern);
   } else {
     formatter->set_pattern(kTextPattern);
@@ -54,17 +54,17 @@ std::unique_ptr<spdlog::formatter> make_formatter(config::LogFormat format) {
   return formatter;
 }
 
-spdlog::level::level_enum to_spdlog(config::LogLevel level) {
+spdlog::level::level_enum to_spdlog(Level level) {
   switch (level) {
-    case config::LogLevel::trace:
+    case Level::trace:
       return spdlog::level::trace;
-    case config::LogLevel::debug:
+    case Level::debug:
       return spdlog::level::debug;
-    case config::LogLevel::info:
+    case Level::info:
       return spdlog::level::info;
-    case config::LogLevel::warn:
+    case Level::warn:
       return spdlog::level::warn;
-    case config::LogLevel::error:
+    case Level::error:
       return spdlog::level::err;
   }
   return spdlog::level::info;
@@ -91,7 +91,7 @@ std::shared_ptr<spdlog::logger> get_locked(std::string_view name) {
 // so that anything logged through spdlog's default logger lands on stderr in our format.
 void ensure_initialized_locked() {
   static const bool kInitialized = [] {
-    spdlog::set_formatter(make_formatter(config::LogFormat::text));
+    spdlog::set_formatter(make_formatter(Format::text));
     spdlog::set_level(spdlog::level::info);
     spdlog::set_default_logger(get_locked("triggerd"));
     return true;
@@ -176,11 +176,11 @@ void append_json_string(std::string_view text, std::string& out) {
   out += '"';
 }
 
-void configure(const config::LogConfig& config) {
+void configure(const Options& options) {
   std::lock_guard lock(settings_mutex());
   ensure_initialized_locked();
-  spdlog::set_formatter(make_formatter(config.format));
-  spdlog::set_level(to_spdlog(config.level));
+  spdlog::set_formatter(make_formatter(options.format));
+  spdlog::set_level(to_spdlog(options.level));
 }
 
 std::shared_ptr<spdlog::logger> get(std::string_view name) {

@@ -1,7 +1,7 @@
 // Which dead-letter failures are worth another write (temporary) and which are not (permanent),
 // for every dead-letter type: a wrong answer here either drops events that a moment's patience
 // would have saved, or holds a trigger up retrying what can never succeed.
-#include "dispatcher/dead_letter.hpp"
+#include "core/dead_letter_sink.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
-#include "broker/desired_replicas.hpp"
+#include "core/desired_replicas.hpp"
 
 #include <algorithm>
 
 namespace triggerd {
 
-std::int64_t desired_replicas(const config::Scaling& scaling, std::int64_t backlog) {
+std::int64_t desired_replicas(const Scaling& scaling, std::int64_t backlog) {
   backlog = std::max<std::int64_t>(backlog, 0);
   if (backlog <= scaling.activation) return scaling.min_replicas;
 

@@ -1,4 +1,4 @@
-#include "broker/tcp_listener.hpp"
+#include "core/tcp_listener.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -15,7 +15,7 @@ namespace triggerd {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-void listen_on(tcp::acceptor& acceptor, const config::HostPort& address,
+void listen_on(tcp::acceptor& acceptor, const HostPort& address,
                std::string_view setting) {
   boost::system::error_code error;
   auto fail = [&](const std::string& step) {

@@ -1,4 +1,4 @@
-#include "broker/event.hpp"
+#include "core/event.hpp"
 
 #include <array>
 #include <random>

@@ -8,11 +8,11 @@
 #include <optional>
 #include <string_view>
 
+#include "core/host_port.hpp"
+
 namespace spdlog {
 class logger;
 }  // namespace spdlog
-
-#include "config/config.hpp"
 
 namespace triggerd {
 
@@ -20,7 +20,7 @@ namespace triggerd {
 // binds and listens `acceptor`. Throws std::runtime_error such as
 // "cannot listen on server.admin_listen 127.0.0.1:9090: bind: Address already in use",
 // where `setting` names the config key.
-void listen_on(boost::asio::ip::tcp::acceptor& acceptor, const config::HostPort& address,
+void listen_on(boost::asio::ip::tcp::acceptor& acceptor, const HostPort& address,
                std::string_view setting);
 
 // The next connection on `acceptor`; empty once the acceptor is closed (the owner stops).

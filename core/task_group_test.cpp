@@ -1,4 +1,4 @@
-#include "broker/task_group.hpp"
+#include "core/task_group.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "connectors/redis/host_lookup.hpp"
+#include "core/host_lookup.hpp"
 
 #include <netdb.h>
 #include <sys/socket.h>

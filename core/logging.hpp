@@ -8,13 +8,13 @@
 #include <string>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "core/log_options.hpp"
 
 namespace triggerd::logging {
 
 // Applies level and format to every logger, those that exist and those made later. Called at
 // start-up and on each successful reload; before the first call the defaults are info/text.
-void configure(const config::LogConfig& config);
+void configure(const Options& options);
 
 // The logger of one part of triggerd, made on first use. Keep the pointer rather than calling
 // this on a hot path: it takes a lock.

@@ -1,10 +1,29 @@
-#include "dispatcher/time_format.hpp"
+#include "core/time_format.hpp"
 
 #include <array>
 #include <cstdint>
 
 namespace triggerd {
 namespace {
+
+// Reads `count` decimal digits at `pos`, advancing it.
+std::optional<int> read_digits(std::string_view text, std::size_t& pos, int count) {
+  if (pos + static_cast<std::size_t>(count) > text.size()) return std::nullopt;
+  int value = 0;
+  for (int i = 0; i < count; ++i) {
+    const char c = text[pos++];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+bool expect_char(std::string_view text, std::size_t& pos, std::string_view allowed) {
+  if (pos >= text.size() || allowed.find(text[pos]) == std::string_view::npos) return false;
+  ++pos;
+  return true;
+}
+
 
 // Reads an HTTP-date piece by piece; every step either consumes what it expects or fails.
 class Cursor {
@@ -158,6 +177,65 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
                             std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok()) return std::nullopt;
   return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  using namespace std::chrono;
+  std::size_t pos = 0;
+  const auto year_value = read_digits(text, pos, 4);
+  if (!year_value || !expect_char(text, pos, "-")) return std::nullopt;
+  const auto month_value = read_digits(text, pos, 2);
+  if (!month_value || !expect_char(text, pos, "-")) return std::nullopt;
+  const auto day_value = read_digits(text, pos, 2);
+  if (!day_value || !expect_char(text, pos, "Tt")) return std::nullopt;
+  const auto hour_value = read_digits(text, pos, 2);
+  if (!hour_value || !expect_char(text, pos, ":")) return std::nullopt;
+  const auto minute_value = read_digits(text, pos, 2);
+  if (!minute_value || !expect_char(text, pos, ":")) return std::nullopt;
+  const auto second_value = read_digits(text, pos, 2);
+  if (!second_value) return std::nullopt;
+
+  nanoseconds fraction{0};
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    const std::size_t first_digit = pos;
+    std::int64_t scale = 100'000'000;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      fraction += nanoseconds((text[pos] - '0') * scale);
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == first_digit) return std::nullopt;
+  }
+
+  minutes offset{0};
+  if (expect_char(text, pos, "Zz")) {
+    // UTC
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const bool negative = text[pos++] == '-';
+    const auto offset_hours = read_digits(text, pos, 2);
+    if (!offset_hours || !expect_char(text, pos, ":")) return std::nullopt;
+    const auto offset_minutes = read_digits(text, pos, 2);
+    if (!offset_minutes || *offset_hours > 23 || *offset_minutes > 59) return std::nullopt;
+    offset = hours(*offset_hours) + minutes(*offset_minutes);
+    if (negative) offset = -offset;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+
+  const year_month_day date{year(*year_value), month(static_cast<unsigned>(*month_value)),
+                            day(static_cast<unsigned>(*day_value))};
+  if (!date.ok() || *hour_value > 23 || *minute_value > 59 || *second_value > 60) {
+    return std::nullopt;
+  }
+  seconds second{*second_value};
+  if (*second_value == 60) {
+    second = seconds(59);
+    fraction = nanoseconds(999'999'999);
+  }
+  const auto local = sys_days(date) + hours(*hour_value) + minutes(*minute_value) + second;
+  return time_point_cast<system_clock::duration>(local + fraction - offset);
 }
 
 }  // namespace triggerd

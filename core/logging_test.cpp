@@ -1,4 +1,4 @@
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 #include <gtest/gtest.h>
 
@@ -44,7 +44,7 @@ TEST(AppendJsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
 }
 
 TEST(Logging, JsonFormatWritesOneParsableObjectPerLine) {
-  configure({.level = config::LogLevel::info, .format = config::LogFormat::json});
+  configure({.level = Level::info, .format = Format::json});
   auto log = get("admin");
   testing::internal::CaptureStderr();
   log->warn("quote \" newline \n tab \t done");
@@ -65,7 +65,7 @@ TEST(Logging, JsonFormatWritesOneParsableObjectPerLine) {
 
 TEST(Logging, LevelAppliesToLoggersMadeBeforeAndAfter) {
   auto before = get("before-configure");
-  configure({.level = config::LogLevel::error, .format = config::LogFormat::text});
+  configure({.level = Level::error, .format = Format::text});
   auto after = get("after-configure");
   testing::internal::CaptureStderr();
   before->warn("hidden");

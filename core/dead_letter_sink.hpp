@@ -1,8 +1,8 @@
 #pragma once
-// Where an event goes when the function rejected it or every retry failed (SPEC sections 2 and
-// 3): the dead letter. One interface for every type (http here; redis-stream, redis-list and
-// kafka from their connector folders), built through one explicit switch.
-#include <boost/asio/any_io_executor.hpp>
+// Where an event goes when the function rejected it or every retry failed: the dead letter. One
+// interface for every type: the dispatcher writes through it; the http sink lives in
+// dispatcher/, the redis-stream, redis-list and kafka sinks in their connector folders, and
+// connectors/registry.cpp builds the one a trigger names.
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -10,8 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "broker/event.hpp"
-#include "config/config.hpp"
+#include "core/event.hpp"
 
 namespace triggerd {
 
@@ -64,11 +63,5 @@ class DeadLetterSink {
   // Releases idle resources (pooled connections) at shutdown. Writes may still follow.
   virtual void stop() {}
 };
-
-// The sink for one trigger's `dead_letter`.
-// `config` is there for the connection a redis or kafka dead letter names.
-std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
-                                                      const config::DeadLetter& dead_letter,
-                                                      const config::Config& config);
 
 }  // namespace triggerd

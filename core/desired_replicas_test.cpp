@@ -1,4 +1,4 @@
-#include "broker/desired_replicas.hpp"
+#include "core/desired_replicas.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@ namespace {
 
 struct Case {
   std::string name;
-  config::Scaling scaling;  // target_per_replica, activation, min_replicas, max_replicas
+  Scaling scaling;  // target_per_replica, activation, min_replicas, max_replicas
   std::int64_t backlog;
   std::int64_t want;
 };

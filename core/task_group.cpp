@@ -1,4 +1,4 @@
-#include "broker/task_group.hpp"
+#include "core/task_group.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/logging.hpp"
+#include "core/logging.hpp"
 
 namespace triggerd {
 

@@ -1,6 +1,8 @@
-#include "dispatcher/time_format.hpp"
+#include "core/time_format.hpp"
 
 #include <gtest/gtest.h>
+
+#include <optional>
 
 namespace triggerd {
 namespace {
@@ -50,6 +52,38 @@ TEST(HttpDate, RefusesWhatIsNotAnHttpDate) {
                            "Sun, 06 Nov 1994 08:49:37 GMT trailing", "2026-11-28T10:00:00Z"}) {
     EXPECT_EQ(parse_http_date(text), std::nullopt) << "'" << text << "'";
   }
+}
+
+struct TimeCase {
+  const char* text;
+  std::optional<system_clock::time_point> expected;
+};
+
+TEST(Rfc3339, ParsesTimestampsAndRefusesTheRest) {
+  const TimeCase cases[] = {
+      {"2018-04-05T17:31:00Z", at(2018, 4, 5, 17h, 31min, 0s)},
+      {"2018-04-05t17:31:00z", at(2018, 4, 5, 17h, 31min, 0s)},
+      {"2018-04-05T17:31:00.123456789Z", at(2018, 4, 5, 17h, 31min, 0s) + nanoseconds(123456789)},
+      {"2018-04-05T17:31:00.1234567891234Z", at(2018, 4, 5, 17h, 31min, 0s) + nanoseconds(123456789)},
+      {"2018-04-05T17:31:00-07:30", at(2018, 4, 6, 1h, 1min, 0s)},
+      {"2018-04-05T00:10:00+01:00", at(2018, 4, 4, 23h, 10min, 0s)},
+      {"2024-02-29T00:00:00Z", at(2024, 2, 29, 0h, 0min, 0s)},
+      {"1970-01-01T00:00:00Z", system_clock::time_point{}},
+      {"2016-12-31T23:59:60Z", at(2016, 12, 31, 23h, 59min, 59s) + nanoseconds(999999999)},
+      {"2023-02-29T00:00:00Z", std::nullopt},
+      {"2018-13-05T17:31:00Z", std::nullopt},
+      {"2018-04-05T24:00:00Z", std::nullopt},
+      {"2018-04-05T17:60:00Z", std::nullopt},
+      {"2018-04-05T17:31:00", std::nullopt},
+      {"2018-04-05 17:31:00Z", std::nullopt},
+      {"2018-04-05T17:31Z", std::nullopt},
+      {"2018-04-05T17:31:00.Z", std::nullopt},
+      {"2018-04-05T17:31:00+0100", std::nullopt},
+      {"2018-04-05T17:31:00Zjunk", std::nullopt},
+      {"18-04-05T17:31:00Z", std::nullopt},
+      {"", std::nullopt},
+  };
+  for (const TimeCase& c : cases) EXPECT_EQ(parse_rfc3339(c.text), c.expected) << c.text;
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -12,7 +12,7 @@
 #include <cmath>
 #include <limits>
 
-#include "broker/desired_replicas.hpp"
+#include "core/desired_replicas.hpp"
 
 namespace triggerd {
 namespace {
@@ -112,7 +112,7 @@ struct Families {
 };
 
 TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal_errors,
-                                    const config::Trigger& trigger) {
+                                    const MonitoredTrigger& trigger) {
   const prometheus::Labels base{{"trigger", trigger.name}};
   auto with = [&base](const char* key, const char* value) {
     prometheus::Labels labels = base;
@@ -152,9 +152,7 @@ TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal
       .inflight = families.inflight.Add(base),
       .source_up = families.source_up.Add(base),
       .desired_replicas = families.desired_replicas.Add(function_labels),
-      .cron_ticks_skipped = std::holds_alternative<config::CronSource>(trigger.source)
-                                ? &families.cron_ticks_skipped.Add(base)
-                                : nullptr,
+      .cron_ticks_skipped = trigger.cron ? &families.cron_ticks_skipped.Add(base) : nullptr,
       .dead_letter_failures_temporary = dead_letter_failures(DeadLetterFailure::kTemporary),
       .dead_letter_failures_permanent = dead_letter_failures(DeadLetterFailure::kPermanent),
       .source_errors_connect = source_errors(SourceError::kConnect),
@@ -369,10 +367,10 @@ void TriggerState::count_internal_error(std::string_view component) {
   metrics_.internal_errors.count(component);
 }
 
-TriggerTelemetry::TriggerTelemetry(const config::Trigger& trigger, TriggerMetrics trigger_metrics)
+TriggerTelemetry::TriggerTelemetry(const MonitoredTrigger& trigger, TriggerMetrics trigger_metrics)
     : name(trigger.name),
       function(trigger.function),
-      source_type(config::source_type_name(trigger.source)),
+      source_type(trigger.source_type),
       scaling(trigger.scaling),
       metrics(trigger_metrics),
       state(metrics) {}
@@ -388,7 +386,7 @@ std::int64_t TriggerTelemetry::dropped() const {
          count(metrics.dropped_dead_letter_failed);
 }
 
-Metrics::Metrics(const config::Config& config, std::string_view version)
+Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view version)
     : registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::BuildGauge()
       .Name("triggerd_build_info")
@@ -411,11 +409,11 @@ Metrics::Metrics(const config::Config& config, std::string_view version)
   webhook_rejected_->Add({{"trigger", ""}, {"status", "404"}});
 
   Families families(*registry_);
-  triggers_.reserve(config.triggers.size());
-  for (const config::Trigger& trigger : config.triggers) {
+  triggers_.reserve(triggers.size());
+  for (const MonitoredTrigger& trigger : triggers) {
     triggers_.push_back(std::make_unique<TriggerTelemetry>(
         trigger, make_trigger_metrics(families, *internal_errors_, trigger)));
-    if (std::holds_alternative<config::HttpSource>(trigger.source)) {
+    if (trigger.http) {
       for (const char* status : {"400", "401", "405", "413", "431", "503"}) {
         webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
       }

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/desired_replicas.hpp"
 
 namespace prometheus {
 template <typename T>
@@ -55,6 +55,17 @@ class InternalErrors {
 
  private:
   prometheus::Family<prometheus::Counter>& family_;
+};
+
+// What the metrics need to know of one configured trigger; the broker describes each trigger of
+// the config this way (broker/monitored_triggers.hpp).
+struct MonitoredTrigger {
+  std::string name;
+  std::string function;
+  std::string source_type;  // "kafka", "redis-stream", "redis-list", "http", "cron"
+  Scaling scaling;
+  bool cron = false;  // has triggerd_cron_ticks_skipped_total
+  bool http = false;  // has triggerd_webhook_rejected_total series from the start
 };
 
 // One trigger's series, resolved once at start-up so the hot path never looks up labels.
@@ -145,12 +156,12 @@ class TriggerState {
 // What the broker knows about one configured trigger: its identity as the admin API shows
 // it, its series, and its live state. Addresses are stable for the life of Metrics.
 struct TriggerTelemetry {
-  TriggerTelemetry(const config::Trigger& trigger, TriggerMetrics trigger_metrics);
+  TriggerTelemetry(const MonitoredTrigger& trigger, TriggerMetrics trigger_metrics);
 
   const std::string name;
   const std::string function;
-  const std::string source_type;  // "kafka", "redis-stream", ... (config::source_type_name)
-  const config::Scaling scaling;
+  const std::string source_type;  // "kafka", "redis-stream", ...
+  const Scaling scaling;
   TriggerMetrics metrics;
   TriggerState state;
 
@@ -168,8 +179,8 @@ std::string text_format(const std::vector<prometheus::MetricFamily>& families,
 
 class Metrics {
  public:
-  // Declares every family and, for each trigger of `config`, every series at zero.
-  Metrics(const config::Config& config, std::string_view version);
+  // Declares every family and, for each of `triggers` (in config order), every series at zero.
+  Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view version);
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;

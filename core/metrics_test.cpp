@@ -1,4 +1,4 @@
-#include "broker/metrics.hpp"
+#include "core/metrics.hpp"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
@@ -10,25 +10,19 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace triggerd {
 namespace {
 
-config::Config two_triggers() {
-  config::Config config;
-  config::Trigger orders;
-  orders.name = "orders";
-  orders.function = "resize";
-  orders.source = config::KafkaSource{};
+std::vector<MonitoredTrigger> two_triggers() {
+  MonitoredTrigger orders{.name = "orders", .function = "resize", .source_type = "kafka"};
   orders.scaling = {
       .target_per_replica = 10, .activation = 0, .min_replicas = 0, .max_replicas = 5};
-  config::Trigger ticks;
-  ticks.name = "ticks";
-  ticks.function = "report";
-  ticks.source = config::CronSource{};
+  MonitoredTrigger ticks{.name = "ticks", .function = "report", .source_type = "cron"};
+  ticks.cron = true;
   ticks.scaling.min_replicas = 2;
-  config.triggers = {orders, ticks};
-  return config;
+  return {orders, ticks};
 }
 
 bool contains(const std::string& text, const std::string& part) {
@@ -93,13 +87,9 @@ TEST(Metrics, DegradedModesHaveTheirOwnSeries) {
 }
 
 TEST(Metrics, WebhookRefusalsAreSeriesOfHttpTriggersFromTheStart) {
-  config::Config config = two_triggers();
-  config::Trigger hook;
-  hook.name = "hook";
-  hook.function = "report";
-  hook.source = config::HttpSource{};
-  config.triggers.push_back(hook);
-  Metrics metrics(config, "1.2.3");
+  std::vector<MonitoredTrigger> triggers = two_triggers();
+  triggers.push_back({.name = "hook", .function = "report", .source_type = "http", .http = true});
+  Metrics metrics(triggers, "1.2.3");
   std::string text = metrics.serialize();
   EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"401\",trigger=\"hook\"} 0"));
   EXPECT_TRUE(contains(text, "triggerd_webhook_rejected_total{status=\"404\",trigger=\"\"} 0"));
