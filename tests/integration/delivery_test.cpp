@@ -428,10 +428,13 @@ TEST_F(Delivery, DeadLetterThatRefusesForGoodDropsTheEventsAndTheTriggerKeepsFlo
     ASSERT_TRUE(metric_reaches(kDroppedDeadLetterFailed, i + 1)) << "event " << i << "\n" << log();
   }
   stub_.always_for("/fn", StubStep::respond(200));
+  // One at a time: with max_inflight 2 a burst could find the trigger full (503) on a slow
+  // machine, which is right but not what this test is about.
   for (int i = 0; i < kGood; ++i) {
     EXPECT_EQ(post("/hooks/orders", "good " + std::to_string(i)).status, 202) << i;
+    ASSERT_TRUE(metric_reaches(R"(triggerd_events_delivered_total{trigger="hook"})", i + 1))
+        << log();
   }
-  ASSERT_TRUE(metric_reaches(R"(triggerd_events_delivered_total{trigger="hook"})", kGood)) << log();
 
   // Function side: every event once. Dead-letter side: one write per rejected event.
   EXPECT_EQ(requests_to(stub_, "/fn").size(), static_cast<std::size_t>(kRejected + kGood));
