@@ -14,6 +14,8 @@ from typing import Callable
 from . import cpustat
 from .procs import Child, ProcessSet, cpus_allowed
 from .results import RunSample, ScenarioResult
+from .stub import FunctionStub
+from .triggerd import Triggerd
 
 # Share of a CPU that other jobs may take, before a run or during it, before its figures are
 # called disturbed.
@@ -180,6 +182,37 @@ class Context:
 
     def result(self, scenario_id: str, title: str) -> ScenarioResult:
         return ScenarioResult(scenario_id, title)
+
+    def run_label(self, scenario_id: str, run_number: int) -> str:
+        """How the progress lines name a run: "S1: run 2/3", and run 0 "S1: profiled run"."""
+        return f"{scenario_id}: run {run_number}/{self.runs}" if run_number else \
+            f"{scenario_id}: profiled run"
+
+    def start_stub(self, scenario_id: str, name: str, **options) -> FunctionStub:
+        """The function stub on the function CPU, placed; `options` as FunctionStub takes them."""
+        stub = FunctionStub(self.procs, self.binary("function_stub"), self.workdir,
+                            self.cpus.function, name=name, **options)
+        self.placed(scenario_id, "function", "function_stub", stub.child)
+        return stub
+
+    def start_triggerd(self, scenario_id: str, config_yaml: str, name: str) -> Triggerd:
+        """triggerd on the broker CPU, started on `config_yaml` and ready, placed."""
+        broker = Triggerd(self.procs, self.binary("triggerd"), self.workdir, self.cpus.broker,
+                          config_yaml, name=name)
+        self.placed(scenario_id, "broker", "triggerd", broker.child)
+        return broker
+
+    def add_other_jobs(self, sample: RunSample, cores: float, cpus: str | None = None,
+                       prefix: str = "", worst_window: bool = False) -> None:
+        """The figure of the CPU time other jobs on the machine took on `cpus` (default: every
+        pinned CPU) while the run measured, in cores; past DISTURBED_CORES the run is called
+        disturbed. `worst_window`: `cores` is the worst of the run's windows, and the figure's
+        name says so."""
+        cpus = cpus or self.all_cpus
+        name = f"{prefix}CPU {cpus}: other jobs" + (" (worst window)" if worst_window else "")
+        sample.add(name, "cores", cores, digits=2)
+        if cores > DISTURBED_CORES:
+            sample.disturbed = f"other jobs took {cores:.2f} cores of CPU {cpus}"
 
     def log(self, message: str) -> None:
         """Progress on stderr; stdout carries only the report."""

@@ -60,6 +60,13 @@ class Meter:
         usage = self.window.usage(cpus)
         return usage.softirq_s + usage.irq_s
 
+    def own_cost_s(self, name: str, cpus: str) -> float:
+        """The CPU seconds of `name`, pinned to `cpus`, with the interrupt time there that is
+        charged to no process: on loopback the sender's CPU also runs the receive path of what
+        it sends, its cost too, which is in its CPU time unless the kernel accounts interrupts
+        apart."""
+        return self.cpu_s[name] + self.uncharged_interrupt_s(cpus)
+
     def others_all(self, cpus: str) -> float:
         """Busy time on `cpus` charged to none of the metered processes (nor reaped children),
         in cores: another job on the machine, when the metered processes are the only ones

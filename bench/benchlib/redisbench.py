@@ -3,8 +3,12 @@ process, a minimal RESP client (PING, DEL, pipelined XADDs), and their one-trigg
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import time
+from dataclasses import dataclass
+from typing import Iterator
 
 from .procs import Child, wait_until
 from .results import Skip
@@ -90,11 +94,38 @@ class RedisClient:
                 raise RuntimeError(f"redis refused an XADD: {reply[:200]!r}")
             left -= batch
 
+    def refill(self, stream: str, data: bytes, count: int) -> None:
+        """The stream deleted and filled again with `count` entries of `data`."""
+        self.simple(b"DEL", stream.encode())
+        self.fill(stream.encode(), data, count)
 
-def start_redis(ctx, scenario_id: str, name: str) -> tuple[Child, int, RedisClient]:
+
+@dataclass
+class Redis:
+    child: Child
+    port: int
+    client: RedisClient
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+
+def fill_stream(ctx, label: str, client: RedisClient, stream: str, data: bytes,
+                count: int) -> None:
+    """RedisClient.refill, before anything is measured, saying how long it took."""
+    ctx.log(f"{label}: filling the stream with {count} entries of {len(data)} B")
+    started = time.monotonic()
+    client.refill(stream, data, count)
+    ctx.log(f"{label}: filled in {time.monotonic() - started:.1f}s")
+
+
+@contextlib.contextmanager
+def start_redis(ctx, scenario_id: str, name: str) -> Iterator[Redis]:
     """A redis-server on a free 127.0.0.1 port, without persistence, pinned to the load CPU
-    (it stands in for the producers), its files in the run's scratch directory. Returns the
-    child, its port and a connected client. Raises Skip when redis-server is not installed."""
+    (it stands in for the producers), its files in the run's scratch directory, and a client
+    connected to it (closed when the block ends; the server stops with the scenario's other
+    processes). Raises Skip when redis-server is not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise Skip("redis-server is not installed (apt-get install redis-server)")
@@ -117,6 +148,9 @@ def start_redis(ctx, scenario_id: str, name: str) -> tuple[Child, int, RedisClie
             return None
 
     client: RedisClient = wait_until(up, timeout=10, what="redis-server to accept connections")
-    client.sock.settimeout(30)
-    client.simple(b"PING")
-    return child, port, client
+    try:
+        client.sock.settimeout(30)
+        client.simple(b"PING")
+        yield Redis(child, port, client)
+    finally:
+        client.close()

@@ -21,14 +21,13 @@ from __future__ import annotations
 import shutil
 import time
 
-from benchlib import wrk
-from benchlib.context import DISTURBED_CORES, Context
-from benchlib.meter import Meter
+from benchlib.backlog import measure_window
+from benchlib.context import Context
+from benchlib.load import Load, wrk_missing
 from benchlib.payload import make_body
-from benchlib.procs import count_window, wait_until
+from benchlib.procs import wait_until
 from benchlib.results import RunSample, ScenarioResult, Skip
-from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd, config_head
+from benchlib.triggerd import config_head
 
 ID = "S2"
 TITLE = "kafka (mock cluster, 8 partitions) -> function, 1 KiB messages"
@@ -42,8 +41,6 @@ IN_FLIGHT = 64            # max_inflight and max_concurrency; wrk -c for `none`
 # them (about 4 MiB). The windows are short (about a second at full speed): hence the runs.
 PER_PARTITION_FULL = 4000
 PER_PARTITION_SMOKE = 1000
-WARM_SHARE = 0.05
-TAIL_SHARE = 0.10
 TOPIC = "s2"
 VARIANTS = [("none", 0), ("none", 1), ("partition", 0), ("partition", 1)]
 
@@ -67,36 +64,22 @@ def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
     if shutil.which("kcat") is None:
         raise Skip("kcat is not installed (apt-get install kcat)")
-    if not wrk.available():
-        result.fail("wrk is not installed (apt-get install wrk)")
+    if wrk_missing(result):
         return result
     body = make_body(BODY_BYTES)
-    body_file = ctx.workdir / "s2-body.json"
-    body_file.write_bytes(body)
+    load = Load(ctx, ID, body, IN_FLIGHT)
     per_partition = PER_PARTITION_SMOKE if ctx.smoke else PER_PARTITION_FULL
     backlog = per_partition * PARTITIONS
     lines_file = ctx.workdir / "s2-messages.txt"
     lines_file.write_bytes((body + b"\n") * per_partition)
 
-    stubs = {delay: FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir,
-                                 ctx.cpus.function, delay_ms=delay, name=f"s2-stub-{delay}ms")
+    stubs = {delay: ctx.start_stub(ID, f"s2-stub-{delay}ms", delay_ms=delay)
              for delay in sorted({delay for _, delay in VARIANTS})}
-    for stub in stubs.values():
-        ctx.placed(ID, "function", "function_stub", stub.child)
-
-    def load(url: str, seconds: float, connections: int) -> wrk.WrkResult:
-        measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,
-                            connections=connections, content_type="application/json")
-        ctx.placed(ID, "load", "wrk", cpus=measured.cpus)
-        return measured
-
-    if ctx.warmup_s > 0:
-        ctx.log(f"{ID}: warm-up, wrk -> stub {ctx.warmup_s:.0f}s")
-        load(stubs[0].url("/s2"), ctx.warmup_s, IN_FLIGHT)
+    load.warm_up(stubs[0].url("/s2"))
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+        label = ctx.run_label(ID, run_number)
         # A fresh cluster per run: the same backlog, and no state from the last run.
         cluster_out = ctx.workdir / f"s2-cluster-{run_number}.log"
         cluster = ctx.procs.start(
@@ -130,16 +113,12 @@ def run(ctx: Context) -> ScenarioResult:
             name = f"{ordering}, {delay} ms"
             stub = stubs[delay]
             ctx.log(f"{label}: {name}: reference (wrk) {ctx.duration_s:.0f}s")
-            stub.reset()
-            connections = IN_FLIGHT if ordering == "none" else 1
-            meter = Meter({"stub": stub.pid})
-            reference = load(stub.url("/s2"), ctx.duration_s, connections)
-            meter.stop()
-            others_worst = max(others_worst, meter.others_all(ctx.all_cpus))
-            sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
-                         f"{name}: the stub answered {reference.status_errors} non-2xx and "
-                         f"{reference.socket_errors} socket errors to wrk")
-            reference_rate = reference.ok_per_s * (PARTITIONS if ordering == "partition" else 1)
+            reference = load.reference(sample, stub, stub.url("/s2"), ctx.duration_s,
+                                       connections=IN_FLIGHT if ordering == "none" else 1,
+                                       prefix=f"{name}: ")
+            others_worst = max(others_worst, reference.others)
+            reference_rate = reference.wrk.ok_per_s * (PARTITIONS if ordering == "partition"
+                                                       else 1)
 
             ctx.log(f"{label}: {name}: kafka -> triggerd -> stub, up to {ctx.duration_s:.0f}s")
             stub.reset()
@@ -148,21 +127,14 @@ def run(ctx: Context) -> ScenarioResult:
             config = config_head(stub.url("/s2"), IN_FLIGHT, connection) + \
                 TRIGGER_CONFIG.format(trigger=trigger, topic=TOPIC, in_flight=IN_FLIGHT,
                                       group=f"{trigger}-{run_number}", ordering=ordering)
-            broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                              config, name=f"{trigger}-triggerd-{run_number}")
-            ctx.placed(ID, "broker", "triggerd", broker.child)
-            warm = int(backlog * WARM_SHARE)
-            tail = int(backlog * (1 - TAIL_SHARE))
-            wait_until(lambda: stub.requests() >= warm, timeout=60, interval=0.05,
-                       what=f"the first {warm} messages to reach the function")
-            with ctx.profile(broker.pid, f"s2-{ordering}-{delay}ms-triggerd"):
-                meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "cluster": cluster.pid})
-                window, c0, c1 = count_window(stub.requests, ctx.duration_s, tail)
-                meter.stop()
+            broker = ctx.start_triggerd(ID, config, f"{trigger}-triggerd-{run_number}")
+            window = measure_window(
+                ctx, stub, backlog, "messages",
+                metered={"triggerd": broker.pid, "stub": stub.pid, "cluster": cluster.pid},
+                profile=(broker.pid, f"s2-{ordering}-{delay}ms-triggerd"))
+            meter, delivered, rate = window.meter, window.delivered, window.rate
             others_worst = max(others_worst, meter.others_all(ctx.all_cpus))
-            delivered = c1 - c0
-            rate = delivered / window if window > 0 else 0.0
-            cpu = meter.cpu_s["triggerd"] + meter.uncharged_interrupt_s(ctx.cpus.broker)
+            cpu = meter.own_cost_s("triggerd", ctx.cpus.broker)
             peak_rss = broker.peak_rss_mib()
             # The function sees an event before triggerd counts it delivered, and at most
             # max_inflight are between the two. Read while events flow, so bracket the
@@ -179,7 +151,7 @@ def run(ctx: Context) -> ScenarioResult:
             sample.add(f"{name}: delivered / reference", "ratio",
                        rate / reference_rate if reference_rate else 0.0, digits=3)
             sample.add(f"{name}: triggerd CPU per delivered event", "us",
-                       cpu / delivered * 1e6 if delivered else 0.0, digits=1)
+                       window.per_event_us(cpu), digits=1)
             sample.add(f"{name}: triggerd peak RSS (VmHWM)", "MiB", peak_rss, digits=1)
             sample.check(delivered > 0, f"{name}: no message reached the function")
             sample.check(exit_status == 0, f"{name}: triggerd exited {exit_status} on SIGTERM")
@@ -187,10 +159,7 @@ def run(ctx: Context) -> ScenarioResult:
                          f"{name}: triggerd counted {delivered_total:.0f} delivered while the "
                          f"function received {seen_before} then {seen_after}")
         ctx.procs.stop(cluster)
-        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others_worst,
-                   digits=2)
-        if others_worst > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others_worst:.2f} cores of CPU {ctx.all_cpus}"
+        ctx.add_other_jobs(sample, others_worst, worst_window=True)
         return sample
 
     ctx.repeat(result, measure)

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import time
 
-from benchlib import wrk
-from benchlib.context import DISTURBED_CORES, Context
-from benchlib.meter import Meter
-from benchlib.procs import count_window, status_kib, wait_until
+from benchlib.backlog import check_drained, measure_window, stop_and_count, wait_for_the_rest
+from benchlib.context import Context
+from benchlib.load import Load, wrk_missing
 from benchlib.payload import make_body
-from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
+from benchlib.procs import status_kib, wait_until
+from benchlib.redisbench import Redis, fill_stream, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
-from benchlib.stub import FunctionStub
 from benchlib.triggerd import Triggerd
 
 ID = "S3"
@@ -45,8 +44,6 @@ LITTLE = IN_FLIGHT / (DELAY_MS / 1000.0)   # 10 000 events/s
 READ_COUNT = 100
 BACKLOG_FULL = 1_000_000   # about 1.1 GiB in Redis; 100 s at 10 000/s
 BACKLOG_SMOKE = 20_000     # 2 s
-WARM_SHARE = 0.05
-TAIL_SHARE = 0.10
 REFERENCE_MAX_S = 5.0      # wrk's run: enough for a steady figure at 10 000/s
 TRIGGER = "s3-stream"
 STREAM = "s3:events"
@@ -55,53 +52,32 @@ RSS_TARGET_MIB = 100.0
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
-    if not wrk.available():
-        result.fail("wrk is not installed (apt-get install wrk)")
+    if wrk_missing(result):
         return result
-    redis, redis_port, client = start_redis(ctx, ID, "s3-redis")
-    try:
-        return _run(ctx, result, client, redis, redis_port)
-    finally:
-        client.close()
+    with start_redis(ctx, ID, "s3-redis") as redis:
+        return _run(ctx, result, redis)
 
 
-def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
-         redis_port: int) -> ScenarioResult:
+def _run(ctx: Context, result: ScenarioResult, redis: Redis) -> ScenarioResult:
     body = make_body(BODY_BYTES)
-    body_file = ctx.workdir / "s3-body.json"
-    body_file.write_bytes(body)
+    load = Load(ctx, ID, body, IN_FLIGHT)
     backlog = BACKLOG_SMOKE if ctx.smoke else BACKLOG_FULL
-    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
-                        delay_ms=DELAY_MS, name="s3-stub")
-    ctx.placed(ID, "function", "function_stub", stub.child)
-    config = stream_trigger_config(redis_port=redis_port, function_url=stub.url("/s3"),
-                           in_flight=IN_FLIGHT, trigger=TRIGGER, stream=STREAM,
-                           count=READ_COUNT)
+    stub = ctx.start_stub(ID, "s3-stub", delay_ms=DELAY_MS)
+    config = stream_trigger_config(redis_port=redis.port, function_url=stub.url("/s3"),
+                                   in_flight=IN_FLIGHT, trigger=TRIGGER, stream=STREAM,
+                                   count=READ_COUNT)
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
-
-        ctx.log(f"{label}: filling the stream with {backlog} entries of {len(body)} B")
-        started = time.monotonic()
-        client.simple(b"DEL", STREAM.encode())
-        client.fill(STREAM.encode(), body, backlog)
-        ctx.log(f"{label}: filled in {time.monotonic() - started:.1f}s")
+        label = ctx.run_label(ID, run_number)
+        fill_stream(ctx, label, redis.client, STREAM, body, backlog)
 
         seconds = min(ctx.duration_s, REFERENCE_MAX_S)
         ctx.log(f"{label}: reference, wrk ({IN_FLIGHT} connections) -> stub ({DELAY_MS} ms), "
                 f"{seconds:.0f}s")
-        stub.reset()
-        meter = Meter({"stub": stub.pid, "redis": redis.pid})
-        reference = wrk.post(ctx.procs, stub.url("/s3"), body_file, ctx.cpus.load, seconds,
-                             connections=IN_FLIGHT, content_type="application/json")
-        meter.stop()
-        ctx.placed(ID, "load", "wrk", cpus=reference.cpus)
-        reference_others = meter.others_all(ctx.all_cpus)
-        sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
-                     f"the stub answered {reference.status_errors} non-2xx and "
-                     f"{reference.socket_errors} socket errors to wrk")
-        reference_rate = reference.ok_per_s
+        reference = load.reference(sample, stub, stub.url("/s3"), seconds,
+                                   metered={"redis": redis.pid})
+        reference_rate = reference.wrk.ok_per_s
 
         ctx.log(f"{label}: redis stream ({backlog} waiting) -> triggerd -> stub ({DELAY_MS} ms)")
         # wrk leaves up to 500 requests in the stub's timers when it stops: let them finish,
@@ -109,62 +85,41 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         wait_until(lambda: stub.stats()["current_concurrent"] == 0, timeout=10, interval=0.02,
                    what="the reference's last requests to finish")
         stub.reset()
-        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                          config, name=f"s3-triggerd-{run_number}")
-        ctx.placed(ID, "broker", "triggerd", broker.child)
+        broker = ctx.start_triggerd(ID, config, f"s3-triggerd-{run_number}")
         drain_started = time.monotonic()
-        warm = int(backlog * WARM_SHARE)
-        tail = int(backlog * (1 - TAIL_SHARE))
-        wait_until(lambda: stub.requests() >= warm, timeout=120, interval=0.05,
-                   what=f"the first {warm} entries to reach the function")
-        with ctx.profile(broker.pid, "s3-triggerd"):
-            meter = Meter({"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid})
-            h0 = durations(broker)
-            at_stub = []   # requests the stub holds (read, not yet answered), sampled
-
-            def requests_sampling_held() -> int:
-                stats = stub.stats()
-                at_stub.append(int(stats["current_concurrent"]))
-                return int(stats["requests"])
-
-            window, c0, c1 = count_window(requests_sampling_held, ctx.duration_s, tail)
-            meter.stop()
-            h1 = durations(broker)
-        delivered = c1 - c0
-        delivered_rate = delivered / window if window > 0 else 0.0
+        at_stub = []   # requests the stub holds (read, not yet answered), sampled
+        window = measure_window(
+            ctx, stub, backlog, metered={"triggerd": broker.pid, "stub": stub.pid,
+                                         "redis": redis.pid},
+            profile=(broker.pid, "s3-triggerd"), warm_timeout=120,
+            on_stats=lambda stats: at_stub.append(int(stats["current_concurrent"])),
+            probe=lambda: durations(broker))
+        meter, delivered_rate = window.meter, window.rate
+        h0, h1 = window.probed
         rss_window_mib = status_kib(broker.pid, "VmRSS") / 1024.0
 
         # The rest of the backlog drains; the peak RSS is read once it has.
-        rest_timeout = 60 + 3 * (backlog - c1) / max(delivered_rate, 1000.0)
         ctx.log(f"{label}: {delivered_rate:,.0f} events/s in the window; draining the other "
-                f"{backlog - c1} entries")
-        try:
-            wait_until(lambda: stub.requests() >= backlog, timeout=rest_timeout, interval=0.2,
-                       what="the whole backlog to reach the function")
-            drain_s = time.monotonic() - drain_started
-            broker.wait_idle(TRIGGER)
-        except TimeoutError as error:
-            drain_s = time.monotonic() - drain_started
-            sample.check(False, str(error))
-        delivered_total = broker.metric("triggerd_events_delivered_total", trigger=TRIGGER)
-        stub_total = stub.requests()
+                f"{backlog - window.last} entries")
+        drain_s = wait_for_the_rest(
+            sample, stub, broker, TRIGGER, backlog, interval=0.2,
+            timeout=60 + 3 * (backlog - window.last) / max(delivered_rate, 1000.0)) - drain_started
         max_concurrent = stub.stats()["max_concurrent"]
-        peak_rss = broker.peak_rss_mib()
-        exit_status = broker.stop()
+        totals = stop_and_count(broker, stub, TRIGGER)
+        own_cost = meter.own_cost_s("triggerd", ctx.cpus.broker)
 
-        cpu = meter.cpu_s["triggerd"]
-        own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
         sample.add("reference: Little's law, 500 in flight / 50 ms", "events/s", LITTLE)
         sample.add("reference: wrk (500 conn.) -> stub, 2xx", "req/s", reference_rate)
-        sample.add("reference: wrk's answer time p50", "ms", reference.latency_p50_ms, digits=2)
+        sample.add("reference: wrk's answer time p50", "ms", reference.wrk.latency_p50_ms,
+                   digits=2)
         sample.add("delivered to the function", "events/s", delivered_rate)
         sample.add("delivered / Little's law", "ratio", delivered_rate / LITTLE, digits=3)
         sample.add("delivered / wrk reference", "ratio",
                    delivered_rate / reference_rate if reference_rate else 0.0, digits=3)
-        sample.add("measured window (backlog-bounded)", "s", window, digits=1)
+        sample.add("measured window (backlog-bounded)", "s", window.seconds, digits=1)
         sample.add("whole backlog: triggerd start to last delivery", "s", drain_s, digits=1)
         sample.add("whole backlog: average rate", "events/s",
-                   stub_total / drain_s if drain_s > 0 else 0.0)
+                   totals.at_stub / drain_s if drain_s > 0 else 0.0)
         sample.add("function max concurrent requests", "requests", max_concurrent)
         # Where an in-flight slot's time goes: its cycle (Little's law backwards) is the
         # function's answer time as triggerd sees it plus the time outside the HTTP exchange
@@ -178,30 +133,24 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
                    cycle_ms - attempt_ms, digits=2)
         sample.add("function: requests held at a time (mean of samples)", "requests",
                    sum(at_stub) / len(at_stub) if at_stub else 0.0)
-        sample.add("triggerd CPU use", "cores", cpu / window if window else 0.0, digits=2)
-        sample.add("triggerd CPU per delivered event", "us",
-                   own_cost / delivered * 1e6 if delivered else 0.0, digits=1)
+        sample.add("triggerd CPU use", "cores", window.cores(meter.cpu_s["triggerd"]), digits=2)
+        sample.add("triggerd CPU per delivered event", "us", window.per_event_us(own_cost),
+                   digits=1)
         sample.add("triggerd RSS at the end of the window (VmRSS)", "MiB", rss_window_mib,
                    digits=1)
-        sample.add("triggerd peak RSS over the drain (VmHWM)", "MiB", peak_rss, digits=1)
-        sample.add("redis-server CPU use", "cores",
-                   meter.cpu_s["redis"] / window if window else 0.0, digits=2)
+        sample.add("triggerd peak RSS over the drain (VmHWM)", "MiB", totals.peak_rss_mib,
+                   digits=1)
+        sample.add("redis-server CPU use", "cores", window.cores(meter.cpu_s["redis"]), digits=2)
         sample.add("stub CPU per request, via triggerd", "us",
-                   meter.cpu_s["stub"] / delivered * 1e6 if delivered else 0.0, digits=1)
+                   window.per_event_us(meter.cpu_s["stub"]), digits=1)
         sample.add(f"CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd", "cores",
                    meter.busy_cores(ctx.cpus.function), digits=2)
-        others = max(reference_others, meter.others_all(ctx.all_cpus))
-        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others, digits=2)
-        if others > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+        ctx.add_other_jobs(sample, max(reference.others, meter.others_all(ctx.all_cpus)),
+                           worst_window=True)
 
-        sample.check(delivered > 0, "no event reached the function")
-        sample.check(delivered_total == backlog == stub_total,
-                     f"events lost or duplicated: {backlog} in the stream, triggerd "
-                     f"delivered {delivered_total:.0f}; the function saw {stub_total}")
-        sample.check(exit_status == 0, f"triggerd exited {exit_status} on SIGTERM")
-        if peak_rss >= RSS_TARGET_MIB:
-            ctx.log(f"{label}: triggerd peak RSS {peak_rss:.1f} MiB is over the "
+        check_drained(sample, backlog, window, totals)
+        if totals.peak_rss_mib >= RSS_TARGET_MIB:
+            ctx.log(f"{label}: triggerd peak RSS {totals.peak_rss_mib:.1f} MiB is over the "
                     f"{RSS_TARGET_MIB:.0f} MiB target")
         return sample
 

@@ -12,13 +12,12 @@ Per run, in this order (interleaved, so that drift of the machine hits both alik
 """
 from __future__ import annotations
 
-from benchlib import wrk
-from benchlib.context import DISTURBED_CORES, Context
+from benchlib.context import Context
+from benchlib.load import Load, wrk_missing
 from benchlib.meter import Meter
 from benchlib.payload import make_body
 from benchlib.results import RunSample, ScenarioResult
-from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd, config_head
+from benchlib.triggerd import config_head
 
 ID = "S4"
 TITLE = "webhook -> function, 1 KiB body"
@@ -44,62 +43,40 @@ triggers:
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
-    if not wrk.available():
-        result.fail("wrk is not installed (apt-get install wrk)")
+    if wrk_missing(result):
         return result
-    body_file = ctx.workdir / "s4-body.json"
-    body_file.write_bytes(make_body(BODY_BYTES))
+    load = Load(ctx, ID, make_body(BODY_BYTES), CONNECTIONS, CONTENT_TYPE)
 
-    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
-                        name="s4-stub")
-    ctx.placed(ID, "function", "function_stub", stub.child)
+    stub = ctx.start_stub(ID, "s4-stub")
     config = config_head(stub.url("/s4"), CONNECTIONS) + TRIGGER_CONFIG.format(
         trigger=TRIGGER, path=PATH, max_inflight=MAX_INFLIGHT)
 
-    def load(url: str, seconds: float) -> wrk.WrkResult:
-        measured = wrk.post(ctx.procs, url, body_file, ctx.cpus.load, seconds,
-                            connections=CONNECTIONS, content_type=CONTENT_TYPE)
-        ctx.placed(ID, "load", "wrk", cpus=measured.cpus)
-        return measured
-
-    def start_triggerd(name: str) -> Triggerd:
-        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                          config, name=name)
-        ctx.placed(ID, "broker", "triggerd", broker.child)
-        return broker
-
     if ctx.warmup_s > 0:
         ctx.log(f"{ID}: warm-up, {ctx.warmup_s:.0f}s each way")
-        load(stub.url("/s4"), ctx.warmup_s)
-        broker = start_triggerd("s4-triggerd-warmup")
-        load(broker.webhook_url(PATH), ctx.warmup_s)
+        load.post(stub.url("/s4"), ctx.warmup_s)
+        broker = ctx.start_triggerd(ID, config, "s4-triggerd-warmup")
+        load.post(broker.webhook_url(PATH), ctx.warmup_s)
         broker.wait_idle(TRIGGER)
         broker.stop()
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+        label = ctx.run_label(ID, run_number)
 
         ctx.log(f"{label}: reference, wrk -> stub, {ctx.duration_s:.0f}s")
-        stub.reset()
-        meter = Meter({"stub": stub.pid})
-        reference = load(stub.url("/s4"), ctx.duration_s)
-        meter.stop()
-        reference_others = meter.others_all(ctx.all_cpus)
-        sample.check(reference.status_errors == 0 and reference.socket_errors == 0,
-                     f"the stub answered {reference.status_errors} non-2xx and "
-                     f"{reference.socket_errors} socket errors to wrk")
-        reference_rate = reference.ok_per_s
-        reference_stub_us = meter.cpu_s["stub"] / max(reference.requests, 1) * 1e6
-        reference_wrk_us = meter.cpu_s["reaped"] / max(reference.requests, 1) * 1e6
+        reference = load.reference(sample, stub, stub.url("/s4"), ctx.duration_s)
+        reference_rate = reference.wrk.ok_per_s
+        answered = max(reference.wrk.requests, 1)
+        reference_stub_us = reference.meter.cpu_s["stub"] / answered * 1e6
+        reference_wrk_us = reference.meter.cpu_s["reaped"] / answered * 1e6
 
         ctx.log(f"{label}: wrk -> triggerd webhook -> stub, {ctx.duration_s:.0f}s")
-        broker = start_triggerd(f"s4-triggerd-{run_number}")
+        broker = ctx.start_triggerd(ID, config, f"s4-triggerd-{run_number}")
         stub.reset()
         before_requests = stub.requests()
         meter = Meter({"triggerd": broker.pid, "stub": stub.pid})
         with ctx.profile(broker.pid, "s4-triggerd"):
-            webhook = load(broker.webhook_url(PATH), ctx.duration_s)
+            webhook = load.post(broker.webhook_url(PATH), ctx.duration_s)
         after_requests = stub.requests()
         meter.stop()
         max_concurrent = stub.stats()["max_concurrent"]
@@ -117,9 +94,7 @@ def run(ctx: Context) -> ScenarioResult:
         window = meter.wall_s
         delivered_rate = delivered / window
         cpu = meter.cpu_s["triggerd"]
-        # On loopback the sender's CPU also runs the receive path of what it sends: triggerd's
-        # cost too. It is in triggerd's CPU time unless the kernel accounts interrupts apart.
-        own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
+        own_cost = meter.own_cost_s("triggerd", ctx.cpus.broker)
 
         def per_event(seconds: float) -> float:
             return seconds / delivered * 1e6 if delivered else 0.0
@@ -153,10 +128,8 @@ def run(ctx: Context) -> ScenarioResult:
                    meter.busy_cores(ctx.cpus.function), digits=2)
         sample.add(f"CPU {ctx.cpus.broker} of it in softirq+irq, via triggerd", "cores",
                    meter.interrupt_cores(ctx.cpus.broker), digits=2)
-        others = max(reference_others, meter.others_all(ctx.all_cpus))
-        sample.add(f"CPU {ctx.all_cpus}: other jobs (worst window)", "cores", others, digits=2)
-        if others > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+        ctx.add_other_jobs(sample, max(reference.others, meter.others_all(ctx.all_cpus)),
+                           worst_window=True)
 
         sample.check(delivered > 0, "no event reached the function")
         sample.check(webhook.socket_errors == 0,

@@ -29,13 +29,12 @@ import statistics
 import time
 from contextlib import nullcontext
 
-from benchlib.context import DISTURBED_CORES, Context
+from benchlib.context import Context
 from benchlib.meter import Meter
 from benchlib.procs import wait_until
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.startup import task_cpu_ns
-from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd, config_head
+from benchlib.triggerd import config_head
 
 ID = "S5"
 TITLE = "cron: 1000 triggers due on the same second, firing skew"
@@ -79,9 +78,7 @@ def ms(latency: dict, key: str) -> float:
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
-    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
-                        name="s5-stub", latency_from="ce-time")
-    ctx.placed(ID, "function", "function_stub", stub.child)
+    stub = ctx.start_stub(ID, "s5-stub", latency_from="ce-time")
     ticks = max(2, round(ctx.duration_s))
 
     def measure_burst(sample: RunSample, label: str, run_number: int, count: int,
@@ -93,9 +90,7 @@ def run(ctx: Context) -> ScenarioResult:
         config = make_config(stub.url(PATH), stub.url("/dead-letter"), count)
         stub.reset()
         ctx.log(f"{label}: starting triggerd with {count} cron triggers")
-        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                          config, name=f"s5-triggerd-{count}-{run_number}")
-        ctx.placed(ID, "broker", "triggerd", broker.child)
+        broker = ctx.start_triggerd(ID, config, f"s5-triggerd-{count}-{run_number}")
 
         # The first tick: no connection to the function is open yet.
         wait_until(lambda: stub.requests() >= count, timeout=10, interval=0.005,
@@ -164,10 +159,7 @@ def run(ctx: Context) -> ScenarioResult:
                    cpu_s["triggerd"] / events * 1e6, digits=1)
         sample.add(f"{prefix}stub CPU per event", "us", cpu_s["stub"] / events * 1e6,
                    digits=1)
-        others = meter.others_all(ctx.all_cpus)
-        sample.add(f"{prefix}CPU {ctx.all_cpus}: other jobs", "cores", others, digits=2)
-        if others > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+        ctx.add_other_jobs(sample, meter.others_all(ctx.all_cpus), prefix=prefix)
 
         sample.check(measured == expected and requests == expected and
                      all(int(tick["count"]) == count for tick in per_tick),
@@ -185,7 +177,7 @@ def run(ctx: Context) -> ScenarioResult:
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+        label = ctx.run_label(ID, run_number)
         measure_burst(sample, label, run_number, TRIGGERS, primary=True)
         if run_number:
             measure_burst(sample, label, run_number, SMALL_BURST, primary=False)

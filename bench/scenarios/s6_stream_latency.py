@@ -46,14 +46,14 @@ import time
 from pathlib import Path
 
 from benchlib import schedstat
-from benchlib.context import DISTURBED_CORES, Context
+from benchlib.backlog import measure_window
+from benchlib.context import Context
 from benchlib.meter import Meter
-from benchlib.procs import count_window, cpu_seconds, wait_until
+from benchlib.procs import cpu_seconds, wait_until
 from benchlib.payload import make_body
-from benchlib.redisbench import RedisClient, start_redis, stream_trigger_config
+from benchlib.redisbench import Redis, start_redis, stream_trigger_config
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.stub import FunctionStub
-from benchlib.triggerd import Triggerd
 
 ID = "S6"
 TITLE = "latency at half the redis-stream maximum (open loop), 1 KiB entries"
@@ -63,8 +63,6 @@ IN_FLIGHT = 64            # as S1
 READ_COUNT = 100          # as S1
 CALIBRATION_FULL = 200_000
 CALIBRATION_SMOKE = 20_000
-WARM_SHARE = 0.05
-TAIL_SHARE = 0.10
 OFFERED_SHARE = 0.5       # of the calibrated maximum
 WARMUP_S_FULL = 2.0
 WARMUP_S_SMOKE = 0.5
@@ -79,25 +77,19 @@ PRODUCER = Path(__file__).resolve().parent.parent / "benchlib" / "stream_produce
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
-    redis, redis_port, client = start_redis(ctx, ID, "s6-redis")
-    try:
-        return _run(ctx, result, client, redis, redis_port)
-    finally:
-        client.close()
+    with start_redis(ctx, ID, "s6-redis") as redis:
+        return _run(ctx, result, redis)
 
 
-def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
-         redis_port: int) -> ScenarioResult:
-    stub = FunctionStub(ctx.procs, ctx.binary("function_stub"), ctx.workdir, ctx.cpus.function,
-                        name="s6-stub", latency_from=f"json:{STAMP_FIELD}")
-    ctx.placed(ID, "function", "function_stub", stub.child)
+def _run(ctx: Context, result: ScenarioResult, redis: Redis) -> ScenarioResult:
+    stub = ctx.start_stub(ID, "s6-stub", latency_from=f"json:{STAMP_FIELD}")
 
     def config(stream: str) -> str:
-        return stream_trigger_config(redis_port=redis_port, function_url=stub.url("/s6"),
-                             in_flight=IN_FLIGHT, trigger=TRIGGER, stream=stream,
-                             count=READ_COUNT)
+        return stream_trigger_config(redis_port=redis.port, function_url=stub.url("/s6"),
+                                     in_flight=IN_FLIGHT, trigger=TRIGGER, stream=stream,
+                                     count=READ_COUNT)
 
-    maximum = max(calibrate(ctx, client, redis, stub, config(CALIBRATION_STREAM))
+    maximum = max(calibrate(ctx, redis, stub, config(CALIBRATION_STREAM))
                   for _ in range(1 if ctx.smoke else CALIBRATIONS))
     offered = maximum * OFFERED_SHARE
     if offered < 100:
@@ -108,18 +100,16 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
-        client.simple(b"DEL", STREAM.encode())
+        label = ctx.run_label(ID, run_number)
+        redis.client.simple(b"DEL", STREAM.encode())
         stub.reset()
-        broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                          config(STREAM), name=f"s6-triggerd-{run_number}")
-        ctx.placed(ID, "broker", "triggerd", broker.child)
+        broker = ctx.start_triggerd(ID, config(STREAM), f"s6-triggerd-{run_number}")
 
         ctx.log(f"{label}: producer at {offered:,.0f} entries/s for "
                 f"{warmup_s:.1f}s + {ctx.duration_s:.0f}s")
         producer_log = ctx.workdir / f"s6-producer-{run_number}.log"
         producer = ctx.procs.start(
-            "producer", [sys.executable, str(PRODUCER), "--port", str(redis_port), "--stream",
+            "producer", [sys.executable, str(PRODUCER), "--port", str(redis.port), "--stream",
                          STREAM, "--rate", f"{offered:.1f}",
                          "--seconds", f"{warmup_s + ctx.duration_s:.3f}",
                          "--body-bytes", str(BODY_BYTES), "--field", STAMP_FIELD],
@@ -161,7 +151,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
 
         delivered = c1 - c0
         cpu = meter.cpu_s["triggerd"]
-        own_cost = cpu + meter.uncharged_interrupt_s(ctx.cpus.broker)
+        own_cost = meter.own_cost_s("triggerd", ctx.cpus.broker)
         count = latency.get("count") or 0
 
         def us(name: str) -> float:
@@ -199,10 +189,7 @@ def _run(ctx: Context, result: ScenarioResult, client: RedisClient, redis,
         usage = meter.window.usage(ctx.all_cpus)
         ours = (sum(meter.cpu_s.values()) - producer_before
                 + meter.uncharged_interrupt_s(ctx.all_cpus))
-        others = max(0.0, (usage.busy_s - ours) / window) if window else 0.0
-        sample.add(f"CPU {ctx.all_cpus}: other jobs", "cores", others, digits=2)
-        if others > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.all_cpus}"
+        ctx.add_other_jobs(sample, max(0.0, (usage.busy_s - ours) / window) if window else 0.0)
 
         sample.check(producer_status == 0 and sent > 0,
                      f"the producer failed (exit {producer_status}): "
@@ -227,8 +214,7 @@ def producer_summary(log: Path) -> dict:
     return {}
 
 
-def calibrate(ctx: Context, client: RedisClient, redis, stub: FunctionStub,
-              config_yaml: str) -> float:
+def calibrate(ctx: Context, redis: Redis, stub: FunctionStub, config_yaml: str) -> float:
     """S1's measurement in short: events/s triggerd delivers from a backlog. Once per scenario,
     after waiting for quiet CPUs; not redone when disturbed (a low maximum only lowers the
     offered rate, which S6 reports)."""
@@ -237,21 +223,15 @@ def calibrate(ctx: Context, client: RedisClient, redis, stub: FunctionStub,
     if busy:
         ctx.log(f"{ID}: calibrating although {busy}")
     ctx.log(f"{ID}: calibration, {backlog} entries of {BODY_BYTES} B, S1's trigger")
-    client.simple(b"DEL", CALIBRATION_STREAM.encode())
-    client.fill(CALIBRATION_STREAM.encode(), make_body(BODY_BYTES), backlog)
+    redis.client.refill(CALIBRATION_STREAM, make_body(BODY_BYTES), backlog)
     stub.reset()
-    broker = Triggerd(ctx.procs, ctx.binary("triggerd"), ctx.workdir, ctx.cpus.broker,
-                      config_yaml, name="s6-triggerd-calibration")
+    broker = ctx.start_triggerd(ID, config_yaml, "s6-triggerd-calibration")
     try:
-        wait_until(lambda: stub.requests() >= backlog * WARM_SHARE, timeout=60, interval=0.02,
-                   what="the calibration backlog to start draining")
-        window, c0, c1 = count_window(stub.requests, ctx.duration_s, backlog * (1 - TAIL_SHARE),
-                                      interval=0.05)
+        rate = measure_window(ctx, stub, backlog, warm_interval=0.02, interval=0.05).rate
         wait_until(lambda: stub.requests() >= backlog, timeout=60, interval=0.1,
                    what="the calibration backlog to drain")
     finally:
         broker.stop()
-    client.simple(b"DEL", CALIBRATION_STREAM.encode())
-    rate = (c1 - c0) / window if window > 0 else 0.0
+    redis.client.simple(b"DEL", CALIBRATION_STREAM.encode())
     ctx.log(f"{ID}: calibration: {rate:,.0f} events/s")
     return rate

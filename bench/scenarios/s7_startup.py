@@ -28,7 +28,7 @@ import subprocess
 import time
 
 from benchlib import http
-from benchlib.context import DISTURBED_CORES, Context
+from benchlib.context import Context
 from benchlib.meter import Meter
 from benchlib.results import RunSample, ScenarioResult
 from benchlib.startup import free_port, memory, start_until_ready
@@ -96,7 +96,7 @@ def run(ctx: Context) -> ScenarioResult:
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        label = f"{ID}: run {run_number}/{ctx.runs}" if run_number else f"{ID}: profiled run"
+        label = ctx.run_label(ID, run_number)
         meter = Meter({"harness": os.getpid()})
         # Rotate the order so that a slow first start (cold page cache) is not always the same
         # config's.
@@ -134,10 +134,7 @@ def run(ctx: Context) -> ScenarioResult:
         meter.stop()
         # The harness's own polling runs on some CPU too; it is metered, so it is not taken for
         # another job.
-        others = meter.others_all(ctx.cpus.broker)
-        sample.add(f"CPU {ctx.cpus.broker}: other jobs", "cores", others, digits=2)
-        if others > DISTURBED_CORES:
-            sample.disturbed = f"other jobs took {others:.2f} cores of CPU {ctx.cpus.broker}"
+        ctx.add_other_jobs(sample, meter.others_all(ctx.cpus.broker), cpus=ctx.cpus.broker)
         return sample
 
     ctx.repeat(result, measure)
