@@ -13,6 +13,7 @@
 
 #include "tests/support/free_port.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_file.hpp"
 #include "tests/support/triggerd_process.hpp"
@@ -101,21 +102,6 @@ const char* const kPerTriggerMetrics[] = {
     "triggerd_event_duration_seconds_count",
     "triggerd_source_up",
 };
-
-// The value of the first sample whose name and labels start with `series`, e.g.
-// `triggerd_config_reloads_total{result="failure"}`.
-std::optional<double> sample(const std::string& metrics, const std::string& series) {
-  std::string::size_type at = 0;
-  while ((at = metrics.find(series, at)) != std::string::npos) {
-    const bool line_start = at == 0 || metrics[at - 1] == '\n';
-    const std::string::size_type value_at = at + series.size();
-    if (line_start && value_at < metrics.size() && metrics[value_at] == ' ') {
-      return std::stod(metrics.substr(value_at + 1, metrics.find('\n', value_at) - value_at - 1));
-    }
-    at = value_at;
-  }
-  return std::nullopt;
-}
 
 // Whether some sample of `name` has the label trigger="TRIGGER" and, unless `value` is empty,
 // that value, e.g. `triggerd_queue_depth{trigger="orders"} 0`.
