@@ -20,23 +20,17 @@ namespace {
 
 bool never_ok(std::size_t) { return false; }
 
-class DeadLetterFaults : public ::testing::TestWithParam<SourceKind> {
+class DeadLetterFaults : public FaultCase {
  protected:
-  void SetUp() override { queue_ = Queue::make(GetParam()); }
+  void SetUp() override { make_queue(); }
 
-  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
-
-  std::unique_ptr<Replica> start_replica(const std::string& dead_letter_url) {
-    DeliverySettings settings;
-    settings.function_url = function_.url("/fn");
+  std::unique_ptr<Replica> start_replica(const std::string& dead_letter_url) const {
+    DeliverySettings settings = this->settings();
     settings.dead_letter_url = dead_letter_url;
-    return std::make_unique<Replica>("a", replica_config(*queue_, settings, "replica-a"));
+    return FaultCase::start_replica(settings);
   }
 
-  // Declared before the replicas of a case, so they outlive them.
-  FunctionStub function_;
   FunctionStub dead_letter_;
-  std::unique_ptr<Queue> queue_;
 };
 
 TEST_P(DeadLetterFaults, ADeadLetterDownForAWhileLosesNothingOnceItIsBack) {
@@ -102,9 +96,7 @@ TEST_P(DeadLetterFaults, ADeadLetterRefusingForGoodDropsAndCountsAndTheTriggerKe
   EXPECT_EQ(replica->metric("triggerd_inflight_events"), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sources, DeadLetterFaults,
-                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
-                                           SourceKind::kKafka),
+INSTANTIATE_TEST_SUITE_P(Sources, DeadLetterFaults, ::testing::ValuesIn(kEverySource),
                          source_param_name);
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/kafka_cluster.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -60,34 +61,53 @@ std::string join(const std::vector<std::int64_t>& values) {
   return "[" + text + "]";
 }
 
-class RedisStreamQueue final : public Queue {
+// What the two Redis queues share: a redis-server of their own, restarted in place, which the
+// ids are written to in one pipeline.
+class RedisQueue : public Queue {
  public:
-  explicit RedisStreamQueue(const QueueOptions& options)
-      : server_(RedisServerOptions{.appendonly = options.durable}),
-        claim_idle_(options.claim_idle) {}
+  explicit RedisQueue(const QueueOptions& options)
+      : server_(RedisServerOptions{.appendonly = options.durable}) {}
 
-  SourceKind kind() const override { return SourceKind::kRedisStream; }
   std::string connection_yaml() const override {
     return "  q:\n    type: redis\n    address: " + server_.address() + "\n";
-  }
-  std::string source_yaml(const std::string& consumer, bool) const override {
-    return std::string("    source:\n      type: redis-stream\n      connection: q\n") +
-           "      stream: " + kQueueName + "\n      consumer: " + consumer +
-           "\n      start: \"0\"\n      claim_idle: " + claim_idle_ + "\n";
   }
   void send(const std::vector<std::string>& ids) override {
     std::vector<std::vector<std::string>> commands;
     commands.reserve(ids.size());
-    for (const std::string& id : ids) commands.push_back({"XADD", kQueueName, "*", "data", id});
+    for (const std::string& id : ids) commands.push_back(write_command(id));
     RedisTestClient(server_.port()).pipeline(commands);
   }
   bool settled() override {
     try {
-      const auto [pending, lag] = pending_and_lag();
-      return pending == 0 && lag == 0;
+      return nothing_left();
     } catch (const std::runtime_error&) {
       return false;  // the server is restarting
     }
+  }
+  RedisServer* redis() override { return &server_; }
+  void take_down() override { server_.stop(); }
+  void bring_back() override { server_.start(); }
+
+ protected:
+  // The command that puts `id` on the queue.
+  virtual std::vector<std::string> write_command(const std::string& id) const = 0;
+  // Whether every id written was acknowledged; throws std::runtime_error when the server does
+  // not answer.
+  virtual bool nothing_left() = 0;
+
+  RedisServer server_;
+};
+
+class RedisStreamQueue final : public RedisQueue {
+ public:
+  explicit RedisStreamQueue(const QueueOptions& options)
+      : RedisQueue(options), claim_idle_(options.claim_idle) {}
+
+  SourceKind kind() const override { return SourceKind::kRedisStream; }
+  std::string source_yaml(const std::string& consumer, bool) const override {
+    return std::string("    source:\n      type: redis-stream\n      connection: q\n") +
+           "      stream: " + kQueueName + "\n      consumer: " + consumer +
+           "\n      start: \"0\"\n      claim_idle: " + claim_idle_ + "\n";
   }
   std::string describe() override {
     try {
@@ -97,11 +117,16 @@ class RedisStreamQueue final : public Queue {
       return std::string("stream: ") + e.what();
     }
   }
-  RedisServer* redis() override { return &server_; }
-  void take_down() override { server_.stop(); }
-  void bring_back() override { server_.start(); }
 
  private:
+  std::vector<std::string> write_command(const std::string& id) const override {
+    return {"XADD", kQueueName, "*", "data", id};
+  }
+  bool nothing_left() override {
+    const auto [pending, lag] = pending_and_lag();
+    return pending == 0 && lag == 0;
+  }
+
   // XPENDING's count and the group's lag (entries no consumer has read); -1 when unknown.
   std::pair<long long, long long> pending_and_lag() {
     RedisTestClient client(server_.port());
@@ -126,47 +151,26 @@ class RedisStreamQueue final : public Queue {
     return {pending, lag};
   }
 
-  RedisServer server_;
   std::string claim_idle_;
 };
 
-class RedisListQueue final : public Queue {
+class RedisListQueue final : public RedisQueue {
  public:
-  explicit RedisListQueue(const QueueOptions& options)
-      : server_(RedisServerOptions{.appendonly = options.durable}) {}
+  using RedisQueue::RedisQueue;
 
   SourceKind kind() const override { return SourceKind::kRedisList; }
-  std::string connection_yaml() const override {
-    return "  q:\n    type: redis\n    address: " + server_.address() + "\n";
-  }
   std::string source_yaml(const std::string& consumer, bool name_consumer) const override {
     return std::string("    source:\n      type: redis-list\n      connection: q\n") +
            "      list: " + kQueueName + "\n" +
            (name_consumer ? "      consumer: " + consumer + "\n" : "");
-  }
-  void send(const std::vector<std::string>& ids) override {
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(ids.size());
-    for (const std::string& id : ids) commands.push_back({"LPUSH", kQueueName, id});
-    RedisTestClient(server_.port()).pipeline(commands);
-  }
-  bool settled() override {
-    try {
-      const auto [waiting, processing] = waiting_and_processing();
-      return waiting == 0 && processing == 0;
-    } catch (const std::runtime_error&) {
-      return false;
-    }
   }
   std::string describe() override {
     try {
       RedisTestClient client(server_.port());
       std::string text =
           "list: " + std::to_string(client.integer({"LLEN", kQueueName})) + " waiting";
-      ReplyPtr keys = client.command({"KEYS", std::string(kQueueName) + ":processing:*"});
-      for (std::size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; ++i) {
-        text += ", " + std::to_string(client.integer({"LLEN", keys->element[i]->str})) + " in " +
-                keys->element[i]->str;
+      for (const auto& [list, length] : processing(client)) {
+        text += ", " + std::to_string(length) + " in " + list;
       }
       // The consumers the sources know of (they return a dead one's processing list).
       ReplyPtr consumers = client.command({"SMEMBERS", std::string(kQueueName) + ":consumers"});
@@ -180,23 +184,27 @@ class RedisListQueue final : public Queue {
       return std::string("list: ") + e.what();
     }
   }
-  RedisServer* redis() override { return &server_; }
-  void take_down() override { server_.stop(); }
-  void bring_back() override { server_.start(); }
 
  private:
-  std::pair<long long, long long> waiting_and_processing() {
+  std::vector<std::string> write_command(const std::string& id) const override {
+    return {"LPUSH", kQueueName, id};
+  }
+  bool nothing_left() override {
     RedisTestClient client(server_.port());
-    const long long waiting = client.integer({"LLEN", kQueueName});
-    long long processing = 0;
-    ReplyPtr keys = client.command({"KEYS", std::string(kQueueName) + ":processing:*"});
-    for (std::size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; ++i) {
-      processing += client.integer({"LLEN", keys->element[i]->str});
-    }
-    return {waiting, processing};
+    long long left = client.integer({"LLEN", kQueueName});
+    for (const auto& entry : processing(client)) left += entry.second;
+    return left == 0;
   }
 
-  RedisServer server_;
+  // The processing lists (taken, not yet acknowledged) and their lengths.
+  static std::vector<std::pair<std::string, long long>> processing(RedisTestClient& client) {
+    std::vector<std::pair<std::string, long long>> lists;
+    ReplyPtr keys = client.command({"KEYS", std::string(kQueueName) + ":processing:*"});
+    for (std::size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; ++i) {
+      lists.emplace_back(keys->element[i]->str, client.integer({"LLEN", keys->element[i]->str}));
+    }
+    return lists;
+  }
 };
 
 class KafkaQueue final : public Queue {
@@ -257,26 +265,28 @@ class KafkaQueue final : public Queue {
 
 }  // namespace
 
+struct SourceNames {
+  SourceKind kind;
+  const char* type;
+  const char* test_name;
+};
+
+constexpr SourceNames kSourceNames[] = {
+    {SourceKind::kRedisStream, "redis-stream", "RedisStream"},
+    {SourceKind::kRedisList, "redis-list", "RedisList"},
+    {SourceKind::kKafka, "kafka", "Kafka"},
+};
+
 std::string source_type(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::kRedisStream:
-      return "redis-stream";
-    case SourceKind::kRedisList:
-      return "redis-list";
-    case SourceKind::kKafka:
-      return "kafka";
+  for (const SourceNames& names : kSourceNames) {
+    if (names.kind == kind) return names.type;
   }
   return "?";
 }
 
 std::string source_test_name(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::kRedisStream:
-      return "RedisStream";
-    case SourceKind::kRedisList:
-      return "RedisList";
-    case SourceKind::kKafka:
-      return "Kafka";
+  for (const SourceNames& names : kSourceNames) {
+    if (names.kind == kind) return names.test_name;
   }
   return "Unknown";
 }
@@ -348,18 +358,8 @@ std::optional<double> Replica::metric(const std::string& name, const std::string
   if (!process_) return std::nullopt;
   const HttpResponse response = http_get(process_->admin_port(), "/metrics");
   if (response.status != 200) return std::nullopt;
-  const std::string series =
-      name + "{" + labels + (labels.empty() ? "" : ",") + "trigger=\"" + kTrigger + "\"} ";
-  std::string::size_type at = 0;
-  while ((at = response.body.find(series, at)) != std::string::npos) {
-    if (at == 0 || response.body[at - 1] == '\n') {
-      const auto value_at = at + series.size();
-      return std::stod(
-          response.body.substr(value_at, response.body.find('\n', value_at) - value_at));
-    }
-    at += series.size();
-  }
-  return std::nullopt;
+  return sample(response.body, name + "{" + labels + (labels.empty() ? "" : ",") + "trigger=\"" +
+                                   kTrigger + "\"}");
 }
 
 std::string Replica::status() {

@@ -1,8 +1,8 @@
 #pragma once
 // What the fault cases share: the queue a case runs against (a real redis-server or the mock
 // Kafka cluster, behind one small interface), the config of a triggerd replica bound to it, a
-// replica started from that config and looked at from the outside (metrics, log, signals), and
-// the wait until every event sent is accounted for.
+// replica started from that config and looked at from the outside (metrics, log, signals), the
+// wait until every event sent is accounted for, and the fixture a case starts from.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tests/faults/ledger.hpp"
+#include "tests/function_stub/function_stub.hpp"
 #include "tests/support/temp_file.hpp"
 #include "tests/support/triggerd_process.hpp"
 
@@ -38,6 +39,10 @@ inline void PrintTo(SourceKind kind, std::ostream* out) { *out << source_type(ki
 inline std::string source_param_name(const ::testing::TestParamInfo<SourceKind>& info) {
   return source_test_name(info.param);
 }
+
+// What a case runs against unless it needs what only some sources have.
+inline constexpr SourceKind kEverySource[] = {SourceKind::kRedisStream, SourceKind::kRedisList,
+                                              SourceKind::kKafka};
 
 // Every case's trigger has this name.
 inline constexpr const char* kTrigger = "faults";
@@ -145,5 +150,44 @@ bool wait_for_log(Replica& replica, const std::string& text,
 
 // TRIGGERD_FAULTS_SOAK=1: the longer variants run; otherwise they are skipped.
 bool soak_enabled();
+
+// A fault case, run once per source (the test's parameter): the function stub, the queue, and
+// what every case does with them.
+class FaultCase : public ::testing::TestWithParam<SourceKind> {
+ protected:
+  // Made by the case (or its SetUp), with the options it needs.
+  void make_queue(const QueueOptions& options = {}) { queue_ = Queue::make(GetParam(), options); }
+
+  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
+
+  // The defaults, delivering to the stub's /fn.
+  DeliverySettings settings() const {
+    DeliverySettings settings;
+    settings.function_url = function_.url("/fn");
+    return settings;
+  }
+
+  // One replica goes by the source's default consumer name where it has one (redis-list: the
+  // host name); two replicas on this one host need a name each.
+  std::string config(const DeliverySettings& settings, const std::string& consumer,
+                     bool name_consumer = false) const {
+    return replica_config(*queue_, settings, consumer, name_consumer);
+  }
+
+  // The one replica of a case, "a".
+  std::unique_ptr<Replica> start_replica(const DeliverySettings& settings) const {
+    return std::make_unique<Replica>("a", config(settings, "replica-a"));
+  }
+
+  // wait_until_accounted, by what the stub saw (`ok`: which of its requests it answered 2xx).
+  bool accounted(Ledger& ledger, std::chrono::milliseconds timeout = 40s,
+                 const Ledger::AnsweredOk& ok = Ledger::always_ok) {
+    return wait_until_accounted(
+        ledger, *queue_, [&] { ledger.function_saw(function_.requests(), ok); }, timeout);
+  }
+
+  FunctionStub function_;
+  std::unique_ptr<Queue> queue_;
+};
 
 }  // namespace triggerd::testing

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,17 +21,15 @@
 namespace triggerd::testing {
 namespace {
 
-class FunctionFaults : public ::testing::TestWithParam<SourceKind> {
+class FunctionFaults : public FaultCase {
  protected:
-  void SetUp() override { queue_ = Queue::make(GetParam()); }
-
-  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
+  void SetUp() override { make_queue(); }
 
   // A replica whose function is reached through the proxy.
-  std::unique_ptr<Replica> start_replica() {
-    DeliverySettings settings;
+  std::unique_ptr<Replica> start_replica() const {
+    DeliverySettings settings = this->settings();
     settings.function_url = proxy_.url("/fn");
-    return std::make_unique<Replica>("a", replica_config(*queue_, settings, "replica-a"));
+    return FaultCase::start_replica(settings);
   }
 
   double attempts(Replica& replica, const std::string& result) {
@@ -38,58 +37,44 @@ class FunctionFaults : public ::testing::TestWithParam<SourceKind> {
         .value_or(-1);
   }
 
-  // Waits until the events are all delivered and acknowledged; `ok` says which of the
-  // function's requests (by arrival) it answered 2xx.
-  bool accounted(Ledger& ledger, const Ledger::AnsweredOk& ok = Ledger::always_ok) {
-    return wait_until_accounted(
-        ledger, *queue_, [&] { ledger.function_saw(function_.requests(), ok); }, 40s);
+  // With the proxy already failing the function's connections (the ledger's `fault`): `events`
+  // events, until `failing` says the fault showed, and none reached the function. Then the proxy
+  // lets them through, and every event is delivered once.
+  void expect_retried_until_the_proxy_passes(const std::string& fault, int events,
+                                             const std::function<bool(Replica&)>& failing) {
+    Ledger ledger = this->ledger(fault);
+    auto replica = start_replica();
+    queue_->send(ledger.issue(events));
+    EXPECT_TRUE(wait_until([&] { return failing(*replica); }, 15s)) << replica->log();
+    EXPECT_EQ(function_.request_count(), 0u);
+
+    proxy_.pass();
+    EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
+    expect_accounted(ledger, 0, replica->log());
   }
 
-  FunctionStub function_;
   FaultProxy proxy_{function_.port()};
-  std::unique_ptr<Queue> queue_;
 };
 
 TEST_P(FunctionFaults, RefusedConnectionsAreRetriedUntilTheFunctionIsBack) {
-  Ledger ledger = this->ledger("function refusing connections");
   proxy_.refuse();
-  auto replica = start_replica();
-  queue_->send(ledger.issue(50));
-  EXPECT_TRUE(wait_until([&] { return attempts(*replica, "connect_error") >= 20; }, 15s))
-      << replica->log();
-  EXPECT_EQ(function_.request_count(), 0u);
-
-  proxy_.pass();
-  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0, replica->log());
+  expect_retried_until_the_proxy_passes("function refusing connections", 50, [&](Replica& replica) {
+    return attempts(replica, "connect_error") >= 20;
+  });
 }
 
 TEST_P(FunctionFaults, ConnectionsResetMidRequestAreRetriedUntilTheyGetThrough) {
-  Ledger ledger = this->ledger("function connections reset");
   // 16 bytes: the request line at most, never a whole request.
   proxy_.reset_after(16);
-  auto replica = start_replica();
-  queue_->send(ledger.issue(50));
-  EXPECT_TRUE(wait_until([&] { return proxy_.stats().resets >= 20; }, 15s)) << replica->log();
-  EXPECT_EQ(function_.request_count(), 0u);
-
-  proxy_.pass();
-  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0, replica->log());
+  expect_retried_until_the_proxy_passes("function connections reset", 50,
+                                        [&](Replica&) { return proxy_.stats().resets >= 20; });
 }
 
 TEST_P(FunctionFaults, ANetworkBlackHoleTimesOutAndIsRetriedOnceItCloses) {
-  Ledger ledger = this->ledger("network black hole past the timeout");
   proxy_.black_hole();
-  auto replica = start_replica();
-  queue_->send(ledger.issue(30));
-  EXPECT_TRUE(wait_until([&] { return attempts(*replica, "timeout") >= 10; }, 15s))
-      << replica->log();
-  EXPECT_EQ(function_.request_count(), 0u);
-
-  proxy_.pass();
-  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica->log();
-  expect_accounted(ledger, 0, replica->log());
+  expect_retried_until_the_proxy_passes(
+      "network black hole past the timeout", 30,
+      [&](Replica& replica) { return attempts(replica, "timeout") >= 10; });
 }
 
 TEST_P(FunctionFaults, AFunctionHangingPastTheTimeoutIsRetried) {
@@ -99,7 +84,7 @@ TEST_P(FunctionFaults, AFunctionHangingPastTheTimeoutIsRetried) {
   auto replica = start_replica();
   queue_->send(ledger.issue(30));
 
-  EXPECT_TRUE(accounted(ledger, [&](std::size_t index) { return index >= kHung; }))
+  EXPECT_TRUE(accounted(ledger, 40s, [&](std::size_t index) { return index >= kHung; }))
       << queue_->describe() << "\n"
       << replica->log();
   expect_accounted(ledger, 0, replica->log());
@@ -125,17 +110,16 @@ TEST_P(FunctionFaults, StormsOf503AreRetriedAndEveryEventIsDeliveredOnce) {
   auto replica = start_replica();
   queue_->send(ledger.issue(60));
 
-  EXPECT_TRUE(accounted(
-      ledger, [&](std::size_t index) { return index >= script.size() || script[index] == 200; }))
+  EXPECT_TRUE(
+      accounted(ledger, 40s,
+                [&](std::size_t index) { return index >= script.size() || script[index] == 200; }))
       << queue_->describe() << "\n"
       << replica->log();
   expect_accounted(ledger, 0, replica->log());
   EXPECT_EQ(attempts(*replica, "5xx"), 75.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sources, FunctionFaults,
-                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
-                                           SourceKind::kKafka),
+INSTANTIATE_TEST_SUITE_P(Sources, FunctionFaults, ::testing::ValuesIn(kEverySource),
                          source_param_name);
 
 }  // namespace

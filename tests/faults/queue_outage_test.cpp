@@ -21,19 +21,9 @@ namespace {
 
 using std::chrono::steady_clock;
 
-class QueueOutage : public ::testing::TestWithParam<SourceKind> {
+class QueueOutage : public FaultCase {
  protected:
-  void SetUp() override { queue_ = Queue::make(GetParam(), QueueOptions{.durable = true}); }
-
-  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
-
-  bool accounted(Ledger& ledger) {
-    return wait_until_accounted(
-        ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, 40s);
-  }
-
-  FunctionStub function_;
-  std::unique_ptr<Queue> queue_;
+  void SetUp() override { make_queue(QueueOptions{.durable = true}); }
 };
 
 double source_errors(Replica& replica) {
@@ -51,10 +41,9 @@ class RedisRestart : public QueueOutage {};
 TEST_P(RedisRestart, RedisRestartedUnderLoadLosesNothing) {
   Ledger ledger = this->ledger("Redis restarted under load");
   function_.always(StubStep::respond(200).with_delay(100ms));
-  DeliverySettings settings;
-  settings.function_url = function_.url("/fn");
+  const DeliverySettings settings = this->settings();
   queue_->send(ledger.issue(200));
-  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  Replica replica("a", config(settings, "replica-a"));
   ASSERT_TRUE(function_.wait_for_requests(50, 30s)) << replica.log();
 
   queue_->take_down();
@@ -75,11 +64,10 @@ TEST_P(RedisRestart, RedisRestartedUnderLoadLosesNothing) {
 TEST_P(QueueOutage, SigtermWhileTheQueueIsDownExitsWithinTheShutdownTimeoutAndLosesNothing) {
   Ledger ledger = this->ledger("SIGTERM while the queue is down, restart");
   function_.always(StubStep::respond(200).with_delay(300ms));
-  DeliverySettings settings;
-  settings.function_url = function_.url("/fn");
+  DeliverySettings settings = this->settings();
   settings.shutdown_timeout = "3s";
   queue_->send(ledger.issue(100));
-  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  Replica replica("a", config(settings, "replica-a"));
   ASSERT_TRUE(function_.wait_for_requests(25, 30s)) << replica.log();
 
   queue_->take_down();
@@ -106,9 +94,7 @@ TEST_P(QueueOutage, SigtermWhileTheQueueIsDownExitsWithinTheShutdownTimeoutAndLo
 INSTANTIATE_TEST_SUITE_P(Sources, RedisRestart,
                          ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList),
                          source_param_name);
-INSTANTIATE_TEST_SUITE_P(Sources, QueueOutage,
-                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
-                                           SourceKind::kKafka),
+INSTANTIATE_TEST_SUITE_P(Sources, QueueOutage, ::testing::ValuesIn(kEverySource),
                          source_param_name);
 
 }  // namespace

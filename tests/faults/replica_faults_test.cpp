@@ -16,26 +16,9 @@
 namespace triggerd::testing {
 namespace {
 
-class ReplicaFaults : public ::testing::TestWithParam<SourceKind> {
+// Each case starts by making its queue, with the options it needs.
+class ReplicaFaults : public FaultCase {
  protected:
-  // Each case starts by making its queue, with the options it needs.
-  void make_queue(const QueueOptions& options = {}) { queue_ = Queue::make(GetParam(), options); }
-
-  Ledger ledger(const std::string& fault) const { return Ledger(source_type(GetParam()), fault); }
-
-  DeliverySettings settings() const {
-    DeliverySettings settings;
-    settings.function_url = function_.url("/fn");
-    return settings;
-  }
-
-  // One replica goes by the source's default consumer name where it has one (redis-list: the
-  // host name); two replicas on this one host need a name each.
-  std::string config(const DeliverySettings& settings, const std::string& consumer,
-                     bool name_consumer = false) const {
-    return replica_config(*queue_, settings, consumer, name_consumer);
-  }
-
   // Kafka: waits until both replicas hold their share of the topic's partitions, so that no
   // rebalance comes while events are in flight. Redis sources need no wait.
   void wait_for_shares(Replica& a, Replica& b) {
@@ -43,14 +26,6 @@ class ReplicaFaults : public ::testing::TestWithParam<SourceKind> {
     ASSERT_TRUE(wait_for_log(a, "assigned 2 partitions", 30s)) << a.log();
     ASSERT_TRUE(wait_for_log(b, "assigned 2 partitions", 30s)) << b.log();
   }
-
-  bool accounted(Ledger& ledger, std::chrono::milliseconds timeout = 40s) {
-    return wait_until_accounted(
-        ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, timeout);
-  }
-
-  FunctionStub function_;
-  std::unique_ptr<Queue> queue_;
 };
 
 TEST_P(ReplicaFaults, KillNineMidFlightLosesNothingAndRepeatsAtMostWhatWasInFlight) {
@@ -144,9 +119,7 @@ TEST_P(ReplicaFaults, OneOfTwoReplicasKilledForGoodTheOtherFinishesItsWork) {
   EXPECT_TRUE(b.reports_idle()) << b.status() << "\n" << b.log();
 }
 
-INSTANTIATE_TEST_SUITE_P(Sources, ReplicaFaults,
-                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
-                                           SourceKind::kKafka),
+INSTANTIATE_TEST_SUITE_P(Sources, ReplicaFaults, ::testing::ValuesIn(kEverySource),
                          source_param_name);
 
 }  // namespace

@@ -18,27 +18,23 @@
 namespace triggerd::testing {
 namespace {
 
-class Soak : public ::testing::TestWithParam<SourceKind> {
+class Soak : public FaultCase {
  protected:
   void SetUp() override {
     if (!soak_enabled()) GTEST_SKIP() << "set TRIGGERD_FAULTS_SOAK=1 to run the soak variants";
-    queue_ = Queue::make(GetParam());
+    make_queue();
   }
-
-  FunctionStub function_;
-  std::unique_ptr<Queue> queue_;
 };
 
 TEST_P(Soak, RepeatedKillsAndRestartsUnderLoadLoseNothing) {
   constexpr int kEvents = 20000;
   constexpr int kKills = 10;
-  Ledger ledger(source_type(GetParam()), "soak: 10 kills -9 mid-flight and restarts");
+  Ledger ledger = this->ledger("soak: 10 kills -9 mid-flight and restarts");
   function_.always(StubStep::respond(200).with_delay(10ms));
-  DeliverySettings settings;
-  settings.function_url = function_.url("/fn");
+  DeliverySettings settings = this->settings();
   settings.max_inflight = 20;
   queue_->send(ledger.issue(kEvents));
-  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  Replica replica("a", config(settings, "replica-a"));
   std::mt19937 random(12);
   std::uniform_int_distribution<int> pause_ms(0, 500);
   for (int kill = 0; kill < kKills; ++kill) {
@@ -50,24 +46,21 @@ TEST_P(Soak, RepeatedKillsAndRestartsUnderLoadLoseNothing) {
     replica.kill();
     replica.restart();
   }
-  EXPECT_TRUE(wait_until_accounted(
-      ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, 180s))
-      << queue_->describe() << "\n"
-      << replica.log();
+  EXPECT_TRUE(accounted(ledger, 180s)) << queue_->describe() << "\n" << replica.log();
   expect_accounted(ledger, static_cast<std::size_t>(kKills * settings.max_inflight), replica.log());
 }
 
 TEST_P(Soak, AFunctionBehindAChangingNetworkLosesNothing) {
   constexpr int kEvents = 10000;
   constexpr int kSwitches = 100;
-  Ledger ledger(source_type(GetParam()), "soak: 100 network faults in a row");
+  Ledger ledger = this->ledger("soak: 100 network faults in a row");
   FaultProxy proxy(function_.port());
   function_.always(StubStep::respond(200).with_delay(5ms));
-  DeliverySettings settings;
+  DeliverySettings settings = this->settings();
   settings.function_url = proxy.url("/fn");
   settings.max_inflight = 20;
   queue_->send(ledger.issue(kEvents));
-  Replica replica("a", replica_config(*queue_, settings, "replica-a"));
+  Replica replica("a", config(settings, "replica-a"));
   std::mt19937 random(7);
   std::uniform_int_distribution<int> fault(0, 5);
   std::uniform_int_distribution<int> pause_ms(100, 800);
@@ -96,20 +89,14 @@ TEST_P(Soak, AFunctionBehindAChangingNetworkLosesNothing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
   }
   proxy.pass();
-  EXPECT_TRUE(wait_until_accounted(
-      ledger, *queue_, [&] { ledger.function_saw(function_.requests()); }, 180s))
-      << queue_->describe() << "\n"
-      << replica.log();
+  EXPECT_TRUE(accounted(ledger, 180s)) << queue_->describe() << "\n" << replica.log();
   // A black hole, a cut or a reset can take an answer the function already gave: each switch
   // may repeat what was in flight.
   expect_accounted(ledger, static_cast<std::size_t>(kSwitches * settings.max_inflight),
                    replica.log());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sources, Soak,
-                         ::testing::Values(SourceKind::kRedisStream, SourceKind::kRedisList,
-                                           SourceKind::kKafka),
-                         source_param_name);
+INSTANTIATE_TEST_SUITE_P(Sources, Soak, ::testing::ValuesIn(kEverySource), source_param_name);
 
 }  // namespace
 }  // namespace triggerd::testing
