@@ -21,11 +21,7 @@ using std::chrono::system_clock;
 class CronDelivery : public EndToEndTest {};
 
 TEST_F(CronDelivery, EverySecondScheduleFiresOnWholeSecondsWithTheDataAsJson) {
-  start(R"(functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"("}
-triggers:
-  tick:
+  start(one_function(stub_) + R"(  tick:
     function: fn
     source:
       type: cron
@@ -56,24 +52,22 @@ triggers:
     EXPECT_LT(request.received_at - *time, milliseconds(500)) << ce_time;
 
     const auto unix_seconds = std::chrono::floor<seconds>(*time).time_since_epoch().count();
-    EXPECT_EQ(request.header("ce-id"), "tick-" + std::to_string(unix_seconds));
-    EXPECT_EQ(request.header("ce-source"), "cron://tick");
-    EXPECT_EQ(request.header("ce-type"), "dev.triggerd.cron.tick");
-    EXPECT_EQ(request.header("ce-specversion"), "1.0");
-    EXPECT_EQ(request.header("ce-trigger"), "tick");
-    EXPECT_EQ(request.header("ce-attempt"), "1");
+    expect_headers(request, {
+                                {"ce-id", "tick-" + std::to_string(unix_seconds)},
+                                {"ce-source", "cron://tick"},
+                                {"ce-type", "dev.triggerd.cron.tick"},
+                                {"ce-specversion", "1.0"},
+                                {"ce-trigger", "tick"},
+                                {"ce-attempt", "1"},
+                                {"Content-Type", "application/json"},
+                            });
     EXPECT_FALSE(request.has_header("ce-subject"));
-    EXPECT_EQ(request.header("Content-Type"), "application/json");
     EXPECT_EQ(boost::json::parse(request.body), expected_data) << request.body;
   }
 }
 
 TEST_F(CronDelivery, ScheduleWithoutDataSendsAnEmptyJsonObject) {
-  start(R"(functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"("}
-triggers:
-  tick:
+  start(one_function(stub_) + R"(  tick:
     function: fn
     source: {type: cron, schedule: "@every 1s"}
 )");
@@ -86,11 +80,7 @@ triggers:
 TEST_F(CronDelivery, TickWhileTheTriggerIsFullIsSkippedNotQueued) {
   // The first tick holds the only slot for 1.5 s: the tick a second later finds no room.
   stub_.enqueue(StubStep::hang());
-  start(R"(functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"(", timeout: 1500ms}
-triggers:
-  tick:
+  start(one_function(stub_, "    timeout: 1500ms\n") + R"(  tick:
     function: fn
     source: {type: cron, schedule: "* * * * * *"}
     delivery: {retries: 0, max_inflight: 1}

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <ostream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -67,16 +69,7 @@ std::vector<RecordedRequest> requests_to(const FunctionStub& stub, std::string_v
 // `delivery` (YAML flow mapping) and function settings `function_extra` (YAML lines).
 std::string hook_config(const FunctionStub& stub, const std::string& delivery,
                         const std::string& function_extra = "") {
-  return R"(functions:
-  fn:
-    url: )" +
-         stub.url("/fn") + "\n" + function_extra + R"(
-triggers:
-  hook:
-    function: fn
-    source: {type: http, path: /hooks/orders}
-    delivery: )" +
-         delivery + "\n";
+  return one_function(stub, function_extra) + hook_trigger(delivery);
 }
 
 std::string http_dead_letter(const FunctionStub& stub) {
@@ -150,16 +143,17 @@ TEST_F(Delivery, IncomingBinaryModeCloudEventKeepsItsOwnAttributes) {
   const RecordedRequest request = stub_.requests().at(0);
   EXPECT_EQ(request.body, R"({"ref":"main"})");
   EXPECT_EQ(request.header("Content-Type"), "application/json");
-  const std::map<std::string, std::string> ce = ce_headers(request);
-  EXPECT_EQ(ce.at("ce-specversion"), "1.0");
-  EXPECT_EQ(ce.at("ce-id"), "delivery-8f2e");
-  EXPECT_EQ(ce.at("ce-source"), "//github.com/acme/shop");
-  EXPECT_EQ(ce.at("ce-type"), "com.github.push");
-  EXPECT_EQ(ce.at("ce-subject"), "refs/heads/main");
-  EXPECT_EQ(ce.at("ce-tenant"), "acme");
-  EXPECT_EQ(ce.at("ce-trigger"), "hook");
-  EXPECT_EQ(ce.at("ce-attempt"), "1");
-  EXPECT_TRUE(parse_utc_time(ce.at("ce-time"))) << ce.at("ce-time");
+  expect_headers(request, {
+                              {"ce-specversion", "1.0"},
+                              {"ce-id", "delivery-8f2e"},
+                              {"ce-source", "//github.com/acme/shop"},
+                              {"ce-type", "com.github.push"},
+                              {"ce-subject", "refs/heads/main"},
+                              {"ce-tenant", "acme"},
+                              {"ce-trigger", "hook"},
+                              {"ce-attempt", "1"},
+                          });
+  EXPECT_TRUE(parse_utc_time(request.header("ce-time"))) << request.header("ce-time");
 }
 
 TEST_F(Delivery, IncomingStructuredCloudEventIsDeliveredInBinaryModeWithItsAttributes) {
@@ -257,14 +251,16 @@ TEST_F(Delivery, RejectedEventGoesToTheHttpDeadLetterAtOnceWithoutRetry) {
   ASSERT_EQ(dead.size(), 1u);
   const RecordedRequest& letter = dead[0];
   EXPECT_EQ(letter.body, kBinaryBody);
-  EXPECT_EQ(letter.header("Content-Type"), "application/vnd.acme.order");
-  EXPECT_EQ(letter.header("ce-id"), id);
-  EXPECT_EQ(letter.header("ce-source"), "/hooks/orders");
-  EXPECT_EQ(letter.header("ce-type"), "dev.triggerd.http.request");
-  EXPECT_EQ(letter.header("ce-trigger"), "hook");
-  EXPECT_EQ(letter.header("ce-function"), "fn");
-  EXPECT_EQ(letter.header("ce-attempts"), "1");
-  EXPECT_EQ(letter.header("ce-laststatus"), "400");
+  expect_headers(letter, {
+                             {"Content-Type", "application/vnd.acme.order"},
+                             {"ce-id", id},
+                             {"ce-source", "/hooks/orders"},
+                             {"ce-type", "dev.triggerd.http.request"},
+                             {"ce-trigger", "hook"},
+                             {"ce-function", "fn"},
+                             {"ce-attempts", "1"},
+                             {"ce-laststatus", "400"},
+                         });
   const auto first = parse_utc_time(letter.header("ce-firstattempt"));
   ASSERT_TRUE(first) << letter.header("ce-firstattempt");
   EXPECT_GE(*first, std::chrono::floor<milliseconds>(before));
@@ -348,11 +344,13 @@ TEST_F(Delivery, ExhaustedRetriesGoToTheHttpDeadLetterWithTheAttemptsAndLastStat
   const std::vector<RecordedRequest> dead = requests_to(stub_, "/dead-letter");
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].body, "doomed");
-  EXPECT_EQ(dead[0].header("ce-id"), id);
-  EXPECT_EQ(dead[0].header("ce-attempts"), "3");
-  EXPECT_EQ(dead[0].header("ce-laststatus"), "503");
-  EXPECT_EQ(dead[0].header("ce-trigger"), "hook");
-  EXPECT_EQ(dead[0].header("ce-function"), "fn");
+  expect_headers(dead[0], {
+                              {"ce-id", id},
+                              {"ce-attempts", "3"},
+                              {"ce-laststatus", "503"},
+                              {"ce-trigger", "hook"},
+                              {"ce-function", "fn"},
+                          });
   EXPECT_GE(dead[0].received_steady, attempts[2].received_steady);
   EXPECT_EQ(metric(R"(triggerd_delivery_attempts_total{result="5xx",trigger="hook"})"), 3);
   EXPECT_EQ(trigger_status("hook").at("dead_lettered").as_int64(), 1);
@@ -403,10 +401,49 @@ std::vector<std::string> log_lines_with(const std::string& log, std::string_view
 
 const std::string kDroppedDeadLetterFailed =
     R"(triggerd_events_dropped_total{reason="dead_letter_failed",trigger="hook"})";
-const std::string kPermanentFailures =
-    R"(triggerd_dead_letter_failures_total{reason="permanent",trigger="hook"})";
 const std::string kTemporaryFailures =
     R"(triggerd_dead_letter_failures_total{reason="temporary",trigger="hook"})";
+
+// A trigger's dead-letter counters, as one /metrics text has them.
+struct DeadLetterCounts {
+  std::optional<double> written;           // triggerd_events_dead_lettered_total
+  std::optional<double> failed_for_now;    // failed writes, reason="temporary"
+  std::optional<double> refused_for_good;  // failed writes, reason="permanent"
+  std::optional<double> dropped;           // events dropped, reason="dead_letter_failed"
+
+  bool operator==(const DeadLetterCounts&) const = default;
+};
+
+void PrintTo(const DeadLetterCounts& counts, std::ostream* out) {
+  *out << "{written " << ::testing::PrintToString(counts.written) << ", failed for now "
+       << ::testing::PrintToString(counts.failed_for_now) << ", refused for good "
+       << ::testing::PrintToString(counts.refused_for_good) << ", dropped "
+       << ::testing::PrintToString(counts.dropped) << "}";
+}
+
+DeadLetterCounts dead_letter_counts(const std::string& text, const std::string& trigger = "hook") {
+  const std::string label = "trigger=\"" + trigger + "\"}";
+  return {
+      .written = sample(text, "triggerd_events_dead_lettered_total{" + label),
+      .failed_for_now =
+          sample(text, R"(triggerd_dead_letter_failures_total{reason="temporary",)" + label),
+      .refused_for_good =
+          sample(text, R"(triggerd_dead_letter_failures_total{reason="permanent",)" + label),
+      .dropped =
+          sample(text, R"(triggerd_events_dropped_total{reason="dead_letter_failed",)" + label),
+  };
+}
+
+// Expects one line of `log` about each of `ids`: an error line that says each of `says`.
+void expect_one_error_line_each(const std::string& log, const std::vector<std::string>& ids,
+                                const std::vector<std::string>& says) {
+  for (const std::string& id : ids) {
+    const std::vector<std::string> lines = log_lines_with(log, id);
+    ASSERT_EQ(lines.size(), 1u) << id << ":\n" << log;
+    EXPECT_THAT(lines[0], HasSubstr(" error "));
+    for (const std::string& text : says) EXPECT_THAT(lines[0], HasSubstr(text));
+  }
+}
 
 // A dead letter that refuses every write (here a collector answering 400) must not hold the
 // trigger up: each event it refuses is dropped after one write, logged and counted, and the
@@ -444,10 +481,10 @@ TEST_F(Delivery, DeadLetterThatRefusesForGoodDropsTheEventsAndTheTriggerKeepsFlo
   EXPECT_EQ(written_ids, rejected_ids) << "a refused write is not retried";
 
   const std::string text = metrics();
-  EXPECT_EQ(sample(text, kDroppedDeadLetterFailed), kRejected);
-  EXPECT_EQ(sample(text, kPermanentFailures), kRejected);
-  EXPECT_EQ(sample(text, kTemporaryFailures), 0);
-  EXPECT_EQ(sample(text, R"(triggerd_events_dead_lettered_total{trigger="hook"})"), 0);
+  EXPECT_EQ(
+      dead_letter_counts(text),
+      (DeadLetterCounts{
+          .written = 0, .failed_for_now = 0, .refused_for_good = kRejected, .dropped = kRejected}));
   EXPECT_EQ(sample(text, R"(triggerd_events_received_total{trigger="hook"})"), kRejected + kGood);
   const boost::json::object status = trigger_status("hook");
   const std::int64_t delivered = status.at("delivered").as_int64();
@@ -459,15 +496,7 @@ TEST_F(Delivery, DeadLetterThatRefusesForGoodDropsTheEventsAndTheTriggerKeepsFlo
   EXPECT_EQ(kRejected + kGood - delivered - dead_lettered - dropped, 0) << "lost";
 
   // Each drop is an error line with the trigger, the event and why.
-  const std::string text_log = log();
-  for (const std::string& id : rejected_ids) {
-    const std::vector<std::string> lines = log_lines_with(text_log, id);
-    ASSERT_EQ(lines.size(), 1u) << id << ":\n" << text_log;
-    EXPECT_THAT(lines[0], HasSubstr(" error "));
-    EXPECT_THAT(lines[0], HasSubstr("hook"));
-    EXPECT_THAT(lines[0], HasSubstr("refused it for good"));
-    EXPECT_THAT(lines[0], HasSubstr("status 400"));
-  }
+  expect_one_error_line_each(log(), rejected_ids, {"hook", "refused it for good", "status 400"});
 }
 
 // A dead letter that is down for a while (answering 5xx, 429, 408), then back:
@@ -499,10 +528,10 @@ TEST_F(Delivery, DeadLetterDownForAWhileThenBackLosesNothing) {
     taken.insert(writes[i].header("ce-id"));
   EXPECT_EQ(taken, std::multiset<std::string>(ids.begin(), ids.end()));
 
-  const std::string text = metrics();
-  EXPECT_EQ(sample(text, kTemporaryFailures), kFailedWrites);
-  EXPECT_EQ(sample(text, kPermanentFailures), 0);
-  EXPECT_EQ(sample(text, kDroppedDeadLetterFailed), 0);
+  EXPECT_EQ(dead_letter_counts(metrics()), (DeadLetterCounts{.written = kEvents,
+                                                             .failed_for_now = kFailedWrites,
+                                                             .refused_for_good = 0,
+                                                             .dropped = 0}));
   EXPECT_EQ(trigger_status("hook").at("inflight").as_int64(), 0);
   const std::string text_log = log();
   EXPECT_EQ(log_lines_with(text_log, "the dead letter is failing").size(), 1u) << text_log;
@@ -528,13 +557,8 @@ TEST_F(Delivery, DeadLetterDownPastRetryForDropsTheWaitingEventsAndTheTriggerGoe
   const double failed_writes = *metric(kTemporaryFailures);
   EXPECT_GE(failed_writes, 4);
   EXPECT_EQ(static_cast<double>(requests_to(stub_, "/dead-letter").size()), failed_writes);
-  for (const std::string& id : {first, second}) {
-    const std::vector<std::string> lines = log_lines_with(log(), id);
-    ASSERT_EQ(lines.size(), 1u) << log();
-    EXPECT_THAT(lines[0], HasSubstr(" error "));
-    EXPECT_THAT(lines[0], HasSubstr("kept failing for 1s"));
-    EXPECT_THAT(lines[0], HasSubstr("status 503"));
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_error_line_each(log(), {first, second}, {"kept failing for 1s", "status 503"}));
 
   stub_.always_for("/dead-letter", StubStep::respond(200));
   const std::string third = accepted_id(post("/hooks/orders", "c"));
@@ -554,12 +578,8 @@ TEST_F(Delivery, RedisDeadLetterOnAKeyOfTheWrongTypeDropsTheEvents) {
   RedisTestClient client(redis.port());
   client.command({"SET", "dlq-stream", "not a stream"});
   client.command({"HSET", "dlq-list", "field", "not a list"});
-  start("connections:\n  main: {type: redis, address: \"" + redis.address() + R"("}
-functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"("}
-triggers:
-  to-stream:
+  start("connections:\n  main: {type: redis, address: \"" + redis.address() + "\"}\n" +
+        one_function(stub_) + R"(  to-stream:
     function: fn
     source: {type: http, path: /hooks/stream}
     delivery: {retries: 0, dead_letter: {type: redis-stream, connection: main, stream: dlq-stream}}
@@ -580,30 +600,17 @@ triggers:
     const std::string dropped =
         R"(triggerd_events_dropped_total{reason="dead_letter_failed",trigger=")" + trigger + "\"}";
     ASSERT_TRUE(metric_reaches(dropped, kEach)) << trigger << "\n" << log();
-    const std::string text = metrics();
-    EXPECT_EQ(sample(text, R"(triggerd_dead_letter_failures_total{reason="permanent",trigger=")" +
-                               trigger + "\"}"),
-              kEach)
+    EXPECT_EQ(dead_letter_counts(metrics(), trigger),
+              (DeadLetterCounts{
+                  .written = 0, .failed_for_now = 0, .refused_for_good = kEach, .dropped = kEach}))
         << trigger;
-    EXPECT_EQ(sample(text, R"(triggerd_dead_letter_failures_total{reason="temporary",trigger=")" +
-                               trigger + "\"}"),
-              0)
-        << trigger;
-    EXPECT_EQ(sample(text, R"(triggerd_events_dead_lettered_total{trigger=")" + trigger + "\"}"),
-              0);
     const boost::json::object status = trigger_status(trigger);
     EXPECT_EQ(status.at("dropped").as_int64(), kEach);
     EXPECT_EQ(status.at("inflight").as_int64(), 0);
   }
   EXPECT_EQ(client.text({"GET", "dlq-stream"}), "not a stream");
   EXPECT_EQ(client.text({"HGET", "dlq-list", "field"}), "not a list");
-  const std::string text_log = log();
-  for (const std::string& id : ids) {
-    const std::vector<std::string> lines = log_lines_with(text_log, id);
-    ASSERT_EQ(lines.size(), 1u) << id << ":\n" << text_log;
-    EXPECT_THAT(lines[0], HasSubstr(" error "));
-    EXPECT_THAT(lines[0], HasSubstr("WRONGTYPE"));
-  }
+  expect_one_error_line_each(log(), ids, {"WRONGTYPE"});
 }
 
 // A mock Kafka cluster in the test process on which `topic` does not exist as a broker with
@@ -640,18 +647,13 @@ class KafkaClusterWithoutTopic {
 // fails for good, so each event is dropped and counted instead of waiting for the topic.
 TEST_F(Delivery, KafkaDeadLetterToATopicThatDoesNotExistDropsTheEvents) {
   KafkaClusterWithoutTopic cluster("missing-dlq");
-  start("connections:\n  bus:\n    type: kafka\n    brokers: \"" + cluster.bootstrap() + R"("
+  start(
+      "connections:\n  bus:\n    type: kafka\n    brokers: \"" + cluster.bootstrap() + R"("
     options:
       topic.metadata.propagation.max.ms: "500"
-functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"("}
-triggers:
-  hook:
-    function: fn
-    source: {type: http, path: /hooks/orders}
-    delivery: {retries: 0, dead_letter: {type: kafka, connection: bus, topic: missing-dlq}}
-)");
+)" +
+      hook_config(stub_,
+                  "{retries: 0, dead_letter: {type: kafka, connection: bus, topic: missing-dlq}}"));
   stub_.always_for("/fn", StubStep::respond(400));
   constexpr int kEvents = 4;
   std::vector<std::string> ids;
@@ -660,18 +662,12 @@ triggers:
   }
 
   ASSERT_TRUE(metric_reaches(kDroppedDeadLetterFailed, kEvents)) << log();
-  const std::string text = metrics();
-  EXPECT_EQ(sample(text, kPermanentFailures), kEvents);
-  EXPECT_EQ(sample(text, kTemporaryFailures), 0);
-  EXPECT_EQ(sample(text, R"(triggerd_events_dead_lettered_total{trigger="hook"})"), 0);
+  EXPECT_EQ(
+      dead_letter_counts(metrics()),
+      (DeadLetterCounts{
+          .written = 0, .failed_for_now = 0, .refused_for_good = kEvents, .dropped = kEvents}));
   EXPECT_EQ(trigger_status("hook").at("inflight").as_int64(), 0);
-  const std::string text_log = log();
-  for (const std::string& id : ids) {
-    const std::vector<std::string> lines = log_lines_with(text_log, id);
-    ASSERT_EQ(lines.size(), 1u) << id << ":\n" << text_log;
-    EXPECT_THAT(lines[0], HasSubstr(" error "));
-    EXPECT_THAT(lines[0], HasSubstr("refused it for good"));
-  }
+  expect_one_error_line_each(log(), ids, {"refused it for good"});
 }
 
 TEST_F(Delivery, FunctionThatIsDownIsRetriedUntilItComesUp) {
@@ -851,16 +847,11 @@ TEST_F(Delivery, FullTriggerTakesEventsAgainOnceTheInFlightOnesFinish) {
 }
 
 TEST_F(Delivery, MetricsAfterEveryKindOfOutcomeAreCleanForPromtool) {
-  start(R"(functions:
-  fn: {url: ")" +
-        stub_.url("/fn") + R"(", timeout: 200ms}
-triggers:
-  hook:
-    function: fn
-    source: {type: http, path: /hooks/orders}
-    delivery: {retries: 1, backoff: {delay: 20ms, max: 40ms}, )" +
-        http_dead_letter(stub_) + R"(}
-  plain:
+  start(hook_config(
+            stub_,
+            "{retries: 1, backoff: {delay: 20ms, max: 40ms}, " + http_dead_letter(stub_) + "}",
+            "    timeout: 200ms\n") +
+        R"(  plain:
     function: fn
     source: {type: http, path: /hooks/plain}
     delivery: {retries: 0}

@@ -20,15 +20,7 @@ using ::testing::HasSubstr;
 constexpr int kEvents = 3;
 
 std::string slow_function_config(const FunctionStub& stub) {
-  return R"(functions:
-  fn: {url: ")" +
-         stub.url("/fn") + R"(", timeout: 10s}
-triggers:
-  hook:
-    function: fn
-    source: {type: http, path: /hooks/orders}
-    delivery: {retries: 0}
-)";
+  return one_function(stub, "    timeout: 10s\n") + hook_trigger("{retries: 0}");
 }
 
 class Drain : public EndToEndTest {
@@ -86,16 +78,9 @@ TEST_F(Drain, SigtermTurnsNotReadyAtOnceAndDeliversTheEventsInFlightBeforeExitin
 
 TEST_F(Drain, EventWaitingToRetryIsStillDeliveredWithinTheShutdownTimeout) {
   stub_.enqueue_statuses({503, 200});
-  start(R"(functions:
-  fn: {url: ")" +
-            stub_.url("/fn") + R"("}
-triggers:
-  hook:
-    function: fn
-    source: {type: http, path: /hooks/orders}
-    delivery: {retries: 3, backoff: {policy: constant, delay: 500ms}}
-)",
-        "  shutdown_timeout: 5s\n");
+  start(
+      one_function(stub_) + hook_trigger("{retries: 3, backoff: {policy: constant, delay: 500ms}}"),
+      "  shutdown_timeout: 5s\n");
   ASSERT_EQ(post("/hooks/orders", "second chance").status, 202);
   ASSERT_TRUE(stub_.wait_for_requests(1, kEventually)) << log();
 
@@ -144,11 +129,7 @@ TEST_F(Drain, SecondSigtermDuringTheDrainExitsAtOnce) {
 TEST_F(Drain, CronStopsFiringOnceTheDrainStarts) {
   // The tick in flight outlasts the next whole second, when a running schedule would fire.
   stub_.always(200, milliseconds(1500));
-  start(R"(functions:
-  fn: {url: ")" +
-            stub_.url("/fn") + R"("}
-triggers:
-  tick:
+  start(one_function(stub_) + R"(  tick:
     function: fn
     source: {type: cron, schedule: "* * * * * *"}
 )",

@@ -7,16 +7,19 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
+#include <cstddef>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/time_format.hpp"
 #include "tests/function_stub/function_stub.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_file.hpp"
 #include "tests/support/triggerd_process.hpp"
@@ -29,51 +32,26 @@ using std::chrono::milliseconds;
 // waits return as soon as the condition holds.
 constexpr milliseconds kEventually(5000);
 
-// The value of the sample whose name and labels are exactly `series`, e.g.
-// `triggerd_events_dropped_total{reason="rejected",trigger="hook"}`.
-inline std::optional<double> sample(const std::string& metrics, const std::string& series) {
-  std::string::size_type at = 0;
-  while ((at = metrics.find(series, at)) != std::string::npos) {
-    const bool line_start = at == 0 || metrics[at - 1] == '\n';
-    const std::string::size_type value_at = at + series.size();
-    if (line_start && value_at < metrics.size() && metrics[value_at] == ' ') {
-      return std::stod(metrics.substr(value_at + 1, metrics.find('\n', value_at) - value_at - 1));
-    }
-    at = value_at;
-  }
-  return std::nullopt;
-}
-
 // "2024-05-01T12:00:03Z" or with milliseconds "...03.250Z", the form triggerd writes (RFC 3339
 // in UTC). Anything else, nothing.
 inline std::optional<std::chrono::sys_time<milliseconds>> parse_utc_time(std::string_view text) {
-  int year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  int consumed = 0;
-  const std::string copy(text);
-  if (std::sscanf(copy.c_str(), "%4d-%2u-%2uT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
-                  &second, &consumed) != 6 ||
-      consumed != 19) {
-    return std::nullopt;
+  const std::string_view form =
+      text.size() == 20 ? "dddd-dd-ddTdd:dd:ddZ" : "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (text.size() != form.size()) return std::nullopt;
+  for (std::size_t i = 0; i < form.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (form[i] == 'd' ? !digit : text[i] != form[i]) return std::nullopt;
   }
-  std::string_view rest = text.substr(19);
-  int millis = 0;
-  if (rest.size() == 5 && rest[0] == '.') {
-    for (char c : rest.substr(1, 3)) {
-      if (c < '0' || c > '9') return std::nullopt;
-      millis = millis * 10 + (c - '0');
-    }
-    rest.remove_prefix(4);
-  }
-  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
-                                         std::chrono::day(day)};
-  if (rest != "Z" || !date.ok() || hour > 23 || minute > 59 || second > 59) return std::nullopt;
-  return std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
-         std::chrono::seconds(second) + milliseconds(millis);
+  // RFC 3339 allows a leap second, which a time read from the system clock never is.
+  const std::optional<std::chrono::system_clock::time_point> time = parse_rfc3339(text);
+  if (!time || text.substr(17, 2) == "60") return std::nullopt;
+  return std::chrono::floor<milliseconds>(*time);
+}
+
+// Expects each header of `expected` on `request`, with that value.
+inline void expect_headers(const RecordedRequest& request,
+                           const std::map<std::string, std::string>& expected) {
+  for (const auto& [name, value] : expected) EXPECT_EQ(request.header(name), value) << name;
 }
 
 // Resident memory of a process in KiB (VmRSS), or -1.
@@ -90,10 +68,33 @@ inline long long elapsed_ms(std::chrono::steady_clock::time_point from,
   return std::chrono::duration_cast<milliseconds>(to - from).count();
 }
 
+// Whether `trigger` has nothing waiting at its source and nothing in flight, by /metrics.
+inline bool trigger_idle(std::uint16_t admin_port, const std::string& trigger) {
+  const std::string metrics = http_get(admin_port, "/metrics").body;
+  const std::string label = "{trigger=\"" + trigger + "\"}";
+  return sample(metrics, "triggerd_queue_depth" + label) == 0.0 &&
+         sample(metrics, "triggerd_inflight_events" + label) == 0.0;
+}
+
 // The server block every test config starts with: ports chosen by the kernel (read back from
 // the log by TriggerdProcess), loopback only.
 inline std::string server_block(std::string_view extra = "") {
   return "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + std::string(extra);
+}
+
+// The `functions:` section of a config with the one function `fn` at the stub's /fn (more of its
+// settings in `settings`, YAML lines indented by 4), and the `triggers:` line after it.
+inline std::string one_function(const FunctionStub& stub, std::string_view settings = "") {
+  return "functions:\n  fn:\n    url: " + stub.url("/fn") + "\n" + std::string(settings) +
+         "triggers:\n";
+}
+
+// The trigger `hook`: webhook POSTs to /hooks/orders delivered to `fn` with `delivery` (a YAML
+// flow mapping).
+inline std::string hook_trigger(std::string_view delivery) {
+  return "  hook:\n    function: fn\n    source: {type: http, path: /hooks/orders}\n"
+         "    delivery: " +
+         std::string(delivery) + "\n";
 }
 
 // A FunctionStub for the function (and any http dead letter) and triggerd started on a config.

@@ -27,14 +27,13 @@ constexpr int kEntries = 5;
 class Teardown : public ::testing::Test {
  protected:
   void start_triggerd(const std::string& shutdown_timeout) {
-    std::string config = redis_config(redis_.port(), stub_.url("/fn"), R"(  jobs:
+    config_ = std::make_unique<TempFile>(
+        with_shutdown_timeout(redis_config(redis_.port(), stub_.url("/fn"), R"(  jobs:
     function: fn
     source: {type: redis-stream, connection: main, stream: jobs, start: "0"}
     delivery: {retries: 0, max_inflight: 10}
-)");
-    const std::string from = "  shutdown_timeout: 2s\n";
-    config.replace(config.find(from), from.size(), "  shutdown_timeout: " + shutdown_timeout + "\n");
-    config_ = std::make_unique<TempFile>(config);
+)"),
+                              shutdown_timeout));
     triggerd_ = std::make_unique<TriggerdProcess>(config_->path());
   }
 
