@@ -47,6 +47,8 @@ class Reader {
 
   void error(Position at, const std::string& path, std::string message);
   void error(const Value& value, std::string message) { error(value.at, value.path, std::move(message)); }
+  // "must be EXPECTED, got "TEXT"", leaving out what was got when the value is secret.
+  void error_got(const Value& value, std::string_view expected, std::string_view text);
   void warning(Position at, const std::string& path, std::string message);
   bool failed() const { return errors_ > 0; }
 
