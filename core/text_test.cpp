@@ -14,7 +14,7 @@ struct QuoteCase {
   std::string expected;
 };
 
-TEST(Quoted, EscapesEveryByteThatCouldBreakTheOneLineMessage) {
+TEST(Quote, EscapesEveryByteThatCouldBreakTheOneLineMessage) {
   const QuoteCase cases[] = {
       {"", R"("")"},
       {"Europe/Berlin", R"("Europe/Berlin")"},
@@ -30,7 +30,7 @@ TEST(Quoted, EscapesEveryByteThatCouldBreakTheOneLineMessage) {
   for (const QuoteCase& c : cases) EXPECT_EQ(quote(c.text), c.expected) << c.expected;
 }
 
-TEST(Quoted, AnExcerptIsCutAfterMaxLengthBytesAndSaysSo) {
+TEST(Quote, AnExcerptIsCutAfterMaxLengthBytesAndSaysSo) {
   EXPECT_EQ(quote_excerpt("short", 8), R"("short")");
   EXPECT_EQ(quote_excerpt("exactly8", 8), R"("exactly8")");
   EXPECT_EQ(quote_excerpt("nine char", 8), R"("nine cha"...)");
