@@ -2,24 +2,12 @@
 
 #include <algorithm>
 
+#include "core/cloudevents.hpp"
 #include "core/time_format.hpp"
 
 namespace triggerd::kafka {
 
 namespace {
-
-bool is_attribute_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  });
-}
-
-bool has_control_characters(std::string_view value) {
-  return std::any_of(value.begin(), value.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
 
 std::optional<std::string_view> find(const KafkaMessageView& message, std::string_view name) {
   for (const auto& [header, value] : message.headers) {
@@ -74,7 +62,7 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
     }
     if (header.size() <= 3 || header.substr(0, 3) != "ce_") continue;
     const std::string_view name = header.substr(3);
-    if (!is_attribute_name(name) || has_control_characters(value)) continue;
+    if (!is_cloudevents_attribute_name(name) || has_control_characters(value)) continue;
     if (name == "specversion" || name == "trigger" || name == "attempt") continue;
     if (name == "id" || name == "source" || name == "type" || name == "subject") {
       if (!cloud_event) continue;  // triggerd's own identity of the message applies
