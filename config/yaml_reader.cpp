@@ -135,16 +135,20 @@ std::optional<std::int64_t> Reader::integer(const Value& value, std::int64_t min
   return number;
 }
 
-std::optional<Duration> Reader::duration(const Value& value, Duration min) {
-  constexpr const char* kExpected = "a duration with a unit, e.g. 250ms, 5s, 2m, 1h";
-  auto text = scalar_text(value, kExpected);
+template <typename Parse>
+auto Reader::parsed_scalar(const Value& value, std::string_view expected, Parse parse)
+    -> decltype(parse(std::string_view())) {
+  auto text = scalar_text(value, expected);
   if (!text) return std::nullopt;
-  auto parsed = parse_duration(*text);
-  if (!parsed) {
-    error_got(value, kExpected, *text);
-    return std::nullopt;
-  }
-  if (*parsed < min) {
+  auto parsed = parse(std::string_view(*text));
+  if (!parsed) error_got(value, expected, *text);
+  return parsed;
+}
+
+std::optional<Duration> Reader::duration(const Value& value, Duration min) {
+  auto parsed =
+      parsed_scalar(value, "a duration with a unit, e.g. 250ms, 5s, 2m, 1h", parse_duration);
+  if (parsed && *parsed < min) {
     error(value, "must be at least " + format_duration(min));
     return std::nullopt;
   }
@@ -152,15 +156,11 @@ std::optional<Duration> Reader::duration(const Value& value, Duration min) {
 }
 
 std::optional<std::uint64_t> Reader::size(const Value& value) {
-  constexpr const char* kExpected = "a size with a unit, e.g. 512KiB, 1MiB";
-  auto text = scalar_text(value, kExpected);
-  if (!text) return std::nullopt;
-  auto parsed = parse_size(*text);
-  if (!parsed || *parsed == 0) {
-    error_got(value, kExpected, *text);
-    return std::nullopt;
-  }
-  return parsed;
+  return parsed_scalar(value, "a size with a unit, e.g. 512KiB, 1MiB", [](std::string_view text) {
+    std::optional<std::uint64_t> size = parse_size(text);
+    if (size && *size == 0) return std::optional<std::uint64_t>();
+    return size;
+  });
 }
 
 std::optional<std::size_t> Reader::choice(const Value& value,
@@ -170,14 +170,11 @@ std::optional<std::size_t> Reader::choice(const Value& value,
     if (it != choices.begin()) expected += ", ";
     expected += *it;
   }
-  auto text = scalar_text(value, expected);
-  if (!text) return std::nullopt;
-  auto it = std::find(choices.begin(), choices.end(), *text);
-  if (it == choices.end()) {
-    error_got(value, expected, *text);
-    return std::nullopt;
-  }
-  return static_cast<std::size_t>(it - choices.begin());
+  return parsed_scalar(value, expected, [&](std::string_view text) -> std::optional<std::size_t> {
+    auto it = std::find(choices.begin(), choices.end(), text);
+    if (it == choices.end()) return std::nullopt;
+    return static_cast<std::size_t>(it - choices.begin());
+  });
 }
 
 std::optional<std::string> Reader::name(const Value& value) {

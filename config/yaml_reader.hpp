@@ -76,6 +76,10 @@ class Reader {
  private:
   // The expanded text of a scalar; `expected` completes "must be ..." when it is not one.
   std::optional<std::string> scalar_text(const Value& value, std::string_view expected);
+  // parse(text) of a scalar, with "must be EXPECTED, got ..." when it gives nullopt.
+  template <typename Parse>
+  auto parsed_scalar(const Value& value, std::string_view expected, Parse parse)
+      -> decltype(parse(std::string_view()));
 
   std::string file_;
   std::string base_dir_;
