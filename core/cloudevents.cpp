@@ -1,6 +1,7 @@
 #include "core/cloudevents.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace triggerd {
 
@@ -15,6 +16,22 @@ bool has_control_characters(std::string_view value) {
     const auto byte = static_cast<unsigned char>(c);
     return byte < 0x20 || byte == 0x7f;
   });
+}
+
+std::string* attribute_member(Event& event, std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string Event::*> kMembers[] = {
+      {"id", &Event::id},
+      {"source", &Event::source},
+      {"type", &Event::type},
+      {"subject", &Event::subject},
+      {"datacontenttype", &Event::content_type},
+      {"traceparent", &Event::traceparent},
+      {"tracestate", &Event::tracestate},
+  };
+  for (const auto& [attribute, member] : kMembers) {
+    if (name == attribute) return &(event.*member);
+  }
+  return nullptr;
 }
 
 }  // namespace triggerd

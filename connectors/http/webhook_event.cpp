@@ -120,30 +120,18 @@ class CloudEventBuilder {
     }
     if (name == "specversion") {
       if (value != kSpecVersion) {
-        return fail("specversion " + quote_excerpt(value, kMaxQuotedLength) + " is not supported; triggerd takes " +
-                    "CloudEvents 1.0");
+        return fail("specversion " + quote_excerpt(value, kMaxQuotedLength) +
+                    " is not supported; triggerd takes CloudEvents 1.0");
       }
       has_specversion_ = true;
-    } else if (name == "id") {
-      event_.id = std::move(value);
-    } else if (name == "source") {
-      event_.source = std::move(value);
-    } else if (name == "type") {
-      event_.type = std::move(value);
-    } else if (name == "subject") {
-      event_.subject = std::move(value);
     } else if (name == "time") {
       const auto time = parse_rfc3339(value);
       if (!time) return fail(describe_(name) + " is not an RFC 3339 timestamp");
       event_.time = *time;
-    } else if (name == "datacontenttype") {
-      event_.content_type = std::move(value);
-    } else if (name == "traceparent") {
-      event_.traceparent = std::move(value);
-    } else if (name == "tracestate") {
-      event_.tracestate = std::move(value);
     } else if (name == "trigger" || name == "attempt") {
       // triggerd's own extensions, set on delivery; the function would otherwise get two.
+    } else if (std::string* member = attribute_member(event_, name)) {
+      *member = std::move(value);
     } else {
       event_.attributes.emplace_back(std::string(name), std::move(value));
     }

@@ -64,23 +64,15 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
     const std::string_view name = header.substr(3);
     if (!is_cloudevents_attribute_name(name) || has_control_characters(value)) continue;
     if (name == "specversion" || name == "trigger" || name == "attempt") continue;
-    if (name == "id" || name == "source" || name == "type" || name == "subject") {
-      if (!cloud_event) continue;  // triggerd's own identity of the message applies
-      std::string& target = name == "id"       ? event.id
-                            : name == "source" ? event.source
-                            : name == "type"   ? event.type
-                                               : event.subject;
-      target = value;
-    } else if (name == "time") {
+    if (name == "time") {
       if (!cloud_event) continue;
       if (const auto time = parse_rfc3339(value)) event.time = *time;
-    } else if (name == "datacontenttype") {
-      // The binding puts it in content-type; ce_datacontenttype only fills in.
-      if (event.content_type.empty()) event.content_type = value;
-    } else if (name == "traceparent") {
-      if (event.traceparent.empty()) event.traceparent = value;
-    } else if (name == "tracestate") {
-      if (event.tracestate.empty()) event.tracestate = value;
+    } else if (std::string* member = attribute_member(event, name)) {
+      // id, source, type and subject: a whole CloudEvent's own replace triggerd's identity of
+      // the message. datacontenttype and the trace context: the binding puts them in
+      // content-type, traceparent and tracestate, so ce_* only fills in.
+      const bool identity = name == "id" || name == "source" || name == "type" || name == "subject";
+      if (identity ? cloud_event : member->empty()) *member = value;
     } else if (std::none_of(event.attributes.begin(), event.attributes.end(),
                             [&](const auto& attribute) { return attribute.first == name; })) {
       event.attributes.emplace_back(std::string(name), std::string(value));
