@@ -10,7 +10,8 @@ namespace {
 
 bool valid_variable_name(std::string_view name) {
   if (name.empty() || is_ascii_digit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return is_ascii_alnum(c) || c == '_'; });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_ascii_alnum(c) || c == '_'; });
 }
 
 }  // namespace

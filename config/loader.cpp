@@ -434,7 +434,8 @@ class Schema {
           const std::string method = to_ascii_upper(listed);
           static constexpr std::string_view kMethods[] = {"POST", "PUT", "PATCH", "DELETE", "GET"};
           if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
-            r_.error(*v, "unsupported method " + quote(method) + "; one of: POST, PUT, PATCH, DELETE, GET");
+            r_.error(*v, "unsupported method " + quote(method) +
+                             "; one of: POST, PUT, PATCH, DELETE, GET");
           } else if (std::find(http.methods.begin(), http.methods.end(), method) == http.methods.end()) {
             http.methods.push_back(method);
           }

@@ -32,7 +32,8 @@ inline bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 inline bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && equals_ignoring_case(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() &&
+         equals_ignoring_case(text.substr(0, prefix.size()), prefix);
 }
 
 // `text` without the ASCII white space (is_ascii_space) at either end.

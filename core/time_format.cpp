@@ -178,7 +178,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   int hour_value = 0;
   int minute_value = 0;
   int second_value = 0;
-  if (day_value < 0 || !in.one_of("Tt") || !in.time_of_day(hour_value, minute_value, second_value)) {
+  if (day_value < 0 || !in.one_of("Tt") ||
+      !in.time_of_day(hour_value, minute_value, second_value)) {
     return std::nullopt;
   }
 

@@ -101,7 +101,8 @@ std::string make_fixed_head(const config::HttpUrl& url,
   append_raw(out, "Connection", "keep-alive");
   for (const auto& [name, value] : headers) {
     // The config loader refuses such headers already; this keeps the framing safe regardless.
-    if (is_http_token(name) && is_field_value(value.reveal())) append_raw(out, name, value.reveal());
+    if (is_http_token(name) && is_field_value(value.reveal()))
+      append_raw(out, name, value.reveal());
   }
   return out;
 }

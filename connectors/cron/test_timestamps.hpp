@@ -15,7 +15,8 @@ namespace triggerd::cron::test {
 // left out.
 inline std::chrono::seconds since_epoch(const std::string& iso) {
   std::array<int, 6> f{};  // year, month, day, hour, minute, second
-  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]) != 6) {
+  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]) !=
+      6) {
     ADD_FAILURE() << "bad timestamp in test: " << iso;
   }
   using namespace std::chrono;
