@@ -85,38 +85,29 @@ auto& declare(Builder builder, prometheus::Registry& registry, const FamilyDoc& 
   return builder.Name(doc.name).Help(doc.help).Register(registry);
 }
 
-// The families with a series per trigger, built once per registry.
+// The families with a series per trigger, registered once per registry in this order.
 struct Families {
-  explicit Families(prometheus::Registry& registry)
-      : received(declare(prometheus::BuildCounter(), registry, kReceived)),
-        delivered(declare(prometheus::BuildCounter(), registry, kDelivered)),
-        dead_lettered(declare(prometheus::BuildCounter(), registry, kDeadLettered)),
-        dropped(declare(prometheus::BuildCounter(), registry, kDropped)),
-        attempts(declare(prometheus::BuildCounter(), registry, kAttempts)),
-        queue_depth(declare(prometheus::BuildGauge(), registry, kQueueDepth)),
-        inflight(declare(prometheus::BuildGauge(), registry, kInflight)),
-        desired_replicas(declare(prometheus::BuildGauge(), registry, kDesiredReplicas)),
-        delivery_duration(declare(prometheus::BuildHistogram(), registry, kDeliveryDuration)),
-        event_duration(declare(prometheus::BuildHistogram(), registry, kEventDuration)),
-        source_up(declare(prometheus::BuildGauge(), registry, kSourceUp)),
-        cron_ticks_skipped(declare(prometheus::BuildCounter(), registry, kCronTicksSkipped)),
-        dead_letter_failures(declare(prometheus::BuildCounter(), registry, kDeadLetterFailures)),
-        source_errors(declare(prometheus::BuildCounter(), registry, kSourceErrors)) {}
+  explicit Families(prometheus::Registry& into) : registry(into) {}
 
-  Family<Counter>& received;
-  Family<Counter>& delivered;
-  Family<Counter>& dead_lettered;
-  Family<Counter>& dropped;
-  Family<Counter>& attempts;
-  Family<Gauge>& queue_depth;
-  Family<Gauge>& inflight;
-  Family<Gauge>& desired_replicas;
-  Family<Histogram>& delivery_duration;
-  Family<Histogram>& event_duration;
-  Family<Gauge>& source_up;
-  Family<Counter>& cron_ticks_skipped;
-  Family<Counter>& dead_letter_failures;
-  Family<Counter>& source_errors;
+  prometheus::Registry& registry;  // first: the members below are registered on it
+  Family<Counter>& received = declare(prometheus::BuildCounter(), registry, kReceived);
+  Family<Counter>& delivered = declare(prometheus::BuildCounter(), registry, kDelivered);
+  Family<Counter>& dead_lettered = declare(prometheus::BuildCounter(), registry, kDeadLettered);
+  Family<Counter>& dropped = declare(prometheus::BuildCounter(), registry, kDropped);
+  Family<Counter>& attempts = declare(prometheus::BuildCounter(), registry, kAttempts);
+  Family<Gauge>& queue_depth = declare(prometheus::BuildGauge(), registry, kQueueDepth);
+  Family<Gauge>& inflight = declare(prometheus::BuildGauge(), registry, kInflight);
+  Family<Gauge>& desired_replicas = declare(prometheus::BuildGauge(), registry, kDesiredReplicas);
+  Family<Histogram>& delivery_duration =
+      declare(prometheus::BuildHistogram(), registry, kDeliveryDuration);
+  Family<Histogram>& event_duration =
+      declare(prometheus::BuildHistogram(), registry, kEventDuration);
+  Family<Gauge>& source_up = declare(prometheus::BuildGauge(), registry, kSourceUp);
+  Family<Counter>& cron_ticks_skipped =
+      declare(prometheus::BuildCounter(), registry, kCronTicksSkipped);
+  Family<Counter>& dead_letter_failures =
+      declare(prometheus::BuildCounter(), registry, kDeadLetterFailures);
+  Family<Counter>& source_errors = declare(prometheus::BuildCounter(), registry, kSourceErrors);
 };
 
 TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal_errors,
