@@ -27,11 +27,12 @@ std::string host_name() {
 // Headers that triggerd sets itself on every delivery; a function's `headers` may not
 // override them, or the CloudEvents contract of SPEC section 3 would break.
 bool is_reserved_header(std::string_view name) {
-  const std::string lower = to_ascii_lower(name);
   static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host",
                                                    "connection", "transfer-encoding", "traceparent"};
-  return lower.starts_with("ce-") ||
-         std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+  return starts_with_ignoring_case(name, "ce-") ||
+         std::any_of(std::begin(kReserved), std::end(kReserved), [name](std::string_view reserved) {
+           return equals_ignoring_case(name, reserved);
+         });
 }
 
 // librdkafka properties that triggerd decides, because at-least-once delivery and the
