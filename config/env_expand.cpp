@@ -1,17 +1,17 @@
 #include "config/env_expand.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+
+#include "core/text.hpp"
 
 namespace triggerd::config {
 namespace {
 
 bool valid_variable_name(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
+  if (name.empty() || is_ascii_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_ascii_alnum(c) || c == '_'; });
 }
 
 }  // namespace

@@ -13,11 +13,10 @@
 
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
+#include "core/text.hpp"
 
 namespace triggerd::config {
 namespace {
-
-std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 std::string host_name() {
   std::array<char, 256> buffer{};
@@ -28,19 +27,12 @@ std::string host_name() {
 // Headers that triggerd sets itself on every delivery; a function's `headers` may not
 // override them, or the CloudEvents contract of SPEC section 3 would break.
 bool is_reserved_header(std::string_view name) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host",
                                                    "connection", "transfer-encoding", "traceparent"};
-  return lower.starts_with("ce-") ||
-         std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
-}
-
-bool is_header_token(std::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-  });
+  return starts_with_ignoring_case(name, "ce-") ||
+         std::any_of(std::begin(kReserved), std::end(kReserved), [name](std::string_view reserved) {
+           return equals_ignoring_case(name, reserved);
+         });
 }
 
 // librdkafka properties that triggerd decides, because at-least-once delivery and the
@@ -54,8 +46,8 @@ bool is_owned_kafka_option(std::string_view key) {
 
 bool is_kafka_topic_name(std::string_view name) {
   if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return is_ascii_alnum(c) || c == '.' || c == '_' || c == '-';
   });
 }
 
@@ -108,6 +100,14 @@ class Schema {
 
   static void assign(std::optional<std::string> value, std::string& target) {
     if (value) target = std::move(*value);
+  }
+
+  // A token or a key: never echoed in an error, and never empty (an empty one would let
+  // everybody in).
+  void set_secret(std::optional<Value> value, Secret& target) {
+    if (!value) return;
+    value->secret = true;
+    if (auto text = r_.non_empty_string(*value)) target = Secret(std::move(*text));
   }
 
   void read_server(const Value& value, ServerConfig& server) {
@@ -182,7 +182,7 @@ class Schema {
       for (auto& [key, option] : options.entries()) {
         if (is_owned_kafka_option(key)) {
           r_.error(option.key_at, option.path,
-                   quoted(key) + " is set by triggerd (use brokers, group and start instead)");
+                   quote(key) + " is set by triggerd (use brokers, group and start instead)");
           continue;
         }
         option.secret = true;  // sasl.password, ssl.key.password, ...: never echo
@@ -232,14 +232,14 @@ class Schema {
       if (auto v = fields.get("headers")) {
         MapReader headers(r_, *v);
         for (auto& [header, header_value] : headers.entries()) {
-          if (!is_header_token(header)) {
+          if (!is_http_token(header)) {
             r_.error(header_value.key_at, header_value.path,
-                     quoted(header) + " is not a valid HTTP header name");
+                     quote(header) + " is not a valid HTTP header name");
             continue;
           }
           if (is_reserved_header(header)) {
             r_.error(header_value.key_at, header_value.path,
-                     quoted(header) + " is set by triggerd and cannot be overridden");
+                     quote(header) + " is set by triggerd and cannot be overridden");
             continue;
           }
           header_value.secret = true;
@@ -269,7 +269,7 @@ class Schema {
           trigger.function = *function;
           if (std::find(function_names_.begin(), function_names_.end(), *function) ==
               function_names_.end()) {
-            r_.error(*v, "function " + quoted(*function) + " is not defined under functions");
+            r_.error(*v, "function " + quote(*function) + " is not defined under functions");
           }
         }
       }
@@ -322,9 +322,9 @@ class Schema {
     auto it = connection_types_.find(*name);
     const char* needed_name = needed == ConnectionType::kafka ? "kafka" : "redis";
     if (it == connection_types_.end()) {
-      r_.error(*v, "connection " + quoted(*name) + " is not defined under connections");
+      r_.error(*v, "connection " + quote(*name) + " is not defined under connections");
     } else if (it->second && *it->second != needed) {
-      r_.error(*v, "connection " + quoted(*name) + " is of type " +
+      r_.error(*v, "connection " + quote(*name) + " is of type " +
                        (*it->second == ConnectionType::kafka ? "kafka" : "redis") + "; " +
                        std::string(user) + " needs a " + needed_name + " connection");
     }
@@ -347,7 +347,7 @@ class Schema {
         if (is_kafka_topic_name(name)) {
           kafka.topics.push_back(name);
         } else {
-          r_.error(v, "topic " + quoted(name) +
+          r_.error(v, "topic " + quote(name) +
                           " is not a valid Kafka topic name (letters, digits, '.', '_', '-', at "
                           "most 249)");
         }
@@ -422,7 +422,7 @@ class Schema {
         if (!path->starts_with('/') || path->find_first_of(" \t\r\n?#") != std::string::npos) {
           r_.error(*v, "must be a URL path starting with '/', without query or spaces, e.g. /hooks/orders");
         } else if (auto [it, inserted] = http_paths_.emplace(*path, trigger); !inserted) {
-          r_.error(*v, "path " + quoted(*path) + " is already used by trigger " + quoted(it->second));
+          r_.error(*v, "path " + quote(*path) + " is already used by trigger " + quote(it->second));
         } else {
           http.path = *path;
         }
@@ -431,12 +431,12 @@ class Schema {
     if (auto v = fields.get("methods")) {
       if (auto methods = r_.string_list(*v)) {
         http.methods.clear();
-        for (std::string method : *methods) {
-          std::transform(method.begin(), method.end(), method.begin(),
-                         [](unsigned char c) { return std::toupper(c); });
+        for (const std::string& listed : *methods) {
+          const std::string method = to_ascii_upper(listed);
           static constexpr std::string_view kMethods[] = {"POST", "PUT", "PATCH", "DELETE", "GET"};
           if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
-            r_.error(*v, "unsupported method " + quoted(method) + "; one of: POST, PUT, PATCH, DELETE, GET");
+            r_.error(*v, "unsupported method " + quote(method) +
+                             "; one of: POST, PUT, PATCH, DELETE, GET");
           } else if (std::find(http.methods.begin(), http.methods.end(), method) == http.methods.end()) {
             http.methods.push_back(method);
           }
@@ -458,23 +458,17 @@ class Schema {
     if (bearer) {
       MapReader fields(r_, *bearer);
       BearerAuth result;
-      if (auto v = fields.require("token")) {
-        v->secret = true;
-        if (auto token = r_.non_empty_string(*v)) result.token = Secret(std::move(*token));
-      }
+      set_secret(fields.require("token"), result.token);
       return result;
     }
     if (hmac) {
       MapReader fields(r_, *hmac);
       HmacSha256Auth result;
-      if (auto v = fields.require("secret")) {
-        v->secret = true;
-        if (auto secret = r_.non_empty_string(*v)) result.secret = Secret(std::move(*secret));
-      }
+      set_secret(fields.require("secret"), result.secret);
       if (auto v = fields.get("header")) {
         if (auto header = r_.non_empty_string(*v)) {
-          if (is_header_token(*header)) result.header = *header;
-          else r_.error(*v, quoted(*header) + " is not a valid HTTP header name");
+          if (is_http_token(*header)) result.header = *header;
+          else r_.error(*v, quote(*header) + " is not a valid HTTP header name");
         }
       }
       return result;
@@ -588,7 +582,7 @@ class Schema {
         if (auto v = fields.require("topic")) {
           if (auto topic = r_.non_empty_string(*v)) {
             if (is_kafka_topic_name(*topic)) dl.topic = *topic;
-            else r_.error(*v, "topic " + quoted(*topic) + " is not a valid Kafka topic name");
+            else r_.error(*v, "topic " + quote(*topic) + " is not a valid Kafka topic name");
           }
         }
         return dl;

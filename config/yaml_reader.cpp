@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/units.hpp"
+#include "core/text.hpp"
 
 namespace triggerd::config {
 namespace {
@@ -18,8 +19,6 @@ std::string child_path(const std::string& parent, std::string_view key) {
   if (parent.empty()) return std::string(key);
   return parent + "." + std::string(key);
 }
-
-std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -46,7 +45,7 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
 }  // namespace
 
 std::string name_rule_message(std::string_view name) {
-  return "name " + quoted(name) +
+  return "name " + quote(name) +
          " must be lower-case letters, digits and '-', start with a letter or digit, and be at "
          "most 63 characters";
 }
@@ -61,6 +60,13 @@ void Reader::error(Position at, const std::string& path, std::string message) {
   out_.push_back({Severity::error, file_, at.line, at.column, path, std::move(message)});
 }
 
+void Reader::error_got(const Value& value, std::string_view expected, std::string_view text) {
+  std::string message = "must be ";
+  message.append(expected);
+  if (!value.secret) message.append(", got ").append(quote(text));
+  error(value, std::move(message));
+}
+
 void Reader::warning(Position at, const std::string& path, std::string message) {
   out_.push_back({Severity::warning, file_, at.line, at.column, path, std::move(message)});
 }
@@ -72,7 +78,7 @@ std::optional<std::string> Reader::read_file_value(const Value& file_key_value) 
   if (!path.empty() && path[0] != '/' && !base_dir_.empty()) path = base_dir_ + "/" + path;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error(file_key_value, "cannot read file " + quoted(path) + ": " + std::strerror(errno));
+    error(file_key_value, "cannot read file " + quote(path) + ": " + std::strerror(errno));
     return std::nullopt;
   }
   std::ostringstream content;
@@ -129,16 +135,20 @@ std::optional<std::int64_t> Reader::integer(const Value& value, std::int64_t min
   return number;
 }
 
-std::optional<Duration> Reader::duration(const Value& value, Duration min) {
-  constexpr const char* kExpected = "a duration with a unit, e.g. 250ms, 5s, 2m, 1h";
-  auto text = scalar_text(value, kExpected);
+template <typename Parse>
+auto Reader::parsed_scalar(const Value& value, std::string_view expected, Parse parse)
+    -> decltype(parse(std::string_view())) {
+  auto text = scalar_text(value, expected);
   if (!text) return std::nullopt;
-  auto parsed = parse_duration(*text);
-  if (!parsed) {
-    error(value, std::string("must be ") + kExpected + (value.secret ? "" : ", got " + quoted(*text)));
-    return std::nullopt;
-  }
-  if (*parsed < min) {
+  auto parsed = parse(std::string_view(*text));
+  if (!parsed) error_got(value, expected, *text);
+  return parsed;
+}
+
+std::optional<Duration> Reader::duration(const Value& value, Duration min) {
+  auto parsed =
+      parsed_scalar(value, "a duration with a unit, e.g. 250ms, 5s, 2m, 1h", parse_duration);
+  if (parsed && *parsed < min) {
     error(value, "must be at least " + format_duration(min));
     return std::nullopt;
   }
@@ -146,15 +156,11 @@ std::optional<Duration> Reader::duration(const Value& value, Duration min) {
 }
 
 std::optional<std::uint64_t> Reader::size(const Value& value) {
-  constexpr const char* kExpected = "a size with a unit, e.g. 512KiB, 1MiB";
-  auto text = scalar_text(value, kExpected);
-  if (!text) return std::nullopt;
-  auto parsed = parse_size(*text);
-  if (!parsed || *parsed == 0) {
-    error(value, std::string("must be ") + kExpected + (value.secret ? "" : ", got " + quoted(*text)));
-    return std::nullopt;
-  }
-  return parsed;
+  return parsed_scalar(value, "a size with a unit, e.g. 512KiB, 1MiB", [](std::string_view text) {
+    std::optional<std::uint64_t> size = parse_size(text);
+    if (size && *size == 0) return std::optional<std::uint64_t>();
+    return size;
+  });
 }
 
 std::optional<std::size_t> Reader::choice(const Value& value,
@@ -164,14 +170,11 @@ std::optional<std::size_t> Reader::choice(const Value& value,
     if (it != choices.begin()) expected += ", ";
     expected += *it;
   }
-  auto text = scalar_text(value, expected);
-  if (!text) return std::nullopt;
-  auto it = std::find(choices.begin(), choices.end(), *text);
-  if (it == choices.end()) {
-    error(value, "must be " + expected + (value.secret ? "" : ", got " + quoted(*text)));
-    return std::nullopt;
-  }
-  return static_cast<std::size_t>(it - choices.begin());
+  return parsed_scalar(value, expected, [&](std::string_view text) -> std::optional<std::size_t> {
+    auto it = std::find(choices.begin(), choices.end(), text);
+    if (it == choices.end()) return std::nullopt;
+    return static_cast<std::size_t>(it - choices.begin());
+  });
 }
 
 std::optional<std::string> Reader::name(const Value& value) {
@@ -194,7 +197,7 @@ std::optional<HostPort> Reader::host_port(const Value& value, bool allow_port_ze
   if (view.starts_with('[')) {
     auto close = view.find("]:");
     if (close == std::string_view::npos) {
-      error(value, std::string("must be ") + kExpected + ", got " + quoted(*text));
+      error_got(value, kExpected, *text);
       return std::nullopt;
     }
     result.host = std::string(view.substr(1, close - 1));
@@ -202,7 +205,7 @@ std::optional<HostPort> Reader::host_port(const Value& value, bool allow_port_ze
   } else {
     auto colon = view.rfind(':');
     if (colon == std::string_view::npos || view.find(':') != colon) {
-      error(value, std::string("must be ") + kExpected + ", got " + quoted(*text));
+      error_got(value, kExpected, *text);
       return std::nullopt;
     }
     result.host = std::string(view.substr(0, colon));
@@ -210,8 +213,9 @@ std::optional<HostPort> Reader::host_port(const Value& value, bool allow_port_ze
   }
   auto port = parse_int(port_text);
   if (result.host.empty() || !port || *port < (allow_port_zero ? 0 : 1) || *port > 65535) {
-    error(value, std::string("must be ") + kExpected + " with a port from " +
-                     (allow_port_zero ? "0" : "1") + " to 65535, got " + quoted(*text));
+    error_got(value, std::string(kExpected) + " with a port from " + (allow_port_zero ? "0" : "1") +
+                         " to 65535",
+              *text);
     return std::nullopt;
   }
   result.port = static_cast<std::uint16_t>(*port);
@@ -290,9 +294,7 @@ std::optional<std::vector<std::string>> Reader::string_list(const Value& value) 
     std::string_view rest = *text;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      const std::string_view item = trim_whitespace(rest.substr(0, comma));
       if (!item.empty()) items.emplace_back(item);
       rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
     }
@@ -382,7 +384,7 @@ MapReader::MapReader(Reader& reader, const Value& value) : reader_(reader), self
                               [&](const Entry& e) { return e.key == key; });
     if (first != entries_.end()) {
       reader_.error(key_at, child_path(self_.path, key),
-                    "duplicate key " + quoted(key) + " (first at line " +
+                    "duplicate key " + quote(key) + " (first at line " +
                         std::to_string(first->key_at.line) + ")");
       continue;
     }
@@ -393,7 +395,7 @@ MapReader::MapReader(Reader& reader, const Value& value) : reader_(reader), self
 MapReader::~MapReader() {
   for (const Entry& entry : entries_) {
     if (entry.used) continue;
-    std::string message = "unknown key " + quoted(entry.key);
+    std::string message = "unknown key " + quote(entry.key);
     std::string_view best;
     std::size_t best_distance = 3;  // suggest only close spellings
     for (const std::string& known : asked_) {
@@ -403,7 +405,7 @@ MapReader::~MapReader() {
         best = known;
       }
     }
-    if (!best.empty()) message += " (did you mean " + quoted(best) + "?)";
+    if (!best.empty()) message += " (did you mean " + quote(best) + "?)";
     reader_.error(entry.key_at, child_path(self_.path, entry.key), message);
   }
 }
@@ -470,7 +472,7 @@ std::optional<Value> MapReader::require(std::string_view key) {
   // A value of the wrong type was reported already; its "missing" keys would be noise.
   bool wrong_type = !is_map_ && self_.node.IsDefined() && !self_.node.IsNull();
   if (!present && !wrong_type) {
-    reader_.error(self_.key_at, self_.path, "missing required key " + quoted(key));
+    reader_.error(self_.key_at, self_.path, "missing required key " + quote(key));
   }
   return value;
 }

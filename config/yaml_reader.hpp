@@ -47,6 +47,8 @@ class Reader {
 
   void error(Position at, const std::string& path, std::string message);
   void error(const Value& value, std::string message) { error(value.at, value.path, std::move(message)); }
+  // "must be EXPECTED, got "TEXT"", leaving out what was got when the value is secret.
+  void error_got(const Value& value, std::string_view expected, std::string_view text);
   void warning(Position at, const std::string& path, std::string message);
   bool failed() const { return errors_ > 0; }
 
@@ -74,6 +76,10 @@ class Reader {
  private:
   // The expanded text of a scalar; `expected` completes "must be ..." when it is not one.
   std::optional<std::string> scalar_text(const Value& value, std::string_view expected);
+  // parse(text) of a scalar, with "must be EXPECTED, got ..." when it gives nullopt.
+  template <typename Parse>
+  auto parsed_scalar(const Value& value, std::string_view expected, Parse parse)
+      -> decltype(parse(std::string_view()));
 
   std::string file_;
   std::string base_dir_;

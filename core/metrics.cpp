@@ -30,106 +30,106 @@ const Histogram::BucketBoundaries& duration_buckets() {
   return kBuckets;
 }
 
-// All families of SPEC section 5, built once per registry.
-struct Families {
-  explicit Families(prometheus::Registry& registry)
-      : received(prometheus::BuildCounter()
-                     .Name("triggerd_events_received_total")
-                     .Help("Events taken from the source.")
-                     .Register(registry)),
-        delivered(prometheus::BuildCounter()
-                      .Name("triggerd_events_delivered_total")
-                      .Help("Events the function answered with 2xx.")
-                      .Register(registry)),
-        dead_lettered(prometheus::BuildCounter()
-                          .Name("triggerd_events_dead_lettered_total")
-                          .Help("Events written to the dead letter.")
-                          .Register(registry)),
-        dropped(prometheus::BuildCounter()
-                    .Name("triggerd_events_dropped_total")
-                    .Help("Events given up without being delivered or dead-lettered, by reason: "
-                          "rejected and retries_exhausted (no dead letter), dead_letter_failed "
-                          "(the dead letter refused it, or kept failing past its retry_for).")
-                    .Register(registry)),
-        attempts(prometheus::BuildCounter()
-                     .Name("triggerd_delivery_attempts_total")
-                     .Help("Delivery attempts to the function, by result.")
-                     .Register(registry)),
-        queue_depth(prometheus::BuildGauge()
-                        .Name("triggerd_queue_depth")
-                        .Help("Events waiting at the source, not yet taken.")
-                        .Register(registry)),
-        inflight(prometheus::BuildGauge()
-                     .Name("triggerd_inflight_events")
-                     .Help("Events taken and not finished, including those waiting to retry.")
-                     .Register(registry)),
-        desired_replicas(prometheus::BuildGauge()
-                             .Name("triggerd_desired_replicas")
-                             .Help("Replicas the function should run for the current backlog.")
-                             .Register(registry)),
-        delivery_duration(prometheus::BuildHistogram()
-                              .Name("triggerd_delivery_duration_seconds")
-                              .Help("One delivery attempt, from request sent to answer read.")
-                              .Register(registry)),
-        event_duration(prometheus::BuildHistogram()
-                           .Name("triggerd_event_duration_seconds")
-                           .Help("From event taken to event finished (delivered, "
-                                 "dead-lettered or dropped).")
-                           .Register(registry)),
-        source_up(prometheus::BuildGauge()
-                      .Name("triggerd_source_up")
-                      .Help("1 when the trigger's source is connected.")
-                      .Register(registry)),
-        cron_ticks_skipped(prometheus::BuildCounter()
-                               .Name("triggerd_cron_ticks_skipped_total")
-                               .Help("Cron ticks not fired because the trigger was at "
-                                     "max_inflight.")
-                               .Register(registry)),
-        dead_letter_failures(prometheus::BuildCounter()
-                                 .Name("triggerd_dead_letter_failures_total")
-                                 .Help("Dead-letter writes that failed, by reason: temporary "
-                                       "(retried) or permanent.")
-                                 .Register(registry)),
-        source_errors(prometheus::BuildCounter()
-                          .Name("triggerd_source_errors_total")
-                          .Help("Source-side failures, by kind: connect, command, ack, commit.")
-                          .Register(registry)) {}
+// The name and help text of one family.
+struct FamilyDoc {
+  const char* name;
+  const char* help;
+};
 
-  Family<Counter>& received;
-  Family<Counter>& delivered;
-  Family<Counter>& dead_lettered;
-  Family<Counter>& dropped;
-  Family<Counter>& attempts;
-  Family<Gauge>& queue_depth;
-  Family<Gauge>& inflight;
-  Family<Gauge>& desired_replicas;
-  Family<Histogram>& delivery_duration;
-  Family<Histogram>& event_duration;
-  Family<Gauge>& source_up;
-  Family<Counter>& cron_ticks_skipped;
-  Family<Counter>& dead_letter_failures;
-  Family<Counter>& source_errors;
+// Every family of SPEC section 5, in the order they are registered (and, within each type,
+// listed on /metrics).
+constexpr FamilyDoc kBuildInfo{"triggerd_build_info",
+                               "Always 1; the version label says which triggerd is running."};
+constexpr FamilyDoc kConfigReloads{"triggerd_config_reloads_total",
+                                   "Configuration reloads (SIGHUP), by result."};
+constexpr FamilyDoc kInternalErrors{"triggerd_internal_errors_total",
+                                    "Background work that failed, by component."};
+constexpr FamilyDoc kWebhookRejected{"triggerd_webhook_rejected_total",
+                                     "Webhook requests refused, by HTTP status."};
+constexpr FamilyDoc kReceived{"triggerd_events_received_total", "Events taken from the source."};
+constexpr FamilyDoc kDelivered{"triggerd_events_delivered_total",
+                               "Events the function answered with 2xx."};
+constexpr FamilyDoc kDeadLettered{"triggerd_events_dead_lettered_total",
+                                  "Events written to the dead letter."};
+constexpr FamilyDoc kDropped{
+    "triggerd_events_dropped_total",
+    "Events given up without being delivered or dead-lettered, by reason: rejected and "
+    "retries_exhausted (no dead letter), dead_letter_failed (the dead letter refused it, or "
+    "kept failing past its retry_for)."};
+constexpr FamilyDoc kAttempts{"triggerd_delivery_attempts_total",
+                              "Delivery attempts to the function, by result."};
+constexpr FamilyDoc kQueueDepth{"triggerd_queue_depth",
+                                "Events waiting at the source, not yet taken."};
+constexpr FamilyDoc kInflight{"triggerd_inflight_events",
+                              "Events taken and not finished, including those waiting to retry."};
+constexpr FamilyDoc kDesiredReplicas{"triggerd_desired_replicas",
+                                     "Replicas the function should run for the current backlog."};
+constexpr FamilyDoc kDeliveryDuration{"triggerd_delivery_duration_seconds",
+                                      "One delivery attempt, from request sent to answer read."};
+constexpr FamilyDoc kEventDuration{
+    "triggerd_event_duration_seconds",
+    "From event taken to event finished (delivered, dead-lettered or dropped)."};
+constexpr FamilyDoc kSourceUp{"triggerd_source_up", "1 when the trigger's source is connected."};
+constexpr FamilyDoc kCronTicksSkipped{"triggerd_cron_ticks_skipped_total",
+                                      "Cron ticks not fired because the trigger was at "
+                                      "max_inflight."};
+constexpr FamilyDoc kDeadLetterFailures{
+    "triggerd_dead_letter_failures_total",
+    "Dead-letter writes that failed, by reason: temporary (retried) or permanent."};
+constexpr FamilyDoc kSourceErrors{"triggerd_source_errors_total",
+                                  "Source-side failures, by kind: connect, command, ack, commit."};
+
+// `builder` is prometheus::BuildCounter(), BuildGauge() or BuildHistogram().
+template <typename Builder>
+auto& declare(Builder builder, prometheus::Registry& registry, const FamilyDoc& doc) {
+  return builder.Name(doc.name).Help(doc.help).Register(registry);
+}
+
+// The families with a series per trigger, registered once per registry in this order.
+struct Families {
+  explicit Families(prometheus::Registry& into) : registry(into) {}
+
+  prometheus::Registry& registry;  // first: the members below are registered on it
+  Family<Counter>& received = declare(prometheus::BuildCounter(), registry, kReceived);
+  Family<Counter>& delivered = declare(prometheus::BuildCounter(), registry, kDelivered);
+  Family<Counter>& dead_lettered = declare(prometheus::BuildCounter(), registry, kDeadLettered);
+  Family<Counter>& dropped = declare(prometheus::BuildCounter(), registry, kDropped);
+  Family<Counter>& attempts = declare(prometheus::BuildCounter(), registry, kAttempts);
+  Family<Gauge>& queue_depth = declare(prometheus::BuildGauge(), registry, kQueueDepth);
+  Family<Gauge>& inflight = declare(prometheus::BuildGauge(), registry, kInflight);
+  Family<Gauge>& desired_replicas = declare(prometheus::BuildGauge(), registry, kDesiredReplicas);
+  Family<Histogram>& delivery_duration =
+      declare(prometheus::BuildHistogram(), registry, kDeliveryDuration);
+  Family<Histogram>& event_duration =
+      declare(prometheus::BuildHistogram(), registry, kEventDuration);
+  Family<Gauge>& source_up = declare(prometheus::BuildGauge(), registry, kSourceUp);
+  Family<Counter>& cron_ticks_skipped =
+      declare(prometheus::BuildCounter(), registry, kCronTicksSkipped);
+  Family<Counter>& dead_letter_failures =
+      declare(prometheus::BuildCounter(), registry, kDeadLetterFailures);
+  Family<Counter>& source_errors = declare(prometheus::BuildCounter(), registry, kSourceErrors);
 };
 
 TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal_errors,
                                     const MonitoredTrigger& trigger) {
   const prometheus::Labels base{{"trigger", trigger.name}};
-  auto with = [&base](const char* key, const char* value) {
+  // The trigger's series of a family with one more label, e.g. result="2xx".
+  auto labelled = [&base](Family<Counter>& family, const char* key, const char* value) -> Counter& {
     prometheus::Labels labels = base;
     labels.emplace(key, value);
-    return labels;
+    return family.Add(labels);
   };
   auto attempts = [&](AttemptResult result) -> Counter& {
-    return families.attempts.Add(with("result", attempt_result_label(result)));
+    return labelled(families.attempts, "result", attempt_result_label(result));
   };
   auto dropped = [&](DropReason reason) -> Counter& {
-    return families.dropped.Add(with("reason", drop_reason_label(reason)));
+    return labelled(families.dropped, "reason", drop_reason_label(reason));
   };
   auto dead_letter_failures = [&](DeadLetterFailure failure) -> Counter& {
-    return families.dead_letter_failures.Add(with("reason", dead_letter_failure_label(failure)));
+    return labelled(families.dead_letter_failures, "reason", dead_letter_failure_label(failure));
   };
   auto source_errors = [&](SourceError error) -> Counter& {
-    return families.source_errors.Add(with("kind", source_error_label(error)));
+    return labelled(families.source_errors, "kind", source_error_label(error));
   };
   prometheus::Labels function_labels = base;
   function_labels.emplace("function", trigger.function);
@@ -283,10 +283,7 @@ const char* source_error_label(SourceError error) {
 }
 
 InternalErrors::InternalErrors(prometheus::Registry& registry)
-    : family_(prometheus::BuildCounter()
-                  .Name("triggerd_internal_errors_total")
-                  .Help("Background work that failed, by component.")
-                  .Register(registry)) {}
+    : family_(declare(prometheus::BuildCounter(), registry, kInternalErrors)) {}
 
 void InternalErrors::count(std::string_view component) {
   family_.Add({{"component", std::string(component)}}).Increment();
@@ -388,24 +385,15 @@ std::int64_t TriggerTelemetry::dropped() const {
 
 Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view version)
     : registry_(std::make_shared<prometheus::Registry>()) {
-  prometheus::BuildGauge()
-      .Name("triggerd_build_info")
-      .Help("Always 1; the version label says which triggerd is running.")
-      .Register(*registry_)
+  declare(prometheus::BuildGauge(), *registry_, kBuildInfo)
       .Add({{"version", std::string(version)}})
       .Set(1);
-  auto& reloads = prometheus::BuildCounter()
-                      .Name("triggerd_config_reloads_total")
-                      .Help("Configuration reloads (SIGHUP), by result.")
-                      .Register(*registry_);
+  auto& reloads = declare(prometheus::BuildCounter(), *registry_, kConfigReloads);
   reloads_success_ = &reloads.Add({{"result", "success"}});
   reloads_failure_ = &reloads.Add({{"result", "failure"}});
 
   internal_errors_ = std::make_unique<InternalErrors>(*registry_);
-  webhook_rejected_ = &prometheus::BuildCounter()
-                           .Name("triggerd_webhook_rejected_total")
-                           .Help("Webhook requests refused, by HTTP status.")
-                           .Register(*registry_);
+  webhook_rejected_ = &declare(prometheus::BuildCounter(), *registry_, kWebhookRejected);
   webhook_rejected_->Add({{"trigger", ""}, {"status", "404"}});
 
   Families families(*registry_);

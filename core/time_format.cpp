@@ -3,29 +3,12 @@
 #include <array>
 #include <cstdint>
 
+#include "core/text.hpp"
+
 namespace triggerd {
 namespace {
 
-// Reads `count` decimal digits at `pos`, advancing it.
-std::optional<int> read_digits(std::string_view text, std::size_t& pos, int count) {
-  if (pos + static_cast<std::size_t>(count) > text.size()) return std::nullopt;
-  int value = 0;
-  for (int i = 0; i < count; ++i) {
-    const char c = text[pos++];
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  return value;
-}
-
-bool expect_char(std::string_view text, std::size_t& pos, std::string_view allowed) {
-  if (pos >= text.size() || allowed.find(text[pos]) == std::string_view::npos) return false;
-  ++pos;
-  return true;
-}
-
-
-// Reads an HTTP-date piece by piece; every step either consumes what it expects or fails.
+// Reads a time stamp piece by piece; every step either consumes what it expects or fails.
 class Cursor {
  public:
   explicit Cursor(std::string_view text) : text_(text) {}
@@ -38,22 +21,27 @@ class Cursor {
     return true;
   }
 
-  std::string_view letters() {
+  // One character, any of `allowed`.
+  bool one_of(std::string_view allowed) {
+    if (text_.empty() || allowed.find(text_.front()) == std::string_view::npos) return false;
+    text_.remove_prefix(1);
+    return true;
+  }
+
+  // The longest run of characters that pass `accept`, possibly empty.
+  std::string_view run(bool (*accept)(char)) {
     std::size_t n = 0;
-    while (n < text_.size() &&
-           ((text_[n] >= 'A' && text_[n] <= 'Z') || (text_[n] >= 'a' && text_[n] <= 'z'))) {
-      ++n;
-    }
-    std::string_view word = text_.substr(0, n);
+    while (n < text_.size() && accept(text_[n])) ++n;
+    std::string_view taken = text_.substr(0, n);
     text_.remove_prefix(n);
-    return word;
+    return taken;
   }
 
   // Between `min` and `max` decimal digits; -1 when there are fewer than `min`.
   int digits(std::size_t min, std::size_t max) {
     std::size_t n = 0;
     int value = 0;
-    while (n < max && n < text_.size() && text_[n] >= '0' && text_[n] <= '9') {
+    while (n < max && n < text_.size() && is_ascii_digit(text_[n])) {
       value = value * 10 + (text_[n] - '0');
       ++n;
     }
@@ -72,7 +60,7 @@ class Cursor {
     return 0;
   }
 
-  // HH:MM:SS
+  // HH:MM:SS, each two digits; not range-checked.
   bool time_of_day(int& hour, int& minute, int& second) {
     hour = digits(2, 2);
     if (hour < 0 || !literal(":")) return false;
@@ -133,7 +121,7 @@ std::string format_rfc3339(std::chrono::system_clock::time_point time) {
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
   Cursor in(text);
-  if (in.letters().empty()) return std::nullopt;  // day name; not checked against the date
+  if (in.run(is_ascii_alpha).empty()) return std::nullopt;  // day name; not checked against it
   int year = -1;
   unsigned month = 0;
   int day = -1;
@@ -181,60 +169,57 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
 
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
   using namespace std::chrono;
-  std::size_t pos = 0;
-  const auto year_value = read_digits(text, pos, 4);
-  if (!year_value || !expect_char(text, pos, "-")) return std::nullopt;
-  const auto month_value = read_digits(text, pos, 2);
-  if (!month_value || !expect_char(text, pos, "-")) return std::nullopt;
-  const auto day_value = read_digits(text, pos, 2);
-  if (!day_value || !expect_char(text, pos, "Tt")) return std::nullopt;
-  const auto hour_value = read_digits(text, pos, 2);
-  if (!hour_value || !expect_char(text, pos, ":")) return std::nullopt;
-  const auto minute_value = read_digits(text, pos, 2);
-  if (!minute_value || !expect_char(text, pos, ":")) return std::nullopt;
-  const auto second_value = read_digits(text, pos, 2);
-  if (!second_value) return std::nullopt;
+  Cursor in(text);
+  const int year_value = in.digits(4, 4);
+  if (year_value < 0 || !in.literal("-")) return std::nullopt;
+  const int month_value = in.digits(2, 2);
+  if (month_value < 0 || !in.literal("-")) return std::nullopt;
+  const int day_value = in.digits(2, 2);
+  int hour_value = 0;
+  int minute_value = 0;
+  int second_value = 0;
+  if (day_value < 0 || !in.one_of("Tt") ||
+      !in.time_of_day(hour_value, minute_value, second_value)) {
+    return std::nullopt;
+  }
 
   nanoseconds fraction{0};
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    const std::size_t first_digit = pos;
+  if (in.literal(".")) {
+    const std::string_view fraction_digits = in.run(is_ascii_digit);
+    if (fraction_digits.empty()) return std::nullopt;
     std::int64_t scale = 100'000'000;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      fraction += nanoseconds((text[pos] - '0') * scale);
+    for (const char digit : fraction_digits) {
+      fraction += nanoseconds((digit - '0') * scale);
       scale /= 10;
-      ++pos;
     }
-    if (pos == first_digit) return std::nullopt;
   }
 
   minutes offset{0};
-  if (expect_char(text, pos, "Zz")) {
+  if (in.one_of("Zz")) {
     // UTC
-  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-    const bool negative = text[pos++] == '-';
-    const auto offset_hours = read_digits(text, pos, 2);
-    if (!offset_hours || !expect_char(text, pos, ":")) return std::nullopt;
-    const auto offset_minutes = read_digits(text, pos, 2);
-    if (!offset_minutes || *offset_hours > 23 || *offset_minutes > 59) return std::nullopt;
-    offset = hours(*offset_hours) + minutes(*offset_minutes);
+  } else if (const bool negative = in.literal("-"); negative || in.literal("+")) {
+    const int offset_hours = in.digits(2, 2);
+    if (offset_hours < 0 || !in.literal(":")) return std::nullopt;
+    const int offset_minutes = in.digits(2, 2);
+    if (offset_minutes < 0 || offset_hours > 23 || offset_minutes > 59) return std::nullopt;
+    offset = hours(offset_hours) + minutes(offset_minutes);
     if (negative) offset = -offset;
   } else {
     return std::nullopt;
   }
-  if (pos != text.size()) return std::nullopt;
+  if (!in.done()) return std::nullopt;
 
-  const year_month_day date{year(*year_value), month(static_cast<unsigned>(*month_value)),
-                            day(static_cast<unsigned>(*day_value))};
-  if (!date.ok() || *hour_value > 23 || *minute_value > 59 || *second_value > 60) {
+  const year_month_day date{year(year_value), month(static_cast<unsigned>(month_value)),
+                            day(static_cast<unsigned>(day_value))};
+  if (!date.ok() || hour_value > 23 || minute_value > 59 || second_value > 60) {
     return std::nullopt;
   }
-  seconds second{*second_value};
-  if (*second_value == 60) {
+  seconds second{second_value};
+  if (second_value == 60) {
     second = seconds(59);
     fraction = nanoseconds(999'999'999);
   }
-  const auto local = sys_days(date) + hours(*hour_value) + minutes(*minute_value) + second;
+  const auto local = sys_days(date) + hours(hour_value) + minutes(minute_value) + second;
   return time_point_cast<system_clock::duration>(local + fraction - offset);
 }
 

@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 
+#include "core/cloudevents.hpp"
+#include "core/text.hpp"
 #include "core/time_format.hpp"
 
 namespace triggerd {
@@ -15,29 +17,6 @@ constexpr std::string_view kCrlf = "\r\n";
 // event's extra attribute of the same name must not produce a second, conflicting header.
 constexpr std::array<std::string_view, 8> kCoreAttributes{
     "specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"};
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-// CloudEvents attribute names are lower-case letters and digits; anything else could smuggle
-// a ':' or a line break into the head.
-bool is_attribute_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  });
-}
-
-bool is_token(std::string_view name) {
-  constexpr std::string_view kTokenPunctuation = "!#$%&'*+-.^_`|~";
-  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           kTokenPunctuation.find(c) != std::string_view::npos;
-  });
-}
 
 // RFC 9110 field-value: no control characters but horizontal tab.
 bool is_field_value(std::string_view value) {
@@ -53,7 +32,7 @@ bool collides(std::string_view attribute, std::span<const ExtraHeader> extra) {
   }
   for (const ExtraHeader& header : extra) {
     std::string_view name = header.name;
-    if (name.size() > 3 && equals_ignoring_case(name.substr(0, 3), "ce-") &&
+    if (name.size() > 3 && starts_with_ignoring_case(name, "ce-") &&
         equals_ignoring_case(name.substr(3), attribute)) {
       return true;
     }
@@ -122,7 +101,8 @@ std::string make_fixed_head(const config::HttpUrl& url,
   append_raw(out, "Connection", "keep-alive");
   for (const auto& [name, value] : headers) {
     // The config loader refuses such headers already; this keeps the framing safe regardless.
-    if (is_token(name) && is_field_value(value.reveal())) append_raw(out, name, value.reveal());
+    if (is_http_token(name) && is_field_value(value.reveal()))
+      append_raw(out, name, value.reveal());
   }
   return out;
 }
@@ -143,14 +123,15 @@ void append_event_headers(const Event& event, std::span<const ExtraHeader> extra
              usable_content_type ? std::string_view(event.content_type)
                                  : std::string_view("application/octet-stream"));
   for (const auto& [name, value] : event.attributes) {
-    if (!is_attribute_name(name) || collides(name, extra)) continue;
+    // A name outside the CloudEvents rule could smuggle a ':' or a line break into the head.
+    if (!is_cloudevents_attribute_name(name) || collides(name, extra)) continue;
     out.append("ce-").append(name).append(": ");
     append_percent_encoded(value, out);
     out.append(kCrlf);
   }
   for (const ExtraHeader& header : extra) {
-    if (!is_token(header.name)) continue;
-    if (header.name.size() > 3 && equals_ignoring_case(header.name.substr(0, 3), "ce-")) {
+    if (!is_http_token(header.name)) continue;
+    if (header.name.size() > 3 && starts_with_ignoring_case(header.name, "ce-")) {
       append_encoded(out, header.name, header.value);
     } else if (is_field_value(header.value)) {
       append_raw(out, header.name, header.value);

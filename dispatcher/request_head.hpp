@@ -26,8 +26,9 @@ std::string make_fixed_head(const config::HttpUrl& url,
                             const std::vector<std::pair<std::string, config::Secret>>& headers);
 
 // Appends the event's headers, `extra`, Content-Length and the blank line that ends the head.
-// Attributes that would collide with a header set here, and attribute names or values that
-// could break the message framing, are left out.
+// Attributes that would collide with a header set here, attribute names outside the
+// CloudEvents rule (lower-case letters and digits), and values that could break the message
+// framing are left out.
 void append_event_headers(const Event& event, std::span<const ExtraHeader> extra, std::string& out);
 
 // CloudEvents HTTP binding 1.0.2, 3.1.3.2: space, '"', '%' and every byte outside the printable

@@ -106,6 +106,17 @@ TEST(RequestHead, CannotBeSplitByHostileAttributes) {
   EXPECT_EQ(head.find("traceparent"), std::string::npos);
 }
 
+// The sources hold incoming names to the same rule; this is the last line of defence for an
+// event made some other way.
+TEST(RequestHead, LeavesOutAttributeNamesOutsideTheCloudEventsRule) {
+  Event event = sample_event();
+  event.attributes = {{"partitionKey", "p"}, {"my-ext", "x"}, {"ext1", "v"}};
+  const std::string head = event_head(event);
+  EXPECT_NE(head.find("ce-ext1: v\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("partition"), std::string::npos) << head;
+  EXPECT_EQ(head.find("my-ext"), std::string::npos) << head;
+}
+
 TEST(RequestHead, AttributesNeverDuplicateHeadersSetByTriggerd) {
   Event event = sample_event();
   event.attributes = {{"id", "other"},          {"specversion", "0.3"}, {"time", "x"},

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/text.hpp"
+
 namespace triggerd::cron {
 namespace {
 
@@ -57,57 +59,21 @@ constexpr FieldSpec kDayOfWeekField{.name = "day-of-week",
                                     .names = kWeekdayNames,
                                     .min_name_value = 0};
 
-// ASCII only: the <cctype> versions follow the process locale.
-bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
-char to_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 std::vector<std::string_view> split_fields(std::string_view text) {
   std::vector<std::string_view> fields;
   std::size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && is_space(text[i])) ++i;
+    while (i < text.size() && is_ascii_space(text[i])) ++i;
     const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i])) ++i;
+    while (i < text.size() && !is_ascii_space(text[i])) ++i;
     if (i > start) fields.push_back(text.substr(start, i - start));
   }
   return fields;
 }
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_upper(x) == to_upper(y);
-         });
-}
-
-// Control bytes would break the one-line `FILE:LINE:COL: error:` format; escape them.
-std::string quoted(std::string_view text) {
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 // Digits only, saturating so that "99999999999" still reports as out of range.
 std::optional<std::int64_t> parse_digits(std::string_view text) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(), is_digit)) return std::nullopt;
+  if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit)) return std::nullopt;
   std::int64_t value = 0;
   for (char c : text) value = std::min<std::int64_t>(value * 10 + (c - '0'), 1'000'000'000'000);
   return value;
@@ -137,17 +103,17 @@ class FieldParser {
   }
 
   bool parse_value(std::string_view text, int* value) {
-    if (!text.empty() && is_alpha(text.front()) && !spec_.names.empty()) {
+    if (!text.empty() && is_ascii_alpha(text.front()) && !spec_.names.empty()) {
       for (std::size_t i = 0; i < spec_.names.size(); ++i) {
-        if (equals_ignore_case(text, spec_.names[i])) {
+        if (equals_ignoring_case(text, spec_.names[i])) {
           *value = spec_.min_name_value + static_cast<int>(i);
           return true;
         }
       }
-      return fail("unknown name " + quoted(text));
+      return fail("unknown name " + quote(text));
     }
     const std::optional<std::int64_t> number = parse_digits(text);
-    if (!number) return fail(quoted(text) + " is not a number");
+    if (!number) return fail(quote(text) + " is not a number");
     if (*number < spec_.min || *number > spec_.max) {
       return fail(std::string(text) + " is out of range " + std::to_string(spec_.min) + "-" +
                   std::to_string(spec_.max));
@@ -164,7 +130,7 @@ class FieldParser {
     if (slash != std::string_view::npos) {
       const std::string_view step_text = item.substr(slash + 1);
       const std::optional<std::int64_t> parsed = parse_digits(step_text);
-      if (!parsed) return fail("step " + quoted(step_text) + " is not a number");
+      if (!parsed) return fail("step " + quote(step_text) + " is not a number");
       if (*parsed < 1) return fail("step must be at least 1");
       step = *parsed;
     }
@@ -179,12 +145,12 @@ class FieldParser {
       const std::string_view first = base.substr(0, dash);
       const std::string_view last = base.substr(dash + 1);
       if (first.empty() || last.empty() || last.find('-') != std::string_view::npos) {
-        return fail(quoted(base) + " is not a valid range");
+        return fail(quote(base) + " is not a valid range");
       }
       if (!parse_value(first, &low) || !parse_value(last, &high)) return false;
       if (low > high) return fail("range " + std::string(base) + " is backwards");
     } else {
-      if (base.empty()) return fail(quoted(item) + " has no start value");
+      if (base.empty()) return fail(quote(item) + " has no start value");
       if (!parse_value(base, &low)) return false;
       // "5/15" runs from 5 to the end of the field, as other cron implementations read it.
       high = slash == std::string_view::npos ? low : std::max(low, spec_.implicit_max);
@@ -207,18 +173,18 @@ constexpr std::string_view kEveryUsage = "@every needs a duration with a unit, e
 // "90s", "1m30s", "2h": whole seconds only; the interval is an id, sub-second ticks would
 // collide.
 std::optional<seconds> parse_every(std::string_view text, std::string* error) {
-  if (text.empty() || !is_digit(text.front())) {
+  if (text.empty() || !is_ascii_digit(text.front())) {
     set_error(error, std::string(kEveryUsage));
     return std::nullopt;
   }
-  if (std::any_of(text.begin(), text.end(), is_space)) {
+  if (std::any_of(text.begin(), text.end(), is_ascii_space)) {
     set_error(error, "@every takes a single duration, e.g. @every 1m30s");
     return std::nullopt;
   }
   std::int64_t total = 0;
   while (!text.empty()) {
     std::size_t n = 0;
-    while (n < text.size() && is_digit(text[n])) ++n;
+    while (n < text.size() && is_ascii_digit(text[n])) ++n;
     if (n == 0) {
       set_error(error, std::string(kEveryUsage));
       return std::nullopt;
@@ -226,7 +192,7 @@ std::optional<seconds> parse_every(std::string_view text, std::string* error) {
     const std::int64_t amount = *parse_digits(text.substr(0, n));
     text.remove_prefix(n);
     std::size_t unit_length = 0;
-    while (unit_length < text.size() && !is_digit(text[unit_length])) ++unit_length;
+    while (unit_length < text.size() && !is_ascii_digit(text[unit_length])) ++unit_length;
     const std::string_view unit = text.substr(0, unit_length);
     text.remove_prefix(unit_length);
     std::int64_t unit_seconds = 0;
@@ -240,7 +206,7 @@ std::optional<seconds> parse_every(std::string_view text, std::string* error) {
     } else if (unit == "s") {
       unit_seconds = 1;
     } else {
-      set_error(error, "@every: unknown unit " + quoted(unit) + ", use h, m or s");
+      set_error(error, "@every: unknown unit " + quote(unit) + ", use h, m or s");
       return std::nullopt;
     }
     if (amount > kMaxIntervalSeconds / unit_seconds ||
@@ -276,7 +242,7 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 }  // namespace
 
 std::optional<Schedule> Schedule::parse(std::string_view expression, std::string* error) {
-  std::string_view text = trim(expression);
+  std::string_view text = trim_whitespace(expression);
   if (text.empty()) {
     set_error(error, "schedule is empty");
     return std::nullopt;
@@ -284,10 +250,10 @@ std::optional<Schedule> Schedule::parse(std::string_view expression, std::string
 
   if (text.front() == '@') {
     std::size_t end = 0;
-    while (end < text.size() && !is_space(text[end])) ++end;
+    while (end < text.size() && !is_ascii_space(text[end])) ++end;
     const std::string_view macro = text.substr(0, end);
-    const std::string_view argument = trim(text.substr(end));
-    if (equals_ignore_case(macro, "@every")) {
+    const std::string_view argument = trim_whitespace(text.substr(end));
+    if (equals_ignoring_case(macro, "@every")) {
       const std::optional<seconds> interval = parse_every(argument, error);
       if (!interval) return std::nullopt;
       Schedule schedule;
@@ -304,14 +270,14 @@ std::optional<Schedule> Schedule::parse(std::string_view expression, std::string
         {"@hourly", "0 * * * *"},
     }};
     for (const auto& [name, fields] : kMacros) {
-      if (!equals_ignore_case(macro, name)) continue;
+      if (!equals_ignoring_case(macro, name)) continue;
       if (!argument.empty()) {
         set_error(error, std::string(name) + " takes no arguments");
         return std::nullopt;
       }
       return parse(fields, error);
     }
-    set_error(error, "unknown macro " + quoted(macro));
+    set_error(error, "unknown macro " + quote(macro));
     return std::nullopt;
   }
 

@@ -2,43 +2,18 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <string>
 #include <vector>
+
+#include "connectors/cron/test_timestamps.hpp"
 
 namespace triggerd::cron {
 namespace {
 
 using std::chrono::sys_seconds;
 
-// "2025-03-30T01:00:00Z" -> instant; the tables read like the timestamps in a log.
-sys_seconds at(const std::string& iso) {
-  int y = 0;
-  unsigned mo = 0;
-  unsigned d = 0;
-  int h = 0;
-  int mi = 0;
-  int s = 0;
-  if (std::sscanf(iso.c_str(), "%d-%u-%uT%d:%d:%dZ", &y, &mo, &d, &h, &mi, &s) != 6) {
-    ADD_FAILURE() << "bad timestamp in test: " << iso;
-  }
-  using namespace std::chrono;
-  return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s};
-}
-
-std::string iso(sys_seconds t) {
-  using namespace std::chrono;
-  const auto day = floor<days>(t);
-  const year_month_day date{day};
-  const hh_mm_ss time{t - day};
-  std::array<char, 32> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02dZ",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
-                static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()));
-  return buffer.data();
-}
+using test::at;
+using test::iso;
 
 TimeZone zone(const std::string& name) {
   std::string error;

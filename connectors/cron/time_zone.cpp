@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "core/text.hpp"
+
 namespace triggerd::cron {
 namespace {
 
@@ -35,30 +37,11 @@ void set_error(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
 }
 
-// Quotes a user-supplied name for an error message; control bytes would corrupt the
-// one-line `FILE:LINE:COL: error:` format.
-std::string quoted(std::string_view text) {
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  return out;
-}
-
 bool is_valid_zone_name(std::string_view name) {
   if (name.empty() || name.size() > 255 || name.front() == '/') return false;
   if (name.find("..") != std::string_view::npos) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '+' || c == '-' || c == '/';
+    return is_ascii_alnum(c) || c == '_' || c == '+' || c == '-' || c == '/';
   });
 }
 
@@ -174,7 +157,7 @@ int year_of(std::int64_t instant) {
 bool parse_number(std::string_view& text, int max_digits, int* out) {
   int value = 0;
   int digits = 0;
-  while (!text.empty() && text.front() >= '0' && text.front() <= '9' && digits < max_digits) {
+  while (!text.empty() && is_ascii_digit(text.front()) && digits < max_digits) {
     value = value * 10 + (text.front() - '0');
     text.remove_prefix(1);
     ++digits;
@@ -191,10 +174,7 @@ bool parse_abbreviation(std::string_view& text) {
     text.remove_prefix(n + 1);
     return true;
   }
-  while (n < text.size() &&
-         ((text[n] >= 'A' && text[n] <= 'Z') || (text[n] >= 'a' && text[n] <= 'z'))) {
-    ++n;
-  }
+  while (n < text.size() && is_ascii_alpha(text[n])) ++n;
   if (n < 3) return false;
   text.remove_prefix(n);
   return true;
@@ -392,7 +372,7 @@ std::optional<TimeZone> TimeZone::from_tzif(std::string_view name, std::string_v
                                             std::string* error) {
   const auto malformed = [&](std::string_view why) {
     set_error(error,
-              "time zone " + quoted(name) + ": malformed TZif data (" + std::string(why) + ")");
+              "time zone " + quote(name) + ": malformed TZif data (" + std::string(why) + ")");
     return std::nullopt;
   };
 
@@ -402,7 +382,7 @@ std::optional<TimeZone> TimeZone::from_tzif(std::string_view name, std::string_v
     case HeaderResult::kOk:
       break;
     case HeaderResult::kNotTzif:
-      set_error(error, "time zone " + quoted(name) + ": not a TZif file");
+      set_error(error, "time zone " + quote(name) + ": not a TZif file");
       return std::nullopt;
     case HeaderResult::kTruncated:
       return malformed("truncated header");
@@ -426,7 +406,7 @@ std::optional<TimeZone> TimeZone::from_tzif(std::string_view name, std::string_v
   }
   if (header.data_size(time_size) > in.rest().size()) return malformed("truncated data");
   if (header.leapcnt != 0) {
-    set_error(error, "time zone " + quoted(name) +
+    set_error(error, "time zone " + quote(name) +
                          " counts leap seconds, which is not supported; use the zone without"
                          " the right/ prefix");
     return std::nullopt;
@@ -492,7 +472,7 @@ std::optional<TimeZone> TimeZone::load(std::string_view name, std::string* error
     return zone;
   }
   if (!is_valid_zone_name(name)) {
-    set_error(error, "invalid time zone name " + quoted(name));
+    set_error(error, "invalid time zone name " + quote(name));
     return std::nullopt;
   }
   std::string path;
@@ -504,7 +484,7 @@ std::optional<TimeZone> TimeZone::load(std::string_view name, std::string* error
   const std::optional<std::string> data = read_small_file(path);
   // Files in the zone directory that are not zones (e.g. "leapseconds") count as unknown.
   if (!data || data->compare(0, 4, "TZif") != 0) {
-    set_error(error, "unknown time zone " + quoted(name));
+    set_error(error, "unknown time zone " + quote(name));
     return std::nullopt;
   }
   return from_tzif(name, *data, error);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "connectors/cron/test_timestamps.hpp"
+
 namespace triggerd::cron {
 namespace {
 
@@ -18,24 +20,8 @@ using std::chrono::local_seconds;
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
 
-// "2025-03-30T02:30:00" -> seconds since 1970-01-01T00:00:00 on the same clock.
-std::chrono::seconds since_epoch(const std::string& iso) {
-  int y = 0;
-  unsigned mo = 0;
-  unsigned d = 0;
-  int h = 0;
-  int mi = 0;
-  int s = 0;
-  if (std::sscanf(iso.c_str(), "%d-%u-%uT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
-    ADD_FAILURE() << "bad timestamp in test: " << iso;
-  }
-  using namespace std::chrono;
-  const sys_days date{year{y} / month{mo} / day{d}};
-  return date.time_since_epoch() + hours{h} + minutes{mi} + seconds{s};
-}
-
-sys_seconds at(const std::string& iso) { return sys_seconds{since_epoch(iso)}; }
-local_seconds wall(const std::string& iso) { return local_seconds{since_epoch(iso)}; }
+using test::at;
+using test::wall;
 
 std::optional<TimeZone> load(const std::string& name) {
   std::string error;

@@ -7,34 +7,13 @@
 #include <cstddef>
 #include <variant>
 
+#include "core/text.hpp"
+
 namespace triggerd {
 namespace {
 
 constexpr std::string_view kBearerScheme = "bearer";
 constexpr std::string_view kSignaturePrefix = "sha256=";
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (ascii_lower(text[i]) != prefix[i]) return false;
-  }
-  return true;
-}
-
-std::string_view trim_spaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::optional<Sha256Digest> parse_hex_digest(std::string_view hex) {
   Sha256Digest digest{};
@@ -101,11 +80,11 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
 bool bearer_token_matches(const config::BearerAuth& auth,
                           std::optional<std::string_view> authorization) {
   if (!authorization) return false;
-  std::string_view value = trim_spaces(*authorization);
+  std::string_view value = trim_whitespace(*authorization);
   if (!starts_with_ignoring_case(value, kBearerScheme)) return false;
   value.remove_prefix(kBearerScheme.size());
   if (value.empty() || (value.front() != ' ' && value.front() != '\t')) return false;
-  const std::string_view token = trim_spaces(value);
+  const std::string_view token = trim_whitespace(value);
   // An empty configured token is refused by the config loader; refusing here too means a
   // mistake there can never open the webhook to everybody.
   if (token.empty() || auth.token.empty()) return false;
@@ -115,7 +94,7 @@ bool bearer_token_matches(const config::BearerAuth& auth,
 bool hmac_signature_matches(const config::HmacSha256Auth& auth,
                             std::optional<std::string_view> signature, std::string_view body) {
   if (!signature || auth.secret.empty()) return false;
-  std::string_view value = trim_spaces(*signature);
+  std::string_view value = trim_whitespace(*signature);
   if (!starts_with_ignoring_case(value, kSignaturePrefix)) return false;
   value.remove_prefix(kSignaturePrefix.size());
   // Decoding the hex first makes upper and lower case digits equal without comparing text,

@@ -2,10 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "core/text.hpp"
 
 namespace triggerd {
 namespace {
@@ -102,8 +103,7 @@ TEST(WebhookAuth, HmacAcceptsOnlyTheSignatureOfTheRawBody) {
   const config::HmacSha256Auth auth{config::Secret("It's a Secret to Everybody"),
                                     "X-Hub-Signature-256"};
   const std::string hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-  std::string upper_hex = hex;
-  for (char& c : upper_hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string upper_hex = to_ascii_upper(hex);
   std::string one_digit_off = hex;
   one_digit_off.back() = '8';
   const SignatureCase cases[] = {

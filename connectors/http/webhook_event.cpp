@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/cloudevents.hpp"
+#include "core/text.hpp"
 #include "core/time_format.hpp"
 
 namespace triggerd {
@@ -27,29 +29,9 @@ constexpr std::string_view kJsonMediaType = "application/json";
 // not enough to turn a 400 into an echo service.
 constexpr std::size_t kMaxQuotedLength = 64;
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
-std::string to_lower(std::string_view text) {
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(), ascii_lower);
-  return lower;
-}
-
-std::string_view trim_spaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // "Application/JSON; charset=utf-8" -> "application/json".
 std::string media_type(std::string_view content_type) {
-  return to_lower(trim_spaces(content_type.substr(0, content_type.find(';'))));
+  return to_ascii_lower(trim_whitespace(content_type.substr(0, content_type.find(';'))));
 }
 
 bool is_json_media_type(std::string_view content_type) {
@@ -58,41 +40,6 @@ bool is_json_media_type(std::string_view content_type) {
 }
 
 std::string_view view(const json::string& text) { return {text.data(), text.size()}; }
-
-// What a client sent, fit for an error message: printable ASCII only, and short.
-std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text.substr(0, kMaxQuotedLength)) {
-    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  }
-  if (text.size() > kMaxQuotedLength) out += "...";
-  out.push_back('"');
-  return out;
-}
-
-// CloudEvents 1.0: attribute names are lower-case ASCII letters and digits. Holding them to
-// it also keeps every name a valid header name when the dispatcher writes it as ce-NAME.
-bool is_valid_attribute_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  });
-}
-
-// Attribute values become header values on delivery: a control character (CR LF above all)
-// could end the header and inject others.
-bool has_control_characters(std::string_view value) {
-  return std::any_of(value.begin(), value.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // The CloudEvents HTTP binding percent-encodes header values that are not printable ASCII.
 // A '%' not followed by two hex digits is taken literally, as senders that encode nothing
@@ -160,8 +107,8 @@ class CloudEventBuilder {
   const std::string& error() const { return error_; }
 
   bool set(std::string_view name, std::string value) {
-    if (!is_valid_attribute_name(name)) {
-      return fail("attribute name " + quoted(name) +
+    if (!is_cloudevents_attribute_name(name)) {
+      return fail("attribute name " + quote_excerpt(name, kMaxQuotedLength) +
                   " is not lower-case letters and digits (CloudEvents 1.0)");
     }
     if (std::find(seen_.begin(), seen_.end(), name) != seen_.end()) {
@@ -173,30 +120,18 @@ class CloudEventBuilder {
     }
     if (name == "specversion") {
       if (value != kSpecVersion) {
-        return fail("specversion " + quoted(value) + " is not supported; triggerd takes " +
-                    "CloudEvents 1.0");
+        return fail("specversion " + quote_excerpt(value, kMaxQuotedLength) +
+                    " is not supported; triggerd takes CloudEvents 1.0");
       }
       has_specversion_ = true;
-    } else if (name == "id") {
-      event_.id = std::move(value);
-    } else if (name == "source") {
-      event_.source = std::move(value);
-    } else if (name == "type") {
-      event_.type = std::move(value);
-    } else if (name == "subject") {
-      event_.subject = std::move(value);
     } else if (name == "time") {
       const auto time = parse_rfc3339(value);
       if (!time) return fail(describe_(name) + " is not an RFC 3339 timestamp");
       event_.time = *time;
-    } else if (name == "datacontenttype") {
-      event_.content_type = std::move(value);
-    } else if (name == "traceparent") {
-      event_.traceparent = std::move(value);
-    } else if (name == "tracestate") {
-      event_.tracestate = std::move(value);
     } else if (name == "trigger" || name == "attempt") {
       // triggerd's own extensions, set on delivery; the function would otherwise get two.
+    } else if (std::string* member = attribute_member(event_, name)) {
+      *member = std::move(value);
     } else {
       event_.attributes.emplace_back(std::string(name), std::move(value));
     }
@@ -252,10 +187,8 @@ WebhookEventResult binary_event(WebhookRequest& request, Clock::time_point now) 
   event.time = now;
   CloudEventBuilder builder(event, describe_header);
   for (const WebhookHeader& header : request.headers) {
-    if (header.name.size() <= 3 || !equals_ignoring_case(header.name.substr(0, 3), "ce-")) {
-      continue;
-    }
-    if (!builder.set(to_lower(header.name.substr(3)), percent_decode(header.value))) break;
+    if (header.name.size() <= 3 || !starts_with_ignoring_case(header.name, "ce-")) continue;
+    if (!builder.set(to_ascii_lower(header.name.substr(3)), percent_decode(header.value))) break;
   }
   if (builder.error().empty()) builder.finish();
   if (!builder.error().empty()) {

@@ -36,6 +36,14 @@ Clock::time_point utc(int y, unsigned mo, unsigned d, int h, int mi, int s,
                                           hours(h) + minutes(mi) + seconds(s) + fraction);
 }
 
+// Both modes' tests send the example event of the CloudEvents spec.
+void expect_spec_example_identity(const Event& event) {
+  EXPECT_EQ(event.id, "A234-1234-1234");
+  EXPECT_EQ(event.source, "https://github.com/cloudevents/spec/pull");
+  EXPECT_EQ(event.type, "com.github.pull_request.opened");
+  EXPECT_EQ(event.subject, "123");
+}
+
 TEST(WebhookEvent, PlainRequestBecomesAnHttpRequestEvent) {
   const auto result =
       map({{"Content-Type", "text/plain; charset=utf-8"},
@@ -85,10 +93,7 @@ TEST(WebhookEvent, BinaryCloudEventKeepsItsAttributes) {
           "<much wow=\"xml\"/>");
   ASSERT_TRUE(result.ok()) << result.error;
   const Event& event = result.event;
-  EXPECT_EQ(event.id, "A234-1234-1234");
-  EXPECT_EQ(event.source, "https://github.com/cloudevents/spec/pull");
-  EXPECT_EQ(event.type, "com.github.pull_request.opened");
-  EXPECT_EQ(event.subject, "123");
+  expect_spec_example_identity(event);
   EXPECT_EQ(event.time, utc(2018, 4, 5, 17, 31, 0));
   EXPECT_EQ(event.content_type, "application/xml");
   EXPECT_EQ(event.data, "<much wow=\"xml\"/>");
@@ -213,10 +218,7 @@ TEST(WebhookEvent, StructuredCloudEventKeepsItsAttributesAndJsonData) {
   })");
   ASSERT_TRUE(result.ok()) << result.error;
   const Event& event = result.event;
-  EXPECT_EQ(event.id, "A234-1234-1234");
-  EXPECT_EQ(event.source, "https://github.com/cloudevents/spec/pull");
-  EXPECT_EQ(event.type, "com.github.pull_request.opened");
-  EXPECT_EQ(event.subject, "123");
+  expect_spec_example_identity(event);
   EXPECT_EQ(event.time, utc(2018, 4, 5, 15, 31, 0, 500ms));
   EXPECT_EQ(event.content_type, "application/json");
   EXPECT_EQ(event.data, R"({"pull":42,"title":"Fix \"it\""})");

@@ -27,6 +27,7 @@
 
 #include "core/logging.hpp"
 #include "core/tcp_listener.hpp"
+#include "core/text.hpp"
 #include "core/tracked_connection.hpp"
 #include "connectors/event_sink.hpp"
 #include "connectors/http/webhook_auth.hpp"
@@ -98,8 +99,6 @@ bool is_http_parse_error(const beast::error_code& error) {
   return &error.category() == &http::make_error_code(http::error::bad_target).category() &&
          error != http::error::end_of_stream && error != http::error::partial_message;
 }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
 // Bytes of request bodies held at once, all connections together.
 class ByteBudget {

@@ -2,24 +2,12 @@
 
 #include <algorithm>
 
+#include "core/cloudevents.hpp"
 #include "core/time_format.hpp"
 
 namespace triggerd::kafka {
 
 namespace {
-
-bool is_attribute_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  });
-}
-
-bool has_control_characters(std::string_view value) {
-  return std::any_of(value.begin(), value.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
 
 std::optional<std::string_view> find(const KafkaMessageView& message, std::string_view name) {
   for (const auto& [header, value] : message.headers) {
@@ -74,25 +62,17 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
     }
     if (header.size() <= 3 || header.substr(0, 3) != "ce_") continue;
     const std::string_view name = header.substr(3);
-    if (!is_attribute_name(name) || has_control_characters(value)) continue;
+    if (!is_cloudevents_attribute_name(name) || has_control_characters(value)) continue;
     if (name == "specversion" || name == "trigger" || name == "attempt") continue;
-    if (name == "id" || name == "source" || name == "type" || name == "subject") {
-      if (!cloud_event) continue;  // triggerd's own identity of the message applies
-      std::string& target = name == "id"       ? event.id
-                            : name == "source" ? event.source
-                            : name == "type"   ? event.type
-                                               : event.subject;
-      target = value;
-    } else if (name == "time") {
+    if (name == "time") {
       if (!cloud_event) continue;
       if (const auto time = parse_rfc3339(value)) event.time = *time;
-    } else if (name == "datacontenttype") {
-      // The binding puts it in content-type; ce_datacontenttype only fills in.
-      if (event.content_type.empty()) event.content_type = value;
-    } else if (name == "traceparent") {
-      if (event.traceparent.empty()) event.traceparent = value;
-    } else if (name == "tracestate") {
-      if (event.tracestate.empty()) event.tracestate = value;
+    } else if (std::string* member = attribute_member(event, name)) {
+      // id, source, type and subject: a whole CloudEvent's own replace triggerd's identity of
+      // the message. datacontenttype and the trace context: the binding puts them in
+      // content-type, traceparent and tracestate, so ce_* only fills in.
+      const bool identity = name == "id" || name == "source" || name == "type" || name == "subject";
+      if (identity ? cloud_event : member->empty()) *member = value;
     } else if (std::none_of(event.attributes.begin(), event.attributes.end(),
                             [&](const auto& attribute) { return attribute.first == name; })) {
       event.attributes.emplace_back(std::string(name), std::string(value));

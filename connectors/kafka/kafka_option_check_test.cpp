@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/loader.hpp"
@@ -57,6 +58,16 @@ TEST(RedactOptionValue, TakesTheValueOutWhereverLibrdkafkaEchoesIt) {
             "Invalid value \"[redacted]\" for configuration property \"security.protocol\"");
 }
 
+// What follows the `connections` section in the loader tests: one trigger on connection main.
+constexpr std::string_view kOneTriggerOnMain = R"(functions:
+  fn:
+    url: http://127.0.0.1:9/fn
+triggers:
+  orders:
+    function: fn
+    source: {type: kafka, connection: main, topic: orders}
+)";
+
 TEST(KafkaOptionCheck, TheLoaderReportsARefusalAtTheOptionsValue) {
   const config::LoadResult result = config::load_string(R"(connections:
   main:
@@ -65,14 +76,7 @@ TEST(KafkaOptionCheck, TheLoaderReportsARefusalAtTheOptionsValue) {
     options:
       sasl.password: not-shown-anywhere
       security.protocol: sasl_sslx
-functions:
-  fn:
-    url: http://127.0.0.1:9/fn
-triggers:
-  orders:
-    function: fn
-    source: {type: kafka, connection: main, topic: orders}
-)",
+)" + std::string(kOneTriggerOnMain),
                                                         "t.yaml", &connector_check());
   EXPECT_FALSE(result.ok());
   std::vector<std::string> errors;
@@ -93,14 +97,7 @@ TEST(KafkaOptionCheck, WithoutTheCheckTheLoaderOnlyReadsOptions) {
     type: kafka
     brokers: 127.0.0.1:9092
     options: {security.protocol: sasl_sslx}
-functions:
-  fn:
-    url: http://127.0.0.1:9/fn
-triggers:
-  orders:
-    function: fn
-    source: {type: kafka, connection: main, topic: orders}
-)",
+)" + std::string(kOneTriggerOnMain),
                                                         "t.yaml");
   EXPECT_TRUE(result.ok());
 }
