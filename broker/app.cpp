@@ -166,7 +166,7 @@ class App::Impl {
     // Nothing else holds work on the io_context now, so run() returns.
   }
 
-  // SPEC section 6: stop taking events, give the in-flight ones until `deadline` (or a second
+  // docs/delivery.md: stop taking events, give the in-flight ones until `deadline` (or a second
   // stop signal) to finish (each acknowledges at its source as it finishes), then abandon the
   // rest: they stay unacknowledged at the source and will be delivered again.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
@@ -240,7 +240,7 @@ class App::Impl {
     co_return inflight();
   }
 
-  // SPEC section 5: queue depth is refreshed at least every 5 s. Sources that learn their
+  // docs/metrics.md: queue depth is refreshed at least every 5 s. Sources that learn their
   // depth by themselves (Kafka lag) may also set it in between.
   asio::awaitable<void> refresh_queue_depths() {
     while (!health_.draining()) {

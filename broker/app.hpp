@@ -1,6 +1,6 @@
 #pragma once
 // The triggerd process: owns the event loop, the metrics, the admin server and (later) the
-// sources and the dispatcher; starts them in order, and handles the signals of SPEC section 1:
+// sources and the dispatcher; starts them in order, and handles the signals (README.md):
 // SIGTERM/SIGINT drain and stop, SIGHUP reloads the config file.
 #include <cstdint>
 #include <memory>

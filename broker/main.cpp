@@ -1,4 +1,4 @@
-// The triggerd command line (SPEC section 1): run, validate, version.
+// The triggerd command line (README.md): run, validate, version.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -17,7 +17,7 @@ namespace {
 
 using triggerd::config::Severity;
 
-// Exit codes: 2 is what SPEC promises for an invalid config, and usage errors share it (as in
+// Exit codes: 2 is what the docs promise for an invalid config, and usage errors share it (as in
 // most CLIs); 1 is a start-up failure of a valid config (a port in use).
 constexpr int kExitOk = 0;
 constexpr int kExitStartupFailure = 1;

@@ -1,7 +1,7 @@
 #pragma once
 // The typed configuration of triggerd: what config/loader.cpp builds from the YAML file
-// after every check has passed. Defaults here are the documented defaults (SPEC section 2,
-// docs/configuration.md); the loader only overrides what the file sets.
+// after every check has passed. Defaults here are the documented defaults
+// (docs/configuration.md); the loader only overrides what the file sets.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -206,7 +206,7 @@ struct Config {
 // (they become metric label values, Kubernetes object names and URL path segments).
 bool is_valid_name(std::string_view name);
 
-// Names used in SPEC and in the admin API for the variant alternatives.
+// Names used in the docs and in the admin API for the variant alternatives.
 const char* source_type_name(const SourceSpec& source);
 const char* dead_letter_type_name(const DeadLetter& dead_letter);
 

@@ -25,7 +25,7 @@ std::string host_name() {
 }
 
 // Headers that triggerd sets itself on every delivery; a function's `headers` may not
-// override them, or the CloudEvents contract of SPEC section 3 would break.
+// override them, or the CloudEvents contract of docs/delivery.md would break.
 bool is_reserved_header(std::string_view name) {
   static constexpr std::string_view kReserved[] = {"content-type", "content-length", "host",
                                                    "connection", "transfer-encoding", "traceparent"};

@@ -501,7 +501,7 @@ triggers: {}
   }
 }
 
-// The full example of SPEC section 2, loaded into the structs it describes.
+// The full example of docs/configuration.md, loaded into the structs it describes.
 TEST(ConfigLoader, LoadsTheFullExampleIntoTypedStructs) {
   setenv("TRIGGERD_TEST_KAFKA_USER", "svc", 1);
   setenv("TRIGGERD_TEST_KAFKA_PASSWORD", "kafka-pass", 1);

@@ -1,7 +1,7 @@
 #pragma once
 // Where a source hands its events: one trigger's entry into the delivery engine. It holds
 // at most `delivery.max_inflight` events; a full sink refuses more, so memory stays bounded
-// whatever the backlog at the source or the speed of the function (SPEC section 6).
+// whatever the backlog at the source or the speed of the function (docs/delivery.md).
 #include <boost/asio/awaitable.hpp>
 
 #include "core/event.hpp"

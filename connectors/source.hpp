@@ -33,7 +33,7 @@ class Source {
   // nothing more (unacknowledged events are delivered again: at least once).
   virtual void close(std::chrono::steady_clock::time_point deadline) = 0;
 
-  // Events waiting at the source, not yet taken (SPEC section 2); nullopt when the source
+  // Events waiting at the source, not yet taken (docs/configuration.md); nullopt when the source
   // cannot tell right now (e.g. disconnected).
   virtual std::optional<std::int64_t> queue_depth() const = 0;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// How many replicas a trigger's function should run for a given backlog: the SPEC section 5
+// How many replicas a trigger's function should run for a given backlog: the docs/metrics.md
 // formula that feeds triggerd_desired_replicas and the admin API (what KEDA/HPA scale on).
 #include <cstdint>
 

@@ -52,7 +52,7 @@ class AckHandle {
   std::uint64_t token_ = 0;
 };
 
-// CloudEvents attributes (SPEC section 3) and the data, moved (never copied) along the path.
+// CloudEvents attributes (docs/delivery.md) and the data, moved (never copied) along the path.
 struct Event {
   std::string id;
   std::string source;

@@ -36,7 +36,7 @@ struct FamilyDoc {
   const char* help;
 };
 
-// Every family of SPEC section 5, in the order they are registered (and, within each type,
+// Every family of docs/metrics.md, in the order they are registered (and, within each type,
 // listed on /metrics).
 constexpr FamilyDoc kBuildInfo{"triggerd_build_info",
                                "Always 1; the version label says which triggerd is running."};

@@ -1,5 +1,5 @@
 #pragma once
-// Every metric of SPEC section 5, declared in one place on one prometheus::Registry, and the
+// Every metric of docs/metrics.md, declared in one place on one prometheus::Registry, and the
 // per-trigger handles that the sources and the dispatcher use on the hot path.
 //
 // All series of every configured trigger exist from start-up with zero values, so a scrape
@@ -125,7 +125,7 @@ class TriggerState {
   TriggerState(const TriggerState&) = delete;
   TriggerState& operator=(const TriggerState&) = delete;
 
-  // Events waiting at the source, not yet taken (SPEC section 2 table); set by the source.
+  // Events waiting at the source, not yet taken (docs/configuration.md); set by the source.
   void set_queue_depth(std::int64_t depth);
   // Events taken and not finished, including those waiting to retry: +1 when an event is
   // taken from the source, -1 when it is finished (delivered, dead-lettered or dropped).
@@ -143,7 +143,7 @@ class TriggerState {
   std::int64_t queue_depth() const { return queue_depth_.load(std::memory_order_relaxed); }
   std::int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   bool source_up() const { return source_up_.load(std::memory_order_relaxed); }
-  // Every event of the trigger that is not finished (SPEC section 5).
+  // Every event of the trigger that is not finished (docs/metrics.md).
   std::int64_t backlog() const { return queue_depth() + inflight(); }
 
  private:
@@ -165,7 +165,7 @@ struct TriggerTelemetry {
   TriggerMetrics metrics;
   TriggerState state;
 
-  std::int64_t desired_replicas() const;  // SPEC formula over the current backlog
+  std::int64_t desired_replicas() const;  // docs/metrics.md formula over the current backlog
   bool active() const { return state.backlog() > scaling.activation; }
   std::int64_t delivered() const;
   std::int64_t dead_lettered() const;

@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP/1.1 request head of a delivery in CloudEvents binary mode (SPEC section 3), written
+// The HTTP/1.1 request head of a delivery in CloudEvents binary mode (docs/delivery.md), written
 // straight into a reusable string: no header map per request, and the part that is the same
 // for every request to an endpoint is built once.
 #include <span>

@@ -1,5 +1,5 @@
 #pragma once
-// What to do after an attempt (SPEC section 3) and how long to wait before the next one.
+// What to do after an attempt (docs/delivery.md) and how long to wait before the next one.
 // Pure functions: no clock, no randomness of their own, so every rule is unit-tested.
 #include <chrono>
 #include <concepts>

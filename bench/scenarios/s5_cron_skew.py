@@ -2,7 +2,7 @@
 to the function; how late the function receives each tick.
 
 Skew = the time the function receives the request - the scheduled time of the tick. The event's
-ce-time is the scheduled time (SPEC section 3), and the function stub records receive time -
+ce-time is the scheduled time (docs/delivery.md), and the function stub records receive time -
 ce-time per request (--latency-from ce-time, both on the system clock of this machine) and
 serves the percentiles on GET /_stub/latency. So the figure covers everything between the tick
 and the function: the timer's wake-up, making the event, the dispatcher's queue and the

@@ -1,5 +1,5 @@
 #pragma once
-// The `cron` source: one event per tick of the schedule (SPEC sections 2 and 3).
+// The `cron` source: one event per tick of the schedule (docs/configuration.md, docs/delivery.md).
 //
 // Each tick is computed from the schedule and the previous tick, never from accumulated
 // sleeps, so it does not drift. The event's ce-time is the scheduled time and its id is

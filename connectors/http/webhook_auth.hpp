@@ -1,5 +1,5 @@
 #pragma once
-// The checks behind a webhook's `auth` (SPEC section 2): a bearer token, or an HMAC-SHA256
+// The checks behind a webhook's `auth` (docs/configuration.md): a bearer token, or an HMAC-SHA256
 // signature of the raw body. Pure functions, no I/O, so that they can be tested alone.
 //
 // Every comparison with a secret runs in constant time, lengths included: a check that

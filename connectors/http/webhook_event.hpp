@@ -1,5 +1,5 @@
 #pragma once
-// How a webhook request becomes an Event (SPEC section 3). Three cases:
+// How a webhook request becomes an Event (docs/delivery.md). Three cases:
 //
 // - A plain request: ce-type dev.triggerd.http.request, ce-source the path, a generated id,
 //   the body byte for byte with the request's Content-Type.

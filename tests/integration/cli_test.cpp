@@ -1,4 +1,4 @@
-// The triggerd command line as a user meets it (SPEC section 1), run as a real process.
+// The triggerd command line as a user meets it (README.md), run as a real process.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

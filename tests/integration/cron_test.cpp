@@ -1,5 +1,5 @@
-// Cron triggers end to end (SPEC sections 2 and 3): the real triggerd binary firing a schedule
-// at a scripted function (FunctionStub), seen from the function's side.
+// Cron triggers end to end (docs/configuration.md, docs/delivery.md): the real triggerd binary
+// firing a schedule at a scripted function (FunctionStub), seen from the function's side.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

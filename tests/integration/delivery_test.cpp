@@ -1,4 +1,4 @@
-// The delivery engine end to end (SPEC sections 3, 4 and 6): webhook requests into the real
+// The delivery engine end to end (docs/delivery.md): webhook requests into the real
 // triggerd binary, out to a scripted function (FunctionStub), with what a user sees on the
 // function's side, on /metrics and on /v1/triggers.
 #include <gmock/gmock.h>

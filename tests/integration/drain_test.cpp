@@ -1,4 +1,4 @@
-// The graceful drain on SIGTERM (SPEC section 6), end to end: the real triggerd binary with
+// The graceful drain on SIGTERM (docs/delivery.md), end to end: the real triggerd binary with
 // events in flight to a slow function (FunctionStub), watched through /readyz, the webhook,
 // the function's side, the exit code and the log.
 #include <gmock/gmock.h>

@@ -1,5 +1,5 @@
 // The kafka source through the real binary, against the mock Kafka cluster and a function
-// stub (SPEC sections 2, 3, 5 and 6).
+// stub (docs/configuration.md, docs/delivery.md, docs/metrics.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
