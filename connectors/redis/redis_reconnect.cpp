@@ -30,7 +30,7 @@ void ReaderReconnect::lost() {
   was_up_ = false;
 }
 
-asio::awaitable<void> ReaderReconnect::failed(asio::steady_timer& timer, const bool& stopped) {
+asio::awaitable<void> ReaderReconnect::failed(asio::steady_timer& timer, bool stopped) {
   if (stopped) co_return;
   state_.count_source_error(SourceError::kConnect);
   ++failures_;

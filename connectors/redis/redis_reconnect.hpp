@@ -33,7 +33,7 @@ class ReaderReconnect {
   // failure (triggerd_source_errors_total{kind="connect"}), logs the first and every 20th and
   // waits the backoff delay (not once `stopped`); connected() marks the source up.
   void lost();
-  boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, const bool& stopped);
+  boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, bool stopped);
   void connected();
 
  private:
