@@ -17,8 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kCommandTimeout = 5s;
 // Failed writes in a row are logged the first time and then every this many.
 constexpr int kLogEvery = 20;
 
@@ -26,16 +24,13 @@ constexpr int kLogEvery = 20;
 
 asio::awaitable<void> AckWriter::Owner::upkeep() { co_return; }
 
-AckWriter::AckWriter(asio::any_io_executor executor, const config::RedisConnection& connection,
-                     Settings settings, Owner& owner, const SourceDrain& drain, TriggerState& state,
-                     std::string trigger, std::shared_ptr<spdlog::logger> log)
+AckWriter::AckWriter(asio::any_io_executor executor, Settings settings, Owner& owner,
+                     const SourceDrain& drain, const SourceContext& context)
     : settings_(std::move(settings)),
       owner_(owner),
       drain_(drain),
-      state_(state),
-      trigger_(std::move(trigger)),
-      log_(std::move(log)),
-      client_(executor, connection),
+      context_(context),
+      client_(executor, context.spec),
       wake_(executor),
       backoff_(executor) {}
 
@@ -58,7 +53,8 @@ asio::awaitable<void> AckWriter::run() {
     if (drain_.closing()) {
       if (waiting_.empty()) break;
       if (now >= drain_.deadline()) {
-        log_->warn("trigger {}: {}", trigger_, owner_.describe_unwritten(waiting_.size()));
+        context_.log->warn("trigger {}: {}", context_.trigger,
+                           owner_.describe_unwritten(waiting_.size()));
         break;
       }
     } else if (now >= next_upkeep_) {
@@ -80,7 +76,7 @@ asio::awaitable<void> AckWriter::run() {
 asio::awaitable<bool> AckWriter::connect() {
   bool connected = client_.connected();
   if (!connected) connected = co_await client_.connect(drain_.bounded(kConnectTimeout));
-  if (!connected) state_.count_source_error(SourceError::kConnect);
+  if (!connected) context_.state.count_source_error(SourceError::kConnect);
   co_return connected;
 }
 
@@ -122,10 +118,10 @@ asio::awaitable<void> AckWriter::write() {
   owner_.written(batch_);
   batch_.clear();
   if (!again_.empty()) {
-    state_.count_source_error(SourceError::kAck);
+    context_.state.count_source_error(SourceError::kAck);
     if (failures_++ % kLogEvery == 0) {
-      log_->warn("trigger {}: {} failed: {}; retrying", trigger_,
-                 owner_.describe_write(again_.size()), why);
+      context_.log->warn("trigger {}: {} failed: {}; retrying", context_.trigger,
+                         owner_.describe_write(again_.size()), why);
     }
     waiting_.insert(waiting_.begin(), std::make_move_iterator(again_.begin()),
                     std::make_move_iterator(again_.end()));

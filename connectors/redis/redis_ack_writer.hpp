@@ -11,22 +11,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_source_context.hpp"
 
-namespace spdlog {
-class logger;
-}
-
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
+namespace triggerd::redis {
 
 class SourceDrain;
 
@@ -58,10 +49,9 @@ class AckWriter {
     std::chrono::milliseconds upkeep_every{0};
   };
 
-  // `owner`, `drain` and `state` must outlive the writer.
-  AckWriter(boost::asio::any_io_executor executor, const config::RedisConnection& connection,
-            Settings settings, Owner& owner, const SourceDrain& drain, TriggerState& state,
-            std::string trigger, std::shared_ptr<spdlog::logger> log);
+  // Connects to the context's Redis. `owner`, `drain` and `context` must outlive the writer.
+  AckWriter(boost::asio::any_io_executor executor, Settings settings, Owner& owner,
+            const SourceDrain& drain, const SourceContext& context);
 
   // To be acknowledged with the next write.
   void add(std::string item);
@@ -85,9 +75,7 @@ class AckWriter {
   const Settings settings_;
   Owner& owner_;
   const SourceDrain& drain_;
-  TriggerState& state_;
-  const std::string trigger_;
-  std::shared_ptr<spdlog::logger> log_;
+  const SourceContext& context_;
   RedisClient client_;
   boost::asio::steady_timer wake_;     // run() waits here for items (or the next upkeep)
   boost::asio::steady_timer backoff_;  // and here after a failure
@@ -99,5 +87,4 @@ class AckWriter {
   std::vector<std::string> again_;  // of a failed write, back to the front of waiting_
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

@@ -14,9 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "connectors/redis/redis_source_context_for_tests.hpp"
 #include "connectors/redis/redis_source_drain.hpp"
-#include "core/logging.hpp"
-#include "core/metrics.hpp"
 #include "tests/support/free_port.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -27,12 +26,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::RedisServer;
 using testing::RedisTestClient;
-
-config::RedisConnection connection_to(std::uint16_t port) {
-  config::RedisConnection spec;
-  spec.address = {"127.0.0.1", port};
-  return spec;
-}
 
 // A source as the writer sees it: it records what was acknowledged and how often it was asked
 // for its upkeep.
@@ -62,11 +55,10 @@ class RecordingOwner : public AckWriter::Owner {
 // A writer and everything it needs, on one io_context.
 struct Rig {
   explicit Rig(std::uint16_t port, AckWriter::Settings settings)
-      : metrics({{.name = "t", .function = "fn", .source_type = "redis-list"}}, "test"),
-        telemetry(*metrics.find("t")),
-        drain(io.get_executor(), "redis-test", telemetry.state, "t", logging::get("redis")),
-        writer(io.get_executor(), connection_to(port), std::move(settings), owner, drain,
-               telemetry.state, "t", logging::get("redis")) {
+      : source(port),
+        telemetry(source.telemetry),
+        drain(io.get_executor(), "redis-test", source.context),
+        writer(io.get_executor(), std::move(settings), owner, drain, source.context) {
     asio::co_spawn(io, writer.run(), [this](const std::exception_ptr& error) {
       ended = true;
       failed = error != nullptr;
@@ -98,7 +90,7 @@ struct Rig {
   double ack_errors() const { return telemetry.metrics.source_errors_ack.Value(); }
 
   asio::io_context io;
-  Metrics metrics;
+  SourceContextForTests source;
   TriggerTelemetry& telemetry;
   RecordingOwner owner;
   SourceDrain drain;

@@ -20,8 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kCommandTimeout = 5s;
 // BLMOVE's own timeout, in seconds: short, so that a stop comes soon.
 constexpr auto kBlock = 1s;
 // Items taken in one round trip at most, when that many slots are free.
@@ -90,36 +88,29 @@ std::string RedisListSource::consumers_key(const std::string& list) { return lis
 
 RedisListSource::RedisListSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                  const config::Connection& connection, TriggerState& state)
-    : trigger_name_(trigger.name),
-      connection_name_(connection.name),
-      address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
+    : context_(trigger, connection, state),
       config_(std::get<config::RedisListSource>(trigger.source)),
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       processing_(processing_key(config_.list, consumer_)),
       heartbeat_(heartbeat_key(config_.list, consumer_)),
       name_token_(make_name_token()),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
-      state_(state),
-      log_(logging::get("redis")),
-      drain_(executor, "redis-list", state_, trigger_name_, log_),
-      reader_(executor, std::get<config::RedisConnection>(connection.spec)),
-      keeper_(executor, std::get<config::RedisConnection>(connection.spec)),
-      acks_(executor, std::get<config::RedisConnection>(connection.spec),
+      drain_(executor, "redis-list", context_),
+      reader_(executor, context_.spec),
+      keeper_(executor, context_.spec),
+      acks_(executor,
             AckWriter::Settings{.command = args("LREM", processing_, "-1"),
                                 .one_command_per_item = true},
-            *this, drain_, state_, trigger_name_, log_),
+            *this, drain_, context_),
       sleep_timer_(executor),
       bound_wake_(executor),
       keeper_timer_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_) {}
+      reconnect_(reader_, context_),
+      depth_(state) {}
 
 RedisListSource::~RedisListSource() = default;
 
-std::optional<std::int64_t> RedisListSource::queue_depth() const {
-  const std::int64_t depth = depth_.load(std::memory_order_relaxed);
-  if (depth < 0) return std::nullopt;
-  return depth;
-}
+std::optional<std::int64_t> RedisListSource::queue_depth() const { return depth_.get(); }
 
 void RedisListSource::stop_taking() {
   if (!drain_.stop()) return;
@@ -144,17 +135,17 @@ asio::awaitable<bool> RedisListSource::return_items(RedisClient& client,
     Reply reply = co_await client.command(args("LMOVE", processing, config_.list, "LEFT", "RIGHT"),
                                           kCommandTimeout);
     if (reply.error()) {
-      state_.count_source_error(SourceError::kCommand);
-      log_->warn("trigger {}: cannot return items of {} to {}: {}", trigger_name_, processing,
-                 config_.list, reply.describe());
+      context_.state.count_source_error(SourceError::kCommand);
+      context_.log->warn("trigger {}: cannot return items of {} to {}: {}", context_.trigger,
+                         processing, config_.list, reply.describe());
       co_return false;
     }
     if (reply.nil()) break;
     ++moved;
   }
   if (moved > 0) {
-    log_->info("trigger {}: returned {} item(s) of {} to {}", trigger_name_, moved, processing,
-               config_.list);
+    context_.log->info("trigger {}: returned {} item(s) of {} to {}", context_.trigger, moved,
+                       processing, config_.list);
   }
   co_return true;
 }
@@ -174,8 +165,8 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
   if (!claim.answered) {
     drain_.count_read_failure();
     if (!claimed.failed()) {
-      log_->warn("trigger {}: cannot take the consumer name {} of list {}: {}", trigger_name_,
-                 consumer_, config_.list, claimed.describe());
+      context_.log->warn("trigger {}: cannot take the consumer name {} of list {}: {}",
+                         context_.trigger, consumer_, config_.list, claimed.describe());
     }
     reader_.close();
     co_return Join::kFailed;
@@ -213,19 +204,19 @@ asio::awaitable<void> RedisListSource::name_taken() {
   if (!name_taken_since_) {
     name_taken_since_ = now;
     // Also what a restart after a crash sees: the dead process's heartbeat lives on for its TTL.
-    log_->info(
+    context_.log->info(
         "trigger {}: the consumer name {} of list {} is held by another process ({} is set); "
         "waiting up to {} s for it to be released or to expire",
-        trigger_name_, consumer_, config_.list, heartbeat_,
+        context_.trigger, consumer_, config_.list, heartbeat_,
         std::chrono::seconds(kHeartbeatTtl).count());
   } else if (!name_conflict_logged_ &&
              (holder_renewed_ || now - *name_taken_since_ > kHeartbeatTtl + kNameRetry)) {
     name_conflict_logged_ = true;
-    log_->error(
+    context_.log->error(
         "trigger {}: consumer name {} of list {} is in use by another live process; this one "
         "takes nothing from {} (source down, /readyz 503) until that process stops. Give each "
         "process its own `consumer`",
-        trigger_name_, consumer_, config_.list, config_.list);
+        context_.trigger, consumer_, config_.list, config_.list);
   }
   co_await drain_.sleep(sleep_timer_, kNameRetry);
 }
@@ -246,14 +237,14 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
         continue;
       }
       if (name_conflict_logged_) {
-        log_->info("trigger {}: consumer name {} of list {} is free again", trigger_name_,
-                   consumer_, config_.list);
+        context_.log->info("trigger {}: consumer name {} of list {} is free again",
+                           context_.trigger, consumer_, config_.list);
       }
       name_taken_since_.reset();
       name_conflict_logged_ = false;
       reconnect_.connected();
-      log_->info("trigger {}: taking items of list {} into {} on redis {}", trigger_name_,
-                 config_.list, processing_, connection_name_);
+      context_.log->info("trigger {}: taking items of list {} into {} on redis {}",
+                         context_.trigger, config_.list, processing_, context_.connection);
     }
     co_await sink.wait_for_room();
     if (drain_.stopped()) break;
@@ -277,7 +268,7 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
     }
     co_await take_one(sink);
   }
-  state_.set_source_up(false);
+  context_.state.set_source_up(false);
   reader_.close();
   // The events still in flight finish after the stop, and their LREMs go out as they do (the
   // heartbeat goes on too, so no other consumer takes our items meanwhile), until close()
@@ -297,9 +288,9 @@ asio::awaitable<void> RedisListSource::release_name() {
   Reply released = co_await keeper_.command(
       args("EVAL", kReleaseName, "1", heartbeat_, name_token_), drain_.bounded(kCommandTimeout));
   if (released.error()) {
-    log_->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
-                trigger_name_, consumer_, released.describe(),
-                std::chrono::seconds(kHeartbeatTtl).count());
+    context_.log->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
+                        context_.trigger, consumer_, released.describe(),
+                        std::chrono::seconds(kHeartbeatTtl).count());
   }
   owns_name_ = false;
 }
@@ -340,13 +331,13 @@ asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::s
 
 bool RedisListSource::submit(EventSink& sink, Reply& reply) {
   if (reply.type != Reply::Type::kString) {
-    state_.count_source_error(SourceError::kCommand);
-    log_->warn("trigger {}: taking an item from {} failed: {}", trigger_name_, config_.list,
-               reply.describe());
+    context_.state.count_source_error(SourceError::kCommand);
+    context_.log->warn("trigger {}: taking an item from {} failed: {}", context_.trigger,
+                       config_.list, reply.describe());
     return false;
   }
   std::string item = reply.str;
-  Event event = make_list_event(connection_name_, config_.list, std::move(reply.str));
+  Event event = make_list_event(context_.connection, config_.list, std::move(reply.str));
   const std::uint64_t token = next_token_++;
   event.ack = AckHandle(this, token);
   if (!sink.try_submit(event)) {
@@ -389,7 +380,7 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
     bool connected = keeper_.connected();
     if (!connected) connected = co_await keeper_.connect(kConnectTimeout);
     if (!connected) {
-      state_.count_source_error(SourceError::kConnect);
+      context_.state.count_source_error(SourceError::kConnect);
       ++failures;
     } else {
       // Renewed only once the reader has taken the name: the keeper never takes it itself.
@@ -403,10 +394,9 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
       std::vector<Reply> replies = co_await keeper_.pipeline(std::move(commands), kCommandTimeout);
       if (replies[0].type == Reply::Type::kInteger) {
         failures = 0;
-        depth_.store(replies[0].integer, std::memory_order_relaxed);
-        state_.set_queue_depth(replies[0].integer);
+        depth_.publish(replies[0].integer);
       } else {
-        state_.count_source_error(SourceError::kCommand);
+        context_.state.count_source_error(SourceError::kCommand);
         ++failures;
       }
       if (renewing && owns_name_ && read_claim(replies[1]).answered &&
@@ -414,11 +404,11 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
         // Expired while we were cut off from Redis, and taken by another process since: our
         // processing list is its now. Take nothing more until the name is ours again.
         owns_name_ = false;
-        state_.count_source_error(SourceError::kCommand);
-        log_->error(
+        context_.state.count_source_error(SourceError::kCommand);
+        context_.log->error(
             "trigger {}: consumer name {} of list {} was taken by another process while this "
             "one could not renew it; items this one holds may be delivered again",
-            trigger_name_, consumer_, config_.list);
+            context_.trigger, consumer_, config_.list);
         reader_.close();
       }
       if (failures == 0 && owns_name_ && !drain_.stopped() && ++turn % kRecoveryEvery == 0) {
@@ -435,7 +425,7 @@ asio::awaitable<void> RedisListSource::recover_dead_consumers() {
   const std::string consumers = consumers_key(config_.list);
   Reply members = co_await keeper_.command(args("SMEMBERS", consumers), kCommandTimeout);
   if (members.error()) {
-    state_.count_source_error(SourceError::kCommand);
+    context_.state.count_source_error(SourceError::kCommand);
     co_return;
   }
   for (const Reply& member : members.elements) {
@@ -443,8 +433,8 @@ asio::awaitable<void> RedisListSource::recover_dead_consumers() {
     Reply alive = co_await keeper_.command(args("EXISTS", heartbeat_key(config_.list, member.str)),
                                            kCommandTimeout);
     if (alive.type != Reply::Type::kInteger || alive.integer != 0) continue;
-    log_->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
-               trigger_name_, member.str, config_.list);
+    context_.log->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
+                       context_.trigger, member.str, config_.list);
     const bool returned = co_await return_items(keeper_, processing_key(config_.list, member.str));
     if (returned) {
       co_await keeper_.command(args("SREM", consumers, member.str), kCommandTimeout);

@@ -18,11 +18,9 @@
 // The drain: stop_taking() ends the takes; LREMs and the heartbeat go on for the events still
 // in flight. close() writes the LREMs still owed until its deadline, releases the consumer
 // name, closes the connections, and run() returns.
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -31,19 +29,13 @@
 #include "config/config.hpp"
 #include "connectors/redis/redis_ack_writer.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_queue_depth.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
+#include "connectors/redis/redis_source_context.hpp"
 #include "connectors/redis/redis_source_drain.hpp"
 #include "connectors/source.hpp"
 
-namespace spdlog {
-class logger;
-}
-
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
+namespace triggerd::redis {
 
 class RedisListSource final : public Source, private Acknowledger, private AckWriter::Owner {
  public:
@@ -92,9 +84,7 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   // name) need not wait for it to expire.
   boost::asio::awaitable<void> release_name();
 
-  const std::string trigger_name_;
-  const std::string connection_name_;
-  const std::string address_;
+  const SourceContext context_;
   const config::RedisListSource& config_;
   const std::string consumer_;
   const std::string processing_;
@@ -103,8 +93,6 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   // random part, so that an operator reading the key can tell who holds it.
   const std::string name_token_;
   const std::size_t max_inflight_;
-  TriggerState& state_;
-  std::shared_ptr<spdlog::logger> log_;
   SourceDrain drain_;  // the ack and keeper loops, and where the drain is
   RedisClient reader_;
   RedisClient keeper_;
@@ -131,8 +119,7 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   // back full (a backlog), back to 2 when one does not (the list ran dry), so that a trickle
   // of items does not cost a pipeline of empty LMOVEs per item.
   std::size_t next_batch_ = 2;
-  std::atomic<std::int64_t> depth_{-1};
+  QueueDepth depth_;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

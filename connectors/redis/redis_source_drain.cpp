@@ -20,15 +20,14 @@ constexpr auto kReapGrace = 200ms;
 
 }  // namespace
 
-SourceDrain::SourceDrain(asio::any_io_executor executor, std::string component, TriggerState& state,
-                         std::string trigger, std::shared_ptr<spdlog::logger> log)
-    : component_(std::move(component)),
-      state_(state),
-      trigger_(std::move(trigger)),
-      log_(std::move(log)),
+SourceDrain::SourceDrain(asio::any_io_executor executor, const char* component,
+                         const SourceContext& context)
+    : component_(component),
+      context_(context),
       close_wake_(executor),
-      tasks_(executor, component_,
-             [&state](std::string_view name) { state.count_internal_error(name); }) {}
+      tasks_(executor, component, [&state = context.state](std::string_view name) {
+        state.count_internal_error(name);
+      }) {}
 
 void SourceDrain::spawn(std::string_view what, asio::awaitable<void> task) {
   tasks_.spawn(what, std::move(task));
@@ -62,7 +61,7 @@ asio::awaitable<void> SourceDrain::sleep(asio::steady_timer& timer,
 }
 
 void SourceDrain::count_read_failure() {
-  if (!stopped_) state_.count_source_error(SourceError::kCommand);
+  if (!stopped_) context_.state.count_source_error(SourceError::kCommand);
 }
 
 asio::awaitable<std::size_t> SourceDrain::closed() {
@@ -77,8 +76,9 @@ asio::awaitable<void> SourceDrain::reap(std::size_t left) {
   if (left == 0) co_return;
   left = co_await tasks_.wait_until(std::chrono::steady_clock::now() + kReapGrace);
   if (left > 0) {
-    log_->error("trigger {}: {} background task(s) still running after the close", trigger_, left);
-    state_.count_internal_error(component_);
+    context_.log->error("trigger {}: {} background task(s) still running after the close",
+                        context_.trigger, left);
+    context_.state.count_internal_error(component_);
   }
 }
 

@@ -13,28 +13,19 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
-#include <memory>
-#include <string>
 #include <string_view>
 
+#include "connectors/redis/redis_source_context.hpp"
 #include "core/task_group.hpp"
 
-namespace spdlog {
-class logger;
-}
-
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
+namespace triggerd::redis {
 
 class SourceDrain {
  public:
-  // `component` names the source kind in triggerd_internal_errors_total ("redis-list");
-  // `state` must outlive this object.
-  SourceDrain(boost::asio::any_io_executor executor, std::string component, TriggerState& state,
-              std::string trigger, std::shared_ptr<spdlog::logger> log);
+  // `component` names the source kind in triggerd_internal_errors_total ("redis-list"); it and
+  // `context` must outlive this object.
+  SourceDrain(boost::asio::any_io_executor executor, const char* component,
+              const SourceContext& context);
 
   // Starts a background loop of the source; `what` names it in the error log line.
   void spawn(std::string_view what, boost::asio::awaitable<void> task);
@@ -64,10 +55,8 @@ class SourceDrain {
   boost::asio::awaitable<void> reap(std::size_t left);
 
  private:
-  const std::string component_;
-  TriggerState& state_;
-  const std::string trigger_;
-  std::shared_ptr<spdlog::logger> log_;
+  const char* const component_;
+  const SourceContext& context_;
   boost::asio::steady_timer close_wake_;  // closed() waits here for close()
   TaskGroup tasks_;
   bool stopped_ = false;
@@ -75,5 +64,4 @@ class SourceDrain {
   std::chrono::steady_clock::time_point deadline_;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

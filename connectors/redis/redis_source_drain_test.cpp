@@ -15,8 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "core/logging.hpp"
-#include "core/metrics.hpp"
+#include "connectors/redis/redis_source_context_for_tests.hpp"
 
 namespace triggerd::redis {
 namespace {
@@ -27,9 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 struct Rig {
   Rig()
-      : metrics({{.name = "t", .function = "fn", .source_type = "redis-stream"}}, "test"),
-        telemetry(*metrics.find("t")),
-        drain(io.get_executor(), "redis-test", telemetry.state, "t", logging::get("redis")) {}
+      : source(6379),  // never connected to
+        telemetry(source.telemetry),
+        drain(io.get_executor(), "redis-test", source.context) {}
 
   template <typename Done>
   bool run_until(Done done, std::chrono::milliseconds limit = 5s) {
@@ -39,7 +38,7 @@ struct Rig {
   }
 
   asio::io_context io;
-  Metrics metrics;
+  SourceContextForTests source;
   TriggerTelemetry& telemetry;
   SourceDrain drain;
 };
@@ -120,9 +119,9 @@ TEST(SourceDrain, ALoopStillRunningAfterTheCloseIsCountedAsAnInternalError) {
   rig.drain.close(Clock::now() + 50ms);
   ASSERT_TRUE(rig.run_until([&] { return reaped; }));
   EXPECT_EQ(left, 1U);
-  EXPECT_NE(
-      rig.metrics.serialize().find("triggerd_internal_errors_total{component=\"redis-test\"} 1"),
-      std::string::npos);
+  EXPECT_NE(rig.source.metrics.serialize().find(
+                "triggerd_internal_errors_total{component=\"redis-test\"} 1"),
+            std::string::npos);
 }
 
 TEST(SourceDrain, AReadFailureIsCountedUnlessTheStopCausedIt) {

@@ -18,8 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kCommandTimeout = 5s;
 // How long one XREADGROUP waits for new entries: short, so a stop or a claim comes soon.
 constexpr auto kBlock = 1000ms;
 // How often the group's lag is read (on the reading connection, between reads).
@@ -48,9 +46,7 @@ std::chrono::milliseconds refresh_interval(std::chrono::milliseconds claim_idle)
 
 RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                      const config::Connection& connection, TriggerState& state)
-    : trigger_name_(trigger.name),
-      connection_name_(connection.name),
-      address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
+    : context_(trigger, connection, state),
       config_(std::get<config::RedisStreamSource>(trigger.source)),
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
@@ -59,33 +55,26 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       refill_at_(ahead_capacity_ / 2),
       claim_interval_(claim_interval(config_.claim_idle)),
       refresh_interval_(refresh_interval(config_.claim_idle)),
-      state_(state),
-      log_(logging::get("redis")),
-      drain_(executor, "redis-stream", state_, trigger_name_, log_),
-      reader_(executor, std::get<config::RedisConnection>(connection.spec)),
-      acks_(executor, std::get<config::RedisConnection>(connection.spec),
+      drain_(executor, "redis-stream", context_),
+      reader_(executor, context_.spec),
+      acks_(executor,
             AckWriter::Settings{.command = args("XACK", config_.stream, config_.group),
                                 .upkeep_every = refresh_interval_},
-            *this, drain_, state_, trigger_name_, log_),
+            *this, drain_, context_),
       sleep_timer_(executor),
       read_wake_(executor),
       feed_wake_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
-      ahead_(ahead_capacity_) {}
+      reconnect_(reader_, context_),
+      ahead_(ahead_capacity_),
+      depth_(state) {}
 
 RedisStreamSource::~RedisStreamSource() = default;
 
-std::optional<std::int64_t> RedisStreamSource::queue_depth() const {
-  const std::int64_t depth = depth_.load(std::memory_order_relaxed);
-  if (depth < 0) return std::nullopt;
-  return depth;
-}
+std::optional<std::int64_t> RedisStreamSource::queue_depth() const { return depth_.get(); }
 
 void RedisStreamSource::publish_depth() {
   if (lag_ < 0) return;
-  const std::int64_t depth = lag_ + static_cast<std::int64_t>(ahead_size_);
-  depth_.store(depth, std::memory_order_relaxed);
-  state_.set_queue_depth(depth);
+  depth_.publish(lag_ + static_cast<std::int64_t>(ahead_size_));
 }
 
 std::size_t RedisStreamSource::free_to_read() const {
@@ -119,8 +108,8 @@ asio::awaitable<bool> RedisStreamSource::connect() {
       args("XGROUP", "CREATE", config_.stream, config_.group, config_.start, "MKSTREAM"),
       kCommandTimeout);
   if (created.error() && created.str.rfind("BUSYGROUP", 0) != 0) {
-    log_->warn("trigger {}: cannot create consumer group {} on stream {}: {}", trigger_name_,
-               config_.group, config_.stream, created.describe());
+    context_.log->warn("trigger {}: cannot create consumer group {} on stream {}: {}",
+                       context_.trigger, config_.group, config_.stream, created.describe());
     reader_.close();
     co_return false;
   }
@@ -139,8 +128,8 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
         continue;
       }
       reconnect_.connected();
-      log_->info("trigger {}: reading stream {} as {}/{} on redis {}", trigger_name_,
-                 config_.stream, config_.group, consumer_, connection_name_);
+      context_.log->info("trigger {}: reading stream {} as {}/{} on redis {}", context_.trigger,
+                         config_.stream, config_.group, consumer_, context_.connection);
       // Entries still in the read-ahead stay there: they are still ours in the PEL, and the
       // re-read below skips them.
       pending_phase_ = true;
@@ -161,7 +150,7 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
     }
     co_await read_once(free);
   }
-  state_.set_source_up(false);
+  context_.state.set_source_up(false);
   reader_.close();
   // The events still in flight finish after the stop, and their XACKs go out as they do,
   // until close() says when to be done.
@@ -200,7 +189,8 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   if (reply.type == Reply::Type::kError) {
     // NOGROUP: the stream or the group was deleted under us; reconnecting re-creates them.
     drain_.count_read_failure();
-    log_->warn("trigger {}: XREADGROUP on {} failed: {}", trigger_name_, config_.stream, reply.str);
+    context_.log->warn("trigger {}: XREADGROUP on {} failed: {}", context_.trigger, config_.stream,
+                       reply.str);
     reader_.close();
     co_await drain_.sleep(sleep_timer_, 1s);
     co_return;
@@ -223,7 +213,7 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   if (!reading_new && pending_phase_) {
     if (seen == 0) {
       pending_phase_ = false;
-      log_->debug("trigger {}: own pending entries re-read", trigger_name_);
+      context_.log->debug("trigger {}: own pending entries re-read", context_.trigger);
     } else {
       pending_cursor_ = last;
     }
@@ -246,8 +236,8 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
   if (drain_.stopped()) co_return;
   if (reply.type == Reply::Type::kError || reply.elements.size() < 2) {
     drain_.count_read_failure();
-    log_->warn("trigger {}: XAUTOCLAIM on {} failed: {}", trigger_name_, config_.stream,
-               reply.describe());
+    context_.log->warn("trigger {}: XAUTOCLAIM on {} failed: {}", context_.trigger, config_.stream,
+                       reply.describe());
     next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
     co_return;
   }
@@ -258,8 +248,8 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
   take_entries(reply.elements[1], &seen);
   publish_depth();
   if (seen > 0) {
-    log_->info("trigger {}: claimed {} entr{} idle longer than {} ms", trigger_name_, seen,
-               seen == 1 ? "y" : "ies", config_.claim_idle.count());
+    context_.log->info("trigger {}: claimed {} entr{} idle longer than {} ms", context_.trigger,
+                       seen, seen == 1 ? "y" : "ies", config_.claim_idle.count());
   }
 }
 
@@ -322,7 +312,7 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
     last = id;
     ++*seen;
     Ahead& slot = ahead_[(ahead_head_ + ahead_size_) % ahead_capacity_];
-    slot.event = make_stream_event(connection_name_, config_.stream, id, entry.elements[1]);
+    slot.event = make_stream_event(context_.connection, config_.stream, id, entry.elements[1]);
     ++ahead_size_;
     held_ids_.insert(id);
   }
@@ -463,17 +453,18 @@ asio::awaitable<void> RedisStreamSource::upkeep() {
     why = acks_.client().last_error();
   }
   if (failed > 0) {
-    state_.count_source_error(SourceError::kCommand);
+    context_.state.count_source_error(SourceError::kCommand);
     if (!refresh_failing_) {
-      log_->warn(
+      context_.log->warn(
           "trigger {}: cannot refresh the idle time of {} held entr{} ({}); if this lasts "
           "claim_idle ({} ms) another consumer may claim them and deliver them again",
-          trigger_name_, held_ids_.size(), held_ids_.size() == 1 ? "y" : "ies", why,
+          context_.trigger, held_ids_.size(), held_ids_.size() == 1 ? "y" : "ies", why,
           config_.claim_idle.count());
     }
     refresh_failing_ = true;
   } else if (refresh_failing_) {
-    log_->info("trigger {}: refreshing the idle time of held entries again", trigger_name_);
+    context_.log->info("trigger {}: refreshing the idle time of held entries again",
+                       context_.trigger);
     refresh_failing_ = false;
   }
 }

@@ -20,11 +20,9 @@
 // no longer refreshed: another replica claims them after claim_idle, or the next start re-reads
 // them); acks and refreshes go on for the events still in flight. close() writes the XACKs
 // still owed until its deadline, then closes both connections, and run() returns.
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,19 +31,13 @@
 #include "config/config.hpp"
 #include "connectors/redis/redis_ack_writer.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_queue_depth.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
+#include "connectors/redis/redis_source_context.hpp"
 #include "connectors/redis/redis_source_drain.hpp"
 #include "connectors/source.hpp"
 
-namespace spdlog {
-class logger;
-}
-
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
+namespace triggerd::redis {
 
 class RedisStreamSource final : public Source, private Acknowledger, private AckWriter::Owner {
  public:
@@ -93,9 +85,7 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   std::size_t free_to_read() const;
   void publish_depth();
 
-  const std::string trigger_name_;
-  const std::string connection_name_;
-  const std::string address_;
+  const SourceContext context_;
   const config::RedisStreamSource& config_;
   const std::string consumer_;
   const std::size_t max_inflight_;
@@ -103,8 +93,6 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   const std::size_t refill_at_;       // read again once the read-ahead holds this many or fewer
   const std::chrono::milliseconds claim_interval_;
   const std::chrono::milliseconds refresh_interval_;  // claim_idle / 3
-  TriggerState& state_;
-  std::shared_ptr<spdlog::logger> log_;
   SourceDrain drain_;  // the feed and ack loops, and where the drain is
   RedisClient reader_;
   // The XACKs, and the idle-time refreshes (its upkeep), on a connection of their own.
@@ -138,8 +126,7 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   // The group's lag as XINFO GROUPS last said, less what our reads of new entries took since;
   // -1 until known. Kept on the reading connection, in step with the read-ahead.
   std::int64_t lag_ = -1;
-  std::atomic<std::int64_t> depth_{-1};
+  QueueDepth depth_;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis
