@@ -17,6 +17,7 @@
 
 #include "tests/function_stub/function_stub.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/temp_file.hpp"
@@ -148,11 +149,7 @@ inline std::size_t distinct_bodies(const FunctionStub& function) {
 // The value of `name{trigger="TRIGGER"}` in one /metrics body.
 inline std::optional<double> sample_in(const std::string& metrics, const std::string& name,
                                        const std::string& trigger) {
-  const std::string series = name + "{trigger=\"" + trigger + "\"} ";
-  const auto at = metrics.find(series);
-  if (at == std::string::npos || (at > 0 && metrics[at - 1] != '\n')) return std::nullopt;
-  const auto value_at = at + series.size();
-  return std::stod(metrics.substr(value_at, metrics.find('\n', value_at) - value_at));
+  return sample(metrics, name + "{trigger=\"" + trigger + "\"}");
 }
 
 // The value of the sample `name{trigger="TRIGGER"}` on /metrics, if there is one.
