@@ -44,15 +44,11 @@ Reply copy_reply(const redisReply& reply) {
   Reply out;
   switch (reply.type) {
     case REDIS_REPLY_STRING:
-      out.type = Reply::Type::kString;
-      out.str.assign(reply.str, reply.len);
-      break;
     case REDIS_REPLY_STATUS:
-      out.type = Reply::Type::kStatus;
-      out.str.assign(reply.str, reply.len);
-      break;
     case REDIS_REPLY_ERROR:
-      out.type = Reply::Type::kError;
+      out.type = reply.type == REDIS_REPLY_STRING   ? Reply::Type::kString
+                 : reply.type == REDIS_REPLY_STATUS ? Reply::Type::kStatus
+                                                    : Reply::Type::kError;
       out.str.assign(reply.str, reply.len);
       break;
     case REDIS_REPLY_INTEGER:

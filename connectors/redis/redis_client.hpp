@@ -81,6 +81,11 @@ std::vector<std::string> args(Parts&&... parts) {
   return std::vector<std::string>{std::string(std::forward<Parts>(parts))...};
 }
 
+// How long a source waits for a connection, and for a command's reply (a blocking read adds
+// its own block time); less once it is closing.
+inline constexpr std::chrono::seconds kConnectTimeout{5};
+inline constexpr std::chrono::seconds kCommandTimeout{5};
+
 // The delay before reconnect attempt `attempt` (1, 2, ...): 100 ms doubling up to 5 s, with
 // jitter so that replicas do not hammer a restarted server in step.
 std::chrono::milliseconds reconnect_delay(int attempt);

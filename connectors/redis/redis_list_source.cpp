@@ -1,5 +1,6 @@
 #include "connectors/redis/redis_list_source.hpp"
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -19,8 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kCommandTimeout = 5s;
 // BLMOVE's own timeout, in seconds: short, so that a stop comes soon.
 constexpr auto kBlock = 1s;
 // Items taken in one round trip at most, when that many slots are free.
@@ -35,9 +34,6 @@ constexpr auto kNameRetry = 1s;
 // More TTL left than the clock allows, by this much, means the holder renewed it: well above
 // the round trips' jitter, well below the renewal's 1 s step.
 constexpr auto kRenewalMargin = 250ms;
-// Repeated failures are logged the first time and then every this many.
-constexpr int kLogEvery = 20;
-
 // Takes the consumer name (KEYS[1], the heartbeat key) for token ARGV[1] with a TTL of ARGV[2]
 // ms when it is free or already ours, which also renews it, and lists the consumer (ARGV[3]) in
 // the list's consumers set (KEYS[2]) in the same step: {1}. When another token holds it:
@@ -92,58 +88,32 @@ std::string RedisListSource::consumers_key(const std::string& list) { return lis
 
 RedisListSource::RedisListSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                  const config::Connection& connection, TriggerState& state)
-    : trigger_name_(trigger.name),
-      connection_name_(connection.name),
-      address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
+    : context_(trigger, connection, state),
       config_(std::get<config::RedisListSource>(trigger.source)),
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       processing_(processing_key(config_.list, consumer_)),
       heartbeat_(heartbeat_key(config_.list, consumer_)),
       name_token_(make_name_token()),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
-      state_(state),
-      log_(logging::get("redis")),
-      reader_(executor, std::get<config::RedisConnection>(connection.spec)),
-      acker_(executor, std::get<config::RedisConnection>(connection.spec)),
-      keeper_(executor, std::get<config::RedisConnection>(connection.spec)),
+      drain_(executor, "redis-list", context_),
+      reader_(executor, context_.spec),
+      keeper_(executor, context_.spec),
+      acks_(executor,
+            AckWriter::Settings{.command = args("LREM", processing_, "-1"),
+                                .one_command_per_item = true},
+            *this, drain_, context_),
       sleep_timer_(executor),
-      ack_wake_(executor),
       bound_wake_(executor),
-      ack_sleep_(executor),
       keeper_timer_(executor),
-      close_wake_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
-      tasks_(executor, "redis-list",
-             [&state](std::string_view component) { state.count_internal_error(component); }) {}
+      reconnect_(reader_, context_),
+      depth_(state) {}
 
 RedisListSource::~RedisListSource() = default;
 
-std::optional<std::int64_t> RedisListSource::queue_depth() const {
-  const std::int64_t depth = depth_.load(std::memory_order_relaxed);
-  if (depth < 0) return std::nullopt;
-  return depth;
-}
-
-std::chrono::milliseconds RedisListSource::bounded(std::chrono::milliseconds timeout) const {
-  if (!closing_) return timeout;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      close_deadline_ - std::chrono::steady_clock::now());
-  return std::clamp(left, 1ms, timeout);
-}
-
-asio::awaitable<void> RedisListSource::sleep(asio::steady_timer& timer,
-                                             std::chrono::milliseconds delay) {
-  timer.expires_after(bounded(delay));
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-void RedisListSource::count_read_failure() {
-  if (!stopped_) state_.count_source_error(SourceError::kCommand);
-}
+std::optional<std::int64_t> RedisListSource::queue_depth() const { return depth_.get(); }
 
 void RedisListSource::stop_taking() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (!drain_.stop()) return;
   // Ends a waiting BLMOVE at once. An item it moved just then stays in our processing list
   // and goes back to the queue at our next start (or when a live consumer sees us gone).
   reader_.close();
@@ -153,12 +123,8 @@ void RedisListSource::stop_taking() {
 
 void RedisListSource::close(std::chrono::steady_clock::time_point deadline) {
   stop_taking();
-  if (closing_) return;
-  closing_ = true;
-  close_deadline_ = deadline;
-  close_wake_.cancel();
-  ack_wake_.cancel();
-  ack_sleep_.cancel();
+  if (!drain_.close(deadline)) return;
+  acks_.wake();
   keeper_timer_.cancel();
 }
 
@@ -169,17 +135,17 @@ asio::awaitable<bool> RedisListSource::return_items(RedisClient& client,
     Reply reply = co_await client.command(args("LMOVE", processing, config_.list, "LEFT", "RIGHT"),
                                           kCommandTimeout);
     if (reply.error()) {
-      state_.count_source_error(SourceError::kCommand);
-      log_->warn("trigger {}: cannot return items of {} to {}: {}", trigger_name_, processing,
-                 config_.list, reply.describe());
+      context_.state.count_source_error(SourceError::kCommand);
+      context_.log->warn("trigger {}: cannot return items of {} to {}: {}", context_.trigger,
+                         processing, config_.list, reply.describe());
       co_return false;
     }
     if (reply.nil()) break;
     ++moved;
   }
   if (moved > 0) {
-    log_->info("trigger {}: returned {} item(s) of {} to {}", trigger_name_, moved, processing,
-               config_.list);
+    context_.log->info("trigger {}: returned {} item(s) of {} to {}", context_.trigger, moved,
+                       processing, config_.list);
   }
   co_return true;
 }
@@ -197,10 +163,10 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
       kCommandTimeout);
   const NameClaim claim = read_claim(claimed);
   if (!claim.answered) {
-    count_read_failure();
+    drain_.count_read_failure();
     if (!claimed.failed()) {
-      log_->warn("trigger {}: cannot take the consumer name {} of list {}: {}", trigger_name_,
-                 consumer_, config_.list, claimed.describe());
+      context_.log->warn("trigger {}: cannot take the consumer name {} of list {}: {}",
+                         context_.trigger, consumer_, config_.list, claimed.describe());
     }
     reader_.close();
     co_return Join::kFailed;
@@ -224,7 +190,7 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
   keeper_timer_.cancel();  // the keeper renews it from now on
   // Our processing list holds what a previous run of this consumer took and never finished.
   // Items of this run that are still in flight or waiting for their LREM stay where they are.
-  if (!inflight_.empty() || !acks_.empty()) co_return Join::kJoined;
+  if (!inflight_.empty() || acks_.waiting() > 0) co_return Join::kJoined;
   const bool returned = co_await return_items(reader_, processing_);
   if (!returned) {
     reader_.close();
@@ -238,27 +204,27 @@ asio::awaitable<void> RedisListSource::name_taken() {
   if (!name_taken_since_) {
     name_taken_since_ = now;
     // Also what a restart after a crash sees: the dead process's heartbeat lives on for its TTL.
-    log_->info(
+    context_.log->info(
         "trigger {}: the consumer name {} of list {} is held by another process ({} is set); "
         "waiting up to {} s for it to be released or to expire",
-        trigger_name_, consumer_, config_.list, heartbeat_,
+        context_.trigger, consumer_, config_.list, heartbeat_,
         std::chrono::seconds(kHeartbeatTtl).count());
   } else if (!name_conflict_logged_ &&
              (holder_renewed_ || now - *name_taken_since_ > kHeartbeatTtl + kNameRetry)) {
     name_conflict_logged_ = true;
-    log_->error(
+    context_.log->error(
         "trigger {}: consumer name {} of list {} is in use by another live process; this one "
         "takes nothing from {} (source down, /readyz 503) until that process stops. Give each "
         "process its own `consumer`",
-        trigger_name_, consumer_, config_.list, config_.list);
+        context_.trigger, consumer_, config_.list, config_.list);
   }
-  co_await sleep(sleep_timer_, kNameRetry);
+  co_await drain_.sleep(sleep_timer_, kNameRetry);
 }
 
 asio::awaitable<void> RedisListSource::run(EventSink& sink) {
-  tasks_.spawn("ack loop", ack_loop());
-  tasks_.spawn("keeper loop", keeper_loop());
-  while (!stopped_) {
+  drain_.spawn("ack loop", acks_.run());
+  drain_.spawn("keeper loop", keeper_loop());
+  while (!drain_.stopped()) {
     if (!reader_.connected() || !owns_name_) {
       reconnect_.lost();
       const Join joined = co_await connect();
@@ -267,30 +233,31 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
         continue;
       }
       if (joined == Join::kFailed) {
-        co_await reconnect_.failed(sleep_timer_, stopped_);
+        co_await reconnect_.failed(sleep_timer_, drain_.stopped());
         continue;
       }
       if (name_conflict_logged_) {
-        log_->info("trigger {}: consumer name {} of list {} is free again", trigger_name_,
-                   consumer_, config_.list);
+        context_.log->info("trigger {}: consumer name {} of list {} is free again",
+                           context_.trigger, consumer_, config_.list);
       }
       name_taken_since_.reset();
       name_conflict_logged_ = false;
       reconnect_.connected();
-      log_->info("trigger {}: taking items of list {} into {} on redis {}", trigger_name_,
-                 config_.list, processing_, connection_name_);
+      context_.log->info("trigger {}: taking items of list {} into {} on redis {}",
+                         context_.trigger, config_.list, processing_, context_.connection);
     }
     co_await sink.wait_for_room();
-    if (stopped_) break;
+    if (drain_.stopped()) break;
     // What a crash now would deliver again: items in flight, and finished ones whose LREM
     // has not completed. Kept within max_inflight.
-    if (!sink.has_room() || inflight_.size() + acks_.size() + removing_ >= max_inflight_) {
+    const std::size_t unremoved = inflight_.size() + acks_.owed();
+    if (!sink.has_room() || unremoved >= max_inflight_) {
       // Woken as soon as LREMs complete; the 10 ms only bound the wait should a wake-up be
       // missed (a plain 10 ms sleep here held every freed slot idle for up to 10 ms).
-      co_await sleep(bound_wake_, 10ms);
+      co_await drain_.sleep(bound_wake_, 10ms);
       continue;
     }
-    const std::size_t room = max_inflight_ - (inflight_.size() + acks_.size() + removing_);
+    const std::size_t room = max_inflight_ - unremoved;
     // Several free slots: take up to that many at once (one round trip); when the list is
     // empty the blocking take below waits for the next item.
     if (room > 1) {
@@ -301,39 +268,29 @@ asio::awaitable<void> RedisListSource::run(EventSink& sink) {
     }
     co_await take_one(sink);
   }
-  state_.set_source_up(false);
+  context_.state.set_source_up(false);
   reader_.close();
   // The events still in flight finish after the stop, and their LREMs go out as they do (the
   // heartbeat goes on too, so no other consumer takes our items meanwhile), until close()
   // says when to be done.
-  while (!closing_) {
-    close_wake_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await close_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  std::size_t left = co_await tasks_.wait_until(close_deadline_);
-  acker_.close();  // ends an LREM still waiting for its reply
+  const std::size_t left = co_await drain_.closed();
+  acks_.client().close();  // ends an LREM still waiting for its reply
   co_await release_name();
   keeper_.close();
-  if (left > 0) {
-    left = co_await tasks_.wait_until(std::chrono::steady_clock::now() + 200ms);
-    if (left > 0) {
-      log_->error("trigger {}: {} background task(s) still running after the close", trigger_name_,
-                  left);
-      state_.count_internal_error("redis-list");
-    }
-  }
+  co_await drain_.reap(left);
 }
 
 asio::awaitable<void> RedisListSource::release_name() {
-  if (!owns_name_ || !keeper_.connected() || std::chrono::steady_clock::now() >= close_deadline_) {
+  if (!owns_name_ || !keeper_.connected() ||
+      std::chrono::steady_clock::now() >= drain_.deadline()) {
     co_return;
   }
   Reply released = co_await keeper_.command(
-      args("EVAL", kReleaseName, "1", heartbeat_, name_token_), bounded(kCommandTimeout));
+      args("EVAL", kReleaseName, "1", heartbeat_, name_token_), drain_.bounded(kCommandTimeout));
   if (released.error()) {
-    log_->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
-                trigger_name_, consumer_, released.describe(),
-                std::chrono::seconds(kHeartbeatTtl).count());
+    context_.log->debug("trigger {}: consumer name {} not released ({}); it expires within {} s",
+                        context_.trigger, consumer_, released.describe(),
+                        std::chrono::seconds(kHeartbeatTtl).count());
   }
   owns_name_ = false;
 }
@@ -343,11 +300,11 @@ asio::awaitable<void> RedisListSource::take_one(EventSink& sink) {
       args("BLMOVE", config_.list, processing_, "RIGHT", "LEFT", std::to_string(kBlock.count())),
       kBlock + kCommandTimeout);
   if (reply.failed()) {
-    count_read_failure();
+    drain_.count_read_failure();
     co_return;  // the loop reconnects
   }
   if (reply.nil()) co_return;  // nothing new
-  if (!submit(sink, reply)) co_await sleep(sleep_timer_, 1s);
+  if (!submit(sink, reply)) co_await drain_.sleep(sleep_timer_, 1s);
 }
 
 asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::size_t count) {
@@ -359,12 +316,12 @@ asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::s
   std::size_t taken = 0;
   for (Reply& reply : replies) {
     if (reply.failed()) {
-      count_read_failure();
+      drain_.count_read_failure();
       break;  // the loop reconnects
     }
     if (reply.nil()) break;  // the list is empty
     if (!submit(sink, reply)) {
-      co_await sleep(sleep_timer_, 1s);
+      co_await drain_.sleep(sleep_timer_, 1s);
       break;
     }
     ++taken;
@@ -374,13 +331,13 @@ asio::awaitable<std::size_t> RedisListSource::take_batch(EventSink& sink, std::s
 
 bool RedisListSource::submit(EventSink& sink, Reply& reply) {
   if (reply.type != Reply::Type::kString) {
-    state_.count_source_error(SourceError::kCommand);
-    log_->warn("trigger {}: taking an item from {} failed: {}", trigger_name_, config_.list,
-               reply.describe());
+    context_.state.count_source_error(SourceError::kCommand);
+    context_.log->warn("trigger {}: taking an item from {} failed: {}", context_.trigger,
+                       config_.list, reply.describe());
     return false;
   }
   std::string item = reply.str;
-  Event event = make_list_event(connection_name_, config_.list, std::move(reply.str));
+  Event event = make_list_event(context_.connection, config_.list, std::move(reply.str));
   const std::uint64_t token = next_token_++;
   event.ack = AckHandle(this, token);
   if (!sink.try_submit(event)) {
@@ -396,71 +353,22 @@ void RedisListSource::acknowledge(std::uint64_t token, Outcome outcome) {
   auto it = inflight_.find(token);
   if (it == inflight_.end()) return;
   // Abandoned: it stays in the processing list, to go back to the queue at the next start.
-  if (outcome != Outcome::abandoned) acks_.push_back(std::move(it->second));
+  if (outcome != Outcome::abandoned) acks_.add(std::move(it->second));
   inflight_.erase(it);
-  ack_wake_.cancel();
 }
 
-asio::awaitable<void> RedisListSource::ack_loop() {
-  while (true) {
-    if (closing_) {
-      if (acks_.empty()) break;
-      if (std::chrono::steady_clock::now() >= close_deadline_) {
-        log_->warn(
-            "trigger {}: {} item(s) not removed from {} by the shutdown deadline; they will be "
-            "delivered again",
-            trigger_name_, acks_.size(), processing_);
-        break;
-      }
-    }
-    if (acks_.empty()) {
-      ack_wake_.expires_at(closing_ ? close_deadline_
-                                    : std::chrono::steady_clock::time_point::max());
-      co_await ack_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    co_await write_acks();
-  }
+void RedisListSource::written(std::vector<std::string>& /*acknowledged*/) {
+  bound_wake_.cancel();  // the LREMs under way no longer count against the bound
 }
 
-asio::awaitable<void> RedisListSource::write_acks() {
-  bool connected = acker_.connected();
-  if (!connected) connected = co_await acker_.connect(bounded(kConnectTimeout));
-  if (!connected) {
-    state_.count_source_error(SourceError::kConnect);
-    co_await sleep(ack_sleep_, reconnect_delay(++ack_failures_));
-    co_return;
-  }
-  // Everything finished since the last round trip: one LREM each, sent together.
-  std::vector<std::string> batch = std::move(acks_);
-  acks_.clear();
-  std::vector<std::vector<std::string>> commands;
-  commands.reserve(batch.size());
-  for (const std::string& item : batch) commands.push_back(args("LREM", processing_, "-1", item));
-  removing_ = batch.size();
-  std::vector<Reply> replies =
-      co_await acker_.pipeline(std::move(commands), bounded(kCommandTimeout));
-  removing_ = 0;
-  bound_wake_.cancel();
-  std::vector<std::string> again;
-  std::string why;
-  for (std::size_t i = 0; i < replies.size(); ++i) {
-    if (replies[i].error()) {
-      again.push_back(std::move(batch[i]));
-      why = replies[i].describe();
-    }
-  }
-  if (!again.empty()) {
-    state_.count_source_error(SourceError::kAck);
-    if (ack_failures_++ % kLogEvery == 0) {
-      log_->warn("trigger {}: LREM of {} item(s) from {} failed: {}; retrying", trigger_name_,
-                 again.size(), processing_, why);
-    }
-    acks_.insert(acks_.begin(), again.begin(), again.end());
-    co_await sleep(ack_sleep_, reconnect_delay(ack_failures_));
-    co_return;
-  }
-  ack_failures_ = 0;
+std::string RedisListSource::describe_write(std::size_t items) const {
+  return fmt::format("LREM of {} item(s) from {}", items, processing_);
+}
+
+std::string RedisListSource::describe_unwritten(std::size_t items) const {
+  return fmt::format(
+      "{} item(s) not removed from {} by the shutdown deadline; they will be delivered again",
+      items, processing_);
 }
 
 asio::awaitable<void> RedisListSource::keeper_loop() {
@@ -468,11 +376,11 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
   int turn = 0;
   const std::string consumers = consumers_key(config_.list);
   const std::string ttl = std::to_string(std::chrono::milliseconds(kHeartbeatTtl).count());
-  while (!closing_) {
+  while (!drain_.closing()) {
     bool connected = keeper_.connected();
     if (!connected) connected = co_await keeper_.connect(kConnectTimeout);
     if (!connected) {
-      state_.count_source_error(SourceError::kConnect);
+      context_.state.count_source_error(SourceError::kConnect);
       ++failures;
     } else {
       // Renewed only once the reader has taken the name: the keeper never takes it itself.
@@ -486,10 +394,9 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
       std::vector<Reply> replies = co_await keeper_.pipeline(std::move(commands), kCommandTimeout);
       if (replies[0].type == Reply::Type::kInteger) {
         failures = 0;
-        depth_.store(replies[0].integer, std::memory_order_relaxed);
-        state_.set_queue_depth(replies[0].integer);
+        depth_.publish(replies[0].integer);
       } else {
-        state_.count_source_error(SourceError::kCommand);
+        context_.state.count_source_error(SourceError::kCommand);
         ++failures;
       }
       if (renewing && owns_name_ && read_claim(replies[1]).answered &&
@@ -497,20 +404,20 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
         // Expired while we were cut off from Redis, and taken by another process since: our
         // processing list is its now. Take nothing more until the name is ours again.
         owns_name_ = false;
-        state_.count_source_error(SourceError::kCommand);
-        log_->error(
+        context_.state.count_source_error(SourceError::kCommand);
+        context_.log->error(
             "trigger {}: consumer name {} of list {} was taken by another process while this "
             "one could not renew it; items this one holds may be delivered again",
-            trigger_name_, consumer_, config_.list);
+            context_.trigger, consumer_, config_.list);
         reader_.close();
       }
-      if (failures == 0 && owns_name_ && !stopped_ && ++turn % kRecoveryEvery == 0) {
+      if (failures == 0 && owns_name_ && !drain_.stopped() && ++turn % kRecoveryEvery == 0) {
         co_await recover_dead_consumers();
       }
     }
     const std::chrono::milliseconds delay =
         failures > 0 ? reconnect_delay(failures) : std::chrono::milliseconds(kKeeperInterval);
-    co_await sleep(keeper_timer_, delay);
+    co_await drain_.sleep(keeper_timer_, delay);
   }
 }
 
@@ -518,16 +425,16 @@ asio::awaitable<void> RedisListSource::recover_dead_consumers() {
   const std::string consumers = consumers_key(config_.list);
   Reply members = co_await keeper_.command(args("SMEMBERS", consumers), kCommandTimeout);
   if (members.error()) {
-    state_.count_source_error(SourceError::kCommand);
+    context_.state.count_source_error(SourceError::kCommand);
     co_return;
   }
   for (const Reply& member : members.elements) {
-    if (member.str == consumer_ || stopped_ || closing_) continue;
+    if (member.str == consumer_ || drain_.stopped() || drain_.closing()) continue;
     Reply alive = co_await keeper_.command(args("EXISTS", heartbeat_key(config_.list, member.str)),
                                            kCommandTimeout);
     if (alive.type != Reply::Type::kInteger || alive.integer != 0) continue;
-    log_->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
-               trigger_name_, member.str, config_.list);
+    context_.log->info("trigger {}: consumer {} of list {} has no heartbeat; returning its items",
+                       context_.trigger, member.str, config_.list);
     const bool returned = co_await return_items(keeper_, processing_key(config_.list, member.str));
     if (returned) {
       co_await keeper_.command(args("SREM", consumers, member.str), kCommandTimeout);

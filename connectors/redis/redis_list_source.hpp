@@ -18,33 +18,26 @@
 // The drain: stop_taking() ends the takes; LREMs and the heartbeat go on for the events still
 // in flight. close() writes the LREMs still owed until its deadline, releases the consumer
 // name, closes the connections, and run() returns.
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "core/task_group.hpp"
 #include "config/config.hpp"
+#include "connectors/redis/redis_ack_writer.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_queue_depth.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
+#include "connectors/redis/redis_source_context.hpp"
+#include "connectors/redis/redis_source_drain.hpp"
 #include "connectors/source.hpp"
 
-namespace spdlog {
-class logger;
-}
+namespace triggerd::redis {
 
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
-
-class RedisListSource final : public Source, private Acknowledger {
+class RedisListSource final : public Source, private Acknowledger, private AckWriter::Owner {
  public:
   // `trigger` (of type redis-list), `connection` and `state` must outlive the source.
   RedisListSource(boost::asio::any_io_executor executor, const config::Trigger& trigger,
@@ -65,6 +58,10 @@ class RedisListSource final : public Source, private Acknowledger {
   enum class Join { kJoined, kFailed, kNameTaken };
 
   void acknowledge(std::uint64_t token, Outcome outcome) override;
+  // AckWriter::Owner: the LREMs.
+  void written(std::vector<std::string>& acknowledged) override;
+  std::string describe_write(std::size_t items) const override;
+  std::string describe_unwritten(std::size_t items) const override;
 
   // Connects the reader, takes the consumer name and returns what a previous run of this
   // consumer left in its processing list.
@@ -80,26 +77,14 @@ class RedisListSource final : public Source, private Acknowledger {
   boost::asio::awaitable<std::size_t> take_batch(EventSink& sink, std::size_t count);
   // Makes a taken item an event and submits it; false (logged) when the reply is not an item.
   bool submit(EventSink& sink, Reply& reply);
-  // Writes LREMs until close(), and then until nothing is owed or the deadline passes.
-  boost::asio::awaitable<void> ack_loop();
-  boost::asio::awaitable<void> write_acks();
   // Depth, heartbeat and the recovery of dead consumers' items, until close().
   boost::asio::awaitable<void> keeper_loop();
   boost::asio::awaitable<void> recover_dead_consumers();
   // Gives the consumer name up at close, so that a restart (or a standby process with the same
   // name) need not wait for it to expire.
   boost::asio::awaitable<void> release_name();
-  // Waits `delay`, or less once closing: never past the close deadline.
-  boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,
-                                     std::chrono::milliseconds delay);
-  // `timeout`, cut to what is left before the close deadline once closing.
-  std::chrono::milliseconds bounded(std::chrono::milliseconds timeout) const;
-  // A command on the reading connection that failed, unless the stop closed the connection.
-  void count_read_failure();
 
-  const std::string trigger_name_;
-  const std::string connection_name_;
-  const std::string address_;
+  const SourceContext context_;
   const config::RedisListSource& config_;
   const std::string consumer_;
   const std::string processing_;
@@ -108,25 +93,16 @@ class RedisListSource final : public Source, private Acknowledger {
   // random part, so that an operator reading the key can tell who holds it.
   const std::string name_token_;
   const std::size_t max_inflight_;
-  TriggerState& state_;
-  std::shared_ptr<spdlog::logger> log_;
+  SourceDrain drain_;  // the ack and keeper loops, and where the drain is
   RedisClient reader_;
-  RedisClient acker_;
   RedisClient keeper_;
+  AckWriter acks_;  // the LREMs, on a connection of their own
   boost::asio::steady_timer sleep_timer_;
-  boost::asio::steady_timer ack_wake_;
-  // The reading loop waits on it while the redelivery bound is reached; the ack loop wakes it
-  // as soon as a batch of LREMs has completed (which is what frees room under the bound).
+  // The reading loop waits on it while the redelivery bound is reached; the ack writer wakes
+  // it as soon as a batch of LREMs has completed (which is what frees room under the bound).
   boost::asio::steady_timer bound_wake_;
-  boost::asio::steady_timer ack_sleep_;
   boost::asio::steady_timer keeper_timer_;
-  boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
-  ReaderReconnect reconnect_;             // keeps reader_ up
-  TaskGroup tasks_;                       // the ack and keeper loops
-
-  bool stopped_ = false;  // stop_taking(): nothing more taken
-  bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
-  std::chrono::steady_clock::time_point close_deadline_;
+  ReaderReconnect reconnect_;  // keeps reader_ up
   // The heartbeat key holds our token, as far as we know: the processing list is ours.
   bool owns_name_ = false;
   // Since when the name has been refused in a row, and whether that was logged as a conflict.
@@ -137,17 +113,13 @@ class RedisListSource final : public Source, private Acknowledger {
   long long holder_ttl_ = -1;
   std::chrono::steady_clock::time_point holder_seen_at_;
   bool holder_renewed_ = false;
-  int ack_failures_ = 0;  // in a row: the backoff and the log's pace
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, std::string> inflight_;  // token -> item
-  std::vector<std::string> acks_;                            // items to LREM
-  std::size_t removing_ = 0;                                 // items in the LREM under way
   // The size of the next batch of LMOVEs, at most the free slots: doubled while batches come
   // back full (a backlog), back to 2 when one does not (the list ran dry), so that a trickle
   // of items does not cost a pipeline of empty LMOVEs per item.
   std::size_t next_batch_ = 2;
-  std::atomic<std::int64_t> depth_{-1};
+  QueueDepth depth_;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

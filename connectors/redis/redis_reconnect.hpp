@@ -5,26 +5,17 @@
 // (create its group, return its processing list) is its `connect` step.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <memory>
-#include <string>
 
-namespace spdlog {
-class logger;
-}
+#include "connectors/redis/redis_source_context.hpp"
 
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
+namespace triggerd::redis {
 
 class RedisClient;
 
 class ReaderReconnect {
  public:
-  // `client` and `state` must outlive this object.
-  ReaderReconnect(RedisClient& client, TriggerState& state, std::string trigger,
-                  std::string connection, std::string address, std::shared_ptr<spdlog::logger> log);
+  // `client` and `context` must outlive this object.
+  ReaderReconnect(RedisClient& client, const SourceContext& context);
 
   // For a source whose client is not connected, around its own connect step:
   //   reconnect.lost();  if (!co_await connect()) { co_await reconnect.failed(...); continue; }
@@ -33,19 +24,14 @@ class ReaderReconnect {
   // failure (triggerd_source_errors_total{kind="connect"}), logs the first and every 20th and
   // waits the backoff delay (not once `stopped`); connected() marks the source up.
   void lost();
-  boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, const bool& stopped);
+  boost::asio::awaitable<void> failed(boost::asio::steady_timer& timer, bool stopped);
   void connected();
 
  private:
   RedisClient& client_;
-  TriggerState& state_;
-  const std::string trigger_;
-  const std::string connection_;
-  const std::string address_;
-  std::shared_ptr<spdlog::logger> log_;
+  const SourceContext& context_;
   int failures_ = 0;
   bool was_up_ = false;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

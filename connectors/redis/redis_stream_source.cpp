@@ -1,5 +1,6 @@
 #include "connectors/redis/redis_stream_source.hpp"
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,8 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kCommandTimeout = 5s;
 // How long one XREADGROUP waits for new entries: short, so a stop or a claim comes soon.
 constexpr auto kBlock = 1000ms;
 // How often the group's lag is read (on the reading connection, between reads).
@@ -26,8 +25,6 @@ constexpr auto kDepthInterval = 1s;
 // Held entries refreshed per XCLAIM (several go in one pipeline): keeps each command, and
 // Redis's time on it, small when max_inflight is large.
 constexpr std::size_t kRefreshBatch = 1000;
-// Repeated failures are logged the first time and then every this many.
-constexpr int kLogEvery = 20;
 
 // Empties the ids acked during a read of the PEL once that read's answer is dealt with.
 struct ForgetAcked {
@@ -49,9 +46,7 @@ std::chrono::milliseconds refresh_interval(std::chrono::milliseconds claim_idle)
 
 RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const config::Trigger& trigger,
                                      const config::Connection& connection, TriggerState& state)
-    : trigger_name_(trigger.name),
-      connection_name_(connection.name),
-      address_(std::get<config::RedisConnection>(connection.spec).address.to_string()),
+    : context_(trigger, connection, state),
       config_(std::get<config::RedisStreamSource>(trigger.source)),
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
@@ -60,34 +55,26 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       refill_at_(ahead_capacity_ / 2),
       claim_interval_(claim_interval(config_.claim_idle)),
       refresh_interval_(refresh_interval(config_.claim_idle)),
-      state_(state),
-      log_(logging::get("redis")),
-      reader_(executor, std::get<config::RedisConnection>(connection.spec)),
-      acker_(executor, std::get<config::RedisConnection>(connection.spec)),
+      drain_(executor, "redis-stream", context_),
+      reader_(executor, context_.spec),
+      acks_(executor,
+            AckWriter::Settings{.command = args("XACK", config_.stream, config_.group),
+                                .upkeep_every = refresh_interval_},
+            *this, drain_, context_),
       sleep_timer_(executor),
       read_wake_(executor),
       feed_wake_(executor),
-      ack_wake_(executor),
-      ack_sleep_(executor),
-      close_wake_(executor),
-      reconnect_(reader_, state_, trigger_name_, connection_name_, address_, log_),
-      tasks_(executor, "redis-stream",
-             [&state](std::string_view component) { state.count_internal_error(component); }),
-      ahead_(ahead_capacity_) {}
+      reconnect_(reader_, context_),
+      ahead_(ahead_capacity_),
+      depth_(state) {}
 
 RedisStreamSource::~RedisStreamSource() = default;
 
-std::optional<std::int64_t> RedisStreamSource::queue_depth() const {
-  const std::int64_t depth = depth_.load(std::memory_order_relaxed);
-  if (depth < 0) return std::nullopt;
-  return depth;
-}
+std::optional<std::int64_t> RedisStreamSource::queue_depth() const { return depth_.get(); }
 
 void RedisStreamSource::publish_depth() {
   if (lag_ < 0) return;
-  const std::int64_t depth = lag_ + static_cast<std::int64_t>(ahead_size_);
-  depth_.store(depth, std::memory_order_relaxed);
-  state_.set_queue_depth(depth);
+  depth_.publish(lag_ + static_cast<std::int64_t>(ahead_size_));
 }
 
 std::size_t RedisStreamSource::free_to_read() const {
@@ -97,26 +84,8 @@ std::size_t RedisStreamSource::free_to_read() const {
   return std::min(ahead_room, held_room);
 }
 
-std::chrono::milliseconds RedisStreamSource::bounded(std::chrono::milliseconds timeout) const {
-  if (!closing_) return timeout;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      close_deadline_ - std::chrono::steady_clock::now());
-  return std::clamp(left, 1ms, timeout);
-}
-
-asio::awaitable<void> RedisStreamSource::sleep(asio::steady_timer& timer,
-                                               std::chrono::milliseconds delay) {
-  timer.expires_after(bounded(delay));
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-void RedisStreamSource::count_read_failure() {
-  if (!stopped_) state_.count_source_error(SourceError::kCommand);
-}
-
 void RedisStreamSource::stop_taking() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (!drain_.stop()) return;
   // Ends a blocking XREADGROUP at once. Entries it had already taken, and those in the
   // read-ahead, stay pending in the group and are delivered again (to this consumer on its
   // next start, or claimed by another once they are idle for claim_idle: they are no longer
@@ -130,12 +99,7 @@ void RedisStreamSource::stop_taking() {
 
 void RedisStreamSource::close(std::chrono::steady_clock::time_point deadline) {
   stop_taking();
-  if (closing_) return;
-  closing_ = true;
-  close_deadline_ = deadline;
-  close_wake_.cancel();
-  ack_wake_.cancel();
-  ack_sleep_.cancel();
+  if (drain_.close(deadline)) acks_.wake();
 }
 
 asio::awaitable<bool> RedisStreamSource::connect() {
@@ -144,8 +108,8 @@ asio::awaitable<bool> RedisStreamSource::connect() {
       args("XGROUP", "CREATE", config_.stream, config_.group, config_.start, "MKSTREAM"),
       kCommandTimeout);
   if (created.error() && created.str.rfind("BUSYGROUP", 0) != 0) {
-    log_->warn("trigger {}: cannot create consumer group {} on stream {}: {}", trigger_name_,
-               config_.group, config_.stream, created.describe());
+    context_.log->warn("trigger {}: cannot create consumer group {} on stream {}: {}",
+                       context_.trigger, config_.group, config_.stream, created.describe());
     reader_.close();
     co_return false;
   }
@@ -153,19 +117,19 @@ asio::awaitable<bool> RedisStreamSource::connect() {
 }
 
 asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
-  tasks_.spawn("ack loop", ack_loop());
-  tasks_.spawn("feed loop", feed_loop(sink));
-  while (!stopped_) {
+  drain_.spawn("ack loop", acks_.run());
+  drain_.spawn("feed loop", feed_loop(sink));
+  while (!drain_.stopped()) {
     if (!reader_.connected()) {
       reconnect_.lost();
       const bool connected = co_await connect();
       if (!connected) {
-        co_await reconnect_.failed(sleep_timer_, stopped_);
+        co_await reconnect_.failed(sleep_timer_, drain_.stopped());
         continue;
       }
       reconnect_.connected();
-      log_->info("trigger {}: reading stream {} as {}/{} on redis {}", trigger_name_,
-                 config_.stream, config_.group, consumer_, connection_name_);
+      context_.log->info("trigger {}: reading stream {} as {}/{} on redis {}", context_.trigger,
+                         config_.stream, config_.group, consumer_, context_.connection);
       // Entries still in the read-ahead stay there: they are still ours in the PEL, and the
       // re-read below skips them.
       pending_phase_ = true;
@@ -186,25 +150,14 @@ asio::awaitable<void> RedisStreamSource::run(EventSink& sink) {
     }
     co_await read_once(free);
   }
-  state_.set_source_up(false);
+  context_.state.set_source_up(false);
   reader_.close();
   // The events still in flight finish after the stop, and their XACKs go out as they do,
   // until close() says when to be done.
-  while (!closing_) {
-    close_wake_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await close_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  std::size_t left = co_await tasks_.wait_until(close_deadline_);
+  const std::size_t left = co_await drain_.closed();
   // Ends an XACK still waiting for its reply: the ack loop then sees the deadline and ends.
-  acker_.close();
-  if (left > 0) {
-    left = co_await tasks_.wait_until(std::chrono::steady_clock::now() + 200ms);
-    if (left > 0) {
-      log_->error("trigger {}: {} background task(s) still running after the close", trigger_name_,
-                  left);
-      state_.count_internal_error("redis-stream");
-    }
-  }
+  acks_.client().close();
+  co_await drain_.reap(left);
 }
 
 asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
@@ -228,17 +181,18 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   reading_history_ = false;
   ForgetAcked forget{acked_while_reading_};
   if (reply.failed()) {
-    count_read_failure();
+    drain_.count_read_failure();
     co_return;  // the loop reconnects
   }
   // Entries of a read that completed just as the stop came stay pending, unstarted.
-  if (stopped_) co_return;
+  if (drain_.stopped()) co_return;
   if (reply.type == Reply::Type::kError) {
     // NOGROUP: the stream or the group was deleted under us; reconnecting re-creates them.
-    count_read_failure();
-    log_->warn("trigger {}: XREADGROUP on {} failed: {}", trigger_name_, config_.stream, reply.str);
+    drain_.count_read_failure();
+    context_.log->warn("trigger {}: XREADGROUP on {} failed: {}", context_.trigger, config_.stream,
+                       reply.str);
     reader_.close();
-    co_await sleep(sleep_timer_, 1s);
+    co_await drain_.sleep(sleep_timer_, 1s);
     co_return;
   }
   if (reply.nil() || reply.elements.empty()) {
@@ -259,7 +213,7 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   if (!reading_new && pending_phase_) {
     if (seen == 0) {
       pending_phase_ = false;
-      log_->debug("trigger {}: own pending entries re-read", trigger_name_);
+      context_.log->debug("trigger {}: own pending entries re-read", context_.trigger);
     } else {
       pending_cursor_ = last;
     }
@@ -276,14 +230,14 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
   reading_history_ = false;
   ForgetAcked forget{acked_while_reading_};
   if (reply.failed()) {
-    count_read_failure();
+    drain_.count_read_failure();
     co_return;
   }
-  if (stopped_) co_return;
+  if (drain_.stopped()) co_return;
   if (reply.type == Reply::Type::kError || reply.elements.size() < 2) {
-    count_read_failure();
-    log_->warn("trigger {}: XAUTOCLAIM on {} failed: {}", trigger_name_, config_.stream,
-               reply.describe());
+    drain_.count_read_failure();
+    context_.log->warn("trigger {}: XAUTOCLAIM on {} failed: {}", context_.trigger, config_.stream,
+                       reply.describe());
     next_claim_ = std::chrono::steady_clock::now() + claim_interval_;
     co_return;
   }
@@ -294,8 +248,8 @@ asio::awaitable<void> RedisStreamSource::claim(std::size_t free) {
   take_entries(reply.elements[1], &seen);
   publish_depth();
   if (seen > 0) {
-    log_->info("trigger {}: claimed {} entr{} idle longer than {} ms", trigger_name_, seen,
-               seen == 1 ? "y" : "ies", config_.claim_idle.count());
+    context_.log->info("trigger {}: claimed {} entr{} idle longer than {} ms", context_.trigger,
+                       seen, seen == 1 ? "y" : "ies", config_.claim_idle.count());
   }
 }
 
@@ -305,7 +259,7 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
   next_depth_ = std::chrono::steady_clock::now() + kDepthInterval;
   Reply reply = co_await reader_.command(args("XINFO", "GROUPS", config_.stream), kCommandTimeout);
   if (reply.failed()) {
-    count_read_failure();
+    drain_.count_read_failure();
     co_return;  // the loop reconnects
   }
   if (reply.type == Reply::Type::kArray) {
@@ -345,8 +299,7 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
       last = id;
       ++*seen;
       held_ids_.insert(id);
-      acks_.push_back(id);
-      ack_wake_.cancel();
+      acks_.add(id);
       continue;
     }
     if (ahead_size_ == ahead_capacity_) {
@@ -359,7 +312,7 @@ std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* s
     last = id;
     ++*seen;
     Ahead& slot = ahead_[(ahead_head_ + ahead_size_) % ahead_capacity_];
-    slot.event = make_stream_event(connection_name_, config_.stream, id, entry.elements[1]);
+    slot.event = make_stream_event(context_.connection, config_.stream, id, entry.elements[1]);
     ++ahead_size_;
     held_ids_.insert(id);
   }
@@ -375,7 +328,8 @@ bool RedisStreamSource::unacknowledged_bound_reached() const {
 
 void RedisStreamSource::start_ahead(EventSink& sink) {
   std::size_t started = 0;
-  while (ahead_size_ > 0 && !stopped_ && sink.has_room() && !unacknowledged_bound_reached()) {
+  while (ahead_size_ > 0 && !drain_.stopped() && sink.has_room() &&
+         !unacknowledged_bound_reached()) {
     Ahead& slot = ahead_[ahead_head_];
     const std::uint64_t token = next_token_++;
     std::string id = slot.event.id;
@@ -404,7 +358,7 @@ void RedisStreamSource::drop_ahead() {
 }
 
 asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
-  while (!stopped_) {
+  while (!drain_.stopped()) {
     if (ahead_size_ == 0) {
       feed_wake_.expires_at(std::chrono::steady_clock::time_point::max());
       co_await feed_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -413,7 +367,7 @@ asio::awaitable<void> RedisStreamSource::feed_loop(EventSink& sink) {
     if (!sink.has_room()) {
       co_await sink.wait_for_room();
       // Still no room: the trigger drains (stop_taking() comes with it). Never a busy loop.
-      if (!sink.has_room() && !stopped_) co_await sleep(feed_wake_, 10ms);
+      if (!sink.has_room() && !drain_.stopped()) co_await drain_.sleep(feed_wake_, 10ms);
       continue;
     }
     if (unacknowledged_bound_reached()) {
@@ -435,70 +389,13 @@ void RedisStreamSource::acknowledge(std::uint64_t token, Outcome outcome) {
     held_ids_.erase(id);  // stays pending for redelivery
     read_wake_.cancel();
   } else {
-    acks_.push_back(std::move(id));
-  }
-  ack_wake_.cancel();
-}
-
-asio::awaitable<void> RedisStreamSource::ack_loop() {
-  next_refresh_ = std::chrono::steady_clock::now() + refresh_interval_;
-  while (true) {
-    const auto now = std::chrono::steady_clock::now();
-    if (closing_) {
-      if (acks_.empty()) break;
-      if (now >= close_deadline_) {
-        log_->warn(
-            "trigger {}: {} XACK(s) not written by the shutdown deadline; those entries stay "
-            "pending and will be delivered again",
-            trigger_name_, acks_.size());
-        break;
-      }
-    } else if (now >= next_refresh_) {
-      co_await refresh_held();
-      continue;
-    }
-    if (acks_.empty()) {
-      ack_wake_.expires_at(closing_ ? close_deadline_ : next_refresh_);
-      co_await ack_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    co_await write_acks();
+    acks_.add(std::move(id));
   }
 }
 
-// The awaited results below go through named variables: g++ 12 miscompiles some co_await
-// expressions in an if's condition (the frame is resumed at the wrong point).
-asio::awaitable<bool> RedisStreamSource::ensure_acker() {
-  bool connected = acker_.connected();
-  if (!connected) connected = co_await acker_.connect(bounded(kConnectTimeout));
-  if (!connected) state_.count_source_error(SourceError::kConnect);
-  co_return connected;
-}
-
-asio::awaitable<void> RedisStreamSource::write_acks() {
-  const bool connected = co_await ensure_acker();
-  if (!connected) {
-    co_await sleep(ack_sleep_, reconnect_delay(++ack_failures_));
-    co_return;
-  }
-  // Everything that finished since the last XACK, in one command.
-  std::vector<std::string> batch = std::move(acks_);
-  acks_.clear();
-  std::vector<std::string> command = args("XACK", config_.stream, config_.group);
-  command.insert(command.end(), batch.begin(), batch.end());
-  Reply reply = co_await acker_.command(std::move(command), bounded(kCommandTimeout));
-  if (reply.error()) {
-    state_.count_source_error(SourceError::kAck);
-    if (ack_failures_++ % kLogEvery == 0) {
-      log_->warn("trigger {}: XACK of {} entr{} failed: {}; retrying", trigger_name_, batch.size(),
-                 batch.size() == 1 ? "y" : "ies", reply.describe());
-    }
-    acks_.insert(acks_.begin(), batch.begin(), batch.end());
-    co_await sleep(ack_sleep_, reconnect_delay(ack_failures_));
-    co_return;
-  }
-  ack_failures_ = 0;
-  for (std::string& id : batch) {
+void RedisStreamSource::written(std::vector<std::string>& acknowledged) {
+  if (acknowledged.empty()) return;
+  for (std::string& id : acknowledged) {
     held_ids_.erase(id);
     if (reading_history_) acked_while_reading_.push_back(std::move(id));
   }
@@ -506,12 +403,23 @@ asio::awaitable<void> RedisStreamSource::write_acks() {
   feed_wake_.cancel();  // and the feeder may start entries again
 }
 
-asio::awaitable<void> RedisStreamSource::refresh_held() {
-  next_refresh_ = std::chrono::steady_clock::now() + refresh_interval_;
+std::string RedisStreamSource::describe_write(std::size_t items) const {
+  return fmt::format("XACK of {} entr{}", items, items == 1 ? "y" : "ies");
+}
+
+std::string RedisStreamSource::describe_unwritten(std::size_t items) const {
+  return fmt::format(
+      "{} XACK(s) not written by the shutdown deadline; those entries stay pending and will be "
+      "delivered again",
+      items);
+}
+
+// Keeps what this replica holds its own, between XACKs on the same connection.
+asio::awaitable<void> RedisStreamSource::upkeep() {
   if (held_ids_.empty()) co_return;
   std::size_t failed = 0;
   std::string why;
-  const bool connected = co_await ensure_acker();
+  const bool connected = co_await acks_.connect();
   if (connected) {
     // XCLAIM with min-idle 0 and JUSTID: the entry stays with this consumer, its idle time
     // starts again at 0, its delivery count is left alone. An id that is no longer pending (its
@@ -533,7 +441,7 @@ asio::awaitable<void> RedisStreamSource::refresh_held() {
       commands.push_back(std::move(command));
     }
     const std::vector<Reply> replies =
-        co_await acker_.pipeline(std::move(commands), kCommandTimeout);
+        co_await acks_.client().pipeline(std::move(commands), kCommandTimeout);
     for (const Reply& reply : replies) {
       if (reply.error()) {
         ++failed;
@@ -542,20 +450,21 @@ asio::awaitable<void> RedisStreamSource::refresh_held() {
     }
   } else {
     failed = 1;
-    why = acker_.last_error();
+    why = acks_.client().last_error();
   }
   if (failed > 0) {
-    state_.count_source_error(SourceError::kCommand);
+    context_.state.count_source_error(SourceError::kCommand);
     if (!refresh_failing_) {
-      log_->warn(
+      context_.log->warn(
           "trigger {}: cannot refresh the idle time of {} held entr{} ({}); if this lasts "
           "claim_idle ({} ms) another consumer may claim them and deliver them again",
-          trigger_name_, held_ids_.size(), held_ids_.size() == 1 ? "y" : "ies", why,
+          context_.trigger, held_ids_.size(), held_ids_.size() == 1 ? "y" : "ies", why,
           config_.claim_idle.count());
     }
     refresh_failing_ = true;
   } else if (refresh_failing_) {
-    log_->info("trigger {}: refreshing the idle time of held entries again", trigger_name_);
+    context_.log->info("trigger {}: refreshing the idle time of held entries again",
+                       context_.trigger);
     refresh_failing_ = false;
   }
 }

@@ -20,33 +20,26 @@
 // no longer refreshed: another replica claims them after claim_idle, or the next start re-reads
 // them); acks and refreshes go on for the events still in flight. close() writes the XACKs
 // still owed until its deadline, then closes both connections, and run() returns.
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
-#include "core/task_group.hpp"
 #include "config/config.hpp"
+#include "connectors/redis/redis_ack_writer.hpp"
 #include "connectors/redis/redis_client.hpp"
+#include "connectors/redis/redis_queue_depth.hpp"
 #include "connectors/redis/redis_reconnect.hpp"
+#include "connectors/redis/redis_source_context.hpp"
+#include "connectors/redis/redis_source_drain.hpp"
 #include "connectors/source.hpp"
 
-namespace spdlog {
-class logger;
-}
+namespace triggerd::redis {
 
-namespace triggerd {
-
-class TriggerState;
-
-namespace redis {
-
-class RedisStreamSource final : public Source, private Acknowledger {
+class RedisStreamSource final : public Source, private Acknowledger, private AckWriter::Owner {
  public:
   // `trigger` (of type redis-stream), `connection` (its redis connection) and `state` must
   // outlive the source.
@@ -67,6 +60,11 @@ class RedisStreamSource final : public Source, private Acknowledger {
   };
 
   void acknowledge(std::uint64_t token, Outcome outcome) override;
+  // AckWriter::Owner: the XACKs, and between them the refresh of held entries' idle time.
+  void written(std::vector<std::string>& acknowledged) override;
+  std::string describe_write(std::size_t items) const override;
+  std::string describe_unwritten(std::size_t items) const override;
+  boost::asio::awaitable<void> upkeep() override;
 
   boost::asio::awaitable<bool> connect();
   boost::asio::awaitable<void> read_once(std::size_t free);
@@ -82,28 +80,12 @@ class RedisStreamSource final : public Source, private Acknowledger {
   // Lets the read-ahead go: its entries stay pending in our PEL, unstarted.
   void drop_ahead();
   boost::asio::awaitable<void> feed_loop(EventSink& sink);
-  // Writes XACKs and refreshes the idle time of held entries, until close() and then until
-  // nothing is owed or the deadline passes.
-  boost::asio::awaitable<void> ack_loop();
-  boost::asio::awaitable<void> write_acks();
-  boost::asio::awaitable<void> refresh_held();
-  // The acknowledging connection, connected if it can be (counted when it cannot).
-  boost::asio::awaitable<bool> ensure_acker();
-  // Waits `delay`, or less once closing: never past the close deadline.
-  boost::asio::awaitable<void> sleep(boost::asio::steady_timer& timer,
-                                     std::chrono::milliseconds delay);
-  // `timeout`, cut to what is left before the close deadline once closing.
-  std::chrono::milliseconds bounded(std::chrono::milliseconds timeout) const;
-  // A read (XREADGROUP, XAUTOCLAIM, XINFO) that failed, unless the stop closed its connection.
-  void count_read_failure();
   // Entries the next read may take: read-ahead room, and held entries within
   // max_inflight + read-ahead capacity (what a crash would deliver again, at most).
   std::size_t free_to_read() const;
   void publish_depth();
 
-  const std::string trigger_name_;
-  const std::string connection_name_;
-  const std::string address_;
+  const SourceContext context_;
   const config::RedisStreamSource& config_;
   const std::string consumer_;
   const std::size_t max_inflight_;
@@ -111,25 +93,16 @@ class RedisStreamSource final : public Source, private Acknowledger {
   const std::size_t refill_at_;       // read again once the read-ahead holds this many or fewer
   const std::chrono::milliseconds claim_interval_;
   const std::chrono::milliseconds refresh_interval_;  // claim_idle / 3
-  TriggerState& state_;
-  std::shared_ptr<spdlog::logger> log_;
+  SourceDrain drain_;  // the feed and ack loops, and where the drain is
   RedisClient reader_;
-  RedisClient acker_;
+  // The XACKs, and the idle-time refreshes (its upkeep), on a connection of their own.
+  AckWriter acks_;
   boost::asio::steady_timer sleep_timer_;
   boost::asio::steady_timer read_wake_;  // the reader waits here for read-ahead room
   boost::asio::steady_timer feed_wake_;  // the feeder waits here for read-ahead entries
-  boost::asio::steady_timer ack_wake_;
-  boost::asio::steady_timer ack_sleep_;
-  boost::asio::steady_timer close_wake_;  // run() waits here for close() after the stop
-  ReaderReconnect reconnect_;             // keeps reader_ up
-  TaskGroup tasks_;                       // the feed and ack loops
+  ReaderReconnect reconnect_;            // keeps reader_ up
 
-  bool stopped_ = false;  // stop_taking(): no more reads, nothing more started
-  bool closing_ = false;  // close(): flush what is owed by close_deadline_, then end
-  std::chrono::steady_clock::time_point close_deadline_;
-  int ack_failures_ = 0;          // in a row: the backoff and the log's pace
   bool refresh_failing_ = false;  // logged once per run of failed refreshes
-  std::chrono::steady_clock::time_point next_refresh_;
   // Re-read our own pending entries (at start, after a reconnect, after a refused submit).
   bool pending_phase_ = true;
   std::string pending_cursor_ = "0";
@@ -141,7 +114,6 @@ class RedisStreamSource final : public Source, private Acknowledger {
   // Entries taken and not yet XACKed (read ahead, in flight or in the ack batch): never
   // handed out twice.
   std::unordered_set<std::string> held_ids_;
-  std::vector<std::string> acks_;
   // While a read of our PEL (XREADGROUP ... 0, XAUTOCLAIM) is under way: the ids whose XACK
   // completed meanwhile. Redis may have run the read before the XACK, so its answer can still
   // list them; they are finished, not to be taken again.
@@ -154,8 +126,7 @@ class RedisStreamSource final : public Source, private Acknowledger {
   // The group's lag as XINFO GROUPS last said, less what our reads of new entries took since;
   // -1 until known. Kept on the reading connection, in step with the read-ahead.
   std::int64_t lag_ = -1;
-  std::atomic<std::int64_t> depth_{-1};
+  QueueDepth depth_;
 };
 
-}  // namespace redis
-}  // namespace triggerd
+}  // namespace triggerd::redis

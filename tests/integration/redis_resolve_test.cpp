@@ -3,37 +3,20 @@
 // loaded with LD_PRELOAD) answers names ending in ".slow.test" as slowly as a test asks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include "tests/function_stub/function_stub.hpp"
 #include "tests/integration/redis_test_helpers.hpp"
-#include "tests/support/process.hpp"
-#include "tests/support/redis_server.hpp"
-#include "tests/support/temp_file.hpp"
-#include "tests/support/triggerd_process.hpp"
 
 namespace triggerd::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string list_trigger(const std::string& name, const std::string& connection) {
-  return "  " + name +
-         ":\n    function: fn\n    source: {type: redis-list, connection: " + connection +
-         ", list: " + name + "}\n";
-}
-
-std::string stream_trigger(const std::string& name, const std::string& connection) {
-  return "  " + name +
-         ":\n    function: fn\n    source: {type: redis-stream, connection: " + connection +
-         ", stream: " + name + ", start: \"0\", consumer: c1}\n";
-}
 
 // redis_config's connection `main` plus `named` at HOST:PORT.
 std::string with_named_connection(std::string config, const std::string& host_port) {
@@ -52,14 +35,6 @@ ProcessOptions slow_resolver(std::chrono::milliseconds delay,
   return options;
 }
 
-void push_items(RedisTestClient& redis, const std::string& list, int first, int count) {
-  std::vector<std::vector<std::string>> commands;
-  for (int i = first; i < first + count; ++i) {
-    commands.push_back({"LPUSH", list, "item-" + std::to_string(i)});
-  }
-  redis.pipeline(commands);
-}
-
 std::size_t lines_in(const std::string& path) {
   std::ifstream in(path);
   std::size_t lines = 0;
@@ -67,17 +42,18 @@ std::size_t lines_in(const std::string& path) {
   return lines;
 }
 
+using RedisNameResolution = RedisTest;
+
 // A Redis whose name takes 3 s to resolve, at every (re)connect of each of its trigger's
 // connections: the other trigger delivers all the while, and /livez answers at once.
-TEST(RedisNameResolution, ASlowLookupStallsNeitherOtherTriggersNorTheAdminApi) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
-  TempFile config(with_named_connection(
-      redis_config(server.port(), function.url("/fn"),
-                   list_trigger("fast", "main") + list_trigger("slow", "named")),
-      "redis.slow.test:" + std::to_string(server.port())));
-  TriggerdProcess triggerd(config.path(), slow_resolver(3000ms));
+TEST_F(RedisNameResolution, ASlowLookupStallsNeitherOtherTriggersNorTheAdminApi) {
+  TriggerdProcess triggerd(
+      config_file(with_named_connection(
+          redis_config(server.port(), function.url("/fn"),
+                       list_trigger("fast") + redis_trigger("redis-list", "list", "slow", {}, {},
+                                                            "named")),
+          "redis.slow.test:" + std::to_string(server.port()))),
+      slow_resolver(3000ms));
   push_items(redis, "fast", 0, 50);
   redis.command({"LPUSH", "slow", "late"});
   // While the lookups are under way.
@@ -109,32 +85,27 @@ TEST(RedisNameResolution, ASlowLookupStallsNeitherOtherTriggersNorTheAdminApi) {
 
 // The name moves to another address (a failover behind DNS); the reconnect after the old
 // server goes looks it up again and finds the new one.
-TEST(RedisNameResolution, AReconnectLooksTheNameUpAgain) {
-  RedisServer old_server;
-  RedisServer new_server(RedisServerOptions{.bind = "127.0.0.2", .port = old_server.port()});
+// (The fixture's server is the old one.)
+TEST_F(RedisNameResolution, AReconnectLooksTheNameUpAgain) {
+  RedisServer new_server(RedisServerOptions{.bind = "127.0.0.2", .port = server.port()});
   TempFile address_file("127.0.0.1\n");
   TempFile lookups("");
-  FunctionStub function;
-  TempFile config(with_named_connection(
-      redis_config(old_server.port(), function.url("/fn"), stream_trigger("moving", "named")),
-      "redis.moving.slow.test:" + std::to_string(old_server.port())));
   TriggerdProcess triggerd(
-      config.path(),
+      config_file(with_named_connection(
+          redis_config(server.port(), function.url("/fn"),
+                       redis_trigger("redis-stream", "stream", "moving",
+                                     {"start: \"0\"", "consumer: c1"}, {}, "named")),
+          "redis.moving.slow.test:" + std::to_string(server.port()))),
       slow_resolver(10ms, {{"TRIGGERD_TEST_RESOLVE_ADDRESS_FILE", address_file.path()},
                            {"TRIGGERD_TEST_RESOLVE_LOG", lookups.path()}}));
-  {
-    RedisTestClient redis(old_server.port());
-    redis.command({"XADD", "moving", "*", "data", "on-the-old-server"});
-  }
+  redis.command({"XADD", "moving", "*", "data", "on-the-old-server"});
   ASSERT_TRUE(function.wait_for_requests(1, 10s)) << triggerd.process().err();
   const std::size_t lookups_before = lines_in(lookups.path());
   EXPECT_GE(lookups_before, 1u);
   std::ofstream(address_file.path(), std::ios::trunc) << "127.0.0.2\n";
-  {
-    RedisTestClient redis(new_server.port(), new_server.host());
-    redis.command({"XADD", "moving", "*", "data", "on-the-new-server"});
-  }
-  old_server.stop();
+  RedisTestClient(new_server.port(), new_server.host())
+      .command({"XADD", "moving", "*", "data", "on-the-new-server"});
+  server.stop();
   ASSERT_TRUE(function.wait_for_requests(2, 15s)) << triggerd.process().err();
   EXPECT_EQ(function.requests()[1].body, "on-the-new-server");
   EXPECT_GT(lines_in(lookups.path()), lookups_before);

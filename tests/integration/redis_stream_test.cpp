@@ -1,62 +1,30 @@
 // The redis-stream source and the redis dead letters through the real binary, against a real
-// redis-server and a function stub (SPEC sections 2, 3, 5 and 6).
+// redis-server and a function stub (SPEC sections 2, 3, 5 and 6). What it shares with the
+// redis-list source (crashes, restarts, the drain) is in redis_recovery_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <memory>
-#include <optional>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "tests/function_stub/function_stub.hpp"
 #include "tests/integration/redis_test_helpers.hpp"
-#include "tests/support/free_port.hpp"
-#include "tests/support/process.hpp"
-#include "tests/support/redis_server.hpp"
-#include "tests/support/temp_file.hpp"
-#include "tests/support/triggerd_process.hpp"
 
 namespace triggerd::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string stream_trigger(const std::string& name, const std::string& extra_source = "",
-                           const std::string& delivery = "") {
-  return "  " + name +
-         ":\n    function: fn\n    source:\n      type: redis-stream\n"
-         "      connection: main\n      stream: " +
-         name + "\n      start: \"0\"\n" + extra_source +
-         (delivery.empty() ? "" : "    delivery:\n" + delivery);
-}
+using RedisStreamSource = RedisTest;
 
-void add_entries(RedisTestClient& redis, const std::string& stream, int first, int count) {
-  std::vector<std::vector<std::string>> commands;
-  for (int i = first; i < first + count; ++i) {
-    commands.push_back({"XADD", stream, "*", "data", "entry-" + std::to_string(i)});
-  }
-  redis.pipeline(commands);
-}
-
-long long pending(RedisTestClient& redis, const std::string& stream) {
-  ReplyPtr reply = redis.command({"XPENDING", stream, "triggerd"});
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return -1;
-  return reply->element[0]->integer;
-}
-
-TEST(RedisStreamSource, DeliversTenThousandEntriesEachOnce) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamSource, DeliversTenThousandEntriesEachOnce) {
   constexpr int kEntries = 10000;
   add_entries(redis, "jobs", 0, kEntries);
-  TempFile config(redis_config(server.port(), function.url("/fn"),
-                               stream_trigger("jobs", "      consumer: c1\n")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_for(stream_trigger("jobs", {"consumer: c1"})));
 
   ASSERT_TRUE(function.wait_for_requests(kEntries, 60s)) << function.request_count();
   ASSERT_TRUE(wait_until([&] { return pending(redis, "jobs") == 0; }, 10s))
@@ -86,32 +54,25 @@ TEST(RedisStreamSource, DeliversTenThousandEntriesEachOnce) {
   EXPECT_EQ(http_get(triggerd.admin_port(), "/readyz").status, 200);
 }
 
-TEST(RedisStreamSource, SendsEntriesWithSeveralFieldsAsJson) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamSource, SendsEntriesWithSeveralFieldsAsJson) {
   redis.command({"XADD", "shapes", "*", "kind", "circle", "r", "2"});
-  TempFile config(redis_config(server.port(), function.url("/fn"), stream_trigger("shapes")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_for(stream_trigger("shapes")));
   ASSERT_TRUE(function.wait_for_requests(1, 10s));
   const auto request = function.requests().front();
   EXPECT_EQ(request.header("content-type"), "application/json");
   EXPECT_EQ(request.body, R"({"kind":"circle","r":"2"})");
 }
 
-TEST(RedisStreamDeadLetter, TakesEveryEntryTheFunctionKeepsFailing) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+using RedisStreamDeadLetter = RedisTest;
+
+TEST_F(RedisStreamDeadLetter, TakesEveryEntryTheFunctionKeepsFailing) {
   function.always(500);
   constexpr int kEntries = 50;
   add_entries(redis, "failing", 0, kEntries);
-  TempFile config(redis_config(
-      server.port(), function.url("/fn"),
-      stream_trigger("failing", "",
-                     "      retries: 2\n      backoff: {delay: 10ms, max: 20ms}\n"
-                     "      dead_letter: {type: redis-stream, connection: main, stream: dlq}\n")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_for(
+      stream_trigger("failing", {},
+                     {"retries: 2", "backoff: {delay: 10ms, max: 20ms}",
+                      "dead_letter: {type: redis-stream, connection: main, stream: dlq}"})));
   ASSERT_TRUE(wait_until(
       [&] {
         return redis.integer({"XLEN", "dlq"}) >= kEntries;
@@ -139,17 +100,11 @@ TEST(RedisStreamDeadLetter, TakesEveryEntryTheFunctionKeepsFailing) {
             static_cast<double>(kEntries));
 }
 
-TEST(RedisStreamDeadLetter, ListDeadLetterGetsAJsonEnvelope) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamDeadLetter, ListDeadLetterGetsAJsonEnvelope) {
   function.always(400);
   add_entries(redis, "rejected", 0, 3);
-  TempFile config(redis_config(
-      server.port(), function.url("/fn"),
-      stream_trigger("rejected", "",
-                     "      dead_letter: {type: redis-list, connection: main, list: dlq}\n")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_for(stream_trigger(
+      "rejected", {}, {"dead_letter: {type: redis-list, connection: main, list: dlq}"})));
   ASSERT_TRUE(wait_until([&] { return redis.integer({"LLEN", "dlq"}) == 3; }, 10s));
   ASSERT_TRUE(wait_until([&] { return pending(redis, "rejected") == 0; }, 5s));
   const auto envelope = boost::json::parse(redis.text({"LINDEX", "dlq", "0"})).as_object();
@@ -160,45 +115,13 @@ TEST(RedisStreamDeadLetter, ListDeadLetterGetsAJsonEnvelope) {
   EXPECT_TRUE(envelope.at("data").as_string().starts_with("entry-"));
 }
 
-TEST(RedisStreamSource, ReportsTheWholeBacklogWhileTheFunctionIsDown) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  TempFile config(redis_config(
-      server.port(), "http://127.0.0.1:" + std::to_string(free_port()) + "/fn",
-      stream_trigger("backlog", "",
-                     "      retries: 100\n      backoff: {policy: constant, delay: 1s}\n")));
-  TriggerdProcess triggerd(config.path());
-  ASSERT_TRUE(
-      wait_until([&] { return http_get(triggerd.admin_port(), "/readyz").status == 200; }, 5s));
-  add_entries(redis, "backlog", 0, 500);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(wait_until(
-      [&] {
-        const auto info = trigger_info(triggerd.admin_port(), "backlog");
-        return info.is_object() && info.as_object().at("backlog").as_int64() == 500;
-      },
-      5s))
-      << boost::json::serialize(trigger_info(triggerd.admin_port(), "backlog"));
-  const auto depth = trigger_sample(triggerd.admin_port(), "triggerd_queue_depth", "backlog");
-  const auto inflight =
-      trigger_sample(triggerd.admin_port(), "triggerd_inflight_events", "backlog");
-  ASSERT_TRUE(depth && inflight);
-  EXPECT_EQ(*depth + *inflight, 500.0);
-  EXPECT_EQ(*inflight, 100.0);  // max_inflight: the rest waits in the stream
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
-}
-
-TEST(RedisStreamSource, ConnectsToRedisByHostName) {
+TEST_F(RedisStreamSource, ConnectsToRedisByHostName) {
   // The name is looked up off the event loop; "localhost" may give ::1 first, where this
   // server does not listen: the next address is tried.
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
   add_entries(redis, "named", 0, 20);
   std::string text = redis_config(server.port(), function.url("/fn"), stream_trigger("named"));
   text.replace(text.find("address: 127.0.0.1:"), 19, "address: localhost:");
-  TempFile config(text);
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_file(text));
   ASSERT_TRUE(function.wait_for_requests(20, 10s)) << triggerd.process().err();
   EXPECT_TRUE(wait_until([&] { return pending(redis, "named") == 0; }, 5s));
   EXPECT_EQ(trigger_sample(triggerd.admin_port(), "triggerd_source_up", "named"), 1.0);
@@ -207,11 +130,11 @@ TEST(RedisStreamSource, ConnectsToRedisByHostName) {
 TEST(RedisStreamConfig, ValidateWarnsWhenClaimIdleIsShorterThanOneEventCanTake) {
   // One event: 3 attempts of up to 5 s (the function's timeout) and backoff ceilings of 1 s
   // and 2 s between them: 18 s. A claim_idle of 10 s is shorter; 30 s is not.
-  const std::string delivery = "      retries: 2\n      backoff: {delay: 1s, max: 2s}\n";
+  const Lines delivery{"retries: 2", "backoff: {delay: 1s, max: 2s}"};
   TempFile config(redis_config(6379, "http://127.0.0.1:9/fn",
-                               stream_trigger("short", "      claim_idle: 10s\n", delivery) +
-                                   stream_trigger("long", "      claim_idle: 30s\n", delivery) +
-                                   stream_trigger("defaulted", "", delivery)));
+                               stream_trigger("short", {"claim_idle: 10s"}, delivery) +
+                                   stream_trigger("long", {"claim_idle: 30s"}, delivery) +
+                                   stream_trigger("defaulted", {}, delivery)));
   const RunResult result = run_process(triggerd_binary(), {"validate", "-c", config.path()});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("warning: triggers.short.source.claim_idle: claim_idle (10s) is "
@@ -228,29 +151,16 @@ TEST(RedisStreamConfig, ValidateWarnsWhenClaimIdleIsShorterThanOneEventCanTake) 
 // The source keeps up to min(count, max_inflight) entries read from Redis but not yet started,
 // so that a slot the function frees gets its next entry without waiting for an XREADGROUP.
 
-// The value of `name{trigger="TRIGGER"}` in one /metrics body.
-std::optional<double> sample_in(const std::string& metrics, const std::string& name,
-                                const std::string& trigger) {
-  const std::string series = name + "{trigger=\"" + trigger + "\"} ";
-  const auto at = metrics.find(series);
-  if (at == std::string::npos || (at > 0 && metrics[at - 1] != '\n')) return std::nullopt;
-  const auto value_at = at + series.size();
-  return std::stod(metrics.substr(value_at, metrics.find('\n', value_at) - value_at));
-}
+using RedisStreamReadAhead = RedisTest;
 
-TEST(RedisStreamReadAhead, HoldsAtMostMaxInflightPlusCountEntriesPending) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamReadAhead, HoldsAtMostMaxInflightPlusCountEntriesPending) {
   function.always(StubStep::respond(200).with_delay(150ms));
   constexpr int kEntries = 80;
   constexpr long long kMaxInflight = 6;
   constexpr long long kCount = 4;  // below max_inflight: the read-ahead holds `count` entries
   add_entries(redis, "ahead", 0, kEntries);
-  TempFile config(
-      redis_config(server.port(), function.url("/fn"),
-                   stream_trigger("ahead", "      count: 4\n", "      max_inflight: 6\n")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(
+      config_for(stream_trigger("ahead", {"count: 4"}, {"max_inflight: 6"})));
   // While the function works through the backlog, the group's pending list holds what is in
   // flight plus the read-ahead: never more than max_inflight + min(count, max_inflight), and
   // most of the time more than max_inflight (the read-ahead is read again once it is down to
@@ -278,23 +188,13 @@ TEST(RedisStreamReadAhead, HoldsAtMostMaxInflightPlusCountEntriesPending) {
   EXPECT_EQ(function.max_concurrent(), kMaxInflight);
 }
 
-TEST(RedisStreamReadAhead, BacklogIsEveryUnfinishedEntryWhileItDrains) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamReadAhead, BacklogIsEveryUnfinishedEntryWhileItDrains) {
   function.always(StubStep::respond(200).with_delay(100ms));
   constexpr std::int64_t kEntries = 150;
   add_entries(redis, "drains", 0, static_cast<int>(kEntries));
-  TempFile config(
-      redis_config(server.port(), function.url("/fn"),
-                   stream_trigger("drains", "      count: 10\n", "      max_inflight: 5\n")));
-  TriggerdProcess triggerd(config.path());
-  ASSERT_TRUE(wait_until(
-      [&] {
-        const auto info = trigger_info(triggerd.admin_port(), "drains");
-        return info.is_object() && info.as_object().at("backlog").as_int64() == kEntries;
-      },
-      5s))
+  TriggerdProcess triggerd(
+      config_for(stream_trigger("drains", {"count: 10"}, {"max_inflight: 5"})));
+  ASSERT_TRUE(reports_backlog(triggerd.admin_port(), "drains", kEntries))
       << boost::json::serialize(trigger_info(triggerd.admin_port(), "drains"));
   // backlog = queue_depth + inflight counts every entry not finished, once: the entries in
   // the group's lag, those read ahead and those in flight. Checked on every answer of the
@@ -329,25 +229,15 @@ TEST(RedisStreamReadAhead, BacklogIsEveryUnfinishedEntryWhileItDrains) {
   }
   EXPECT_EQ(delivered, kEntries);
   EXPECT_GT(samples, 50);
-  EXPECT_TRUE(wait_until(
-      [&] {
-        const auto info = trigger_info(triggerd.admin_port(), "drains");
-        return info.is_object() && info.as_object().at("backlog").as_int64() == 0;
-      },
-      5s));
+  EXPECT_TRUE(reports_backlog(triggerd.admin_port(), "drains", 0));
   EXPECT_EQ(function.request_count(), static_cast<std::uint64_t>(kEntries));
 }
 
-TEST(RedisStreamReadAhead, StartsEntriesInStreamOrderWithMaxInflightOne) {
-  RedisServer server;
-  RedisTestClient redis(server.port());
-  FunctionStub function;
+TEST_F(RedisStreamReadAhead, StartsEntriesInStreamOrderWithMaxInflightOne) {
   function.always(StubStep::respond(200).with_delay(5ms));
   constexpr int kEntries = 200;
   add_entries(redis, "ordered", 0, kEntries);
-  TempFile config(redis_config(server.port(), function.url("/fn"),
-                               stream_trigger("ordered", "", "      max_inflight: 1\n")));
-  TriggerdProcess triggerd(config.path());
+  TriggerdProcess triggerd(config_for(stream_trigger("ordered", {}, {"max_inflight: 1"})));
   ASSERT_TRUE(function.wait_for_requests(kEntries, 30s)) << function.request_count();
   ASSERT_TRUE(wait_until([&] { return pending(redis, "ordered") == 0; }, 5s));
   const auto requests = function.requests();
