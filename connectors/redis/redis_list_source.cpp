@@ -189,8 +189,9 @@ asio::awaitable<RedisListSource::Join> RedisListSource::connect() {
   owns_name_ = true;
   keeper_timer_.cancel();  // the keeper renews it from now on
   // Our processing list holds what a previous run of this consumer took and never finished.
-  // Items of this run that are still in flight or waiting for their LREM stay where they are.
-  if (!inflight_.empty() || acks_.waiting() > 0) co_return Join::kJoined;
+  // Items of this run that are still in flight or owe their LREM (waiting, or in a write
+  // that is under way) stay where they are.
+  if (!inflight_.empty() || acks_.owed() > 0) co_return Join::kJoined;
   const bool returned = co_await return_items(reader_, processing_);
   if (!returned) {
     reader_.close();
