@@ -55,8 +55,6 @@ class AckWriter {
 
   // To be acknowledged with the next write.
   void add(std::string item);
-  // Added and not yet in a write.
-  std::size_t waiting() const { return waiting_.size(); }
   // Not yet acknowledged: waiting, or in the write under way.
   std::size_t owed() const { return waiting_.size() + batch_.size(); }
 
