@@ -94,19 +94,6 @@ struct Lookup {
   FunctionCall* call = nullptr;
 };
 
-struct Connection {
-  explicit Connection(const asio::any_io_executor& executor) : socket(executor) {}
-  void close() {
-    beast::error_code ignored;
-    socket.close(ignored);
-  }
-  tcp::socket socket;
-  beast::flat_buffer buffer;
-  std::string head;  // the request head, rebuilt in place for every request
-  std::optional<AnswerParser> parser;  // a fresh one per answer (a parser cannot be reset)
-  std::shared_ptr<Lookup> lookup;  // while this connection's address is being looked up
-};
-
 std::string describe(const beast::error_code& error) {
   std::string text = error.message();
   std::transform(text.begin(), text.end(), text.begin(),
@@ -137,6 +124,23 @@ bool is_cancelled(const asio::cancellation_state& state) {
 
 }  // namespace
 
+struct FunctionCall::Connection {
+  explicit Connection(const asio::any_io_executor& executor) : socket(executor) {}
+  void close() {
+    beast::error_code ignored;
+    socket.close(ignored);
+  }
+  tcp::socket socket;
+  beast::flat_buffer buffer;
+  std::string head;                    // the request head, rebuilt in place for every request
+  std::optional<AnswerParser> parser;  // a fresh one per answer (a parser cannot be reset)
+  std::shared_ptr<Lookup> lookup;      // while this connection's address is being looked up
+};
+
+void FunctionCall::ConnectionDeleter::operator()(Connection* connection) const noexcept {
+  delete connection;  // closes its socket
+}
+
 HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
   return HttpEndpoint{function.name, function.url, function.timeout, function.max_concurrency,
                       function.headers};
@@ -148,6 +152,8 @@ HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
 // Every path ends in end() exactly once, which gives back the slot and calls on_call_done().
 struct FunctionClient::Impl {
   using Stage = FunctionCall::Stage;
+  using Connection = FunctionCall::Connection;
+  using ConnectionPtr = FunctionCall::ConnectionPtr;
 
   Impl(asio::any_io_executor executor, HttpEndpoint endpoint)
       : executor_(std::move(executor)),
@@ -159,9 +165,7 @@ struct FunctionClient::Impl {
         watchdog_(executor_),
         logger_(logging::get("dispatcher")) {}
 
-  static Connection* connection_of(FunctionCall& call) {
-    return static_cast<Connection*>(call.connection_);
-  }
+  static Connection* connection_of(FunctionCall& call) { return call.connection_.get(); }
 
   // An address written as such needs no lookup: it would only queue behind the lookups of
   // other functions on Asio's one resolver thread.
@@ -307,19 +311,16 @@ struct FunctionClient::Impl {
 
   // Last in, first out: the most recently used connection is the least likely to have been
   // closed by the server's idle timeout, and the older ones time out and go away on their own.
-  Connection* take_idle() {
+  ConnectionPtr take_idle() {
     if (idle_.empty()) return nullptr;
-    Connection* connection = idle_.back().release();
+    ConnectionPtr connection = std::move(idle_.back());
     idle_.pop_back();
     return connection;
   }
 
-  void give_back(Connection* connection) {
-    if (stopped_) {
-      delete connection;  // closes it
-      return;
-    }
-    idle_.emplace_back(connection);
+  // Once stopped, the connection is closed instead.
+  void give_back(ConnectionPtr connection) {
+    if (!stopped_) idle_.push_back(std::move(connection));
   }
 
   void close_idle() {
@@ -328,10 +329,7 @@ struct FunctionClient::Impl {
   }
 
   // Drops the call's connection, closing it.
-  static void drop_connection(FunctionCall& call) {
-    delete connection_of(call);
-    call.connection_ = nullptr;
-  }
+  static void drop_connection(FunctionCall& call) { call.connection_.reset(); }
 
   // --- the steps ---
 
@@ -344,16 +342,16 @@ struct FunctionClient::Impl {
   }
 
   void use_connection(FunctionCall& call) {
-    Connection* pooled = call.replaced_stale_ ? nullptr : take_idle();
+    ConnectionPtr pooled = call.replaced_stale_ ? nullptr : take_idle();
     call.reused_ = pooled != nullptr;
     if (pooled != nullptr) {
-      call.connection_ = pooled;
+      call.connection_ = std::move(pooled);
       send(call);
       return;
     }
     call.stage_ = Stage::connecting;
-    auto* connection = new Connection(executor_);
-    call.connection_ = connection;
+    call.connection_ = ConnectionPtr(new Connection(executor_));
+    Connection* connection = connection_of(call);
     if (numeric_) {
       on_resolved(call, {}, *numeric_);
       return;
@@ -452,12 +450,10 @@ struct FunctionClient::Impl {
     call.result_.retry_after = parser.retry_after();
     // Bytes beyond the answer would be read as the next request's answer: not reusable.
     const bool keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
-    Connection* done = connection_of(call);
-    call.connection_ = nullptr;
     if (keep_alive) {
-      give_back(done);
+      give_back(std::move(call.connection_));
     } else {
-      delete done;
+      drop_connection(call);
     }
     end(call);
   }
@@ -510,7 +506,7 @@ struct FunctionClient::Impl {
   std::size_t available_;   // free slots of max_concurrency
   FunctionCall* waiters_head_ = nullptr;
   FunctionCall* waiters_tail_ = nullptr;
-  std::vector<std::unique_ptr<Connection>> idle_;
+  std::vector<ConnectionPtr> idle_;
   std::vector<FunctionCall*> watched_;  // the calls under way, in no order
   asio::steady_timer watchdog_;
   Clock::time_point watchdog_at_ = Clock::time_point::max();  // max: not armed

@@ -64,6 +64,15 @@ class FunctionCall {
   // ending: cancelled while waiting for a slot, on_call_done() posted.
   enum class Stage : std::uint8_t { idle, waiting_for_slot, connecting, exchanging, ending };
 
+  // The keep-alive connection a call is using, taken from the client's pool or opened for it,
+  // and given back or closed when the call is done with it. Defined in http_client.cpp, the
+  // only place that needs Beast; hence the deleter, so that this header can destroy one.
+  struct Connection;
+  struct ConnectionDeleter {
+    void operator()(Connection* connection) const noexcept;
+  };
+  using ConnectionPtr = std::unique_ptr<Connection, ConnectionDeleter>;
+
   CallResult result_;
   Stage stage_ = Stage::idle;
   bool cancelled_ = false;       // cancel() came while it was under way
@@ -73,8 +82,8 @@ class FunctionCall {
   bool answer_started_ = false;  // at least one byte of an answer arrived
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point deadline_;
-  void* connection_ = nullptr;      // the client's connection in use (owned by the call meanwhile)
-  std::size_t watch_index_ = 0;     // in the client's list of calls under way
+  ConnectionPtr connection_;             // while the call uses one
+  std::size_t watch_index_ = 0;          // in the client's list of calls under way
   FunctionCall* next_waiter_ = nullptr;  // the client's FIFO of calls waiting for a slot
 };
 
