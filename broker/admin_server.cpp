@@ -1,11 +1,8 @@
 #include "broker/admin_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <exception>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,27 +12,21 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
-#include <list>
-#include <stdexcept>
 #include <string>
-#include <optional>
 #include <string_view>
 
-#include "core/desired_replicas.hpp"
 #include "broker/health.hpp"
+#include "core/desired_replicas.hpp"
+#include "core/http_parse_error.hpp"
 #include "core/logging.hpp"
-#include "core/tcp_listener.hpp"
-#include "core/tracked_connection.hpp"
 #include "core/metrics.hpp"
+#include "core/net_names.hpp"
+#include "core/tcp_server.hpp"
 
 namespace triggerd {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -94,76 +85,39 @@ json::object trigger_json(const TriggerTelemetry& trigger) {
   };
 }
 
-bool is_http_parse_error(const beast::error_code& error) {
-  return &error.category() == &http::make_error_code(http::error::bad_target).category() &&
-         error != http::error::end_of_stream && error != http::error::partial_message;
-}
-
 }  // namespace
 
 class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, Metrics& metrics, const Health& health)
-      : io_(io), metrics_(metrics), health_(health), acceptor_(io), log_(logging::get("admin")) {}
+      : metrics_(metrics),
+        health_(health),
+        log_(logging::get("admin")),
+        // A connection or the accept loop that ends with an exception (none should) is a bug
+        // to count in triggerd_internal_errors_total, as well as to log.
+        listener_(io, "admin server", log_, kMaxConnections,
+                  [&metrics](std::string_view) { metrics.internal_errors().count("admin"); }) {}
 
   void start(const config::HostPort& address) {
-    listen_on(acceptor_, address, "server.admin_listen");
-    port_ = acceptor_.local_endpoint().port();
-    log_->info("admin server listening on {}", config::HostPort{address.host, port_}.to_string());
-    spawn("accept loop", accept_loop(shared_from_this()));
-  }
-
-  std::uint16_t port() const { return port_; }
-
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    // Each connection's pending read or write completes with operation_aborted, and its
-    // coroutine ends and removes itself from the list (later, not during this loop).
-    for (beast::tcp_stream* stream : connections_) {
-      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream->close();
-    }
-  }
-
- private:
-  // Neither the accept loop nor a connection throws by design; should one (bad_alloc, a bug),
-  // it is logged and counted instead of vanishing with the coroutine.
-  void spawn(const char* what, asio::awaitable<void> task) {
-    asio::co_spawn(io_, std::move(task), [self = shared_from_this(), what](
-                                             const std::exception_ptr& failure) {
-      if (!failure) return;
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& error) {
-        self->log_->error("admin server: {} failed: {}", what, error.what());
-      } catch (...) {
-        self->log_->error("admin server: {} failed", what);
-      }
-      self->metrics_.internal_errors().count("admin");
+    listener_.listen(address, "server.admin_listen");
+    log_->info("admin server listening on {}",
+               config::HostPort{address.host, listener_.port()}.to_string());
+    listener_.start([self = shared_from_this()](tcp::socket socket) {
+      return self->serve(self, std::move(socket));
     });
   }
 
-  asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
-    while (!stopped_) {
-      std::optional<tcp::socket> socket = co_await accept_next(acceptor_, "admin server", *log_);
-      if (stopped_ || !socket) break;
-      if (connections_.size() >= kMaxConnections) {
-        log_->debug("admin server: {} connections open, refusing one more", kMaxConnections);
-        continue;  // the socket closes as it goes out of scope
-      }
-      spawn("connection", serve(self, std::move(*socket)));
-    }
-  }
+  std::uint16_t port() const { return listener_.port(); }
 
+  void stop() { listener_.stop(); }
+
+ private:
   // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
   asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
-    TrackedConnection<beast::tcp_stream> tracked(connections_, stream);
+    const TcpServer::OpenConnection open = listener_.track(stream.socket());
     beast::flat_buffer buffer;
-    for (bool keep_alive = true; keep_alive && !stopped_;) {
+    for (bool keep_alive = true; keep_alive && !listener_.stopped();) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxRequestBody);
       stream.expires_after(kReadTimeout);
@@ -185,7 +139,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
       } else {
         break;  // closed by the client, timed out, or cut by stop()
       }
-      response.keep_alive(keep_alive && !stopped_);
+      response.keep_alive(keep_alive && !listener_.stopped());
       response.prepare_payload();
       stream.expires_after(kWriteTimeout);
       auto [write_error, written_bytes] = co_await http::async_write(stream, response, kAsTuple);
@@ -241,14 +195,10 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
                       "/v1/triggers[/NAME]");
   }
 
-  asio::io_context& io_;
   Metrics& metrics_;
   const Health& health_;
-  tcp::acceptor acceptor_;
   std::shared_ptr<spdlog::logger> log_;
-  std::list<beast::tcp_stream*> connections_;
-  std::uint16_t port_ = 0;
-  bool stopped_ = false;
+  TcpServer listener_;
 };
 
 AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health)

@@ -1,21 +1,16 @@
 #include "connectors/http/webhook_server.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-
-#include <algorithm>
 #include <cstdint>
-#include <exception>
-#include <list>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -25,21 +20,18 @@
 #include <variant>
 #include <vector>
 
-#include "core/logging.hpp"
-#include "core/tcp_listener.hpp"
-#include "core/text.hpp"
-#include "core/tracked_connection.hpp"
 #include "connectors/event_sink.hpp"
 #include "connectors/http/webhook_auth.hpp"
 #include "connectors/http/webhook_event.hpp"
+#include "core/http_parse_error.hpp"
+#include "core/logging.hpp"
+#include "core/net_names.hpp"
+#include "core/tcp_server.hpp"
+#include "core/text.hpp"
 
 namespace triggerd {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 // buffer_body: the server decides where each body byte goes (and whether to read it at all)
 // once it has seen the header, instead of Beast growing a string on its own.
@@ -95,11 +87,6 @@ Response error_response(unsigned version, http::status status, std::string_view 
   return make_response(version, status, json_body("error", message));
 }
 
-bool is_http_parse_error(const beast::error_code& error) {
-  return &error.category() == &http::make_error_code(http::error::bad_target).category() &&
-         error != http::error::end_of_stream && error != http::error::partial_message;
-}
-
 // Bytes of request bodies held at once, all connections together.
 class ByteBudget {
  public:
@@ -141,14 +128,13 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, config::ServerConfig server, std::vector<WebhookRoute> routes,
        WebhookLimits limits)
-      : io_(io),
-        server_(std::move(server)),
+      : server_(std::move(server)),
         limits_(limits),
         // A single body of max_body_size must always fit, with the byte of slack that lets
         // the parser report a chunked body one byte too long.
         body_budget_(std::max(limits.max_buffered_body_bytes, server_.max_body_size + 1)),
-        acceptor_(io),
-        log_(logging::get("webhook")) {
+        log_(logging::get("webhook")),
+        listener_(io, "webhook ingress", log_, limits.max_connections, nullptr) {
     for (WebhookRoute& route : routes) {
       if (route.sink == nullptr) {
         throw std::invalid_argument("webhook route of trigger " + route.trigger +
@@ -168,40 +154,25 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void start() {
-    listen_on(acceptor_, server_.listen, "server.listen");
-    port_ = acceptor_.local_endpoint().port();
+    listener_.listen(server_.listen, "server.listen");
     log_->info("webhook ingress listening on {} for {} path(s)",
-               config::HostPort{server_.listen.host, port_}.to_string(), routes_.size());
-    spawn(accept_loop(shared_from_this()));
+               config::HostPort{server_.listen.host, listener_.port()}.to_string(), routes_.size());
+    listener_.start([self = shared_from_this()](tcp::socket socket) {
+      return self->serve(self, std::move(socket));
+    });
   }
 
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return listener_.port(); }
+  void stop_accepting() { listener_.stop_accepting(); }
+  void stop() { listener_.stop(); }
 
-  void stop_accepting() {
-    if (draining_) return;
-    draining_ = true;
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    log_->info("webhook ingress: no longer accepting; {} connection(s) open", connections_.size());
+  WebhookStats stats() const {
+    WebhookStats stats = stats_;
+    stats.connections_refused = listener_.connections_refused();
+    return stats;
   }
-
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    draining_ = true;
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    // Each connection's pending operation completes with operation_aborted; its coroutine
-    // then ends and leaves the list (later, not during this loop).
-    for (beast::tcp_stream* stream : connections_) {
-      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream->close();
-    }
-  }
-
-  const WebhookStats& stats() const { return stats_; }
   void on_refused(WebhookServer::RefusalCounter counter) { count_refusal_ = std::move(counter); }
-  std::size_t open_connections() const { return connections_.size(); }
+  std::size_t open_connections() const { return listener_.open_connections(); }
 
  private:
   // Every refused request is counted here: in stats() (4xx as rejected, 503 as busy) and
@@ -213,49 +184,20 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     }
   }
 
-  template <typename Awaitable>
-  void spawn(Awaitable awaitable) {
-    // The data path does not throw; this only catches what should not happen (bad_alloc),
-    // so that it is seen rather than silently ending a connection.
-    asio::co_spawn(io_, std::move(awaitable), [log = log_](const std::exception_ptr& failure) {
-      if (!failure) return;
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& exception) {
-        log->error("webhook ingress: connection failed: {}", exception.what());
-      }
-    });
-  }
-
-  asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
-    while (!draining_) {
-      std::optional<tcp::socket> socket =
-          co_await accept_next(acceptor_, "webhook ingress", *log_);
-      if (draining_ || !socket) break;
-      if (connections_.size() >= limits_.max_connections) {
-        ++stats_.connections_refused;
-        log_->debug("webhook ingress: {} connections open, closing a new one", connections_.size());
-        continue;  // the socket closes as it goes out of scope
-      }
-      beast::error_code ignored;
-      // Answers are small and written whole; waiting to coalesce them only adds latency.
-      socket->set_option(tcp::no_delay(true), ignored);
-      spawn(serve(self, std::move(*socket)));
-    }
-  }
-
   // The unnamed first parameter keeps the Impl alive for as long as the connection runs.
   asio::awaitable<void> serve(std::shared_ptr<Impl> /*self*/, tcp::socket socket) {
+    beast::error_code ignored;
+    // Answers are small and written whole; waiting to coalesce them only adds latency.
+    socket.set_option(tcp::no_delay(true), ignored);
     beast::tcp_stream stream(std::move(socket));
-    TrackedConnection<beast::tcp_stream> tracked(connections_, stream);
+    const TcpServer::OpenConnection open = listener_.track(stream.socket());
     beast::flat_buffer buffer(limits_.max_header_size + kReadChunk);
     After after = After::keep_alive;
-    for (bool first = true; after == After::keep_alive && !stopped_; first = false) {
+    for (bool first = true; after == After::keep_alive && !stopped(); first = false) {
       after = co_await serve_request(stream, buffer, first);
     }
-    if (stopped_) co_return;
+    if (stopped()) co_return;
     if (after == After::linger_close) co_await linger(stream);
-    beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream.close();
   }
@@ -274,7 +216,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         stream.expires_after(limits_.idle_timeout);
       }
       auto [error, bytes] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kAsTuple);
-      if (error || stopped_) co_return After::close;  // closed, idle too long, or stop()
+      if (error || stopped()) co_return After::close;  // closed, idle too long, or stop()
       buffer.commit(bytes);
       if (!first) deadline = Clock::now() + limits_.request_timeout;
     }
@@ -288,7 +230,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     stream.expires_at(deadline);
     auto [header_error, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, kAsTuple);
-    if (stopped_) co_return After::close;
+    if (stopped()) co_return After::close;
     if (header_error) co_return co_await refuse_unreadable(stream, header_error);
 
     const auto& request = parser.get();
@@ -298,7 +240,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     // The query is not part of the route, and is never logged: some senders put tokens there.
     const std::string_view path = target.substr(0, target.find_first_of("?#"));
 
-    if (draining_) {
+    if (draining()) {
       const auto draining_route = routes_.find(path);
       count_refused(draining_route == routes_.end() ? nullptr : &draining_route->second, 503);
       Response response =
@@ -368,7 +310,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         http::response<http::empty_body> go_on(http::status::continue_, version);
         stream.expires_after(limits_.write_timeout);
         auto [error, bytes] = co_await http::async_write(stream, go_on, kAsTuple);
-        if (error || stopped_) co_return After::close;
+        if (error || stopped()) co_return After::close;
       }
       parser.body_limit(server_.max_body_size);
       std::size_t filled = 0;
@@ -385,7 +327,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         window.size = body.size() - filled;
         stream.expires_at(deadline);
         auto [error, bytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-        if (stopped_) co_return After::close;
+        if (stopped()) co_return After::close;
         filled = body.size() - parser.get().body().size;
         parser.get().body().data = nullptr;
         if (error == http::error::need_buffer) continue;
@@ -447,7 +389,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   // Once a whole request was read, the connection stays open if the client wants it to.
   template <typename Request>
   After next_after(const Request& request) const {
-    return request.keep_alive() && !draining_ ? After::keep_alive : After::close;
+    return request.keep_alive() && !draining() ? After::keep_alive : After::close;
   }
 
   Response unauthorized(unsigned version, const Route& route) {
@@ -497,7 +439,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
       parser.get().body().size = scratch.size();
       stream.expires_at(deadline);
       auto [error, bytes] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-      if (stopped_) co_return After::close;
+      if (stopped()) co_return After::close;
       parser.get().body().data = nullptr;
       if (error == http::error::need_buffer) continue;
       if (error == http::error::body_limit || is_http_parse_error(error)) {
@@ -534,11 +476,11 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<After> answer(beast::tcp_stream& stream, Response response, After after) {
-    response.keep_alive(after == After::keep_alive && !draining_);
+    response.keep_alive(after == After::keep_alive && !draining());
     response.prepare_payload();
     stream.expires_after(limits_.write_timeout);
     auto [error, bytes] = co_await http::async_write(stream, response, kAsTuple);
-    if (error || stopped_) co_return After::close;
+    if (error || stopped()) co_return After::close;
     if (after == After::keep_alive && !response.keep_alive()) co_return After::close;
     co_return after;
   }
@@ -549,7 +491,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   // cost more than the bytes (about 7 % of triggerd's CPU per webhook event).
   asio::awaitable<After> answer_accepted(beast::tcp_stream& stream, unsigned version,
                                          std::string_view id, After after) {
-    const bool keep_alive = after == After::keep_alive && !draining_;
+    const bool keep_alive = after == After::keep_alive && !draining();
     std::string text;
     text.reserve(192 + id.size());
     text.append(version == 10 ? "HTTP/1.0" : "HTTP/1.1");
@@ -563,7 +505,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     text.append(body);
     stream.expires_after(limits_.write_timeout);
     auto [error, bytes] = co_await asio::async_write(stream, asio::buffer(text), kAsTuple);
-    if (error || stopped_) co_return After::close;
+    if (error || stopped()) co_return After::close;
     if (after == After::keep_alive && !keep_alive) co_return After::close;
     co_return after;
   }
@@ -578,23 +520,21 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
       stream.expires_at(until);
       auto [error, bytes] =
           co_await stream.async_read_some(asio::buffer(scratch.data(), scratch.size()), kAsTuple);
-      if (error || stopped_) co_return;
+      if (error || stopped()) co_return;
     }
   }
 
-  asio::io_context& io_;
+  bool draining() const { return listener_.draining(); }
+  bool stopped() const { return listener_.stopped(); }
+
   const config::ServerConfig server_;
   const WebhookLimits limits_;
   std::map<std::string, Route, std::less<>> routes_;
   ByteBudget body_budget_;
-  tcp::acceptor acceptor_;
   std::shared_ptr<spdlog::logger> log_;
-  std::list<beast::tcp_stream*> connections_;
-  WebhookStats stats_;
+  TcpServer listener_;
+  WebhookStats stats_;  // but connections_refused, which listener_ counts
   WebhookServer::RefusalCounter count_refusal_;
-  std::uint16_t port_ = 0;
-  bool draining_ = false;
-  bool stopped_ = false;
 };
 
 WebhookServer::WebhookServer(boost::asio::io_context& io, config::ServerConfig server,
