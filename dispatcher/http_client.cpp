@@ -24,14 +24,11 @@
 #include <optional>
 
 #include "core/logging.hpp"
+#include "core/net_names.hpp"
 
 namespace triggerd {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 // Functions may answer with cookies and tracing headers; 8 KiB (Beast's default) is tight.

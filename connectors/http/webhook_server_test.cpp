@@ -22,14 +22,11 @@
 #include <vector>
 
 #include "connectors/event_sink.hpp"
+#include "core/net_names.hpp"
 
 namespace triggerd {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Response = http::response<http::string_body>;
 using namespace std::string_literals;
 using namespace std::chrono_literals;

@@ -29,24 +29,16 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/http_parse_error.hpp"
+#include "core/net_names.hpp"
+
 namespace triggerd::testing {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 // Errors come back as values: a client going away is the normal end of a connection here.
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 constexpr std::string_view kControlPrefix = "/_stub/";
-
-// A parse error, as opposed to the client going away.
-bool is_malformed(const beast::error_code& error) {
-  return error.category() == beast::error_code(http::error::end_of_stream).category() &&
-         error != http::error::end_of_stream && error != http::error::partial_message;
-}
 
 std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -729,7 +721,7 @@ class FunctionStub::Impl {
         // answer so that a test sees what went wrong.
         if (read_error == http::error::body_limit) {
           co_await write_plain(socket, http::status::payload_too_large, "body too large\n");
-        } else if (is_malformed(read_error)) {
+        } else if (is_http_parse_error(read_error)) {
           co_await write_plain(socket, http::status::bad_request, read_error.message() + "\n");
         }
         co_return;

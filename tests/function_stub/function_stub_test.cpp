@@ -31,15 +31,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/net_names.hpp"
+
 extern char** environ;
 
 namespace triggerd::testing {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using Headers = std::vector<std::pair<std::string, std::string>>;

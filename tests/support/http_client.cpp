@@ -13,13 +13,11 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 
+#include "core/net_names.hpp"
+
 namespace triggerd::testing {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 std::string lower(std::string_view text) {
