@@ -518,6 +518,13 @@ StubStep StubStep::with_body(std::string body_value) && {
   return std::move(*this);
 }
 
+StubStep StubStep::then(After after_value) const& { return StubStep(*this).then(after_value); }
+
+StubStep StubStep::then(After after_value) && {
+  after = after_value;
+  return std::move(*this);
+}
+
 std::string RecordedRequest::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
     if (beast::iequals(key, name)) return value;
@@ -771,10 +778,12 @@ class FunctionStub::Impl {
 
       // The step's answer, formatted once (see PreparedStep): one send of one buffer, where
       // Beast's serializer gathered a dozen into sendmsg.
-      const std::string& answer = step->answer(request.version, keep_alive, head);
+      const StubStep::After after = step->step().after;
+      const bool announce_keep_alive = keep_alive && after != StubStep::After::kClose;
+      const std::string& answer = step->answer(request.version, announce_keep_alive, head);
       auto [write_error, written] =
           co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
-      if (write_error || !keep_alive) break;
+      if (write_error || !announce_keep_alive || after == StubStep::After::kHangUp) break;
     }
     socket.shutdown(tcp::socket::shutdown_send, ignored);
   }

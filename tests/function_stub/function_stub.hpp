@@ -22,6 +22,7 @@ namespace triggerd::testing {
 // What the stub does with one request. Build one with the named constructors:
 //   StubStep::respond(503).with_header("Retry-After", "2")
 //   StubStep::respond(200, R"({"ok":true})").with_delay(std::chrono::milliseconds(50))
+//   StubStep::respond(200).then(StubStep::After::kClose)
 //   StubStep::close_connection()   StubStep::reset_connection()   StubStep::hang()
 struct StubStep {
   enum class Kind {
@@ -38,6 +39,14 @@ struct StubStep {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 
+  // What a kRespond step does with the connection once it has answered.
+  enum class After {
+    kAsAsked,  // keep it or close it, as the request's HTTP version and Connection field say
+    kClose,    // answer with Connection: close, then close it, like a server without keep-alive
+    kHangUp,   // answer as keep-alive, then close it anyway, like a server's idle timeout
+  };
+  After after = After::kAsAsked;
+
   static StubStep respond(int status, std::string body = "");
   static StubStep close_connection();
   static StubStep reset_connection();
@@ -49,6 +58,8 @@ struct StubStep {
   StubStep with_header(std::string name, std::string value) &&;
   StubStep with_body(std::string body) const&;
   StubStep with_body(std::string body) &&;
+  StubStep then(After after) const&;
+  StubStep then(After after) &&;
 };
 
 // One request as the stub received it.

@@ -697,16 +697,20 @@ TEST(FunctionStub, AnswersLatencyWithZeroCountWhenNotRecording) {
 // The stub formats each step's answer once and writes those bytes, and parses requests with its
 // own light parser: these pin the bytes and the connection handling down.
 
+// The default answer, and the same closing the connection.
+constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+constexpr std::string_view kOkClose =
+    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
 TEST(FunctionStubWire, AnswersAtOnceWithA200AndContentLength0AndKeepsTheConnection) {
   FunctionStubOptions options;
   options.record = false;  // the benchmarks' configuration
   FunctionStub stub(options);
   RawConnection connection(stub.port());
   ASSERT_TRUE(connection.connected());
-  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(connection.send("POST /f HTTP/1.1\r\nHost: stub\r\nContent-Length: 3\r\n\r\nabc"));
-    EXPECT_EQ(connection.read_like(kAnswer), kAnswer) << "request " << i;
+    EXPECT_EQ(connection.read_like(kOk), kOk) << "request " << i;
   }
   EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
   EXPECT_EQ(stub.request_count(), 3u);
@@ -766,52 +770,73 @@ TEST(FunctionStubWire, Answers204And304WithoutContentLength) {
   EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
 }
 
-TEST(FunctionStubWire, ClosesAfterAnsweringConnectionClose) {
+// Whether a connection stays open after an answer: as the request's version and first
+// Connection field ask, unless the step says otherwise.
+struct KeepAliveCase {
+  const char* name;
+  StubStep step;
+  std::string_view request;
+  std::string_view answer;
+  bool closes;
+};
+
+void PrintTo(const KeepAliveCase& test, std::ostream* out) { *out << test.name; }
+
+class FunctionStubKeepAlive : public ::testing::TestWithParam<KeepAliveCase> {};
+
+TEST_P(FunctionStubKeepAlive, ClosesOrKeepsTheConnectionAfterTheAnswer) {
+  const KeepAliveCase& test = GetParam();
   FunctionStub stub;
+  stub.always(test.step);
   RawConnection connection(stub.port());
-  constexpr std::string_view kAnswer =
-      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-  ASSERT_TRUE(
-      connection.send("POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"));
-  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
-  EXPECT_TRUE(connection.closed_by_peer());
+  // A kept connection must carry a second request as well.
+  for (int i = 0; i < (test.closes ? 1 : 2); ++i) {
+    ASSERT_TRUE(connection.send(test.request));
+    EXPECT_EQ(connection.read_like(test.answer), test.answer) << "request " << i;
+  }
+  if (test.closes) {
+    EXPECT_TRUE(connection.closed_by_peer());
+  } else {
+    EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
+  }
 }
 
-TEST(FunctionStubWire, KeepsHttp10ConnectionsOnlyWhenAskedTo) {
-  FunctionStub stub;
-  {
-    RawConnection connection(stub.port());
-    constexpr std::string_view kAnswer = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
-    ASSERT_TRUE(connection.send("GET / HTTP/1.0\r\n\r\n"));
-    EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
-    EXPECT_TRUE(connection.closed_by_peer());
-  }
-  RawConnection connection(stub.port());
-  constexpr std::string_view kAnswer =
-      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(connection.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-    EXPECT_EQ(connection.read_like(kAnswer), kAnswer) << "request " << i;
-  }
-  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
-}
-
-TEST(FunctionStubWire, TakesKeepAliveFromTheFirstConnectionField) {
-  FunctionStub stub;
-  {
-    RawConnection connection(stub.port());
-    constexpr std::string_view kAnswer =
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-    ASSERT_TRUE(connection.send("GET / HTTP/1.1\r\nConnection: close\r\nConnection: x\r\n\r\n"));
-    EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
-    EXPECT_TRUE(connection.closed_by_peer());
-  }
-  RawConnection connection(stub.port());
-  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-  ASSERT_TRUE(connection.send("GET / HTTP/1.1\r\nConnection: x\r\nConnection: close\r\n\r\n"));
-  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
-  EXPECT_TRUE(connection.quiet_for(milliseconds(50)));
-}
+INSTANTIATE_TEST_SUITE_P(
+    Cases, FunctionStubKeepAlive,
+    ::testing::Values(
+        KeepAliveCase{
+            .name = "ConnectionClose",
+            .request = "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+            .answer = kOkClose,
+            .closes = true},
+        KeepAliveCase{.name = "Http10",
+                      .request = "GET / HTTP/1.0\r\n\r\n",
+                      .answer = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                      .closes = true},
+        KeepAliveCase{
+            .name = "Http10KeepAlive",
+            .request = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            .answer = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            .closes = false},
+        KeepAliveCase{.name = "FirstConnectionFieldClose",
+                      .request = "GET / HTTP/1.1\r\nConnection: close\r\nConnection: x\r\n\r\n",
+                      .answer = kOkClose,
+                      .closes = true},
+        KeepAliveCase{.name = "CloseInALaterConnectionField",
+                      .request = "GET / HTTP/1.1\r\nConnection: x\r\nConnection: close\r\n\r\n",
+                      .answer = kOk,
+                      .closes = false},
+        KeepAliveCase{.name = "StepClosesAndSaysSo",
+                      .step = StubStep::respond(200).then(StubStep::After::kClose),
+                      .request = "GET / HTTP/1.1\r\n\r\n",
+                      .answer = kOkClose,
+                      .closes = true},
+        KeepAliveCase{.name = "StepHangsUpWithoutSaying",
+                      .step = StubStep::respond(200).then(StubStep::After::kHangUp),
+                      .request = "GET / HTTP/1.1\r\n\r\n",
+                      .answer = kOk,
+                      .closes = true}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 TEST(FunctionStubWire, RecordsARequestWrittenInPiecesWithAChunkedBody) {
   FunctionStub stub;
@@ -823,8 +848,7 @@ TEST(FunctionStubWire, RecordsARequestWrittenInPiecesWithAChunkedBody) {
     ASSERT_TRUE(connection.send(piece));
     std::this_thread::sleep_for(milliseconds(10));
   }
-  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  EXPECT_EQ(connection.read_like(kOk), kOk);
   const auto requests = stub.requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].method, "POST");
@@ -862,9 +886,7 @@ TEST(FunctionStubWire, WithRecordingOffAnswersPipelinedRequestsWithBodies) {
       "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n"
       "GET /3 HTTP/1.1\r\n\r\n"
       "POST /4 HTTP/1.1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlast"));
-  const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-  const std::string expected =
-      kOk + kOk + kOk + "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+  const std::string expected = std::string(kOk).append(kOk).append(kOk).append(kOkClose);
   EXPECT_EQ(connection.read_like(expected), expected);
   EXPECT_TRUE(connection.closed_by_peer());
   EXPECT_EQ(stub.request_count(), 4u);
@@ -895,8 +917,7 @@ TEST(FunctionStubWire, AnswersExpectContinueWithRecordingOffAndReadsTheBodyAfter
   EXPECT_EQ(connection.read_like(kContinue), kContinue);
   EXPECT_TRUE(connection.quiet_for(milliseconds(50)));  // no answer before the body
   ASSERT_TRUE(connection.send(body));
-  constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-  EXPECT_EQ(connection.read_like(kAnswer), kAnswer);
+  EXPECT_EQ(connection.read_like(kOk), kOk);
   const LatencySummary latency = stub.latency();
   EXPECT_EQ(latency.count, 1u);
   EXPECT_EQ(latency.unparsed, 0u);
