@@ -1,87 +1,56 @@
-// Dispatcher against real HTTP servers on 127.0.0.1: a scripted function (and a scripted dead
-// letter) that answer a given sequence of statuses and delays, and record what they received.
-// The servers run on their own thread and io_context, the dispatcher on the test's.
-//
-// TODO: move to tests/function_stub/ once that shared stub exists.
+// Dispatcher against real HTTP servers on 127.0.0.1: function stubs (tests/function_stub/) stand
+// in for the function and for an http dead letter, answer what each test scripts, and record
+// what they received. They run on their own threads, the dispatcher on the test's.
 #include "dispatcher/dispatcher.hpp"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/metrics.hpp"
+#include "core/net_names.hpp"
+#include "core/time_format.hpp"
 #include "dispatcher/delivery.hpp"
 #include "dispatcher/http_client.hpp"
 #include "dispatcher/http_dead_letter.hpp"
-#include "core/time_format.hpp"
+#include "tests/function_stub/function_stub.hpp"
 
 namespace triggerd {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::FunctionStub;
+using testing::RecordedRequest;
+using testing::StubStep;
 
 // ---------------------------------------------------------------------------------------------
-// The scripted server.
+// The stubs.
 
-struct Reply {
-  enum class Then {
-    keep_alive,       // answer, keep the connection
-    close,            // answer with Connection: close, then close
-    hang_up_quietly,  // answer as keep-alive, then close anyway (a server's idle timeout)
-    drop,             // close without answering
-  };
-  unsigned status = 200;
-  std::chrono::milliseconds delay{0};
-  std::vector<std::pair<std::string, std::string>> headers;
-  Then then = Then::keep_alive;
-};
+// An answer of the function or the dead letter; it carries a body, as a function's answers do,
+// which the client must read past to use the connection again.
+StubStep answer(int status) { return StubStep::respond(status, "answer body"); }
 
-struct Received {
-  std::string target;
-  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in order
-  std::string body;
-  int connection = 0;  // 1, 2, ... in accept order
-  Clock::time_point at;
+// The stub answers `steps` to the next requests, in order, and 200 after them.
+void script(FunctionStub& stub, std::vector<StubStep> steps) {
+  stub.clear_script();
+  stub.always(answer(200));
+  for (StubStep& step : steps) stub.enqueue(std::move(step));
+}
 
-  // The value of the only header of that name; "<absent>" or "<repeated>" otherwise.
-  std::string header(std::string_view name) const {
-    std::string value = "<absent>";
-    for (const auto& [key, field] : headers) {
-      if (key != name) continue;
-      if (value != "<absent>") return "<repeated>";
-      value = field;
-    }
-    return value;
-  }
-};
+config::HttpUrl url_of(const FunctionStub& stub, const std::string& target) {
+  return {stub.url(target), "127.0.0.1", stub.port(), target};
+}
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -90,113 +59,17 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-class ScriptedServer {
- public:
-  ScriptedServer() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
+// The value of the only header of that name (lower case); "<absent>" or "<repeated>" otherwise,
+// so that a header written twice fails a test as surely as a missing one.
+std::string only_header(const RecordedRequest& request, std::string_view name) {
+  std::string value = "<absent>";
+  for (const auto& [key, field] : request.headers) {
+    if (lower(key) != name) continue;
+    if (value != "<absent>") return "<repeated>";
+    value = field;
   }
-  ~ScriptedServer() {
-    io_.stop();
-    thread_.join();
-  }
-  ScriptedServer(const ScriptedServer&) = delete;
-  ScriptedServer& operator=(const ScriptedServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  config::HttpUrl url(const std::string& target) const {
-    return {"http://127.0.0.1:" + std::to_string(port_) + target, "127.0.0.1", port_, target};
-  }
-
-  // The answers to the next requests, in order; after them, 200.
-  void script(std::vector<Reply> replies) {
-    std::lock_guard lock(mutex_);
-    script_.assign(replies.begin(), replies.end());
-  }
-
-  std::vector<Received> received() const {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-  std::size_t request_count() const {
-    std::lock_guard lock(mutex_);
-    return received_.size();
-  }
-  int connections() const { return connections_.load(); }
-  int max_concurrent() const { return max_concurrent_.load(); }
-
- private:
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (error) co_return;
-      const int id = ++connections_;
-      asio::co_spawn(io_, session(std::move(socket), id), asio::detached);
-    }
-  }
-
-  asio::awaitable<void> session(tcp::socket socket, int id) {
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request<http::string_body> request;
-      auto [read_error, read] =
-          co_await http::async_read(stream, buffer, request, asio::as_tuple(asio::use_awaitable));
-      if (read_error) co_return;
-      Reply reply;
-      {
-        std::lock_guard lock(mutex_);
-        Received& entry = received_.emplace_back();
-        entry.target = std::string(request.target());
-        for (const auto& field : request) {
-          entry.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
-        }
-        entry.body = request.body();
-        entry.connection = id;
-        entry.at = Clock::now();
-        if (!script_.empty()) {
-          reply = script_.front();
-          script_.pop_front();
-        }
-      }
-      const int now_concurrent = ++concurrent_;
-      int seen = max_concurrent_.load();
-      while (now_concurrent > seen &&
-             !max_concurrent_.compare_exchange_weak(seen, now_concurrent)) {
-      }
-      if (reply.delay > 0ms) {
-        asio::steady_timer timer(io_, reply.delay);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-      --concurrent_;
-      if (reply.then == Reply::Then::drop) co_return;  // closes the socket unanswered
-      http::response<http::string_body> response{static_cast<http::status>(reply.status), 11};
-      for (const auto& [name, value] : reply.headers) response.set(name, value);
-      response.keep_alive(reply.then != Reply::Then::close);
-      response.body() = "answer body";
-      response.prepare_payload();
-      auto [write_error, written] =
-          co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
-      if (write_error || reply.then != Reply::Then::keep_alive) {
-        beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        co_return;
-      }
-    }
-  }
-
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::deque<Reply> script_;
-  std::vector<Received> received_;
-  std::atomic<int> connections_{0};
-  std::atomic<int> concurrent_{0};
-  std::atomic<int> max_concurrent_{0};
-};
+  return value;
+}
 
 // A loopback port with nothing listening on it.
 std::uint16_t closed_port() {
@@ -230,9 +103,11 @@ double value(const prometheus::Counter& counter) { return counter.Value(); }
 class DispatcherTest : public ::testing::Test {
  protected:
   DispatcherTest() {
+    script(function_, {});
+    script(dead_letter_, {});
     config::Function function;
     function.name = "resize";
-    function.url = function_.url("/resize");
+    function.url = url_of(function_, "/resize");
     function.timeout = 2s;
     function.max_concurrency = 8;
     function.headers = {{"Authorization", config::Secret("Bearer s3cret")}};
@@ -250,7 +125,7 @@ class DispatcherTest : public ::testing::Test {
   config::Function& function() { return config_.functions[0]; }
   config::Trigger& trigger() { return config_.triggers[0]; }
   void with_dead_letter() {
-    trigger().delivery.dead_letter = config::HttpDeadLetter{dead_letter_.url("/dlq")};
+    trigger().delivery.dead_letter = config::HttpDeadLetter{url_of(dead_letter_, "/dlq")};
   }
 
   // Builds the dispatcher from the config as the test has shaped it.
@@ -310,8 +185,8 @@ class DispatcherTest : public ::testing::Test {
 
   // Declared first: destroyed last, after everything that holds its sockets and timers.
   asio::io_context io_;
-  ScriptedServer function_;
-  ScriptedServer dead_letter_;
+  FunctionStub function_;
+  FunctionStub dead_letter_;
   config::Config config_;
   std::unique_ptr<Metrics> metrics_;
   TriggerTelemetry* telemetry_ = nullptr;
@@ -326,9 +201,9 @@ TEST_F(DispatcherTest, DeliversWithExactCloudEventsHeadersAndBody) {
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
 
-  const auto received = function_.received();
+  const auto received = function_.requests();
   ASSERT_EQ(received.size(), 1u);
-  const Received& request = received[0];
+  const RecordedRequest& request = received[0];
   EXPECT_EQ(request.target, "/resize");
   EXPECT_EQ(request.body, kBody);  // byte for byte, NUL, CR LF and all
   const std::vector<std::pair<std::string, std::string>> expected{
@@ -350,7 +225,9 @@ TEST_F(DispatcherTest, DeliversWithExactCloudEventsHeadersAndBody) {
       {"tracestate", "congo=t61rcWkgMzE"},
       {"content-length", std::to_string(kBody.size())},
   };
-  EXPECT_EQ(request.headers, expected);
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in order
+  for (const auto& [name, value] : request.headers) headers.emplace_back(lower(name), value);
+  EXPECT_EQ(headers, expected);
 
   EXPECT_EQ(value(counters().delivered), 1);
   EXPECT_EQ(value(counters().attempts_2xx), 1);
@@ -364,29 +241,29 @@ TEST_F(DispatcherTest, DeliversToAFunctionNamedByItsHostName) {
   start();
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
-  ASSERT_EQ(function_.received().size(), 1u);
+  ASSERT_EQ(function_.requests().size(), 1u);
   EXPECT_EQ(value(counters().delivered), 1);
 }
 
 TEST_F(DispatcherTest, RetriesServerErrorsWithinTheBackoffBoundsUntilDelivered) {
   trigger().delivery.backoff = {config::BackoffPolicy::exponential, 40ms, 1s};
   start();
-  function_.script({{.status = 503}, {.status = 503}});
+  script(function_, {answer(503), answer(503)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
 
-  const auto received = function_.received();
+  const auto received = function_.requests();
   ASSERT_EQ(received.size(), 3u);
   for (std::size_t i = 0; i < received.size(); ++i) {
-    EXPECT_EQ(received[i].header("ce-attempt"), std::to_string(i + 1));
+    EXPECT_EQ(only_header(received[i], "ce-attempt"), std::to_string(i + 1));
     EXPECT_EQ(received[i].body, kBody);
   }
   // Full jitter: at most 40 ms after the first failure and 80 ms after the second, plus the
   // time a loopback round trip and a busy CI machine add.
   constexpr auto kSlack = 60ms;
-  EXPECT_LE(received[1].at - received[0].at, 40ms + kSlack);
-  EXPECT_LE(received[2].at - received[1].at, 80ms + kSlack);
-  EXPECT_EQ(function_.connections(), 1) << "a 503 does not cost the connection";
+  EXPECT_LE(received[1].received_steady - received[0].received_steady, 40ms + kSlack);
+  EXPECT_LE(received[2].received_steady - received[1].received_steady, 80ms + kSlack);
+  EXPECT_EQ(function_.connection_count(), 1u) << "a 503 does not cost the connection";
 
   EXPECT_EQ(value(counters().attempts_5xx), 2);
   EXPECT_EQ(value(counters().attempts_2xx), 1);
@@ -397,31 +274,32 @@ TEST_F(DispatcherTest, RetriesServerErrorsWithinTheBackoffBoundsUntilDelivered) 
 TEST_F(DispatcherTest, DeadLettersARejectedEventAtOnceWithItsFailure) {
   with_dead_letter();
   start();
-  function_.script({{.status = 400}});
+  script(function_, {answer(400)});
   Event event = make_event();
   const auto before = std::chrono::system_clock::now();
   EXPECT_EQ(deliver(event), Outcome::dead_lettered);
 
   EXPECT_EQ(function_.request_count(), 1u) << "a 400 is not retried";
-  const auto letters = dead_letter_.received();
+  const auto letters = dead_letter_.requests();
   ASSERT_EQ(letters.size(), 1u);
-  const Received& letter = letters[0];
+  const RecordedRequest& letter = letters[0];
   EXPECT_EQ(letter.target, "/dlq");
   EXPECT_EQ(letter.body, kBody);
-  EXPECT_EQ(letter.header("content-type"), "application/json");
-  EXPECT_EQ(letter.header("ce-id"), "orders-0-42");
-  EXPECT_EQ(letter.header("ce-source"), "kafka://main-kafka/orders");
-  EXPECT_EQ(letter.header("ce-type"), "dev.triggerd.kafka.message");
-  EXPECT_EQ(letter.header("ce-subject"), "customer%207");
-  EXPECT_EQ(letter.header("ce-partitionkey"), "p-1");
-  EXPECT_EQ(letter.header("ce-trigger"), "orders");
-  EXPECT_EQ(letter.header("ce-function"), "resize");
-  EXPECT_EQ(letter.header("ce-attempts"), "1");
-  EXPECT_EQ(letter.header("ce-laststatus"), "400");
-  EXPECT_EQ(letter.header("ce-lasterror"), "<absent>");
-  EXPECT_EQ(letter.header("ce-attempt"), "<absent>");
-  EXPECT_EQ(letter.header("authorization"), "<absent>") << "the function's secrets stay with it";
-  const std::string first_attempt = letter.header("ce-firstattempt");
+  EXPECT_EQ(only_header(letter, "content-type"), "application/json");
+  EXPECT_EQ(only_header(letter, "ce-id"), "orders-0-42");
+  EXPECT_EQ(only_header(letter, "ce-source"), "kafka://main-kafka/orders");
+  EXPECT_EQ(only_header(letter, "ce-type"), "dev.triggerd.kafka.message");
+  EXPECT_EQ(only_header(letter, "ce-subject"), "customer%207");
+  EXPECT_EQ(only_header(letter, "ce-partitionkey"), "p-1");
+  EXPECT_EQ(only_header(letter, "ce-trigger"), "orders");
+  EXPECT_EQ(only_header(letter, "ce-function"), "resize");
+  EXPECT_EQ(only_header(letter, "ce-attempts"), "1");
+  EXPECT_EQ(only_header(letter, "ce-laststatus"), "400");
+  EXPECT_EQ(only_header(letter, "ce-lasterror"), "<absent>");
+  EXPECT_EQ(only_header(letter, "ce-attempt"), "<absent>");
+  EXPECT_EQ(only_header(letter, "authorization"), "<absent>")
+      << "the function's secrets stay with it";
+  const std::string first_attempt = only_header(letter, "ce-firstattempt");
   EXPECT_GE(first_attempt, format_rfc3339(before - 1s));
   EXPECT_LE(first_attempt, format_rfc3339(std::chrono::system_clock::now() + 1s));
 
@@ -435,16 +313,16 @@ TEST_F(DispatcherTest, RetriesTheDeadLetterWriteUntilTheDeadLetterTakesTheEvent)
   with_dead_letter();
   trigger().delivery.retries = 0;
   start();
-  function_.script({{.status = 500}});
-  dead_letter_.script({{.status = 503}, {.status = 500}});
+  script(function_, {answer(500)});
+  script(dead_letter_, {answer(503), answer(500)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::dead_lettered);
 
-  const auto letters = dead_letter_.received();
+  const auto letters = dead_letter_.requests();
   ASSERT_EQ(letters.size(), 3u);
-  for (const Received& letter : letters) {
-    EXPECT_EQ(letter.header("ce-attempts"), "1");
-    EXPECT_EQ(letter.header("ce-laststatus"), "500");
+  for (const RecordedRequest& letter : letters) {
+    EXPECT_EQ(only_header(letter, "ce-attempts"), "1");
+    EXPECT_EQ(only_header(letter, "ce-laststatus"), "500");
   }
   EXPECT_EQ(value(counters().dead_lettered), 1);
   EXPECT_EQ(value(counters().attempts_5xx), 1) << "dead-letter writes are not attempts";
@@ -457,8 +335,8 @@ TEST_F(DispatcherTest, DropsAnEventTheDeadLetterRefusesForGoodAfterOneWrite) {
   with_dead_letter();
   trigger().delivery.retries = 0;
   start();
-  function_.script({{.status = 422}});
-  dead_letter_.script({{.status = 400}, {.status = 400}});
+  script(function_, {answer(422)});
+  script(dead_letter_, {answer(400), answer(400)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::dropped);
   run_for(100ms);  // room for a wrong second write to show up
@@ -477,8 +355,8 @@ TEST_F(DispatcherTest, DropsAnEventWhenTheDeadLetterKeepsFailingForRetryFor) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
   trigger().delivery.dead_letter_retry_for = 400ms;
   start();
-  function_.script({{.status = 400}});
-  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  script(function_, {answer(400)});
+  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
   Event event = make_event();
   const auto started = Clock::now();
   EXPECT_EQ(deliver(event), Outcome::dropped);
@@ -504,8 +382,8 @@ TEST_F(DispatcherTest, OnceTheDeadLetterHasFailedForRetryForAFailingEventGetsOne
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
   trigger().delivery.dead_letter_retry_for = 300ms;
   start();
-  function_.script({{.status = 400}, {.status = 400}, {.status = 400}});
-  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  script(function_, {answer(400), answer(400), answer(400)});
+  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
   Event first = make_event("first");
   EXPECT_EQ(deliver(first), Outcome::dropped);
   const auto first_writes = dead_letter_.request_count();
@@ -516,7 +394,7 @@ TEST_F(DispatcherTest, OnceTheDeadLetterHasFailedForRetryForAFailingEventGetsOne
   EXPECT_LT(Clock::now() - started, 250ms) << "waited a budget of its own";
   EXPECT_EQ(dead_letter_.request_count(), first_writes + 1);
 
-  dead_letter_.script({});  // the dead letter is back
+  script(dead_letter_, {});  // the dead letter is back
   Event third = make_event("third");
   EXPECT_EQ(deliver(third), Outcome::dead_lettered);
   EXPECT_EQ(value(counters().dropped_dead_letter_failed), 2);
@@ -529,8 +407,8 @@ TEST_F(DispatcherTest, AFailureLongAfterTheLastOneGetsAWholeRetryForAgain) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
   trigger().delivery.dead_letter_retry_for = 300ms;
   start();
-  function_.script({{.status = 400}, {.status = 400}});
-  dead_letter_.script(std::vector<Reply>(100, Reply{.status = 503}));
+  script(function_, {answer(400), answer(400)});
+  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
   Event first = make_event("first");
   EXPECT_EQ(deliver(first), Outcome::dropped);
   run_for(400ms);  // no write at all for longer than retry_for
@@ -550,27 +428,27 @@ TEST_F(DispatcherTest, ReportsConnectionErrorsToTheDeadLetterAsLastError) {
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::dead_lettered);
 
-  const auto letters = dead_letter_.received();
+  const auto letters = dead_letter_.requests();
   ASSERT_EQ(letters.size(), 1u);
-  EXPECT_EQ(letters[0].header("ce-attempts"), "2");
-  EXPECT_EQ(letters[0].header("ce-laststatus"), "<absent>");
+  EXPECT_EQ(only_header(letters[0], "ce-attempts"), "2");
+  EXPECT_EQ(only_header(letters[0], "ce-laststatus"), "<absent>");
   // CloudEvents header values are percent-encoded: "connect_error: connection refused".
-  EXPECT_EQ(letters[0].header("ce-lasterror"), "connect_error:%20connection%20refused");
+  EXPECT_EQ(only_header(letters[0], "ce-lasterror"), "connect_error:%20connection%20refused");
   EXPECT_EQ(value(counters().attempts_connect_error), 2);
 }
 
 TEST_F(DispatcherTest, RetriesAnAttemptThatTimedOut) {
   function().timeout = 150ms;
   start();
-  function_.script({{.status = 200, .delay = 600ms}});
+  script(function_, {answer(200).with_delay(600ms)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
 
-  const auto received = function_.received();
+  const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
-  EXPECT_EQ(received[1].header("ce-attempt"), "2");
+  EXPECT_EQ(only_header(received[1], "ce-attempt"), "2");
   // The second attempt came before the slow answer would have: the timeout cut the first.
-  EXPECT_LT(received[1].at - received[0].at, 450ms);
+  EXPECT_LT(received[1].received_steady - received[0].received_steady, 450ms);
   EXPECT_EQ(value(counters().attempts_timeout), 1);
   EXPECT_EQ(value(counters().attempts_2xx), 1);
   EXPECT_EQ(value(counters().delivered), 1);
@@ -582,7 +460,7 @@ TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
   function().timeout = 400ms;
   trigger().delivery.retries = 0;
   start();
-  function_.script({{.status = 200, .delay = 3s}, {.status = 200, .delay = 3s}});
+  script(function_, {answer(200).with_delay(3s), answer(200).with_delay(3s)});
   Event first_event = make_event("first");
   Event second_event = make_event("second");
   const Clock::time_point first_start = Clock::now();
@@ -616,7 +494,7 @@ TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
 
 TEST_F(DispatcherTest, RetriesAConnectionClosedBeforeAnyAnswerAsAConnectError) {
   start();
-  function_.script({{.then = Reply::Then::drop}});
+  script(function_, {StubStep::close_connection()});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
   EXPECT_EQ(function_.request_count(), 2u);
@@ -640,13 +518,13 @@ class DispatcherRetryAfterTest : public DispatcherTest,
 TEST_P(DispatcherRetryAfterTest, HonoursRetryAfterCappedByBackoffMax) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10ms, GetParam().max};
   start();
-  function_.script({{.status = 429, .headers = {{"Retry-After", "1"}}}});
+  script(function_, {answer(429).with_header("Retry-After", "1")});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::delivered);
 
-  const auto received = function_.received();
+  const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
-  const auto gap = received[1].at - received[0].at;
+  const auto gap = received[1].received_steady - received[0].received_steady;
   EXPECT_GE(gap, GetParam().at_least);
   EXPECT_LT(gap, GetParam().below);
   EXPECT_EQ(value(counters().attempts_4xx), 1);
@@ -660,7 +538,7 @@ INSTANTIATE_TEST_SUITE_P(Caps, DispatcherRetryAfterTest,
 TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADeadLetter) {
   trigger().delivery.retries = 2;
   start();
-  function_.script({{.status = 503}, {.status = 502}, {.status = 500}});
+  script(function_, {answer(503), answer(502), answer(500)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::dropped);
 
@@ -674,7 +552,7 @@ TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADead
 
 TEST_F(DispatcherTest, DropsARejectedEventWithoutADeadLetterAsRejected) {
   start();
-  function_.script({{.status = 422}});
+  script(function_, {answer(422)});
   Event event = make_event();
   EXPECT_EQ(deliver(event), Outcome::dropped);
   EXPECT_EQ(function_.request_count(), 1u);
@@ -685,8 +563,8 @@ TEST_F(DispatcherTest, DropsARejectedEventWithoutADeadLetterAsRejected) {
 TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
   function().max_concurrency = 3;
   start();
-  std::vector<Reply> slow(20, Reply{.status = 200, .delay = 30ms});
-  function_.script(slow);
+  std::vector<StubStep> slow(20, answer(200).with_delay(30ms));
+  script(function_, slow);
   std::vector<Event> events;
   events.reserve(20);
   for (int i = 0; i < 20; ++i) events.push_back(make_event("event-" + std::to_string(i)));
@@ -700,7 +578,7 @@ TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
   for (const auto& delivery : started) EXPECT_EQ(delivery->outcome, Outcome::delivered);
   EXPECT_EQ(function_.request_count(), 20u);
   EXPECT_EQ(function_.max_concurrent(), 3) << "three at a time, not fewer, never more";
-  EXPECT_LE(function_.connections(), 3);
+  EXPECT_LE(function_.connection_count(), 3u);
   EXPECT_EQ(value(counters().delivered), 20);
 }
 
@@ -709,7 +587,7 @@ TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
 TEST_F(DispatcherTest, HandsFreedSlotsToWaitingEventsInArrivalOrder) {
   function().max_concurrency = 1;
   start();
-  function_.script({{.status = 200, .delay = 100ms}});
+  script(function_, {answer(200).with_delay(100ms)});
   std::vector<Event> events;
   for (const char* id : {"busy", "first", "cancelled", "second", "third"}) {
     events.push_back(make_event(id));
@@ -724,7 +602,7 @@ TEST_F(DispatcherTest, HandsFreedSlotsToWaitingEventsInArrivalOrder) {
 
   EXPECT_EQ(started[2]->outcome, Outcome::abandoned);
   std::vector<std::string> order;
-  for (const auto& request : function_.received()) order.push_back(request.header("ce-id"));
+  for (const auto& request : function_.requests()) order.push_back(only_header(request, "ce-id"));
   EXPECT_EQ(order, (std::vector<std::string>{"busy", "first", "second", "third"}));
   EXPECT_EQ(value(counters().delivered), 4);
   EXPECT_EQ(function_.max_concurrent(), 1);
@@ -737,24 +615,24 @@ TEST_F(DispatcherTest, SequentialDeliveriesShareOneKeepAliveConnection) {
     ASSERT_EQ(deliver(event), Outcome::delivered) << "event " << i;
   }
   EXPECT_EQ(function_.request_count(), 50u);
-  EXPECT_EQ(function_.connections(), 1);
+  EXPECT_EQ(function_.connection_count(), 1u);
   EXPECT_EQ(dispatcher_->function_client("resize")->connections_opened(), 1u);
 }
 
 TEST_F(DispatcherTest, OpensANewConnectionWhenTheFunctionSaysConnectionClose) {
   start();
-  function_.script({{.then = Reply::Then::close}});
+  script(function_, {answer(200).then(StubStep::After::kClose)});
   Event first = make_event("first");
   Event second = make_event("second");
   EXPECT_EQ(deliver(first), Outcome::delivered);
   EXPECT_EQ(deliver(second), Outcome::delivered);
-  EXPECT_EQ(function_.connections(), 2);
+  EXPECT_EQ(function_.connection_count(), 2u);
   EXPECT_EQ(value(counters().attempts_2xx), 2);
 }
 
 TEST_F(DispatcherTest, ReplacesAPooledConnectionTheServerClosedWithoutCountingAnAttempt) {
   start();
-  function_.script({{.then = Reply::Then::hang_up_quietly}});
+  script(function_, {answer(200).then(StubStep::After::kHangUp)});
   Event first = make_event("first");
   EXPECT_EQ(deliver(first), Outcome::delivered);
   ASSERT_EQ(dispatcher_->function_client("resize")->idle_connections(), 1u);
@@ -762,11 +640,12 @@ TEST_F(DispatcherTest, ReplacesAPooledConnectionTheServerClosedWithoutCountingAn
 
   Event second = make_event("second");
   EXPECT_EQ(deliver(second), Outcome::delivered);
-  const auto received = function_.received();
+  const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
-  EXPECT_EQ(received[1].header("ce-id"), "second");
-  EXPECT_EQ(received[1].header("ce-attempt"), "1") << "the stale connection is not an attempt";
-  EXPECT_EQ(received[1].connection, 2);
+  EXPECT_EQ(only_header(received[1], "ce-id"), "second");
+  EXPECT_EQ(only_header(received[1], "ce-attempt"), "1")
+      << "the stale connection is not an attempt";
+  EXPECT_EQ(received[1].connection, 2u);
   EXPECT_EQ(value(counters().attempts_2xx), 2);
   EXPECT_EQ(value(counters().attempts_connect_error), 0);
 }
@@ -803,7 +682,7 @@ class DispatcherCancelTest : public DispatcherTest {
 TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingToRetry) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
   start();
-  function_.script({{.status = 503}});
+  script(function_, {answer(503)});
   Event event = make_event();
   std::optional<Outcome> outcome;
   const auto took = cancel_when(
@@ -821,7 +700,7 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingToRetry) {
 
 TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledMidRequest) {
   start();
-  function_.script({{.status = 200, .delay = 10s}});
+  script(function_, {answer(200).with_delay(10s)});
   Event event = make_event();
   std::optional<Outcome> outcome;
   const auto took = cancel_when([&] { return function_.request_count() == 1; }, event, outcome);
@@ -837,7 +716,7 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledMidRequest) {
 TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcurrencySlot) {
   function().max_concurrency = 1;
   start();
-  function_.script({{.status = 200, .delay = 10s}});
+  script(function_, {answer(200).with_delay(10s)});
   Event busy = make_event("busy");
   auto busy_delivery = spawn(busy);
 
@@ -858,8 +737,8 @@ TEST_F(DispatcherCancelTest, AbandonsWhileTheDeadLetterIsDownInsteadOfDroppingTh
   trigger().delivery.retries = 0;
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
   start();
-  function_.script({{.status = 400}});
-  dead_letter_.script(std::vector<Reply>(5, Reply{.status = 503}));
+  script(function_, {answer(400)});
+  script(dead_letter_, std::vector<StubStep>(5, answer(503)));
   Event event = make_event();
   std::optional<Outcome> outcome;
   // Some time after the first write failed: waiting to write again, or writing again.
