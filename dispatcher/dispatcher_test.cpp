@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -83,7 +84,9 @@ std::uint16_t closed_port() {
 
 const std::string kBody = std::string("{\"order\":42}") + '\0' + "\r\n\xff\xfe binary tail";
 
-Event make_event(std::string id = "orders-0-42") {
+constexpr const char* kEventId = "orders-0-42";
+
+Event make_event(std::string id = kEventId) {
   Event event;
   event.id = std::move(id);
   event.source = "kafka://main-kafka/orders";
@@ -99,6 +102,22 @@ Event make_event(std::string id = "orders-0-42") {
 }
 
 double value(const prometheus::Counter& counter) { return counter.Value(); }
+
+// What became of events at the dead letter: taken, writes that failed for now or for good, and
+// events dropped because it never took them. Compared whole, so that a test states all four.
+struct DeadLetterCounts {
+  double dead_lettered = 0;
+  double failures_temporary = 0;
+  double failures_permanent = 0;
+  double dropped = 0;
+  bool operator==(const DeadLetterCounts&) const = default;
+};
+
+void PrintTo(const DeadLetterCounts& counts, std::ostream* out) {
+  *out << "{dead_lettered " << counts.dead_lettered << ", failures_temporary "
+       << counts.failures_temporary << ", failures_permanent " << counts.failures_permanent
+       << ", dropped " << counts.dropped << "}";
+}
 
 class DispatcherTest : public ::testing::Test {
  protected:
@@ -128,6 +147,22 @@ class DispatcherTest : public ::testing::Test {
     trigger().delivery.dead_letter = config::HttpDeadLetter{url_of(dead_letter_, "/dlq")};
   }
 
+  // A dead letter's failed writes are retried every 50 ms for `retry_for`.
+  void with_dead_letter_retried_for(std::chrono::milliseconds retry_for) {
+    trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
+    trigger().delivery.dead_letter_retry_for = retry_for;
+  }
+
+  // Starts a trigger that does not retry the function and dead-letters over http; the function
+  // answers `function`, the dead letter `dead_letter`, and both 200 after that.
+  void start_dead_lettering(std::vector<StubStep> function, std::vector<StubStep> dead_letter) {
+    with_dead_letter();
+    trigger().delivery.retries = 0;
+    start();
+    script(function_, std::move(function));
+    script(dead_letter_, std::move(dead_letter));
+  }
+
   // Builds the dispatcher from the config as the test has shaped it.
   void start() {
     std::vector<MonitoredTrigger> monitored;
@@ -148,6 +183,11 @@ class DispatcherTest : public ::testing::Test {
   }
 
   TriggerMetrics& counters() { return telemetry_->metrics; }
+  DeadLetterCounts dead_letter_counts() {
+    return {value(counters().dead_lettered), value(counters().dead_letter_failures_temporary),
+            value(counters().dead_letter_failures_permanent),
+            value(counters().dropped_dead_letter_failed)};
+  }
 
   // Runs the test's io_context until `done` holds (or a generous limit passes).
   void run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
@@ -168,17 +208,19 @@ class DispatcherTest : public ::testing::Test {
     std::optional<Outcome> outcome;
   };
 
-  // Starts one delivery, kept until the end of the test.
-  std::shared_ptr<TestDelivery> spawn(Event& event) {
+  // Starts the delivery of a new event of that id; the two are kept until the end of the test.
+  std::shared_ptr<TestDelivery> spawn(std::string id = kEventId) {
     auto delivery = std::make_shared<TestDelivery>();
-    delivery->start(*dispatcher_, event, trigger(), *telemetry_);
+    delivery->start(*dispatcher_, events_.emplace_back(make_event(std::move(id))), trigger(),
+                    *telemetry_);
     EXPECT_FALSE(delivery->outcome.has_value()) << "a delivery never ends inside start()";
     deliveries_.push_back(delivery);
     return delivery;
   }
 
-  std::optional<Outcome> deliver(Event& event) {
-    auto delivery = spawn(event);
+  // Delivers a new event of that id and waits for the outcome.
+  std::optional<Outcome> deliver(std::string id = kEventId) {
+    auto delivery = spawn(std::move(id));
     run_until([&] { return delivery->outcome.has_value(); });
     return delivery->outcome;
   }
@@ -191,6 +233,7 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<Metrics> metrics_;
   TriggerTelemetry* telemetry_ = nullptr;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::deque<Event> events_;  // a delivery refers to its event
   std::vector<std::shared_ptr<TestDelivery>> deliveries_;
 };
 
@@ -198,8 +241,7 @@ class DispatcherTest : public ::testing::Test {
 
 TEST_F(DispatcherTest, DeliversWithExactCloudEventsHeadersAndBody) {
   start();
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
 
   const auto received = function_.requests();
   ASSERT_EQ(received.size(), 1u);
@@ -239,8 +281,7 @@ TEST_F(DispatcherTest, DeliversToAFunctionNamedByItsHostName) {
   // every other test takes that way). "localhost" may give ::1 first: every address is tried.
   function().url.host = "localhost";
   start();
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
   ASSERT_EQ(function_.requests().size(), 1u);
   EXPECT_EQ(value(counters().delivered), 1);
 }
@@ -249,8 +290,7 @@ TEST_F(DispatcherTest, RetriesServerErrorsWithinTheBackoffBoundsUntilDelivered) 
   trigger().delivery.backoff = {config::BackoffPolicy::exponential, 40ms, 1s};
   start();
   script(function_, {answer(503), answer(503)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
 
   const auto received = function_.requests();
   ASSERT_EQ(received.size(), 3u);
@@ -275,9 +315,8 @@ TEST_F(DispatcherTest, DeadLettersARejectedEventAtOnceWithItsFailure) {
   with_dead_letter();
   start();
   script(function_, {answer(400)});
-  Event event = make_event();
   const auto before = std::chrono::system_clock::now();
-  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+  EXPECT_EQ(deliver(), Outcome::dead_lettered);
 
   EXPECT_EQ(function_.request_count(), 1u) << "a 400 is not retried";
   const auto letters = dead_letter_.requests();
@@ -285,20 +324,22 @@ TEST_F(DispatcherTest, DeadLettersARejectedEventAtOnceWithItsFailure) {
   const RecordedRequest& letter = letters[0];
   EXPECT_EQ(letter.target, "/dlq");
   EXPECT_EQ(letter.body, kBody);
-  EXPECT_EQ(only_header(letter, "content-type"), "application/json");
-  EXPECT_EQ(only_header(letter, "ce-id"), "orders-0-42");
-  EXPECT_EQ(only_header(letter, "ce-source"), "kafka://main-kafka/orders");
-  EXPECT_EQ(only_header(letter, "ce-type"), "dev.triggerd.kafka.message");
-  EXPECT_EQ(only_header(letter, "ce-subject"), "customer%207");
-  EXPECT_EQ(only_header(letter, "ce-partitionkey"), "p-1");
-  EXPECT_EQ(only_header(letter, "ce-trigger"), "orders");
-  EXPECT_EQ(only_header(letter, "ce-function"), "resize");
-  EXPECT_EQ(only_header(letter, "ce-attempts"), "1");
-  EXPECT_EQ(only_header(letter, "ce-laststatus"), "400");
-  EXPECT_EQ(only_header(letter, "ce-lasterror"), "<absent>");
-  EXPECT_EQ(only_header(letter, "ce-attempt"), "<absent>");
-  EXPECT_EQ(only_header(letter, "authorization"), "<absent>")
-      << "the function's secrets stay with it";
+  const std::vector<std::pair<std::string_view, std::string_view>> expected{
+      {"content-type", "application/json"},
+      {"ce-id", "orders-0-42"},
+      {"ce-source", "kafka://main-kafka/orders"},
+      {"ce-type", "dev.triggerd.kafka.message"},
+      {"ce-subject", "customer%207"},
+      {"ce-partitionkey", "p-1"},
+      {"ce-trigger", "orders"},
+      {"ce-function", "resize"},
+      {"ce-attempts", "1"},
+      {"ce-laststatus", "400"},
+      {"ce-lasterror", "<absent>"},
+      {"ce-attempt", "<absent>"},
+      {"authorization", "<absent>"},  // the function's secrets stay with it
+  };
+  for (const auto& [name, header] : expected) EXPECT_EQ(only_header(letter, name), header) << name;
   const std::string first_attempt = only_header(letter, "ce-firstattempt");
   EXPECT_GE(first_attempt, format_rfc3339(before - 1s));
   EXPECT_LE(first_attempt, format_rfc3339(std::chrono::system_clock::now() + 1s));
@@ -310,13 +351,8 @@ TEST_F(DispatcherTest, DeadLettersARejectedEventAtOnceWithItsFailure) {
 }
 
 TEST_F(DispatcherTest, RetriesTheDeadLetterWriteUntilTheDeadLetterTakesTheEvent) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
-  start();
-  script(function_, {answer(500)});
-  script(dead_letter_, {answer(503), answer(500)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+  start_dead_lettering({answer(500)}, {answer(503), answer(500)});
+  EXPECT_EQ(deliver(), Outcome::dead_lettered);
 
   const auto letters = dead_letter_.requests();
   ASSERT_EQ(letters.size(), 3u);
@@ -324,42 +360,25 @@ TEST_F(DispatcherTest, RetriesTheDeadLetterWriteUntilTheDeadLetterTakesTheEvent)
     EXPECT_EQ(only_header(letter, "ce-attempts"), "1");
     EXPECT_EQ(only_header(letter, "ce-laststatus"), "500");
   }
-  EXPECT_EQ(value(counters().dead_lettered), 1);
+  EXPECT_EQ(dead_letter_counts(), (DeadLetterCounts{.dead_lettered = 1, .failures_temporary = 2}));
   EXPECT_EQ(value(counters().attempts_5xx), 1) << "dead-letter writes are not attempts";
-  EXPECT_EQ(value(counters().dead_letter_failures_temporary), 2);
-  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 0);
-  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 0);
 }
 
 TEST_F(DispatcherTest, DropsAnEventTheDeadLetterRefusesForGoodAfterOneWrite) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
-  start();
-  script(function_, {answer(422)});
-  script(dead_letter_, {answer(400), answer(400)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::dropped);
+  start_dead_lettering({answer(422)}, {answer(400), answer(400)});
+  EXPECT_EQ(deliver(), Outcome::dropped);
   run_for(100ms);  // room for a wrong second write to show up
 
   EXPECT_EQ(dead_letter_.request_count(), 1u) << "a 400 from the dead letter is not retried";
-  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 1);
-  EXPECT_EQ(value(counters().dead_letter_failures_temporary), 0);
-  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 1);
+  EXPECT_EQ(dead_letter_counts(), (DeadLetterCounts{.failures_permanent = 1, .dropped = 1}));
   EXPECT_EQ(value(counters().dropped_rejected), 0) << "it had a dead letter: not this reason";
-  EXPECT_EQ(value(counters().dead_lettered), 0);
 }
 
 TEST_F(DispatcherTest, DropsAnEventWhenTheDeadLetterKeepsFailingForRetryFor) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
-  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
-  trigger().delivery.dead_letter_retry_for = 400ms;
-  start();
-  script(function_, {answer(400)});
-  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
-  Event event = make_event();
+  with_dead_letter_retried_for(400ms);
+  start_dead_lettering({answer(400)}, std::vector<StubStep>(100, answer(503)));
   const auto started = Clock::now();
-  EXPECT_EQ(deliver(event), Outcome::dropped);
+  EXPECT_EQ(deliver(), Outcome::dropped);
   const auto took = Clock::now() - started;
 
   // Written until the budget ran out (a last write at its end), and not much longer.
@@ -367,55 +386,39 @@ TEST_F(DispatcherTest, DropsAnEventWhenTheDeadLetterKeepsFailingForRetryFor) {
   EXPECT_LT(took, 1500ms);
   const auto writes = dead_letter_.request_count();
   EXPECT_GE(writes, 3u);
-  EXPECT_EQ(value(counters().dead_letter_failures_temporary), static_cast<double>(writes));
-  EXPECT_EQ(value(counters().dead_letter_failures_permanent), 0);
-  EXPECT_EQ(value(counters().dropped_dead_letter_failed), 1);
-  EXPECT_EQ(value(counters().dead_lettered), 0);
+  EXPECT_EQ(dead_letter_counts(),
+            (DeadLetterCounts{.failures_temporary = static_cast<double>(writes), .dropped = 1}));
 }
 
 // The budget runs from when the dead letter started failing: once it has been failing that long,
 // an event does not wait a whole budget of its own, or a trigger would stay full of events
 // waiting for a target that is gone. A write that succeeds ends the failing spell.
 TEST_F(DispatcherTest, OnceTheDeadLetterHasFailedForRetryForAFailingEventGetsOneWrite) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
-  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
-  trigger().delivery.dead_letter_retry_for = 300ms;
-  start();
-  script(function_, {answer(400), answer(400), answer(400)});
-  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
-  Event first = make_event("first");
-  EXPECT_EQ(deliver(first), Outcome::dropped);
+  with_dead_letter_retried_for(300ms);
+  start_dead_lettering({answer(400), answer(400), answer(400)},
+                       std::vector<StubStep>(100, answer(503)));
+  EXPECT_EQ(deliver("first"), Outcome::dropped);
   const auto first_writes = dead_letter_.request_count();
 
-  Event second = make_event("second");
   const auto started = Clock::now();
-  EXPECT_EQ(deliver(second), Outcome::dropped);
+  EXPECT_EQ(deliver("second"), Outcome::dropped);
   EXPECT_LT(Clock::now() - started, 250ms) << "waited a budget of its own";
   EXPECT_EQ(dead_letter_.request_count(), first_writes + 1);
 
   script(dead_letter_, {});  // the dead letter is back
-  Event third = make_event("third");
-  EXPECT_EQ(deliver(third), Outcome::dead_lettered);
+  EXPECT_EQ(deliver("third"), Outcome::dead_lettered);
   EXPECT_EQ(value(counters().dropped_dead_letter_failed), 2);
   EXPECT_EQ(value(counters().dead_lettered), 1);
 }
 
 TEST_F(DispatcherTest, AFailureLongAfterTheLastOneGetsAWholeRetryForAgain) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
-  trigger().delivery.backoff = {config::BackoffPolicy::constant, 50ms, 50ms};
-  trigger().delivery.dead_letter_retry_for = 300ms;
-  start();
-  script(function_, {answer(400), answer(400)});
-  script(dead_letter_, std::vector<StubStep>(100, answer(503)));
-  Event first = make_event("first");
-  EXPECT_EQ(deliver(first), Outcome::dropped);
+  with_dead_letter_retried_for(300ms);
+  start_dead_lettering({answer(400), answer(400)}, std::vector<StubStep>(100, answer(503)));
+  EXPECT_EQ(deliver("first"), Outcome::dropped);
   run_for(400ms);  // no write at all for longer than retry_for
 
-  Event second = make_event("second");
   const auto started = Clock::now();
-  EXPECT_EQ(deliver(second), Outcome::dropped);
+  EXPECT_EQ(deliver("second"), Outcome::dropped);
   EXPECT_GE(Clock::now() - started, 300ms);
   EXPECT_EQ(value(counters().dropped_dead_letter_failed), 2);
 }
@@ -425,8 +428,7 @@ TEST_F(DispatcherTest, ReportsConnectionErrorsToTheDeadLetterAsLastError) {
   trigger().delivery.retries = 1;
   with_dead_letter();
   start();
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::dead_lettered);
+  EXPECT_EQ(deliver(), Outcome::dead_lettered);
 
   const auto letters = dead_letter_.requests();
   ASSERT_EQ(letters.size(), 1u);
@@ -441,8 +443,7 @@ TEST_F(DispatcherTest, RetriesAnAttemptThatTimedOut) {
   function().timeout = 150ms;
   start();
   script(function_, {answer(200).with_delay(600ms)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
 
   const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
@@ -461,13 +462,11 @@ TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
   trigger().delivery.retries = 0;
   start();
   script(function_, {answer(200).with_delay(3s), answer(200).with_delay(3s)});
-  Event first_event = make_event("first");
-  Event second_event = make_event("second");
   const Clock::time_point first_start = Clock::now();
-  auto first = spawn(first_event);
+  auto first = spawn("first");
   run_for(200ms);
   const Clock::time_point second_start = Clock::now();
-  auto second = spawn(second_event);
+  auto second = spawn("second");
   Clock::time_point first_end{};
   Clock::time_point second_end{};
   run_until([&] {
@@ -495,8 +494,7 @@ TEST_F(DispatcherTest, EachAttemptTimesOutAtItsOwnDeadline) {
 TEST_F(DispatcherTest, RetriesAConnectionClosedBeforeAnyAnswerAsAConnectError) {
   start();
   script(function_, {StubStep::close_connection()});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
   EXPECT_EQ(function_.request_count(), 2u);
   EXPECT_EQ(value(counters().attempts_connect_error), 1);
   EXPECT_EQ(value(counters().attempts_2xx), 1);
@@ -519,8 +517,7 @@ TEST_P(DispatcherRetryAfterTest, HonoursRetryAfterCappedByBackoffMax) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10ms, GetParam().max};
   start();
   script(function_, {answer(429).with_header("Retry-After", "1")});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
 
   const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
@@ -539,8 +536,7 @@ TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADead
   trigger().delivery.retries = 2;
   start();
   script(function_, {answer(503), answer(502), answer(500)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::dropped);
+  EXPECT_EQ(deliver(), Outcome::dropped);
 
   EXPECT_EQ(function_.request_count(), 3u);
   EXPECT_EQ(value(counters().attempts_5xx), 3);
@@ -553,8 +549,7 @@ TEST_F(DispatcherTest, DropsAndCountsAnEventWhoseRetriesAreExhaustedWithoutADead
 TEST_F(DispatcherTest, DropsARejectedEventWithoutADeadLetterAsRejected) {
   start();
   script(function_, {answer(422)});
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::dropped);
+  EXPECT_EQ(deliver(), Outcome::dropped);
   EXPECT_EQ(function_.request_count(), 1u);
   EXPECT_EQ(value(counters().dropped_rejected), 1);
   EXPECT_EQ(value(counters().dropped_retries_exhausted), 0);
@@ -565,12 +560,8 @@ TEST_F(DispatcherTest, NeverExceedsMaxConcurrencyWithManyEventsAtOnce) {
   start();
   std::vector<StubStep> slow(20, answer(200).with_delay(30ms));
   script(function_, slow);
-  std::vector<Event> events;
-  events.reserve(20);
-  for (int i = 0; i < 20; ++i) events.push_back(make_event("event-" + std::to_string(i)));
   std::vector<std::shared_ptr<TestDelivery>> started;
-  started.reserve(events.size());
-  for (Event& event : events) started.push_back(spawn(event));
+  for (int i = 0; i < 20; ++i) started.push_back(spawn("event-" + std::to_string(i)));
   run_until([&] {
     return std::all_of(started.begin(), started.end(), [](auto& d) { return d->outcome; });
   });
@@ -588,12 +579,10 @@ TEST_F(DispatcherTest, HandsFreedSlotsToWaitingEventsInArrivalOrder) {
   function().max_concurrency = 1;
   start();
   script(function_, {answer(200).with_delay(100ms)});
-  std::vector<Event> events;
-  for (const char* id : {"busy", "first", "cancelled", "second", "third"}) {
-    events.push_back(make_event(id));
-  }
   std::vector<std::shared_ptr<TestDelivery>> started;
-  for (Event& event : events) started.push_back(spawn(event));
+  for (const char* id : {"busy", "first", "cancelled", "second", "third"}) {
+    started.push_back(spawn(id));
+  }
   run_until([&] { return function_.request_count() == 1; });
   started[2]->cancel();
   run_until([&] {
@@ -611,8 +600,7 @@ TEST_F(DispatcherTest, HandsFreedSlotsToWaitingEventsInArrivalOrder) {
 TEST_F(DispatcherTest, SequentialDeliveriesShareOneKeepAliveConnection) {
   start();
   for (int i = 0; i < 50; ++i) {
-    Event event = make_event("event-" + std::to_string(i));
-    ASSERT_EQ(deliver(event), Outcome::delivered) << "event " << i;
+    ASSERT_EQ(deliver("event-" + std::to_string(i)), Outcome::delivered) << "event " << i;
   }
   EXPECT_EQ(function_.request_count(), 50u);
   EXPECT_EQ(function_.connection_count(), 1u);
@@ -622,10 +610,8 @@ TEST_F(DispatcherTest, SequentialDeliveriesShareOneKeepAliveConnection) {
 TEST_F(DispatcherTest, OpensANewConnectionWhenTheFunctionSaysConnectionClose) {
   start();
   script(function_, {answer(200).then(StubStep::After::kClose)});
-  Event first = make_event("first");
-  Event second = make_event("second");
-  EXPECT_EQ(deliver(first), Outcome::delivered);
-  EXPECT_EQ(deliver(second), Outcome::delivered);
+  EXPECT_EQ(deliver("first"), Outcome::delivered);
+  EXPECT_EQ(deliver("second"), Outcome::delivered);
   EXPECT_EQ(function_.connection_count(), 2u);
   EXPECT_EQ(value(counters().attempts_2xx), 2);
 }
@@ -633,13 +619,11 @@ TEST_F(DispatcherTest, OpensANewConnectionWhenTheFunctionSaysConnectionClose) {
 TEST_F(DispatcherTest, ReplacesAPooledConnectionTheServerClosedWithoutCountingAnAttempt) {
   start();
   script(function_, {answer(200).then(StubStep::After::kHangUp)});
-  Event first = make_event("first");
-  EXPECT_EQ(deliver(first), Outcome::delivered);
+  EXPECT_EQ(deliver("first"), Outcome::delivered);
   ASSERT_EQ(dispatcher_->function_client("resize")->idle_connections(), 1u);
   run_for(50ms);  // the server's FIN reaches the pooled connection
 
-  Event second = make_event("second");
-  EXPECT_EQ(deliver(second), Outcome::delivered);
+  EXPECT_EQ(deliver("second"), Outcome::delivered);
   const auto received = function_.requests();
   ASSERT_EQ(received.size(), 2u);
   EXPECT_EQ(only_header(received[1], "ce-id"), "second");
@@ -652,8 +636,7 @@ TEST_F(DispatcherTest, ReplacesAPooledConnectionTheServerClosedWithoutCountingAn
 
 TEST_F(DispatcherTest, StopClosesIdleConnections) {
   start();
-  Event event = make_event();
-  EXPECT_EQ(deliver(event), Outcome::delivered);
+  EXPECT_EQ(deliver(), Outcome::delivered);
   FunctionClient* client = dispatcher_->function_client("resize");
   ASSERT_EQ(client->idle_connections(), 1u);
   dispatcher_->stop();
@@ -663,10 +646,11 @@ TEST_F(DispatcherTest, StopClosesIdleConnections) {
 // Cancellation (a drain out of time) ends a delivery promptly as `abandoned`, wherever it is.
 class DispatcherCancelTest : public DispatcherTest {
  protected:
-  // Cancels the delivery once `ready` holds, and returns how long it took to end after that.
-  Clock::duration cancel_when(const std::function<bool()>& ready, Event& event,
-                              std::optional<Outcome>& outcome) {
-    auto delivery = spawn(event);
+  // Starts a delivery of an event of that id, cancels it once `ready` holds, and returns how long
+  // it took to end after that.
+  Clock::duration cancel_when(const std::function<bool()>& ready, std::optional<Outcome>& outcome,
+                              std::string id = kEventId) {
+    auto delivery = spawn(std::move(id));
     run_until(ready);
     EXPECT_TRUE(ready()) << "never got to the point of cancelling";
     EXPECT_FALSE(delivery->outcome.has_value());
@@ -683,14 +667,13 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingToRetry) {
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
   start();
   script(function_, {answer(503)});
-  Event event = make_event();
   std::optional<Outcome> outcome;
   const auto took = cancel_when(
       [&] {
         // The 503 is counted once the dispatcher has read it; it then waits up to 10 s.
         return value(counters().attempts_5xx) == 1;
       },
-      event, outcome);
+      outcome);
   EXPECT_EQ(outcome, Outcome::abandoned);
   EXPECT_LT(took, 200ms);
   EXPECT_EQ(function_.request_count(), 1u);
@@ -701,9 +684,8 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingToRetry) {
 TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledMidRequest) {
   start();
   script(function_, {answer(200).with_delay(10s)});
-  Event event = make_event();
   std::optional<Outcome> outcome;
-  const auto took = cancel_when([&] { return function_.request_count() == 1; }, event, outcome);
+  const auto took = cancel_when([&] { return function_.request_count() == 1; }, outcome);
   EXPECT_EQ(outcome, Outcome::abandoned);
   EXPECT_LT(took, 200ms);
   EXPECT_EQ(value(counters().delivered), 0);
@@ -717,12 +699,10 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcur
   function().max_concurrency = 1;
   start();
   script(function_, {answer(200).with_delay(10s)});
-  Event busy = make_event("busy");
-  auto busy_delivery = spawn(busy);
+  auto busy_delivery = spawn("busy");
 
-  Event waiting = make_event("waiting");
   std::optional<Outcome> outcome;
-  const auto took = cancel_when([&] { return function_.request_count() == 1; }, waiting, outcome);
+  const auto took = cancel_when([&] { return function_.request_count() == 1; }, outcome, "waiting");
   EXPECT_EQ(outcome, Outcome::abandoned);
   EXPECT_LT(took, 200ms);
   EXPECT_EQ(function_.request_count(), 1u) << "the waiting event never reached the function";
@@ -733,13 +713,8 @@ TEST_F(DispatcherCancelTest, AbandonsPromptlyWhenCancelledWhileWaitingForAConcur
 }
 
 TEST_F(DispatcherCancelTest, AbandonsWhileTheDeadLetterIsDownInsteadOfDroppingTheEvent) {
-  with_dead_letter();
-  trigger().delivery.retries = 0;
   trigger().delivery.backoff = {config::BackoffPolicy::constant, 10s, 10s};
-  start();
-  script(function_, {answer(400)});
-  script(dead_letter_, std::vector<StubStep>(5, answer(503)));
-  Event event = make_event();
+  start_dead_lettering({answer(400)}, std::vector<StubStep>(5, answer(503)));
   std::optional<Outcome> outcome;
   // Some time after the first write failed: waiting to write again, or writing again.
   std::optional<Clock::time_point> first_write;
@@ -748,7 +723,7 @@ TEST_F(DispatcherCancelTest, AbandonsWhileTheDeadLetterIsDownInsteadOfDroppingTh
         if (!first_write && dead_letter_.request_count() >= 1) first_write = Clock::now();
         return first_write && Clock::now() - *first_write >= 50ms;
       },
-      event, outcome);
+      outcome);
   EXPECT_EQ(outcome, Outcome::abandoned);
   EXPECT_LT(took, 200ms);
   EXPECT_EQ(value(counters().dead_lettered), 0);
