@@ -377,15 +377,8 @@ std::optional<LatencySource> LatencySource::parse(std::string_view text) {
 }
 
 std::string LatencySource::name() const {
-  switch (kind) {
-    case Kind::kNone:
-      return "none";
-    case Kind::kCeTime:
-      return "ce-time";
-    case Kind::kJsonField:
-      return "json:" + json_field;
-  }
-  return "none";
+  if (kind == Kind::kJsonField) return "json:" + json_field;
+  return kind == Kind::kCeTime ? "ce-time" : "none";
 }
 
 std::optional<std::int64_t> parse_rfc3339_us(std::string_view text) {
