@@ -288,16 +288,6 @@ TEST_F(WebhookServerTest, PassesTheBodyOnByteForByte) {
   EXPECT_EQ(events[0].source, "/hooks/orders");  // the query is not part of the path
 }
 
-TEST_F(WebhookServerTest, UnknownPathGets404WithAJsonError) {
-  start_with_orders();
-  Client client(port());
-  auto response = client.request(post("/hooks/other", "x"));
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::not_found);
-  EXPECT_FALSE(json_field(*response, "error").empty());
-  EXPECT_TRUE(sink_.events().empty());
-}
-
 TEST_F(WebhookServerTest, WrongMethodGets405WithTheAllowedOnes) {
   start({{"orders", http_source("/hooks/orders", {"POST", "PUT"}), &sink_}});
   Client client(port());
@@ -345,16 +335,6 @@ TEST_F(WebhookServerTest, BodyOfExactlyTheLimitIsAccepted) {
   EXPECT_EQ(response->result(), http::status::accepted);
   ASSERT_EQ(sink_.events().size(), 1u);
   EXPECT_EQ(sink_.events()[0].data.size(), kMaxBody);
-}
-
-TEST_F(WebhookServerTest, ChunkedBodyOverTheLimitGets413) {
-  start_with_orders();
-  Client client(port());
-  auto response = client.request(chunked_post(
-      "/hooks/orders", {std::string(kMaxBody / 2, 'a'), std::string(kMaxBody / 2 + 1, 'b')}));
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::payload_too_large);
-  EXPECT_TRUE(sink_.events().empty());
 }
 
 TEST_F(WebhookServerTest, ChunkedBodyWithinTheLimitArrivesWhole) {
@@ -469,62 +449,101 @@ TEST_F(WebhookServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(events[1].data, "second");
 }
 
-TEST_F(WebhookServerTest, BinaryCloudEventKeepsItsAttributes) {
+// One request on a new connection: what the server answers, and what reaches the sink.
+struct ExchangeCase {
+  const char* name;
+  std::string request;  // as sent
+  http::status status;
+  // An accepted request's event, all but traceparent; its id is the answer's.
+  std::optional<RecordedEvent> event;
+  // A refused request gets a JSON error, with this in it.
+  std::string error_mentions;
+};
+
+void PrintTo(const ExchangeCase& test, std::ostream* out) { *out << test.name; }
+
+class WebhookExchangeTest : public WebhookServerTest,
+                            public ::testing::WithParamInterface<ExchangeCase> {};
+
+TEST_P(WebhookExchangeTest, AnswersAndPassesOnTheEvent) {
+  const ExchangeCase& test = GetParam();
   start_with_orders();
   Client client(port());
-  auto response = client.request(post("/hooks/orders", "<xml/>",
-                                      {{"ce-specversion", "1.0"},
-                                       {"ce-id", "evt-42"},
-                                       {"ce-source", "https://example.com/repo"},
-                                       {"ce-type", "com.example.push"},
-                                       {"ce-subject", "main"},
-                                       {"ce-myextension", "yes"},
-                                       {"Content-Type", "application/xml"}}));
+  auto response = client.request(test.request);
   ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::accepted);
-  EXPECT_EQ(json_field(*response, "id"), "evt-42");
+  EXPECT_EQ(response->result(), test.status);
   const auto events = sink_.events();
+  if (!test.event) {
+    const std::string error = json_field(*response, "error");
+    EXPECT_FALSE(error.empty());
+    EXPECT_NE(error.find(test.error_mentions), std::string::npos) << error;
+    EXPECT_TRUE(events.empty());
+    return;
+  }
+  EXPECT_EQ(json_field(*response, "id"), test.event->id);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].id, "evt-42");
-  EXPECT_EQ(events[0].source, "https://example.com/repo");
-  EXPECT_EQ(events[0].type, "com.example.push");
-  EXPECT_EQ(events[0].subject, "main");
-  EXPECT_EQ(events[0].content_type, "application/xml");
-  EXPECT_EQ(events[0].data, "<xml/>");
-  ASSERT_EQ(events[0].attributes.size(), 1u);
-  EXPECT_EQ(events[0].attributes[0], std::make_pair("myextension"s, "yes"s));
+  const RecordedEvent& event = events[0];
+  EXPECT_EQ(event.id, test.event->id);
+  EXPECT_EQ(event.source, test.event->source);
+  EXPECT_EQ(event.type, test.event->type);
+  EXPECT_EQ(event.subject, test.event->subject);
+  EXPECT_EQ(event.content_type, test.event->content_type);
+  EXPECT_EQ(event.data, test.event->data);
+  EXPECT_EQ(event.attributes, test.event->attributes);
 }
 
-TEST_F(WebhookServerTest, StructuredCloudEventKeepsItsAttributes) {
-  start_with_orders();
-  Client client(port());
-  auto response = client.request(
-      post("/hooks/orders",
-           R"({"specversion":"1.0","id":"evt-7","source":"/billing","type":"com.example.paid",)"
-           R"("region":"eu","datacontenttype":"text/plain","data":"paid in full"})",
-           {{"Content-Type", "application/cloudevents+json"}}));
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::accepted);
-  EXPECT_EQ(json_field(*response, "id"), "evt-7");
-  const auto events = sink_.events();
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].source, "/billing");
-  EXPECT_EQ(events[0].type, "com.example.paid");
-  EXPECT_EQ(events[0].content_type, "text/plain");
-  EXPECT_EQ(events[0].data, "paid in full");
-  ASSERT_EQ(events[0].attributes.size(), 1u);
-  EXPECT_EQ(events[0].attributes[0], std::make_pair("region"s, "eu"s));
-}
-
-TEST_F(WebhookServerTest, MalformedCloudEventGets400SayingWhy) {
-  start_with_orders();
-  Client client(port());
-  auto response = client.request(post("/hooks/orders", "x", {{"ce-specversion", "1.0"}}));
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::bad_request);
-  EXPECT_NE(json_field(*response, "error").find("ce-id"), std::string::npos);
-  EXPECT_TRUE(sink_.events().empty());
-}
+INSTANTIATE_TEST_SUITE_P(
+    Requests, WebhookExchangeTest,
+    ::testing::Values(
+        ExchangeCase{.name = "BinaryCloudEventKeepsItsAttributes",
+                     .request = post("/hooks/orders", "<xml/>",
+                                     {{"ce-specversion", "1.0"},
+                                      {"ce-id", "evt-42"},
+                                      {"ce-source", "https://example.com/repo"},
+                                      {"ce-type", "com.example.push"},
+                                      {"ce-subject", "main"},
+                                      {"ce-myextension", "yes"},
+                                      {"Content-Type", "application/xml"}}),
+                     .status = http::status::accepted,
+                     .event = RecordedEvent{.id = "evt-42",
+                                            .source = "https://example.com/repo",
+                                            .type = "com.example.push",
+                                            .subject = "main",
+                                            .content_type = "application/xml",
+                                            .data = "<xml/>",
+                                            .attributes = {{"myextension", "yes"}}}},
+        ExchangeCase{.name = "StructuredCloudEventKeepsItsAttributes",
+                     .request = post("/hooks/orders",
+                                     R"({"specversion":"1.0","id":"evt-7","source":"/billing",)"
+                                     R"("type":"com.example.paid","region":"eu",)"
+                                     R"("datacontenttype":"text/plain","data":"paid in full"})",
+                                     {{"Content-Type", "application/cloudevents+json"}}),
+                     .status = http::status::accepted,
+                     .event = RecordedEvent{.id = "evt-7",
+                                            .source = "/billing",
+                                            .type = "com.example.paid",
+                                            .content_type = "text/plain",
+                                            .data = "paid in full",
+                                            .attributes = {{"region", "eu"}}}},
+        ExchangeCase{.name = "UnknownPathGets404",
+                     .request = post("/hooks/other", "x"),
+                     .status = http::status::not_found},
+        ExchangeCase{.name = "ChunkedBodyOverTheLimitGets413",
+                     .request = chunked_post("/hooks/orders", {std::string(kMaxBody / 2, 'a'),
+                                                               std::string(kMaxBody / 2 + 1, 'b')}),
+                     .status = http::status::payload_too_large},
+        ExchangeCase{
+            .name = "HeaderOverTheLimitGets431",
+            .request = post("/hooks/orders", "x", {{"X-Padding", std::string(17 * 1024, 'p')}}),
+            .status = http::status::request_header_fields_too_large},
+        ExchangeCase{.name = "MalformedHttpGets400",
+                     .request = "POST /hooks/orders HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+                     .status = http::status::bad_request},
+        ExchangeCase{.name = "MalformedCloudEventGets400SayingWhy",
+                     .request = post("/hooks/orders", "x", {{"ce-specversion", "1.0"}}),
+                     .status = http::status::bad_request,
+                     .error_mentions = "ce-id"}),
+    [](const auto& test) { return std::string(test.param.name); });
 
 TEST_F(WebhookServerTest, StopAcceptingAnswers503OnOpenConnectionsAndRefusesNewOnes) {
   start_with_orders();
@@ -562,24 +581,6 @@ TEST_F(WebhookServerTest, StopClosesEveryConnection) {
   EXPECT_TRUE(idle.closed_by_server());
   EXPECT_TRUE(busy.closed_by_server());
   EXPECT_TRUE(sink_.events().empty());
-}
-
-TEST_F(WebhookServerTest, HeaderOverTheLimitGets431) {
-  start_with_orders();
-  Client client(port());
-  auto response =
-      client.request(post("/hooks/orders", "x", {{"X-Padding", std::string(17 * 1024, 'p')}}));
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::request_header_fields_too_large);
-  EXPECT_TRUE(sink_.events().empty());
-}
-
-TEST_F(WebhookServerTest, MalformedHttpGets400) {
-  start_with_orders();
-  Client client(port());
-  auto response = client.request("POST /hooks/orders HTTP/1.1\r\nContent-Length: abc\r\n\r\n");
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->result(), http::status::bad_request);
 }
 
 TEST_F(WebhookServerTest, SlowClientIsCutAtTheRequestDeadline) {
