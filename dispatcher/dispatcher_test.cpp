@@ -20,6 +20,7 @@
 
 #include "core/metrics.hpp"
 #include "core/net_names.hpp"
+#include "core/text.hpp"
 #include "core/time_format.hpp"
 #include "dispatcher/delivery.hpp"
 #include "dispatcher/http_client.hpp"
@@ -53,19 +54,12 @@ config::HttpUrl url_of(const FunctionStub& stub, const std::string& target) {
   return {stub.url(target), "127.0.0.1", stub.port(), target};
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// The value of the only header of that name (lower case); "<absent>" or "<repeated>" otherwise,
+// The value of the only header of that name, in any case; "<absent>" or "<repeated>" otherwise,
 // so that a header written twice fails a test as surely as a missing one.
 std::string only_header(const RecordedRequest& request, std::string_view name) {
   std::string value = "<absent>";
   for (const auto& [key, field] : request.headers) {
-    if (lower(key) != name) continue;
+    if (!equals_ignoring_case(key, name)) continue;
     if (value != "<absent>") return "<repeated>";
     value = field;
   }
@@ -268,7 +262,8 @@ TEST_F(DispatcherTest, DeliversWithExactCloudEventsHeadersAndBody) {
       {"content-length", std::to_string(kBody.size())},
   };
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in order
-  for (const auto& [name, value] : request.headers) headers.emplace_back(lower(name), value);
+  for (const auto& [name, value] : request.headers)
+    headers.emplace_back(to_ascii_lower(name), value);
   EXPECT_EQ(headers, expected);
 
   EXPECT_EQ(value(counters().delivered), 1);

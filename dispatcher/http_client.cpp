@@ -10,8 +10,8 @@
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -19,12 +19,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <cctype>
 #include <chrono>
 #include <optional>
 
 #include "core/logging.hpp"
 #include "core/net_names.hpp"
+#include "core/text.hpp"
 
 namespace triggerd {
 namespace {
@@ -91,12 +91,7 @@ struct Lookup {
   FunctionCall* call = nullptr;
 };
 
-std::string describe(const beast::error_code& error) {
-  std::string text = error.message();
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
+std::string describe(const beast::error_code& error) { return to_ascii_lower(error.message()); }
 
 CallResult failure(const beast::error_code& error) {
   CallResult result;
