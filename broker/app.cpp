@@ -86,7 +86,10 @@ class App::Impl {
       sources_.push_back({std::move(source), i});
     }
     if (!routes.empty()) {
-      webhook_ = std::make_unique<WebhookServer>(io_, config_.server, std::move(routes));
+      // A connection that ends with an exception (none should) is counted as "webhook".
+      webhook_ = std::make_unique<WebhookServer>(
+          io_, config_.server, std::move(routes), WebhookLimits{},
+          [this](std::string_view) { metrics_.internal_errors().count("webhook"); });
       webhook_->on_refused([this](std::string_view trigger, int status) {
         metrics_.count_webhook_rejected(trigger, status);
       });

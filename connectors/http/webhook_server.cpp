@@ -127,14 +127,14 @@ class BudgetShare {
 class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, config::ServerConfig server, std::vector<WebhookRoute> routes,
-       WebhookLimits limits)
+       WebhookLimits limits, TaskGroup::FailureCounter count_failure)
       : server_(std::move(server)),
         limits_(limits),
         // A single body of max_body_size must always fit, with the byte of slack that lets
         // the parser report a chunked body one byte too long.
         body_budget_(std::max(limits.max_buffered_body_bytes, server_.max_body_size + 1)),
         log_(logging::get("webhook")),
-        listener_(io, "webhook ingress", log_, limits.max_connections, nullptr) {
+        listener_(io, "webhook ingress", log_, limits.max_connections, std::move(count_failure)) {
     for (WebhookRoute& route : routes) {
       if (route.sink == nullptr) {
         throw std::invalid_argument("webhook route of trigger " + route.trigger +
@@ -538,8 +538,10 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 };
 
 WebhookServer::WebhookServer(boost::asio::io_context& io, config::ServerConfig server,
-                             std::vector<WebhookRoute> routes, WebhookLimits limits)
-    : impl_(std::make_shared<Impl>(io, std::move(server), std::move(routes), limits)) {}
+                             std::vector<WebhookRoute> routes, WebhookLimits limits,
+                             TaskGroup::FailureCounter count_failure)
+    : impl_(std::make_shared<Impl>(io, std::move(server), std::move(routes), limits,
+                                   std::move(count_failure))) {}
 
 WebhookServer::~WebhookServer() { impl_->stop(); }
 

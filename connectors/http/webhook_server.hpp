@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/task_group.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -64,8 +65,10 @@ class WebhookServer {
  public:
   // Throws std::invalid_argument when two routes share a path or a route has no sink (the
   // config loader refuses both; this guards the wiring). Nothing listens before start().
+  // `count_failure` counts a connection's coroutine that failed (it is logged either way).
   WebhookServer(boost::asio::io_context& io, config::ServerConfig server,
-                std::vector<WebhookRoute> routes, WebhookLimits limits = {});
+                std::vector<WebhookRoute> routes, WebhookLimits limits = {},
+                TaskGroup::FailureCounter count_failure = nullptr);
   ~WebhookServer();
   WebhookServer(const WebhookServer&) = delete;
   WebhookServer& operator=(const WebhookServer&) = delete;

@@ -5,27 +5,19 @@
 // poll without a timeout once the socket returns EAGAIN, so SO_RCVTIMEO does not help).
 #include "tests/support/http_client.hpp"
 
-#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <cctype>
 
 #include "core/net_names.hpp"
+#include "core/text.hpp"
 
 namespace triggerd::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 HttpResponse failure(std::string what) {
   HttpResponse response;
@@ -36,7 +28,7 @@ HttpResponse failure(std::string what) {
 }  // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
-  auto it = headers.find(lower(name));
+  auto it = headers.find(to_ascii_lower(name));
   return it == headers.end() ? "" : it->second;
 }
 
@@ -99,7 +91,7 @@ class HttpConnection::Impl {
     response.body = message.body();
     response.keep_alive = message.keep_alive();
     for (const auto& field : message) {
-      response.headers[lower(field.name_string())] = std::string(field.value());
+      response.headers[to_ascii_lower(field.name_string())] = std::string(field.value());
     }
     return response;
   }
