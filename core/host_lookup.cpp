@@ -15,7 +15,7 @@
 #include <thread>
 #include <utility>
 
-namespace triggerd::redis {
+namespace triggerd {
 
 namespace asio = boost::asio;
 
@@ -114,4 +114,4 @@ asio::awaitable<std::vector<std::string>> look_up_host(
   co_return addresses;
 }
 
-}  // namespace triggerd::redis
+}  // namespace triggerd

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace triggerd::redis {
+namespace triggerd {
 
 // The addresses of `host` (numeric, each once, in the order the resolver prefers), or empty
 // with `error` set: the name does not resolve, `deadline` passed, or `wait` was cancelled
@@ -22,4 +22,4 @@ boost::asio::awaitable<std::vector<std::string>> look_up_host(
     boost::asio::steady_timer& wait, std::string host,
     std::chrono::steady_clock::time_point deadline, std::string& error);
 
-}  // namespace triggerd::redis
+}  // namespace triggerd
