@@ -6,10 +6,9 @@
 //
 // At least once: offsets are committed by triggerd (auto commit off), per partition only up
 // to the first unfinished message, with the finished ones past it in the commit's metadata
-// (kafka_commit_metadata.hpp). Commits are asynchronous, one in flight at a time, the next as
-// soon as its result is in, so they batch themselves under load; what a crash would deliver
-// again (events in flight, and finished ones whose commit is not confirmed yet) is kept within
-// max_inflight.
+// (kafka_commit_metadata.hpp). Commits are asynchronous, one in flight at a time, and under
+// load they wait for a batch (kafka_commit_pace.hpp); what a crash would deliver again (events
+// in flight, and finished ones whose commit is not confirmed yet) is kept within max_inflight.
 //
 // Memory (kafka_prefetch.hpp): fetched messages go to a queue of the source's own rather than
 // the consumer's, and the poll thread takes from it only while the source's buffer has room,
