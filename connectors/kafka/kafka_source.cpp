@@ -16,6 +16,7 @@
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "connectors/kafka/kafka_client_config.hpp"
+#include "connectors/kafka/kafka_commit_pace.hpp"
 #include "connectors/kafka/kafka_event.hpp"
 
 namespace triggerd::kafka {
@@ -440,13 +441,10 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
       }
     }
     inflight_.erase(it);
-    // The poll thread may be waiting (up to kPollInterval): once a quarter of the redelivery
-    // bound waits for a commit, or while draining (each finished event is committed as it
-    // finishes), or a revoke waits for its events, have it look now. Not on every outcome
-    // otherwise: each wake-up is a context switch, and under load the thread comes round soon
-    // anyway.
-    commit_now = taking_stopped_ || !revoking_.empty() ||
-                 tracker_.unconfirmed() * 4 >= static_cast<std::int64_t>(max_inflight_);
+    // The poll thread may be waiting (up to kPollInterval): have it look now when a commit is
+    // due by the load (it sees to the pace itself). Not on every outcome otherwise: each
+    // wake-up is a context switch, and under load the thread comes round soon anyway.
+    commit_now = commit_wanted(Clock::duration::zero());
   }
   if (commit_now) wake_poll();
   // An ordering slot may have opened (runs on the io_context: no post needed).
@@ -764,6 +762,16 @@ void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
   rd_kafka_topic_partition_list_destroy(committed);
 }
 
+bool KafkaSource::commit_wanted(Clock::duration since_last_commit) const {
+  // While draining, each finished event is committed as it finishes; a revoke waits for its
+  // commit.
+  return commit_due({.draining = taking_stopped_ || !revoking_.empty(),
+                     .in_flight = static_cast<std::int64_t>(inflight_.size()),
+                     .unconfirmed = tracker_.unconfirmed(),
+                     .max_inflight = static_cast<std::int64_t>(max_inflight_),
+                     .since_last_commit = since_last_commit});
+}
+
 void KafkaSource::commit_changes(Clock::time_point now) {
   if (commit_out_ && now - commit_out_->sent_at > kCommitResultTimeout) {
     // A result that never comes (a coordinator that is gone) must not stop commits, and with
@@ -779,7 +787,7 @@ void KafkaSource::commit_changes(Clock::time_point now) {
     if (now >= next_recommit_) {
       commits = tracker_.take_all_commits();
       next_recommit_ = now + kRecommitInterval;
-    } else {
+    } else if (commit_wanted(now - last_commit_sent_)) {
       commits = tracker_.take_commits();
     }
   }
@@ -805,6 +813,7 @@ void KafkaSource::send_commit(const std::vector<OffsetTracker::Commit>& commits)
     return;
   }
   commit_out_ = PendingCommit{id, Clock::now()};
+  last_commit_sent_ = commit_out_->sent_at;
   log_->debug("trigger {}: committing {} partition(s)", trigger_name_, commits.size());
 }
 

@@ -6,10 +6,9 @@
 //
 // At least once: offsets are committed by triggerd (auto commit off), per partition only up
 // to the first unfinished message, with the finished ones past it in the commit's metadata
-// (kafka_commit_metadata.hpp). Commits are asynchronous, one in flight at a time, the next as
-// soon as its result is in, so they batch themselves under load; what a crash would deliver
-// again (events in flight, and finished ones whose commit is not confirmed yet) is kept within
-// max_inflight.
+// (kafka_commit_metadata.hpp). Commits are asynchronous, one in flight at a time, and under
+// load they wait for a batch (kafka_commit_pace.hpp); what a crash would deliver again (events
+// in flight, and finished ones whose commit is not confirmed yet) is kept within max_inflight.
 //
 // Memory (kafka_prefetch.hpp): fetched messages go to a queue of the source's own rather than
 // the consumer's, and the poll thread takes from it only while the source's buffer has room,
@@ -139,7 +138,11 @@ class KafkaSource final : public Source, private Acknowledger {
   void route_to_messages_queue(rd_kafka_s* consumer,
                                const rd_kafka_topic_partition_list_s* partitions);
   void pause_for_drain(rd_kafka_topic_partition_list_s* partitions);
-  // Sends what changed (everything, now and then), unless a commit is out or backing off.
+  // Under mutex_: whether finished events are to be committed now rather than wait for more
+  // (kafka_commit_pace.hpp).
+  bool commit_wanted(Clock::duration since_last_commit) const;
+  // Sends what changed when a commit is due (everything, now and then), unless a commit is out
+  // or backing off.
   void commit_changes(Clock::time_point now);
   void send_commit(const std::vector<OffsetTracker::Commit>& commits);
   void commit_result(std::uint64_t id, int error, rd_kafka_topic_partition_list_s* offsets);
@@ -211,6 +214,7 @@ class KafkaSource final : public Source, private Acknowledger {
   std::uint64_t next_commit_id_ = 1;
   Clock::time_point commit_retry_at_{};
   Clock::time_point next_recommit_{};
+  Clock::time_point last_commit_sent_{};
   bool drain_paused_ = false;
   // librdkafka's queue reached (about) its limits since the last restart_fetching().
   bool fetch_restart_due_ = false;
