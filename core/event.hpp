@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/payload.hpp"
+
 namespace triggerd {
 
 // How an event ended. Only `abandoned` leaves it unacknowledged at the source (a drain that
@@ -59,7 +61,7 @@ struct Event {
   std::string type;
   std::string subject;       // empty: no ce-subject header
   std::string content_type;  // empty: application/octet-stream
-  std::string data;          // the body, byte for byte
+  Payload data;              // the body, byte for byte
   std::chrono::system_clock::time_point time;
   // Further CloudEvents attributes, e.g. an incoming event's own extensions or dataschema:
   // (name without "ce-", value). triggerd's ce-trigger and ce-attempt are added on delivery.

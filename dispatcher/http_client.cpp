@@ -401,7 +401,7 @@ struct FunctionClient::Impl {
     connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
     append_event_headers(*call.request_event, call.extra_headers, connection.head);
     const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
-                                                    asio::buffer(call.request_event->data)};
+                                                    asio::buffer(call.request_event->data.view())};
     asio::async_write(connection.socket, request,
                       [this, &call](const beast::error_code& error, std::size_t /*written*/) {
                         if (error) {

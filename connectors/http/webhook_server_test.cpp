@@ -48,7 +48,7 @@ class FakeSink : public EventSink {
     std::lock_guard lock(mutex_);
     if (!accept_) return false;
     events_.push_back({event.id, event.source, event.type, event.subject, event.content_type,
-                       std::move(event.data), event.traceparent, std::move(event.attributes)});
+                       std::string(event.data.view()), event.traceparent, std::move(event.attributes)});
     return true;
   }
   bool has_room() const override {

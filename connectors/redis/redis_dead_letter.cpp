@@ -129,7 +129,7 @@ std::string RedisListDeadLetterSink::envelope(const Event& event, const DeadLett
     object["attributes"] = std::move(attributes);
   }
   if (!event.traceparent.empty()) object["traceparent"] = event.traceparent;
-  object["data"] = event.data;
+  object["data"] = event.data.view();
   object["trigger"] = info.trigger;
   object["function"] = info.function;
   object["attempts"] = info.attempts;
