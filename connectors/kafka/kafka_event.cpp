@@ -1,6 +1,7 @@
 #include "connectors/kafka/kafka_event.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/cloudevents.hpp"
 #include "core/time_format.hpp"
@@ -29,7 +30,7 @@ bool is_binary_cloud_event(const KafkaMessageView& message) {
 }  // namespace
 
 Event make_kafka_event(std::string_view connection, const KafkaMessageView& message,
-                       std::chrono::system_clock::time_point now) {
+                       Payload data, std::chrono::system_clock::time_point now) {
   Event event;
   event.id.append(message.topic)
       .append("-")
@@ -44,7 +45,7 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
       message.timestamp_ms
           ? std::chrono::system_clock::time_point(std::chrono::milliseconds(*message.timestamp_ms))
           : now;
-  event.data = message.value;
+  event.data = std::move(data);
 
   const bool cloud_event = is_binary_cloud_event(message);
   for (const auto& [header, value] : message.headers) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/event.hpp"
+#include "core/payload.hpp"
 
 namespace triggerd::kafka {
 
@@ -24,7 +25,6 @@ struct KafkaMessageView {
   std::int32_t partition = 0;
   std::int64_t offset = 0;
   std::optional<std::string_view> key;
-  std::string_view value;
   std::optional<std::int64_t> timestamp_ms;  // the message's timestamp, when it has one
   std::vector<std::pair<std::string_view, std::string_view>> headers;
 };
@@ -33,8 +33,9 @@ struct KafkaMessageView {
 // 1.0, ce_id, ce_source, ce_type) keeps its own id, source, type, subject and time; otherwise
 // triggerd's apply. Other ce_* headers with valid attribute names become extension
 // attributes either way; invalid ones are skipped (a message cannot be refused).
+// `data` is the message's value as the event is to hold it (the source lends it in place);
 // `now` is the time when the message has no timestamp.
 Event make_kafka_event(std::string_view connection, const KafkaMessageView& message,
-                       std::chrono::system_clock::time_point now);
+                       Payload data, std::chrono::system_clock::time_point now);
 
 }  // namespace triggerd::kafka

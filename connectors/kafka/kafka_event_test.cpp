@@ -15,10 +15,9 @@ TEST(KafkaEvent, MapsAPlainMessage) {
   message.partition = 3;
   message.offset = 42;
   message.key = "customer-7";
-  message.value = std::string_view("\0bytes", 6);
   message.timestamp_ms = 1700000000123;
   message.headers = {{"content-type", "application/json"}, {"traceparent", "00-abc-def-01"}};
-  const Event event = make_kafka_event("main-kafka", message, kNow);
+  const Event event = make_kafka_event("main-kafka", message, std::string("\0bytes", 6), kNow);
   EXPECT_EQ(event.id, "orders-3-42");
   EXPECT_EQ(event.source, "kafka://main-kafka/orders");
   EXPECT_EQ(event.type, "dev.triggerd.kafka.message");
@@ -33,8 +32,7 @@ TEST(KafkaEvent, MapsAPlainMessage) {
 TEST(KafkaEvent, NoKeyNoSubjectNoTimestampNow) {
   KafkaMessageView message;
   message.topic = "t";
-  message.value = "x";
-  const Event event = make_kafka_event("c", message, kNow);
+  const Event event = make_kafka_event("c", message, "x", kNow);
   EXPECT_EQ(event.subject, "");
   EXPECT_EQ(event.content_type, "");  // the dispatcher sends application/octet-stream
   EXPECT_EQ(event.time, kNow);
@@ -46,7 +44,7 @@ TEST(KafkaEvent, ExtensionHeadersBecomeAttributesButNotTheIdentity) {
   message.headers = {{"ce_id", "theirs"},        {"ce_tenant", "acme"},
                      {"ce_Bad-Name", "skipped"}, {"ce_trigger", "not theirs to set"},
                      {"ce_note", "a\nb"},        {"other", "ignored"}};
-  const Event event = make_kafka_event("c", message, kNow);
+  const Event event = make_kafka_event("c", message, "x", kNow);
   EXPECT_EQ(event.id, "t-0-0");  // not a whole CloudEvent: triggerd's id
   ASSERT_EQ(event.attributes.size(), 1u);
   EXPECT_EQ(event.attributes[0].first, "tenant");
@@ -67,7 +65,7 @@ TEST(KafkaEvent, ABinaryModeCloudEventKeepsItsAttributes) {
                      {"content-type", "application/json"},
                      {"ce_datacontenttype", "text/plain"},
                      {"ce_dataschema", "https://example.com/s"}};
-  const Event event = make_kafka_event("c", message, kNow);
+  const Event event = make_kafka_event("c", message, "x", kNow);
   EXPECT_EQ(event.id, "evt-1");
   EXPECT_EQ(event.source, "/shop");
   EXPECT_EQ(event.type, "com.example.order");

@@ -5,23 +5,31 @@
 namespace triggerd::kafka {
 namespace {
 
-// A trigger with a handful of slots still gets batches worth the round trip.
-constexpr std::size_t kMinBufferMessages = 256;
-// Bytes allowed per buffered message before the byte bound applies (1 KiB messages never
-// reach it), within a floor and the 16 MiB that librdkafka's queue was capped at before.
-constexpr std::size_t kBytesPerMessage = 16 * 1024;
-constexpr std::size_t kMinBytes = 2u << 20;
-constexpr std::size_t kMaxBytes = 16u << 20;
+// A partition keeps at least this many messages at hand, at most this many ready (a slow
+// function holds fewer than max_inflight of one partition anyway).
+constexpr std::size_t kMinQueuedMessages = 64;
+constexpr std::size_t kMaxQueuedMessages = 1000;
+// Bytes per partition: 4 KiB per slot, within a floor (a fetch worth its round trip) and a
+// cap (many partitions multiply it).
+constexpr std::size_t kBytesPerSlot = 4 * 1024;
+constexpr std::size_t kMinPartitionBytes = 256 * 1024;
+constexpr std::size_t kMaxPartitionBytes = 4u << 20;
+constexpr std::size_t kTakeAhead = 32;
+constexpr std::size_t kKeyLookahead = 256;
 
 }  // namespace
 
 PrefetchLimits prefetch_limits(int max_inflight) {
+  const auto slots = static_cast<std::size_t>(std::max(1, max_inflight));
   PrefetchLimits limits;
-  limits.buffer_messages =
-      std::max(static_cast<std::size_t>(std::max(1, max_inflight)), kMinBufferMessages);
-  limits.buffer_bytes = std::clamp(limits.buffer_messages * kBytesPerMessage, kMinBytes, kMaxBytes);
-  limits.queued_min_messages = limits.buffer_messages;
-  limits.queued_max_kbytes = limits.buffer_bytes / 1024;
+  limits.queued_min_messages = std::clamp(slots, kMinQueuedMessages, kMaxQueuedMessages);
+  const std::size_t partition_bytes =
+      std::clamp(slots * kBytesPerSlot, kMinPartitionBytes, kMaxPartitionBytes);
+  limits.queued_max_kbytes = partition_bytes / 1024;
+  // One response in flight comes on top of the queue: half of it.
+  limits.partition_fetch_bytes = partition_bytes / 2;
+  limits.take_ahead = std::min(slots, kTakeAhead);
+  limits.key_lookahead = kKeyLookahead;
   return limits;
 }
 

@@ -4,12 +4,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <future>
 #include <utility>
 
@@ -37,28 +40,21 @@ constexpr auto kRevokeWaitLimit = 10s;
 constexpr auto kRevokeCommitTimeout = 5s;
 // How long reading the group's committed offsets at an assignment may take.
 constexpr auto kCommittedTimeout = 10s;
-// When the poll thread ends without close() (it failed): how long it may still flush and
+// When the group thread ends without close() (it failed): how long it may still flush and
 // leave the group.
 constexpr auto kUnplannedCloseTimeout = 5s;
 // Every so often the whole state is committed again, changed or not: cheap insurance for a
 // partition that has gone quiet after a commit lost with a coordinator that moved.
 constexpr auto kRecommitInterval = 2s;
-// The poll thread's longest wait: commit retries and timeouts are looked at this often.
-constexpr auto kPollInterval = 100ms;
+// The group thread's longest wait: commit retries and timeouts are looked at this often.
+constexpr auto kGroupWakeInterval = 100ms;
 constexpr auto kDepthInterval = 1s;
 constexpr int kWatermarkTimeoutMs = 1000;
 // At most one "commit failed" line per interval (a broker that is gone fails one every
 // kCommitRetryDelay); each failure is counted all the same.
 constexpr auto kCommitFailureLogInterval = 30s;
-// Messages taken from librdkafka's queue in one go.
-constexpr std::size_t kBatch = 256;
-// While the ordering holds back every buffered message and the trigger has room, the buffer
-// may hold this many times its count of messages (not of bytes), to reach the messages of
-// other partitions or keys.
-constexpr std::size_t kStarvedGrowth = 4;
-// With `ordering: key`, how far past busy keys a partition's buffer is searched for a message
-// that may start.
-constexpr std::size_t kKeyLookahead = 256;
+// The most messages taken from a partition's queue in one go.
+constexpr std::size_t kMaxTake = 256;
 
 std::string join_topics(const std::vector<std::string>& items) {
   std::string joined;
@@ -92,6 +88,11 @@ rd_kafka_topic_partition_list_t* to_list(const std::vector<OffsetTracker::Commit
     }
   }
   return list;
+}
+
+std::optional<std::string_view> message_key(const rd_kafka_message_t& message) {
+  if (message.key == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(message.key), message.key_len);
 }
 
 // Connection-level errors, as opposed to failed requests.
@@ -130,6 +131,10 @@ int milliseconds_until(std::chrono::steady_clock::time_point deadline,
 
 }  // namespace
 
+void KafkaSource::MessageDestroyer::operator()(rd_kafka_message_s* message) const {
+  rd_kafka_message_destroy(message);
+}
+
 KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& trigger,
                          const config::Connection& connection, TriggerState& state)
     : executor_(executor),
@@ -149,9 +154,11 @@ KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& 
 KafkaSource::~KafkaSource() {
   // Without a close() (the app went away early): at once.
   close(Clock::now());
-  if (poll_thread_.joinable()) poll_thread_.join();
+  if (group_thread_.joinable()) group_thread_.join();
   stop_depth_thread();
   if (depth_thread_.joinable()) depth_thread_.join();
+  // No queue writes to it any more: the group thread closed every reader.
+  if (wake_pipe_write_ >= 0) ::close(wake_pipe_write_);
 }
 
 std::optional<std::int64_t> KafkaSource::queue_depth() const {
@@ -165,11 +172,9 @@ void KafkaSource::stop_taking() {
   {
     std::lock_guard lock(mutex_);
     // Never handed over: they stay unfinished, so no commit passes them, and come again.
-    waiting_.clear();
-    waiting_count_ = 0;
-    waiting_bytes_ = 0;
+    for (const auto& reader : readers_) reader->taken.clear();
   }
-  wake_poll();  // to pause the partitions
+  wake_group_thread();  // to pause the partitions
   wake_.cancel();
   // The depth is of no use to a replica on its way out, and its queries must not hold up the
   // end.
@@ -180,7 +185,7 @@ void KafkaSource::close(Clock::time_point deadline) {
   stop_taking();
   close_deadline_.store(std::min(deadline.time_since_epoch().count(), close_deadline_.load()));
   closing_ = true;
-  wake_poll();
+  wake_group_thread();
   wake_.cancel();
 }
 
@@ -192,12 +197,13 @@ KafkaSource::Clock::time_point KafkaSource::bounded(Clock::duration limit) const
 
 bool KafkaSource::create_consumer() {
   const std::string owner = "trigger " + trigger_name_;
-  // librdkafka's own limits bound its prefetch (it stops fetching there), sized from
-  // max_inflight like the source's buffer; the connection's options may set others.
+  // librdkafka's own limits bound its prefetch of each partition (it stops fetching there),
+  // sized from max_inflight; the connection's options may set others.
   rd_kafka_conf_t* conf = make_kafka_conf(
       connection_, owner,
       {{"queued.min.messages", std::to_string(limits_.queued_min_messages)},
-       {"queued.max.messages.kbytes", std::to_string(limits_.queued_max_kbytes)}},
+       {"queued.max.messages.kbytes", std::to_string(limits_.queued_max_kbytes)},
+       {"max.partition.fetch.bytes", std::to_string(limits_.partition_fetch_bytes)}},
       {{"group.id", group_},
        {"auto.offset.reset", config_.start == config::KafkaStart::latest ? "latest" : "earliest"},
        {"enable.auto.offset.store", "false"},
@@ -253,17 +259,13 @@ bool KafkaSource::create_consumer() {
   }
   consumer_ = consumer;
   queue_ = rd_kafka_queue_get_consumer(consumer);
-  // Each assigned partition's messages come here (route_to_messages_queue), apart from the
-  // rebalances and errors on the consumer's queue: the poll thread can then leave messages
-  // where they are while the buffer is full and still serve the group.
-  messages_ = rd_kafka_queue_new(consumer);
   // Commit results come on a queue of their own: on the consumer's queue a pause would drop
   // them (and with them every later commit).
   commit_results_ = rd_kafka_queue_new(consumer);
   auto wake = [](rd_kafka_t* /*client*/, void* opaque) {
-    static_cast<KafkaSource*>(opaque)->wake_poll();
+    static_cast<KafkaSource*>(opaque)->wake_group_thread();
   };
-  for (rd_kafka_queue_t* queue : {queue_, messages_, commit_results_}) {
+  for (rd_kafka_queue_t* queue : {queue_, commit_results_}) {
     rd_kafka_queue_cb_event_enable(queue, wake, this);
   }
   // A handle of its own for the watermark queries: on the consumer's connections they wait
@@ -277,15 +279,16 @@ bool KafkaSource::create_consumer() {
 }
 
 asio::awaitable<void> KafkaSource::run(EventSink& sink) {
-  if (closing_ || !create_consumer()) {
+  if (closing_ || !open_wake_pipe() || !create_consumer()) {
     state_.set_source_up(false);
     co_return;
   }
   log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
              join_topics(config_.topics), group_, connection_name_);
+  watch_wake_pipe();
   depth_thread_ = std::thread([this] { depth_loop(); });
-  poll_thread_ = std::thread([this] { poll_thread_main(); });
-  while (!poll_ended_) {
+  group_thread_ = std::thread([this] { group_thread_main(); });
+  while (!group_ended_) {
     if (!taking_stopped_) {
       if (!sink.has_room()) {
         co_await sink.wait_for_room();
@@ -305,8 +308,50 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   // It has posted its end: joining takes no time.
-  poll_thread_.join();
+  group_thread_.join();
+  wake_pipe_.reset();
   state_.set_source_up(false);
+}
+
+bool KafkaSource::open_wake_pipe() {
+  int ends[2];
+  if (::pipe2(ends, O_NONBLOCK | O_CLOEXEC) != 0) {
+    log_->error("trigger {}: cannot make the kafka wake-up pipe: {}", trigger_name_,
+                std::strerror(errno));
+    return false;
+  }
+  // Non-blocking on both ends: librdkafka's threads write to it and must never wait.
+  wake_pipe_ = std::make_unique<asio::posix::stream_descriptor>(executor_, ends[0]);
+  wake_pipe_write_ = ends[1];
+  return true;
+}
+
+void KafkaSource::watch_wake_pipe() {
+  wake_pipe_->async_wait(
+      asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& error) {
+        if (error) return;  // closed at the end of run()
+        std::array<std::uint32_t, 256> ids{};
+        bool woken = false;
+        for (;;) {
+          const ssize_t got = ::read(wake_pipe_->native_handle(), ids.data(), sizeof(ids));
+          if (got <= 0) break;
+          const auto count = static_cast<std::size_t>(got) / sizeof(std::uint32_t);
+          {
+            std::lock_guard lock(mutex_);
+            for (std::size_t i = 0; i < count; ++i) {
+              // Readers are kept in the order of their ids; one closed since is not found.
+              const auto it = std::lower_bound(
+                  readers_.begin(), readers_.end(), ids[i],
+                  [](const auto& reader, std::uint32_t id) { return reader->id < id; });
+              if (it != readers_.end() && (*it)->id == ids[i]) (*it)->readable = true;
+            }
+          }
+          woken = true;
+          if (static_cast<std::size_t>(got) < sizeof(ids)) break;
+        }
+        if (woken) wake_.cancel();
+        watch_wake_pipe();
+      });
 }
 
 void KafkaSource::wake_pump() {
@@ -317,57 +362,124 @@ void KafkaSource::wake_pump() {
   });
 }
 
-void KafkaSource::wake_poll() {
-  // One wake-up per turn of the poll thread is enough (under load every outcome asks).
-  if (poll_wake_pending_.exchange(true)) return;
+void KafkaSource::wake_group_thread() {
+  // One wake-up per turn of the group thread is enough (under load every outcome asks).
+  if (group_wake_pending_.exchange(true)) return;
   {
-    std::lock_guard lock(poll_mutex_);
-    poll_woken_ = true;
+    std::lock_guard lock(group_mutex_);
+    group_woken_ = true;
   }
-  poll_wake_.notify_one();
+  group_wake_.notify_one();
 }
 
 void KafkaSource::wait_for_work(std::chrono::milliseconds timeout) {
   {
-    std::unique_lock lock(poll_mutex_);
-    poll_wake_.wait_for(lock, timeout, [this] { return poll_woken_; });
-    poll_woken_ = false;
+    std::unique_lock lock(group_mutex_);
+    group_wake_.wait_for(lock, timeout, [this] { return group_woken_; });
+    group_woken_ = false;
   }
   // Cleared before this thread looks at what changed: a wake-up asked for from now on comes.
-  poll_wake_pending_ = false;
+  group_wake_pending_ = false;
 }
 
-std::optional<KafkaSource::Message> KafkaSource::next_startable() {
-  if (waiting_count_ == 0 || waiting_.empty()) return std::nullopt;
-  // Round robin: start after the partition served last, so that one busy partition cannot
-  // starve the others.
-  auto start = last_served_ ? waiting_.upper_bound(*last_served_) : waiting_.begin();
-  if (start == waiting_.end()) start = waiting_.begin();
-  auto it = start;
-  do {
-    auto& [partition, messages] = *it;
-    // With `none` or `partition` only the oldest message of a partition may go next; with
-    // `key`, one behind a busy key may, looking a bounded way ahead (this runs per event).
-    const auto end = gate_.ordering() == config::Ordering::key
-                         ? messages.begin() + std::min(messages.size(), kKeyLookahead)
-                         : messages.begin() + std::min<std::size_t>(messages.size(), 1);
-    auto found = std::find_if(messages.begin(), end, [&](const Message& candidate) {
-      return gate_.may_start(partition, candidate.key
-                                            ? std::optional<std::string_view>(*candidate.key)
-                                            : std::nullopt);
-    });
-    if (found != end) {
-      Message message = std::move(*found);
-      messages.erase(found);
-      --waiting_count_;
-      waiting_bytes_ -= message.size();
-      last_served_ = partition;
-      if (messages.empty()) waiting_.erase(it);
+KafkaSource::MessagePtr KafkaSource::next_startable(PartitionReader*& from) {
+  const bool by_key = gate_.ordering() == config::Ordering::key;
+  for (std::size_t visited = 0; visited < readers_.size(); ++visited) {
+    // Round robin: on from the partition served last, so that one busy partition cannot
+    // starve the others.
+    if (next_reader_ >= readers_.size()) next_reader_ = 0;
+    PartitionReader& reader = *readers_[next_reader_++];
+    if (!by_key) {
+      // With `none` or `partition` only a partition's oldest message may go next.
+      if (!gate_.may_start(reader.partition, std::nullopt)) continue;
+      if (reader.taken.empty()) take_from_queue(reader, limits_.take_ahead);
+      if (reader.taken.empty()) continue;
+      MessagePtr message = std::move(reader.taken.front());
+      reader.taken.pop_front();
+      from = &reader;
       return message;
     }
-    if (++it == waiting_.end()) it = waiting_.begin();
-  } while (it != start);
-  return std::nullopt;
+    // With `key`, one behind a busy key may go, looking a bounded way ahead.
+    if (reader.taken.size() < limits_.key_lookahead) {
+      take_from_queue(reader, limits_.key_lookahead - reader.taken.size());
+    }
+    const auto found =
+        std::find_if(reader.taken.begin(), reader.taken.end(), [&](const MessagePtr& candidate) {
+          return gate_.may_start(reader.partition, message_key(*candidate));
+        });
+    if (found == reader.taken.end()) continue;
+    MessagePtr message = std::move(*found);
+    reader.taken.erase(found);
+    from = &reader;
+    return message;
+  }
+  return nullptr;
+}
+
+void KafkaSource::take_from_queue(PartitionReader& reader, std::size_t limit) {
+  limit = std::min(limit, kMaxTake);
+  if (!reader.readable || limit == 0) return;
+  // Whether librdkafka's queue for the partition grew to (about) one of its limits: then its
+  // fetcher stopped, and needs a nudge once the queue is drained (restart_fetching). Its size
+  // in bytes is estimated from the messages taken lately.
+  const std::size_t queued = rd_kafka_queue_length(reader.queue);
+  if (queued * 10 >= fetch_queue_messages_ * 9 ||
+      queued * average_message_bytes_ * 10 >= fetch_queue_bytes_ * 9) {
+    reader.fetch_restart_due = true;
+  }
+  std::array<rd_kafka_message_t*, kMaxTake> batch{};
+  const ssize_t got = rd_kafka_consume_batch_queue(reader.queue, 0, batch.data(), limit);
+  const std::size_t count = got > 0 ? static_cast<std::size_t>(got) : 0;
+  std::size_t bytes = 0;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    MessagePtr message(batch[i]);
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message.get()));
+        state_.count_source_error(SourceError::kCommand);
+      }
+      continue;
+    }
+    // Finished by a previous owner (the committed metadata says so) or taken before: dropped.
+    if (tracker_.taken(reader.partition, message->offset) != Take::deliver) continue;
+    bytes += message->len + message->key_len;
+    ++kept;
+    reader.taken.push_back(std::move(message));
+  }
+  if (kept > 0) {
+    average_message_bytes_ = bytes / kept;
+    state_.set_source_up(true);
+  }
+  if (count < limit) {
+    // Dry: its next message wakes the loop through the pipe.
+    reader.readable = false;
+    if (reader.fetch_restart_due) {
+      reader.fetch_restart_due = false;
+      restart_fetching(reader);
+    }
+  }
+}
+
+void KafkaSource::restart_fetching(const PartitionReader& reader) {
+  // A fetcher that found a partition's queue at queued.min.messages or
+  // queued.max.messages.kbytes only looks again when something wakes its broker thread, or
+  // after up to a second (librdkafka before 2.2 has no fetch.queue.backoff.ms), and the
+  // partition would sit idle meanwhile. A seek to where the partition stands (one past the
+  // last message taken) wakes its broker's fetcher and changes nothing else: the queue is
+  // empty, and what was fetched before is taken already.
+  const auto offsets = tracker_.partitions().find(reader.partition);
+  if (offsets == tracker_.partitions().end()) return;
+  const std::optional<std::int64_t> position = offsets->second.fetch_position();
+  if (!position) return;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, reader.partition.topic.c_str(),
+                                    reader.partition.partition)
+      ->offset = *position;
+  // Asynchronous (no timeout): it returns at once.
+  rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, list, 0);
+  if (error != nullptr) rd_kafka_error_destroy(error);
+  rd_kafka_topic_partition_list_destroy(list);
 }
 
 std::size_t KafkaSource::pump(EventSink& sink) {
@@ -375,7 +487,7 @@ std::size_t KafkaSource::pump(EventSink& sink) {
   while (sink.has_room() && !taking_stopped_) {
     // Pick under the lock; submit outside it, because the trigger may start (and even finish)
     // the delivery inline.
-    std::optional<Message> message;
+    MessagePtr message;
     std::uint64_t token = 0;
     {
       std::lock_guard lock(mutex_);
@@ -384,44 +496,68 @@ std::size_t KafkaSource::pump(EventSink& sink) {
       const auto at_risk =
           static_cast<std::int64_t>(inflight_.size()) + tracker_.unconfirmed();
       if (at_risk >= static_cast<std::int64_t>(max_inflight_)) break;
-      message = next_startable();
-      // Nothing the ordering lets start, with room for it: the poll thread may read further.
-      starved_ = !message && waiting_count_ > 0;
-      // Room again in the buffer (half of it, so that the poll thread reads in batches): it
-      // takes more from librdkafka.
-      const std::size_t limit = limits_.buffer_messages * (starved_ ? kStarvedGrowth : 1);
-      if (buffer_full_ && waiting_count_ + limits_.buffer_messages / 2 <= limit &&
-          waiting_bytes_ <= limits_.buffer_bytes / 2) {
-        buffer_full_ = false;
-        wake_poll();
-      }
+      PartitionReader* reader = nullptr;
+      message = next_startable(reader);
       if (!message) break;
-      gate_.started(message->partition, message->key);
+      std::optional<std::string> key;
+      if (gate_.ordering() == config::Ordering::key) {
+        if (const auto view = message_key(*message)) key.emplace(*view);
+      }
+      gate_.started(reader->partition, key);
       token = next_token_++;
-      inflight_.emplace(
-          token, InFlight{message->partition, message->generation, message->offset, message->key});
+      inflight_.emplace(token, InFlight{reader->partition, reader->generation, message->offset,
+                                        std::move(key)});
     }
-    KafkaMessageView view;
-    view.topic = message->partition.topic;
-    view.partition = message->partition.partition;
-    view.offset = message->offset;
-    if (message->key) view.key = *message->key;
-    view.value = message->value;
-    view.timestamp_ms = message->timestamp_ms;
-    for (const auto& [name, value] : message->headers) view.headers.emplace_back(name, value);
-    Event event = make_kafka_event(connection_name_, view, std::chrono::system_clock::now());
-    event.ack = AckHandle(this, token);
+    Event event = make_event(std::move(message), token);
     if (!sink.try_submit(event)) {
       // Draining: the message stays unfinished, so it is not committed and comes again.
       event.ack = AckHandle();
       std::lock_guard lock(mutex_);
-      inflight_.erase(token);
-      gate_.finished(message->partition, message->key);
+      const auto it = inflight_.find(token);
+      gate_.finished(it->second.partition, it->second.key);
+      inflight_.erase(it);
       break;
     }
     ++submitted;
   }
   return submitted;
+}
+
+Event KafkaSource::make_event(MessagePtr message, std::uint64_t token) {
+  KafkaMessageView view;
+  view.topic = rd_kafka_topic_name(message->rkt);
+  view.partition = message->partition;
+  view.offset = message->offset;
+  view.key = message_key(*message);
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const std::int64_t timestamp = rd_kafka_message_timestamp(message.get(), &type);
+  if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) view.timestamp_ms = timestamp;
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    for (std::size_t h = 0;
+         rd_kafka_header_get_all(headers, h, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++h) {
+      view.headers.emplace_back(
+          name, value != nullptr ? std::string_view(static_cast<const char*>(value), size)
+                                 : std::string_view());
+    }
+  }
+  const std::string_view bytes =
+      message->payload != nullptr
+          ? std::string_view(static_cast<const char*>(message->payload), message->len)
+          : std::string_view();
+  // The value goes to the function from librdkafka's buffer: the event holds the message,
+  // and destroys it when it ends.
+  Payload value = Payload::lent(
+      bytes, [](void* lent) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(lent)); },
+      message.release());
+  Event event = make_kafka_event(connection_name_, view, std::move(value),
+                                 std::chrono::system_clock::now());
+  event.ack = AckHandle(this, token);
+  return event;
 }
 
 void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
@@ -431,47 +567,46 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
     const auto it = inflight_.find(token);
     if (it == inflight_.end()) return;
     const InFlight& done = it->second;
-    const std::optional<std::string_view> key =
-        done.key ? std::optional<std::string_view>(*done.key) : std::nullopt;
     if (tracker_.generation(done.partition) == done.generation) {
-      gate_.finished(done.partition, key);
+      gate_.finished(done.partition, done.key);
       // An abandoned event (a drain that ran out of time) stays unfinished: delivered again.
       if (outcome != Outcome::abandoned) {
         tracker_.finished(done.partition, done.generation, done.offset);
       }
     }
     inflight_.erase(it);
-    // The poll thread may be waiting (up to kPollInterval): have it look now when a commit is
-    // due by the load (it sees to the pace itself). Not on every outcome otherwise: each
-    // wake-up is a context switch, and under load the thread comes round soon anyway.
+    // The group thread may be waiting (up to kGroupWakeInterval): have it look now when a
+    // commit is due by the load (it sees to the pace itself). Not on every outcome otherwise:
+    // each wake-up is a context switch, and under load the thread comes round soon anyway.
     commit_now = commit_wanted(Clock::duration::zero());
   }
-  if (commit_now) wake_poll();
-  // An ordering slot may have opened (runs on the io_context: no post needed).
+  if (commit_now) wake_group_thread();
+  // An ordering slot may have opened: run() takes the partition's next message in the next
+  // loop iteration.
   wake_.cancel();
 }
 
-void KafkaSource::poll_thread_main() {
+void KafkaSource::group_thread_main() {
   try {
-    poll_until_closed();
+    serve_group_until_closed();
   } catch (const std::exception& error) {
-    log_->error("trigger {}: kafka poll thread failed: {}; the source stops", trigger_name_,
+    log_->error("trigger {}: kafka group thread failed: {}; the source stops", trigger_name_,
                 error.what());
-    state_.count_internal_error("kafka poll thread");
+    state_.count_internal_error("kafka group thread");
   }
   try {
-    finish_polling();
+    finish_group();
   } catch (const std::exception& error) {
     log_->error("trigger {}: kafka consumer close failed: {}", trigger_name_, error.what());
-    state_.count_internal_error("kafka poll thread");
+    state_.count_internal_error("kafka group thread");
   }
   asio::post(executor_, [this] {
-    poll_ended_ = true;
+    group_ended_ = true;
     wake_.cancel();
   });
 }
 
-void KafkaSource::poll_until_closed() {
+void KafkaSource::serve_group_until_closed() {
   next_recommit_ = Clock::now() + kRecommitInterval;
   while (!closing_) {
     if (taking_stopped_ && !drain_paused_) {
@@ -484,92 +619,22 @@ void KafkaSource::poll_until_closed() {
       }
       drain_paused_ = true;
     }
-    // Rebalances and errors; polling goes on whatever the buffer holds, so the member never
-    // exceeds max.poll.interval.ms.
+    // Rebalances and errors; served whatever the trigger holds, so the member never exceeds
+    // max.poll.interval.ms.
     while (rd_kafka_message_t* event = rd_kafka_consumer_poll(consumer_, 0)) {
       consumer_event(*event);
       rd_kafka_message_destroy(event);
     }
-    const bool more = read_messages();
     rd_kafka_queue_poll_callback(commit_results_, 0);
     commit_changes(Clock::now());
-    if (!more) wait_for_work(kPollInterval);
+    wait_for_work(kGroupWakeInterval);
   }
-}
-
-bool KafkaSource::read_messages() {
-  if (taking_stopped_) return false;
-  std::size_t room = 0;
-  {
-    std::lock_guard lock(mutex_);
-    const std::size_t growth = starved_ ? kStarvedGrowth : 1;
-    const std::size_t limit = limits_.buffer_messages * growth;
-    if (waiting_count_ >= limit || waiting_bytes_ >= limits_.buffer_bytes) {
-      // Whatever waits in librdkafka's queue stays there, and librdkafka stops fetching at
-      // its own limits; pump() wakes this thread when there is room again.
-      buffer_full_ = true;
-      return false;
-    }
-    buffer_full_ = false;
-    room = std::min(limit - waiting_count_, kBatch);
-  }
-  // Whether librdkafka's queue grew to (about) one of its limits while it was not read: then
-  // its fetcher stopped, and needs a nudge once the queue is drained (restart_fetching). Its
-  // size in bytes is estimated from the messages read lately.
-  const std::size_t queued = rd_kafka_queue_length(messages_);
-  if (queued * 10 >= fetch_queue_messages_ * 9 ||
-      queued * average_message_bytes_ * 10 >= fetch_queue_bytes_ * 9) {
-    fetch_restart_due_ = true;
-  }
-  rd_kafka_message_t* batch[kBatch];
-  const ssize_t count =
-      std::max<ssize_t>(0, rd_kafka_consume_batch_queue(messages_, 0, batch, room));
-  if (count > 0) {
-    std::size_t bytes = 0;
-    for (ssize_t i = 0; i < count; ++i) bytes += batch[i]->len + batch[i]->key_len;
-    average_message_bytes_ = bytes / static_cast<std::size_t>(count);
-  }
-  take_messages(batch, static_cast<std::size_t>(count));
-  for (ssize_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch[i]);
-  if (static_cast<std::size_t>(count) == room) return true;
-  // librdkafka's queue ran dry after it may have been full.
-  if (fetch_restart_due_) {
-    fetch_restart_due_ = false;
-    restart_fetching();
-  }
-  return false;
-}
-
-void KafkaSource::restart_fetching() {
-  // A fetcher that found its queue at queued.min.messages or queued.max.messages.kbytes only
-  // looks again when something wakes its broker thread, or after up to a second (librdkafka
-  // before 2.2 has no fetch.queue.backoff.ms), and the source would sit idle meanwhile. A
-  // seek of each partition to where it stands (one past the last message taken) wakes the
-  // fetchers of every broker and changes nothing else: librdkafka's queue is empty, and what
-  // was fetched before is taken already.
-  rd_kafka_topic_partition_list_t* positions = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    positions = rd_kafka_topic_partition_list_new(static_cast<int>(tracker_.partitions().size()));
-    for (const auto& [partition, offsets] : tracker_.partitions()) {
-      const std::optional<std::int64_t> position = offsets.fetch_position();
-      if (!position || revoking_.contains(partition)) continue;
-      rd_kafka_topic_partition_list_add(positions, partition.topic.c_str(), partition.partition)
-          ->offset = *position;
-    }
-  }
-  if (positions->cnt > 0) {
-    rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, positions, 0);
-    if (error != nullptr) rd_kafka_error_destroy(error);
-  }
-  rd_kafka_topic_partition_list_destroy(positions);
 }
 
 void KafkaSource::consumer_event(const rd_kafka_message_t& event) {
   if (event.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // A message of a partition that could not be routed to the messages queue.
-    const rd_kafka_message_t* const message = &event;
-    take_messages(&message, 1);
+    // A message of a partition that has no reader (add_readers logged why): not taken, so
+    // not committed; it comes again to the partition's next owner.
     return;
   }
   log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(&event));
@@ -579,67 +644,6 @@ void KafkaSource::consumer_event(const rd_kafka_message_t& event) {
   } else {
     state_.count_source_error(SourceError::kCommand);
   }
-}
-
-void KafkaSource::take_messages(const rd_kafka_message_t* const* messages, std::size_t count) {
-  // Taken after the drain began: never recorded, so never committed; they come again.
-  if (taking_stopped_) return;
-  std::vector<Message> copies;
-  copies.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const rd_kafka_message_t* message = messages[i];
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log_->warn("trigger {}: kafka: {}", trigger_name_, rd_kafka_message_errstr(message));
-        state_.count_source_error(SourceError::kCommand);
-      }
-      continue;
-    }
-    Message& copy = copies.emplace_back();
-    copy.partition = TopicPartition{rd_kafka_topic_name(message->rkt), message->partition};
-    copy.offset = message->offset;
-    if (message->key != nullptr) {
-      copy.key = std::string(static_cast<const char*>(message->key), message->key_len);
-    }
-    if (message->payload != nullptr) {
-      copy.value.assign(static_cast<const char*>(message->payload), message->len);
-    }
-    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    const std::int64_t timestamp = rd_kafka_message_timestamp(message, &type);
-    if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) copy.timestamp_ms = timestamp;
-    rd_kafka_headers_t* headers = nullptr;
-    // rd_kafka_message_headers is not const-correct; it only reads.
-    if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(message), &headers) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name = nullptr;
-      const void* value = nullptr;
-      std::size_t size = 0;
-      for (std::size_t h = 0;
-           rd_kafka_header_get_all(headers, h, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++h) {
-        copy.headers.emplace_back(
-            name, value != nullptr ? std::string(static_cast<const char*>(value), size) : "");
-      }
-    }
-  }
-  if (copies.empty()) return;
-  state_.set_source_up(true);
-  bool added = false;
-  {
-    std::lock_guard lock(mutex_);
-    for (Message& copy : copies) {
-      if (revoking_.contains(copy.partition)) continue;
-      const auto generation = tracker_.generation(copy.partition);
-      if (!generation || tracker_.taken(copy.partition, copy.offset) != Take::deliver) continue;
-      copy.generation = *generation;
-      waiting_bytes_ += copy.size();
-      ++waiting_count_;
-      auto& queue = waiting_[copy.partition];
-      queue.push_back(std::move(copy));
-      added = true;
-    }
-  }
-  if (added) wake_pump();
 }
 
 void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
@@ -654,7 +658,7 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
     // Before fetching starts: where the group stands, and which offsets past the committed
     // ones are finished already. Not while draining: nothing is taken from them any more.
     if (!taking_stopped_) preset_from_committed(consumer, partitions);
-    route_to_messages_queue(consumer, partitions);
+    add_readers(consumer, partitions);
     if (cooperative) {
       rd_kafka_error_t* failed = rd_kafka_incremental_assign(consumer, partitions);
       if (failed != nullptr) rd_kafka_error_destroy(failed);
@@ -667,20 +671,17 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
                describe(changed));
     return;
   }
-  // Revoked or lost: nothing more of them starts; revoked ones let their events in flight
-  // finish and commit what finished (lost ones cannot: another member owns them already);
-  // then the rest is forgotten (later outcomes commit nothing; those events may come twice).
+  // Revoked or lost: nothing more of them starts (their readers go, with what they had taken
+  // and not started); revoked ones let their events in flight finish and commit what
+  // finished (lost ones cannot: another member owns them already); then the rest is forgotten
+  // (later outcomes commit nothing; those events may come twice).
+  std::vector<std::unique_ptr<PartitionReader>> gone;
   {
     std::lock_guard lock(mutex_);
-    for (const TopicPartition& partition : changed) {
-      revoking_.insert(partition);
-      const auto it = waiting_.find(partition);
-      if (it == waiting_.end()) continue;
-      waiting_count_ -= it->second.size();
-      for (const Message& message : it->second) waiting_bytes_ -= message.size();
-      waiting_.erase(it);
-    }
+    revoking_.insert(changed.begin(), changed.end());
+    gone = take_readers(&changed);
   }
+  close_readers(gone);
   const bool lost =
       error != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(consumer);
   if (!lost) {
@@ -705,21 +706,70 @@ void KafkaSource::rebalance(rd_kafka_s* consumer, int error,
              changed.size(), describe(changed));
 }
 
-void KafkaSource::route_to_messages_queue(rd_kafka_s* consumer,
-                                          const rd_kafka_topic_partition_list_s* partitions) {
+void KafkaSource::add_readers(rd_kafka_s* consumer,
+                              const rd_kafka_topic_partition_list_s* partitions) {
+  std::vector<TopicPartition> assigned;
+  std::vector<std::unique_ptr<PartitionReader>> added;
   for (int i = 0; i < partitions->cnt; ++i) {
     const rd_kafka_topic_partition_t& entry = partitions->elems[i];
-    rd_kafka_queue_t* partition =
-        rd_kafka_queue_get_partition(consumer, entry.topic, entry.partition);
-    if (partition == nullptr) {
-      // Its messages then come on the consumer's queue, and are taken from there.
-      log_->warn("trigger {}: no queue for {} [{}]", trigger_name_, entry.topic, entry.partition);
+    rd_kafka_queue_t* queue = rd_kafka_queue_get_partition(consumer, entry.topic, entry.partition);
+    if (queue == nullptr) {
+      // Its messages then come on the consumer's queue, where nothing takes them: the
+      // partition is not served (its depth shows it) until the next assignment.
+      log_->error("trigger {}: no queue for {} [{}]; the partition is not served", trigger_name_,
+                  entry.topic, entry.partition);
+      state_.count_internal_error("kafka source");
       continue;
     }
-    // Set by the application, this forward stays when the assignment starts the fetch.
-    rd_kafka_queue_forward(partition, messages_);
-    rd_kafka_queue_destroy(partition);
+    // Its messages stay in its own queue, for the event loop (set by the application, this
+    // stays when the assignment starts the fetch).
+    rd_kafka_queue_forward(queue, nullptr);
+    auto reader = std::make_unique<PartitionReader>();
+    reader->partition = TopicPartition{entry.topic, entry.partition};
+    reader->queue = queue;
+    assigned.push_back(reader->partition);
+    added.push_back(std::move(reader));
   }
+  std::vector<std::unique_ptr<PartitionReader>> replaced;
+  {
+    std::lock_guard lock(mutex_);
+    replaced = take_readers(&assigned);  // none, unless a partition is assigned twice
+    for (auto& reader : added) {
+      reader->generation = tracker_.generation(reader->partition).value_or(0);
+      reader->id = next_reader_id_++;
+      rd_kafka_queue_io_event_enable(reader->queue, wake_pipe_write_, &reader->id,
+                                     sizeof(reader->id));
+      readers_.push_back(std::move(reader));  // ids grow: readers_ stays in their order
+    }
+  }
+  close_readers(replaced);
+  // Readers start readable: the loop looks at once.
+  wake_pump();
+}
+
+std::vector<std::unique_ptr<KafkaSource::PartitionReader>> KafkaSource::take_readers(
+    const std::vector<TopicPartition>* partitions) {
+  std::vector<std::unique_ptr<PartitionReader>> taken;
+  for (auto& reader : readers_) {
+    if (partitions == nullptr || std::find(partitions->begin(), partitions->end(),
+                                           reader->partition) != partitions->end()) {
+      taken.push_back(std::move(reader));
+    }
+  }
+  std::erase(readers_, nullptr);
+  next_reader_ = 0;
+  return taken;
+}
+
+void KafkaSource::close_readers(std::vector<std::unique_ptr<PartitionReader>>& readers) {
+  for (auto& reader : readers) {
+    rd_kafka_queue_io_event_enable(reader->queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(reader->queue);
+    reader->queue = nullptr;
+  }
+  // What they had taken and not started is destroyed with them: never handed over, so never
+  // committed.
+  readers.clear();
 }
 
 void KafkaSource::pause_for_drain(rd_kafka_topic_partition_list_s* partitions) {
@@ -982,18 +1032,24 @@ void KafkaSource::close_consumer(Clock::time_point deadline) {
   }
 }
 
-void KafkaSource::finish_polling() {
+void KafkaSource::finish_group() {
   const Clock::time_point deadline =
       closing_ ? Clock::time_point(Clock::duration(close_deadline_.load()))
                : Clock::now() + kUnplannedCloseTimeout;
   flush_commits(deadline);
   close_consumer(deadline);
-  // From here on no librdkafka thread calls into this source.
-  for (rd_kafka_queue_t* queue : {queue_, messages_, commit_results_}) {
+  // From here on no librdkafka thread calls into this source or writes to its pipe.
+  std::vector<std::unique_ptr<PartitionReader>> left;
+  {
+    std::lock_guard lock(mutex_);
+    left = take_readers(nullptr);
+  }
+  close_readers(left);
+  for (rd_kafka_queue_t* queue : {queue_, commit_results_}) {
     rd_kafka_queue_cb_event_enable(queue, nullptr, nullptr);
     rd_kafka_queue_destroy(queue);
   }
-  queue_ = messages_ = commit_results_ = nullptr;
+  queue_ = commit_results_ = nullptr;
   destroy_consumer(deadline);
 }
 

@@ -1,8 +1,21 @@
 #pragma once
 // The `kafka` source (SPEC sections 2, 3 and 6): one librdkafka consumer per trigger, in the
-// trigger's `group`. librdkafka is driven by a thread of its own (polling, rebalances,
-// commits), never by the event loop. The loop only hands waiting messages to the trigger and
-// takes their outcomes; the two share the bookkeeping under a mutex.
+// trigger's `group`. Two parts, on two threads:
+//
+// - Messages, on the event loop. Each assigned partition keeps a librdkafka queue of its own
+//   (forwarded nowhere); when one goes from empty to not empty librdkafka writes the
+//   partition's number to a pipe the loop watches. The loop takes messages from the queue of
+//   a partition whose next event may start (room, the redelivery bound, the ordering), in
+//   batches, and hands them to the trigger without copying their values: the event lends the
+//   bytes in librdkafka's fetch buffer and destroys the message when it ends. Outcomes come
+//   back on the loop too. No thread hand-off per message, and `ordering: partition` starts a
+//   partition's next event in the loop iteration after the last one finished.
+// - The group, on a thread of its own: rebalances and errors (the consumer's queue), commits
+//   and their results, the drain's pause, leaving the group. A rebalance may wait (bounded)
+//   for events in flight and for a commit, which the event loop must never do; in steady state
+//   this thread sleeps, woken when a commit is due.
+//
+// The two share the bookkeeping (offsets, ordering, readers) under a mutex, held briefly.
 //
 // At least once: offsets are committed by triggerd (auto commit off), per partition only up
 // to the first unfinished message, with the finished ones past it in the commit's metadata
@@ -10,27 +23,26 @@
 // load they wait for a batch (kafka_commit_pace.hpp); what a crash would deliver again (events
 // in flight, and finished ones whose commit is not confirmed yet) is kept within max_inflight.
 //
-// Memory (kafka_prefetch.hpp): fetched messages go to a queue of the source's own rather than
-// the consumer's, and the poll thread takes from it only while the source's buffer has room,
-// so librdkafka stops fetching at its prefetch limits; the consumer's queue (rebalances,
-// errors) is polled all the time, so a member whose trigger is full stays in its group.
+// Memory (kafka_prefetch.hpp): librdkafka stops fetching a partition at its queue's limits,
+// set from max_inflight; the loop takes from a queue only what may start soon, so nothing is
+// paused for backpressure and the member always stays in its group.
 //
 // Rebalance: a revoke stops starting events of the partitions it takes away, waits (bounded)
 // for those in flight to finish, and commits them before it lets the partitions go, so that
 // a replica joining or leaving the group does not have events delivered twice.
 //
-// Drain: stop_taking() pauses every assigned partition while polling and committing go on, so
-// events still in flight finish, are committed as they finish, and no other member takes the
+// Drain: stop_taking() pauses every assigned partition while committing goes on, so events
+// still in flight finish, are committed as they finish, and no other member takes the
 // partitions meanwhile; close() commits what finished last, waits for the result, and leaves
 // the group, all by its deadline.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -79,29 +91,29 @@ class KafkaSource final : public Source, private Acknowledger {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // A polled message, copied out of librdkafka's buffers.
-  struct Message {
+  struct MessageDestroyer {
+    void operator()(rd_kafka_message_s* message) const;
+  };
+  using MessagePtr = std::unique_ptr<rd_kafka_message_s, MessageDestroyer>;
+
+  // An assigned partition as the event loop reads it (under mutex_).
+  struct PartitionReader {
     TopicPartition partition;
     std::uint64_t generation = 0;
-    std::int64_t offset = 0;
-    std::optional<std::string> key;
-    std::string value;
-    std::optional<std::int64_t> timestamp_ms;
-    std::vector<std::pair<std::string, std::string>> headers;
-    // Roughly what it holds in memory, for the buffer's bound.
-    std::size_t size() const {
-      std::size_t total = sizeof(Message) + value.size() + (key ? key->size() : 0);
-      for (const auto& [name, text] : headers) total += name.size() + text.size() + 64;
-      return total;
-    }
+    std::uint32_t id = 0;                // what its queue writes to the wake-up pipe
+    rd_kafka_queue_s* queue = nullptr;   // the partition's own, forwarded nowhere
+    bool readable = true;                // its queue may hold messages
+    std::deque<MessagePtr> taken;        // taken from the queue, not started yet
+    // librdkafka's queue for it reached (about) a fetch limit since it last ran dry.
+    bool fetch_restart_due = false;
   };
   struct InFlight {
     TopicPartition partition;
     std::uint64_t generation;
     std::int64_t offset;
-    std::optional<std::string> key;
+    std::optional<std::string> key;  // with `ordering: key` only
   };
-  // The commit awaiting its result (poll thread only).
+  // The commit awaiting its result (group thread only).
   struct PendingCommit {
     std::uint64_t id;
     Clock::time_point sent_at;
@@ -109,34 +121,44 @@ class KafkaSource final : public Source, private Acknowledger {
 
   void acknowledge(std::uint64_t token, Outcome outcome) override;
 
-  // On the io_context: hands waiting messages to the sink, as room, the redelivery bound and
-  // the ordering allow. Returns how many it handed over.
+  // On the event loop. Hands startable messages to the sink, as room, the redelivery bound
+  // and the ordering allow; returns how many.
   std::size_t pump(EventSink& sink);
-  // Under mutex_: the next message the ordering lets start, round robin over partitions.
-  std::optional<Message> next_startable();
+  // Under mutex_: the next message the ordering lets start, round robin over partitions,
+  // taking from librdkafka's queues as needed.
+  MessagePtr next_startable(PartitionReader*& from);
+  // Under mutex_: moves up to `limit` messages from the reader's queue to its `taken` list.
+  void take_from_queue(PartitionReader& reader, std::size_t limit);
+  // Has librdkafka fetch the partition again at once (see fetch_restart_due).
+  void restart_fetching(const PartitionReader& reader);
+  Event make_event(MessagePtr message, std::uint64_t token);
+  // Reads partition numbers off the wake-up pipe as librdkafka writes them.
+  void watch_wake_pipe();
   // From any thread: wakes run() to pump again (coalesced: one post at a time).
   void wake_pump();
+  bool open_wake_pipe();
+
   // From any thread, librdkafka's queue callbacks included (it calls no librdkafka function):
-  // wakes the poll thread out of wait_for_work().
-  void wake_poll();
-  // The poll thread's only wait: until wake_poll() or `timeout`.
+  // wakes the group thread out of wait_for_work().
+  void wake_group_thread();
+  // The group thread's only wait: until wake_group_thread() or `timeout`.
   void wait_for_work(std::chrono::milliseconds timeout);
 
-  // The poll thread and what it calls.
-  void poll_thread_main();
-  void poll_until_closed();
-  void finish_polling();
+  // The group thread and what it calls.
+  void group_thread_main();
+  void serve_group_until_closed();
+  void finish_group();
   bool create_consumer();
-  // Takes what fits in the buffer from the messages queue; true when more is waiting there.
-  bool read_messages();
-  // Has librdkafka fetch again at once after its queue reached its limits.
-  void restart_fetching();
-  void take_messages(const rd_kafka_message_s* const* messages, std::size_t count);
   void consumer_event(const rd_kafka_message_s& message);
   void rebalance(rd_kafka_s* consumer, int error, rd_kafka_topic_partition_list_s* partitions);
   void preset_from_committed(rd_kafka_s* consumer, rd_kafka_topic_partition_list_s* partitions);
-  void route_to_messages_queue(rd_kafka_s* consumer,
-                               const rd_kafka_topic_partition_list_s* partitions);
+  // Gives each partition a reader of its own queue (before fetching starts).
+  void add_readers(rd_kafka_s* consumer, const rd_kafka_topic_partition_list_s* partitions);
+  // Under mutex_: takes the readers of `partitions` (nullptr: all) away from the event loop.
+  std::vector<std::unique_ptr<PartitionReader>> take_readers(
+      const std::vector<TopicPartition>* partitions);
+  // Outside mutex_: stops their wake-ups and lets go of their queues and what they had taken.
+  void close_readers(std::vector<std::unique_ptr<PartitionReader>>& readers);
   void pause_for_drain(rd_kafka_topic_partition_list_s* partitions);
   // Under mutex_: whether finished events are to be committed now rather than wait for more
   // (kafka_commit_pace.hpp).
@@ -161,7 +183,7 @@ class KafkaSource final : public Source, private Acknowledger {
   Clock::time_point bounded(Clock::duration limit) const;
 
   // The depth thread: watermark queries wait on the network, so they get a thread (and a
-  // librdkafka handle) of their own rather than holding up polling and commits.
+  // librdkafka handle) of their own rather than holding up the group thread.
   void depth_loop();
   void refresh_depth();
   void stop_depth_thread();
@@ -179,67 +201,64 @@ class KafkaSource final : public Source, private Acknowledger {
   std::chrono::milliseconds revoke_wait_limit_{};
   TriggerState& state_;
   std::shared_ptr<spdlog::logger> log_;
-  // Never expires: cancelled to wake run() (new messages, an ordering slot or room freed, the
-  // poll thread gone).
+  // Never expires: cancelled to wake run() (messages arrived, an ordering slot or room freed,
+  // a commit confirmed, the group thread gone).
   boost::asio::steady_timer wake_;
   std::atomic<bool> wake_posted_{false};
-  bool poll_ended_ = false;  // io_context only
+  bool group_ended_ = false;  // event loop only
+  // The wake-up pipe: librdkafka writes a reader's id to it when that partition's queue goes
+  // from empty to not empty; the loop reads it.
+  int wake_pipe_write_ = -1;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> wake_pipe_;
 
   rd_kafka_s* consumer_ = nullptr;
-  rd_kafka_queue_s* queue_ = nullptr;     // the consumer's queue: rebalances, errors
-  rd_kafka_queue_s* messages_ = nullptr;  // every assigned partition's messages
+  rd_kafka_queue_s* queue_ = nullptr;  // the consumer's queue: rebalances, errors
   rd_kafka_queue_s* commit_results_ = nullptr;
   rd_kafka_s* watermarks_ = nullptr;  // depth thread only
-  std::thread poll_thread_;
+  std::thread group_thread_;
   std::thread depth_thread_;
 
-  // The drain, as the io_context asks for it.
+  // The drain, as the event loop asks for it.
   std::atomic<bool> taking_stopped_{false};
   std::atomic<bool> closing_{false};
   std::atomic<Clock::rep> close_deadline_{Clock::time_point::max().time_since_epoch().count()};
-  // The poll thread's wake-ups: librdkafka's queues call back when they go from empty to not
-  // empty, and the event loop when there is room again, a commit to send, or a drain step.
-  std::mutex poll_mutex_;
-  std::condition_variable poll_wake_;
-  bool poll_woken_ = false;  // under poll_mutex_
-  std::atomic<bool> poll_wake_pending_{false};
+  // The group thread's wake-ups: librdkafka's queues call back when they go from empty to not
+  // empty, and the event loop when a commit is due or a drain step.
+  std::mutex group_mutex_;
+  std::condition_variable group_wake_;
+  bool group_woken_ = false;  // under group_mutex_
+  std::atomic<bool> group_wake_pending_{false};
 
   std::atomic<std::int64_t> depth_{-1};
   std::mutex depth_mutex_;
   std::condition_variable depth_stop_;
   bool depth_stopping_ = false;  // under depth_mutex_
 
-  // Poll thread only.
+  // Group thread only.
   std::optional<PendingCommit> commit_out_;
   std::uint64_t next_commit_id_ = 1;
   Clock::time_point commit_retry_at_{};
   Clock::time_point next_recommit_{};
   Clock::time_point last_commit_sent_{};
   bool drain_paused_ = false;
-  // librdkafka's queue reached (about) its limits since the last restart_fetching().
-  bool fetch_restart_due_ = false;
-  std::size_t fetch_queue_messages_ = 0;   // queued.min.messages
-  std::size_t fetch_queue_bytes_ = 0;      // queued.max.messages.kbytes, in bytes
-  std::size_t average_message_bytes_ = 0;  // of the last messages taken
   LogThrottle commit_failure_log_;
 
-  // Shared between the poll thread and the io_context.
+  // librdkafka's limits per partition queue as they are in the end (the connection's options
+  // may set them), set when the consumer is made.
+  std::size_t fetch_queue_messages_ = 0;  // queued.min.messages
+  std::size_t fetch_queue_bytes_ = 0;     // queued.max.messages.kbytes, in bytes
+  std::size_t average_message_bytes_ = 0;  // of the last messages taken (under mutex_)
+
+  // Shared between the group thread and the event loop.
   mutable std::mutex mutex_;
   OffsetTracker tracker_;
   OrderingGate gate_;
-  std::map<TopicPartition, std::deque<Message>> waiting_;  // per partition, in offset order
-  std::size_t waiting_count_ = 0;
-  std::size_t waiting_bytes_ = 0;
-  // The poll thread stopped taking from librdkafka because the buffer was full.
-  bool buffer_full_ = false;
-  // Room for events, yet the ordering lets none of the buffered messages start: the buffer
-  // may then hold more messages than usual (within its byte bound), to reach messages of
-  // other partitions or keys.
-  bool starved_ = false;
+  std::vector<std::unique_ptr<PartitionReader>> readers_;  // served round robin
+  std::size_t next_reader_ = 0;                            // where the round robin goes on
+  std::uint32_t next_reader_id_ = 1;
   // Being revoked: nothing more of them is taken or started while their events in flight
   // finish.
   std::set<TopicPartition> revoking_;
-  std::optional<TopicPartition> last_served_;  // round robin over partitions
   std::unordered_map<std::uint64_t, InFlight> inflight_;
   std::uint64_t next_token_ = 1;
 };
