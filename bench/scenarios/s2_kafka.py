@@ -3,9 +3,11 @@ mock cluster, 8 partitions) and delivers to a function, with `ordering: none` an
 `ordering: partition`, against a function stub that answers at once or after 1 ms.
 
 References, measured in the same run against the same stub:
-  none        wrk -c64 POSTing the same body (as S1): the function's own limit.
-  partition   8 x (wrk -c1's requests/s): one request at a time per partition, each costing
-              the stub's delay plus a measured round trip, i.e. partitions / (delay + RTT).
+  none           wrk -c64 POSTing the same body (as S1): the function's own limit.
+  partition 0 ms wrk -c8: eight requests in flight at a time, as eight partitions with one
+                 event each allow: the real bound of that concurrency over HTTP.
+  partition 1 ms 8 x (wrk -c1's requests/s): one request at a time per partition, each costing
+                 the stub's delay plus a measured round trip, i.e. partitions / (delay + RTT).
 
 Per run: one topic `s2` of 8 partitions, filled once (kcat -P per partition, 1 KiB values,
 one message per message set, 4 000 per partition: the mock cluster's limits, see
@@ -58,6 +60,15 @@ triggers:
       max_inflight: {in_flight}
       ordering: {ordering}
 """
+
+
+def reference_shape(ordering: str, delay_ms: int) -> tuple[int, int, str]:
+    """wrk's connections, the factor on its rate, and how the reference is named."""
+    if ordering == "none":
+        return IN_FLIGHT, 1, f"wrk -c{IN_FLIGHT}"
+    if delay_ms == 0:
+        return PARTITIONS, 1, f"wrk -c{PARTITIONS}"
+    return 1, PARTITIONS, f"{PARTITIONS} x wrk -c1"
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -113,12 +124,11 @@ def run(ctx: Context) -> ScenarioResult:
             name = f"{ordering}, {delay} ms"
             stub = stubs[delay]
             ctx.log(f"{label}: {name}: reference (wrk) {ctx.duration_s:.0f}s")
+            connections, scale, how = reference_shape(ordering, delay)
             reference = load.reference(sample, stub, stub.url("/s2"), ctx.duration_s,
-                                       connections=IN_FLIGHT if ordering == "none" else 1,
-                                       prefix=f"{name}: ")
+                                       connections=connections, prefix=f"{name}: ")
             others_worst = max(others_worst, reference.others)
-            reference_rate = reference.wrk.ok_per_s * (PARTITIONS if ordering == "partition"
-                                                       else 1)
+            reference_rate = reference.wrk.ok_per_s * scale
 
             ctx.log(f"{label}: {name}: kafka -> triggerd -> stub, up to {ctx.duration_s:.0f}s")
             stub.reset()
@@ -145,7 +155,6 @@ def run(ctx: Context) -> ScenarioResult:
             seen_after = stub.requests()
             exit_status = broker.stop()
 
-            how = "8 x wrk -c1" if ordering == "partition" else "wrk -c64"
             sample.add(f"{name}: reference ({how})", "req/s", reference_rate)
             sample.add(f"{name}: delivered to the function", "events/s", rate)
             sample.add(f"{name}: delivered / reference", "ratio",

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "tests/support/free_port.hpp"
+#include "tests/support/host_resolves.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace triggerd::redis {
@@ -92,6 +93,7 @@ asio::awaitable<void> by_name(asio::io_context& io, config::RedisConnection spec
 }
 
 TEST(RedisClient, ConnectsByHostName) {
+  TRIGGERD_SKIP_UNLESS_RESOLVES("localhost");
   RedisServer server;
   asio::io_context io;
   run(io, by_name(io, connection_to(server.port())));
