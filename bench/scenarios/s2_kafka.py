@@ -20,6 +20,7 @@ The mock cluster (a process of its own) and the stubs run on the load/function C
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -45,6 +46,10 @@ PER_PARTITION_FULL = 4000
 PER_PARTITION_SMOKE = 1000
 TOPIC = "s2"
 VARIANTS = [("none", 0), ("none", 1), ("partition", 0), ("partition", 1)]
+# For experiments: S2_VARIANTS="none:0,partition:1" runs only those.
+if os.environ.get("S2_VARIANTS"):
+    VARIANTS = [(ordering, int(delay)) for ordering, delay in
+                (item.split(":") for item in os.environ["S2_VARIANTS"].split(","))]
 
 TRIGGER_CONFIG = """\
 triggers:
@@ -111,7 +116,7 @@ def run(ctx: Context) -> ScenarioResult:
         for partition in range(PARTITIONS):
             producer = ctx.procs.start(
                 "kcat", ["kcat", "-P", "-b", servers, "-t", TOPIC, "-p", str(partition),
-                         "-X", "batch.num.messages=1", "-X", "linger.ms=0",
+                         "-X", "batch.num.messages=" + os.environ.get("S2_BATCH", "1"), "-X", "linger.ms=0",
                          "-l", str(lines_file)],
                 ctx.cpus.load, ctx.workdir / "s2-kcat.log")
             status = producer.popen.wait(timeout=300)

@@ -8,11 +8,17 @@ bool commit_due(const CommitState& state) {
   // A quarter of the bound waits for a commit: what a crash would deliver again stays well
   // within it, and a batch is worth its cost.
   if (state.unconfirmed * 4 >= state.max_inflight) return true;
-  // The bound holds the source back (a slow function keeps the slots busy): only a confirmed
-  // commit lets the next event start.
-  if (state.in_flight + state.unconfirmed >= state.max_inflight) return true;
+  // The bound holds the source back: only a confirmed commit lets the next event start. An
+  // eighth of the bound, or what finished within kBoundPace, makes the batch.
+  if (bound_reached(state)) {
+    return state.unconfirmed * 8 >= state.max_inflight || state.since_last_commit >= kBoundPace;
+  }
   // Little traffic: a few finished events are not kept waiting for long.
   return state.since_last_commit >= kCommitPace;
+}
+
+bool bound_reached(const CommitState& state) {
+  return state.unconfirmed > 0 && state.in_flight + state.unconfirmed >= state.max_inflight;
 }
 
 }  // namespace triggerd::kafka

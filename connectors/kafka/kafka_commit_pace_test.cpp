@@ -19,13 +19,25 @@ TEST(KafkaCommitPace, UnderLoadAQuarterOfMaxInflightMakesABatch) {
       {.in_flight = 20, .unconfirmed = 16, .max_inflight = 64, .since_last_commit = 2ms}));
 }
 
-TEST(KafkaCommitPace, TheRedeliveryBoundNeverWaitsForABatch) {
-  // Every slot busy with a slow function: the one finished event must be committed for the
-  // next one to start.
+TEST(KafkaCommitPace, TheRedeliveryBoundWaitsAtMostTheBoundPace) {
+  // Every slot busy: the one finished event must be committed for the next one to start, but
+  // a commit at every outcome would cost more than the events.
+  EXPECT_TRUE(bound_reached({.in_flight = 63, .unconfirmed = 1, .max_inflight = 64}));
+  EXPECT_FALSE(commit_due(
+      {.in_flight = 63, .unconfirmed = 1, .max_inflight = 64, .since_last_commit = 500us}));
   EXPECT_TRUE(commit_due(
-      {.in_flight = 63, .unconfirmed = 1, .max_inflight = 64, .since_last_commit = 1ms}));
+      {.in_flight = 63, .unconfirmed = 1, .max_inflight = 64, .since_last_commit = kBoundPace}));
+  // Not at the bound: the usual pace.
+  EXPECT_FALSE(bound_reached({.in_flight = 62, .unconfirmed = 1, .max_inflight = 64}));
   EXPECT_FALSE(commit_due(
       {.in_flight = 62, .unconfirmed = 1, .max_inflight = 64, .since_last_commit = 1ms}));
+}
+
+TEST(KafkaCommitPace, AtTheBoundAnEighthOfMaxInflightMakesABatch) {
+  EXPECT_FALSE(commit_due(
+      {.in_flight = 57, .unconfirmed = 7, .max_inflight = 64, .since_last_commit = 100us}));
+  EXPECT_TRUE(commit_due(
+      {.in_flight = 56, .unconfirmed = 8, .max_inflight = 64, .since_last_commit = 100us}));
 }
 
 TEST(KafkaCommitPace, SmallMaxInflightCommitsEachEvent) {

@@ -561,7 +561,7 @@ Event KafkaSource::make_event(MessagePtr message, std::uint64_t token) {
 }
 
 void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
-  bool commit_now = false;
+  bool wake_group = false;
   {
     std::lock_guard lock(mutex_);
     const auto it = inflight_.find(token);
@@ -576,11 +576,14 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
     }
     inflight_.erase(it);
     // The group thread may be waiting (up to kGroupWakeInterval): have it look now when a
-    // commit is due by the load (it sees to the pace itself). Not on every outcome otherwise:
-    // each wake-up is a context switch, and under load the thread comes round soon anyway.
-    commit_now = commit_wanted(Clock::duration::zero());
+    // commit is due by the load, or when the bound holds the source back and it does not
+    // know yet (it then looks again within kBoundPace). Not on every outcome otherwise, nor
+    // while a commit is out (its result wakes the thread): each wake-up is a context switch.
+    const CommitState commits = commit_state(since_last_commit(Clock::now()));
+    wake_group = !commit_in_flight_ &&
+                 (commit_due(commits) || (bound_reached(commits) && !group_sleeps_short_));
   }
-  if (commit_now) wake_group_thread();
+  if (wake_group) wake_group_thread();
   // An ordering slot may have opened: run() takes the partition's next message in the next
   // loop iteration.
   wake_.cancel();
@@ -627,7 +630,14 @@ void KafkaSource::serve_group_until_closed() {
     }
     rd_kafka_queue_poll_callback(commit_results_, 0);
     commit_changes(Clock::now());
-    wait_for_work(kGroupWakeInterval);
+    bool sleep_short = false;
+    {
+      // Held back by the bound with events finished: the next commit is due soon.
+      std::lock_guard lock(mutex_);
+      sleep_short = !commit_out_ && bound_reached(commit_state(Clock::duration::zero()));
+      group_sleeps_short_ = sleep_short;
+    }
+    wait_for_work(sleep_short ? std::chrono::milliseconds(kBoundPace) : kGroupWakeInterval);
   }
 }
 
@@ -812,14 +822,27 @@ void KafkaSource::preset_from_committed(rd_kafka_s* consumer,
   rd_kafka_topic_partition_list_destroy(committed);
 }
 
-bool KafkaSource::commit_wanted(Clock::duration since_last_commit) const {
+CommitState KafkaSource::commit_state(Clock::duration since_last_commit) const {
   // While draining, each finished event is committed as it finishes; a revoke waits for its
   // commit.
-  return commit_due({.draining = taking_stopped_ || !revoking_.empty(),
-                     .in_flight = static_cast<std::int64_t>(inflight_.size()),
-                     .unconfirmed = tracker_.unconfirmed(),
-                     .max_inflight = static_cast<std::int64_t>(max_inflight_),
-                     .since_last_commit = since_last_commit});
+  return {.draining = taking_stopped_ || !revoking_.empty(),
+          .in_flight = static_cast<std::int64_t>(inflight_.size()),
+          .unconfirmed = tracker_.unconfirmed(),
+          .max_inflight = static_cast<std::int64_t>(max_inflight_),
+          .since_last_commit = since_last_commit};
+}
+
+bool KafkaSource::commit_wanted(Clock::duration since_last_commit) const {
+  return commit_due(commit_state(since_last_commit));
+}
+
+KafkaSource::Clock::duration KafkaSource::since_last_commit(Clock::time_point now) const {
+  return now - Clock::time_point(Clock::duration(last_commit_sent_.load()));
+}
+
+void KafkaSource::clear_commit_out() {
+  commit_out_.reset();
+  commit_in_flight_ = false;
 }
 
 void KafkaSource::commit_changes(Clock::time_point now) {
@@ -827,7 +850,7 @@ void KafkaSource::commit_changes(Clock::time_point now) {
     // A result that never comes (a coordinator that is gone) must not stop commits, and with
     // them the redelivery bound, for good: count it failed and send again. Its late result is
     // ignored.
-    commit_out_.reset();
+    clear_commit_out();
     commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
   }
   if (commit_out_ || now < commit_retry_at_) return;
@@ -837,7 +860,7 @@ void KafkaSource::commit_changes(Clock::time_point now) {
     if (now >= next_recommit_) {
       commits = tracker_.take_all_commits();
       next_recommit_ = now + kRecommitInterval;
-    } else if (commit_wanted(now - last_commit_sent_)) {
+    } else if (commit_wanted(since_last_commit(now))) {
       commits = tracker_.take_commits();
     }
   }
@@ -863,14 +886,15 @@ void KafkaSource::send_commit(const std::vector<OffsetTracker::Commit>& commits)
     return;
   }
   commit_out_ = PendingCommit{id, Clock::now()};
-  last_commit_sent_ = commit_out_->sent_at;
+  commit_in_flight_ = true;
+  last_commit_sent_ = commit_out_->sent_at.time_since_epoch().count();
   log_->debug("trigger {}: committing {} partition(s)", trigger_name_, commits.size());
 }
 
 void KafkaSource::commit_result(std::uint64_t id, int error,
                                 rd_kafka_topic_partition_list_s* offsets) {
   if (!commit_out_ || commit_out_->id != id) return;  // given up on already, and counted
-  commit_out_.reset();
+  clear_commit_out();
   auto result = static_cast<rd_kafka_resp_err_t>(error);
   if (result == RD_KAFKA_RESP_ERR__NO_OFFSET) result = RD_KAFKA_RESP_ERR_NO_ERROR;
   if (result == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr) {
@@ -965,7 +989,7 @@ void KafkaSource::commit_before_revoke(const std::vector<TopicPartition>& partit
         "trigger {}: the commit before giving up {} partition(s) was not confirmed in "
         "time; what finished in them may be delivered again",
         trigger_name_, partitions.size());
-    commit_out_.reset();
+    clear_commit_out();
     commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
   }
 }
@@ -975,7 +999,7 @@ void KafkaSource::flush_commits(Clock::time_point deadline) {
     rd_kafka_queue_poll_callback(commit_results_, 0);
     const auto now = Clock::now();
     if (commit_out_ && now - commit_out_->sent_at > kCommitResultTimeout) {
-      commit_out_.reset();
+      clear_commit_out();
       commit_failed(RD_KAFKA_RESP_ERR__TIMED_OUT);
     }
     if (!commit_out_ && now >= commit_retry_at_) {

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "connectors/kafka/kafka_commit_pace.hpp"
 #include "connectors/kafka/kafka_offsets.hpp"
 #include "connectors/kafka/kafka_ordering.hpp"
 #include "connectors/kafka/kafka_prefetch.hpp"
@@ -163,6 +164,10 @@ class KafkaSource final : public Source, private Acknowledger {
   // Under mutex_: whether finished events are to be committed now rather than wait for more
   // (kafka_commit_pace.hpp).
   bool commit_wanted(Clock::duration since_last_commit) const;
+  CommitState commit_state(Clock::duration since_last_commit) const;
+  Clock::duration since_last_commit(Clock::time_point now) const;
+  // Group thread: no commit awaits its result any more.
+  void clear_commit_out();
   // Sends what changed when a commit is due (everything, now and then), unless a commit is out
   // or backing off.
   void commit_changes(Clock::time_point now);
@@ -234,12 +239,17 @@ class KafkaSource final : public Source, private Acknowledger {
   std::condition_variable depth_stop_;
   bool depth_stopping_ = false;  // under depth_mutex_
 
+  // Written by the group thread, read by the event loop's outcomes.
+  std::atomic<bool> commit_in_flight_{false};  // commit_out_ is set
+  std::atomic<Clock::rep> last_commit_sent_{0};
+  // Under mutex_: the group thread waits kBoundPace rather than kGroupWakeInterval.
+  bool group_sleeps_short_ = false;
+
   // Group thread only.
   std::optional<PendingCommit> commit_out_;
   std::uint64_t next_commit_id_ = 1;
   Clock::time_point commit_retry_at_{};
   Clock::time_point next_recommit_{};
-  Clock::time_point last_commit_sent_{};
   bool drain_paused_ = false;
   LogThrottle commit_failure_log_;
 
