@@ -10,13 +10,17 @@ References, measured in the same run against the same stub:
                  the stub's delay plus a measured round trip, i.e. partitions / (delay + RTT).
 
 Per run: one topic `s2` of 8 partitions, filled once (kcat -P per partition, 1 KiB values,
-one message per message set, 4 000 per partition: the mock cluster's limits, see
-PER_PARTITION_FULL) before anything is measured; each variant then reads it from the start with a group of its own, so every
-variant sees the same backlog. The first WARM_SHARE is not measured (group join, fetch
+in message sets of up to SET_MESSAGES, 4 000 per partition: the mock cluster's limits, see
+PER_PARTITION_FULL) before anything is measured; each variant then reads it from the start
+with a group of its own, so every variant sees the same backlog. The first WARM_SHARE is not measured (group join, fetch
 start); the window ends after duration_s or when only TAIL_SHARE is left. Counted: the stub's
 requests over the window. Afterwards triggerd drains on SIGTERM and the count it delivered
 must equal what the function received (nothing invented, nothing lost on the way).
 The mock cluster (a process of its own) and the stubs run on the load/function CPU.
+
+Experiments: S2_VARIANTS="none:0,partition:1" runs only those variants; S2_SET_MESSAGES=1
+produces one message per message set, the worst case for a consumer (librdkafka's cost per
+set, not per byte, then dominates; docs/benchmarks.md has both).
 """
 from __future__ import annotations
 
@@ -39,14 +43,16 @@ BODY_BYTES = 1024
 PARTITIONS = 8
 IN_FLIGHT = 64            # max_inflight and max_concurrency; wrk -c for `none`
 # Messages in the topic. The mock cluster cannot serve a fetch that starts inside a message set
-# or past its first log segment (offset out of range), which a consumer does after every pause
-# and resume: so each message is a set of its own, and a partition holds at most 4 000 of
-# them (about 4 MiB). The windows are short (about a second at full speed): hence the runs.
+# or past its first log segment (offset out of range). triggerd pauses nothing while it runs
+# and seeks a partition only once it took every message fetched (a set boundary), so sets of
+# many messages are safe; a partition holds at most 4 000 1 KiB messages (about 4 MiB, the
+# first segment). The windows are short (about a second at full speed): hence the runs.
 PER_PARTITION_FULL = 4000
 PER_PARTITION_SMOKE = 1000
 TOPIC = "s2"
 VARIANTS = [("none", 0), ("none", 1), ("partition", 0), ("partition", 1)]
-# For experiments: S2_VARIANTS="none:0,partition:1" runs only those.
+# Messages per message set, as a producer under load batches them (kcat's batch.num.messages).
+SET_MESSAGES = int(os.environ.get("S2_SET_MESSAGES", "100"))
 if os.environ.get("S2_VARIANTS"):
     VARIANTS = [(ordering, int(delay)) for ordering, delay in
                 (item.split(":") for item in os.environ["S2_VARIANTS"].split(","))]
@@ -91,7 +97,7 @@ def run(ctx: Context) -> ScenarioResult:
 
     stubs = {delay: ctx.start_stub(ID, f"s2-stub-{delay}ms", delay_ms=delay)
              for delay in sorted({delay for _, delay in VARIANTS})}
-    load.warm_up(stubs[0].url("/s2"))
+    load.warm_up(stubs[min(stubs)].url("/s2"))
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
@@ -116,7 +122,7 @@ def run(ctx: Context) -> ScenarioResult:
         for partition in range(PARTITIONS):
             producer = ctx.procs.start(
                 "kcat", ["kcat", "-P", "-b", servers, "-t", TOPIC, "-p", str(partition),
-                         "-X", "batch.num.messages=" + os.environ.get("S2_BATCH", "1"), "-X", "linger.ms=0",
+                         "-X", f"batch.num.messages={SET_MESSAGES}", "-X", "linger.ms=0",
                          "-l", str(lines_file)],
                 ctx.cpus.load, ctx.workdir / "s2-kcat.log")
             status = producer.popen.wait(timeout=300)
