@@ -65,20 +65,21 @@ Response json_error(const Request& request, http::status status, std::string mes
 }
 
 json::object trigger_json(const TriggerTelemetry& trigger) {
-  // Read depth and in-flight once so that backlog, desired_replicas and active agree with the
-  // numbers shown next to them even while a source thread updates the depth.
+  // Read depth and in-flight once so that backlog agrees with the numbers shown next to it
+  // even while a source thread updates the depth.
   const std::int64_t queue_depth = trigger.state.queue_depth();
   const std::int64_t inflight = trigger.state.inflight();
-  const std::int64_t backlog = queue_depth + inflight;
   return json::object{
       {"name", trigger.name},
       {"source", trigger.source_type},
       {"function", trigger.function},
       {"queue_depth", queue_depth},
       {"inflight", inflight},
-      {"backlog", backlog},
-      {"desired_replicas", desired_replicas(trigger.scaling, backlog)},
-      {"active", backlog > trigger.scaling.activation},
+      {"backlog", queue_depth + inflight},
+      {"backlog_total", trigger.state.backlog_total()},
+      {"desired_replicas", trigger.desired_replicas()},
+      {"active", trigger.active()},
+      {"scaling_mode", scaling_mode_name(trigger.scaling.mode)},
       {"delivered", trigger.delivered()},
       {"dead_lettered", trigger.dead_lettered()},
       {"dropped", trigger.dropped()},

@@ -123,6 +123,7 @@ TEST_F(AdminServerTest, TriggerShowsBacklogAndScalingFromTheLiveState) {
   EXPECT_EQ(body.at("queue_depth").as_int64(), 25);
   EXPECT_EQ(body.at("inflight").as_int64(), 3);
   EXPECT_EQ(body.at("backlog").as_int64(), 28);
+  EXPECT_EQ(body.at("backlog_total").as_int64(), 28) << "no queue figure yet: this replica's";
   EXPECT_EQ(body.at("desired_replicas").as_int64(), 3);  // ceil(28 / 10)
   EXPECT_EQ(body.at("active").as_bool(), true);
   EXPECT_EQ(body.at("delivered").as_int64(), 7);
@@ -141,6 +142,25 @@ TEST_F(AdminServerTest, BacklogAtActivationIsNotActive) {
   EXPECT_EQ(body.at("backlog").as_int64(), 3);
   EXPECT_EQ(body.at("active").as_bool(), false);
   EXPECT_EQ(body.at("desired_replicas").as_int64(), 0);
+}
+
+TEST_F(AdminServerTest, QueueWideBacklogDrivesScalingAndIsNeverBelowOwnBacklog) {
+  on_loop([this] {
+    TriggerState& state = metrics_.find("jobs")->state;
+    state.set_queue_depth(4);
+    state.set_backlog_total(27);  // other replicas hold the rest
+  });
+  auto body = boost::json::parse(http_get(server_.port(), "/v1/triggers/jobs").body).as_object();
+  EXPECT_EQ(body.at("backlog").as_int64(), 4);
+  EXPECT_EQ(body.at("backlog_total").as_int64(), 27);
+  EXPECT_EQ(body.at("desired_replicas").as_int64(), 3);  // ceil(27 / 10)
+  EXPECT_THAT(http_get(server_.port(), "/metrics").body,
+              HasSubstr("triggerd_backlog_total{trigger=\"jobs\"} 27\n"));
+
+  // A stale queue figure below what this replica holds right now does not hide it.
+  on_loop([this] { metrics_.find("jobs")->state.add_inflight(40); });
+  body = boost::json::parse(http_get(server_.port(), "/v1/triggers/jobs").body).as_object();
+  EXPECT_EQ(body.at("backlog_total").as_int64(), 44);
 }
 
 TEST_F(AdminServerTest, StopClosesOpenConnections) {

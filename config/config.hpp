@@ -41,6 +41,8 @@ struct ServerConfig {
   HostPort admin_listen{"0.0.0.0", 9090};
   std::uint64_t max_body_size = 1024 * 1024;
   Duration shutdown_timeout = 25s;
+  // The KEDA external scaler's gRPC address (docs/autoscaling.md); absent: no scaler.
+  std::optional<HostPort> scaler_listen;
   bool operator==(const ServerConfig&) const = default;
 };
 

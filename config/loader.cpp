@@ -120,11 +120,27 @@ class Schema {
     set(map.get("max_body_size"), server.max_body_size, [&](const Value& v) { return r_.size(v); });
     set(map.get("shutdown_timeout"), server.shutdown_timeout,
         [&](const Value& v) { return r_.duration(v); });
-    if (server.listen.port != 0 && server.listen.port == server.admin_listen.port &&
-        (server.listen.host == server.admin_listen.host || server.listen.host == "0.0.0.0" ||
-         server.admin_listen.host == "0.0.0.0")) {
+    auto scaler_value = map.get("scaler_listen");
+    if (scaler_value) {
+      if (auto address = listen(*scaler_value)) server.scaler_listen = *address;
+    }
+    // Two servers on one port: the second could not start. Port 0 picks a free port each.
+    auto clash = [](const HostPort& a, const HostPort& b) {
+      return a.port != 0 && a.port == b.port &&
+             (a.host == b.host || a.host == "0.0.0.0" || b.host == "0.0.0.0");
+    };
+    if (clash(server.listen, server.admin_listen)) {
       const Value& at = admin_value ? *admin_value : (listen_value ? *listen_value : value);
       r_.error(at, "listen and admin_listen must use different ports");
+    }
+    if (server.scaler_listen) {
+      for (const auto& [other, name] : {std::pair{&server.listen, "listen"},
+                                        std::pair{&server.admin_listen, "admin_listen"}}) {
+        if (clash(*server.scaler_listen, *other)) {
+          r_.error(*scaler_value, std::string("scaler_listen and ") + name +
+                                      " must use different ports");
+        }
+      }
     }
   }
 
@@ -604,8 +620,18 @@ class Schema {
       }
       return v;
     };
+    if (auto v = fields.get("mode")) {
+      if (auto i = r_.choice(*v, {"backlog", "demand"})) {
+        scaling.mode = *i == 0 ? ScalingMode::kBacklog : ScalingMode::kDemand;
+      }
+    }
     number("target_per_replica", 1, scaling.target_per_replica);
+    number("concurrency_per_replica", 1, scaling.concurrency_per_replica);
     number("activation", 0, scaling.activation);
+    set(fields.get("drain_within"), scaling.drain_within,
+        [&](const Value& v) { return r_.duration(v, Duration(1)); });
+    set(fields.get("activation_timeout"), scaling.activation_timeout,
+        [&](const Value& v) { return r_.duration(v); });
     auto min = number("min_replicas", 0, scaling.min_replicas);
     auto max = number("max_replicas", 1, scaling.max_replicas);
     if (scaling.min_replicas > scaling.max_replicas) {

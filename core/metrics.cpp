@@ -64,6 +64,17 @@ constexpr FamilyDoc kInflight{"triggerd_inflight_events",
                               "Events taken and not finished, including those waiting to retry."};
 constexpr FamilyDoc kDesiredReplicas{"triggerd_desired_replicas",
                                      "Replicas the function should run for the current backlog."};
+constexpr FamilyDoc kBacklogTotal{
+    "triggerd_backlog_total",
+    "The trigger's unfinished work as the queue sees it, the same on every replica."};
+constexpr FamilyDoc kArrivalRate{"triggerd_arrival_rate",
+                                 "Events taken per second, smoothed (demand mode's input)."};
+constexpr FamilyDoc kMeanEventDuration{
+    "triggerd_mean_event_duration_seconds",
+    "Mean time from event taken to finished, smoothed (demand mode's input)."};
+constexpr FamilyDoc kActivationWaits{
+    "triggerd_activation_waits_total",
+    "Events that waited for their function to wake instead of using up retries."};
 constexpr FamilyDoc kDeliveryDuration{"triggerd_delivery_duration_seconds",
                                       "One delivery attempt, from request sent to answer read."};
 constexpr FamilyDoc kEventDuration{
@@ -98,6 +109,12 @@ struct Families {
   Family<Gauge>& queue_depth = declare(prometheus::BuildGauge(), registry, kQueueDepth);
   Family<Gauge>& inflight = declare(prometheus::BuildGauge(), registry, kInflight);
   Family<Gauge>& desired_replicas = declare(prometheus::BuildGauge(), registry, kDesiredReplicas);
+  Family<Gauge>& backlog_total = declare(prometheus::BuildGauge(), registry, kBacklogTotal);
+  Family<Gauge>& arrival_rate = declare(prometheus::BuildGauge(), registry, kArrivalRate);
+  Family<Gauge>& mean_event_duration =
+      declare(prometheus::BuildGauge(), registry, kMeanEventDuration);
+  Family<Counter>& activation_waits =
+      declare(prometheus::BuildCounter(), registry, kActivationWaits);
   Family<Histogram>& delivery_duration =
       declare(prometheus::BuildHistogram(), registry, kDeliveryDuration);
   Family<Histogram>& event_duration =
@@ -152,6 +169,10 @@ TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal
       .inflight = families.inflight.Add(base),
       .source_up = families.source_up.Add(base),
       .desired_replicas = families.desired_replicas.Add(function_labels),
+      .backlog_total = families.backlog_total.Add(base),
+      .arrival_rate = families.arrival_rate.Add(base),
+      .mean_event_duration = families.mean_event_duration.Add(base),
+      .activation_waits = families.activation_waits.Add(base),
       .cron_ticks_skipped = trigger.cron ? &families.cron_ticks_skipped.Add(base) : nullptr,
       .dead_letter_failures_temporary = dead_letter_failures(DeadLetterFailure::kTemporary),
       .dead_letter_failures_permanent = dead_letter_failures(DeadLetterFailure::kPermanent),
@@ -339,16 +360,37 @@ prometheus::Counter& TriggerMetrics::attempts(AttemptResult result) const {
 void TriggerState::set_queue_depth(std::int64_t depth) {
   queue_depth_.store(depth, std::memory_order_relaxed);
   metrics_.queue_depth.Set(static_cast<double>(depth));
+  update_activity();
+}
+
+void TriggerState::set_backlog_total(std::int64_t backlog_total) {
+  reported_total_.store(std::max<std::int64_t>(backlog_total, 0), std::memory_order_relaxed);
+  update_activity();
 }
 
 void TriggerState::add_inflight(std::int64_t delta) {
   // Twice per event: only the atomic here; the gauge is copied from it when /metrics is read
   // (publish_gauges), a prometheus Gauge change being a compare-and-swap loop on a double.
   inflight_.fetch_add(delta, std::memory_order_relaxed);
+  update_activity();
+}
+
+std::int64_t TriggerState::backlog_total() const {
+  return std::max(reported_total_.load(std::memory_order_relaxed), backlog());
+}
+
+void TriggerState::update_activity() {
+  // Under load the activity does not change and this is one load and a compare; the exchange
+  // and the listener run only at the edges. Two threads racing here may both see a flip; the
+  // last exchange wins and the next change of any number puts it right.
+  const bool now = backlog_total() > activation_;
+  if (active_.load(std::memory_order_relaxed) == now) return;
+  if (active_.exchange(now, std::memory_order_relaxed) != now && listener_) listener_(now);
 }
 
 void TriggerState::publish_gauges() const {
   metrics_.inflight.Set(static_cast<double>(inflight()));
+  metrics_.backlog_total.Set(static_cast<double>(backlog_total()));
 }
 
 void TriggerState::set_source_up(bool up) {
@@ -370,10 +412,22 @@ TriggerTelemetry::TriggerTelemetry(const MonitoredTrigger& trigger, TriggerMetri
       source_type(trigger.source_type),
       scaling(trigger.scaling),
       metrics(trigger_metrics),
-      state(metrics) {}
+      state(metrics, trigger.scaling.activation) {}
+
+void TriggerTelemetry::set_demand(const Demand& demand) {
+  arrival_rate_.store(demand.arrival_rate, std::memory_order_relaxed);
+  mean_event_duration_.store(demand.mean_event_duration, std::memory_order_relaxed);
+  metrics.arrival_rate.Set(demand.arrival_rate);
+  metrics.mean_event_duration.Set(demand.mean_event_duration);
+}
+
+Demand TriggerTelemetry::demand() const {
+  return Demand{arrival_rate_.load(std::memory_order_relaxed),
+                mean_event_duration_.load(std::memory_order_relaxed)};
+}
 
 std::int64_t TriggerTelemetry::desired_replicas() const {
-  return triggerd::desired_replicas(scaling, state.backlog());
+  return replicas_for(scaling, state.backlog_total(), demand());
 }
 
 std::int64_t TriggerTelemetry::delivered() const { return count(metrics.delivered); }

@@ -6,6 +6,7 @@
 // (and promtool, and a dashboard) sees every name before the first event.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -90,6 +91,12 @@ struct TriggerMetrics {
   prometheus::Gauge& inflight;
   prometheus::Gauge& source_up;
   prometheus::Gauge& desired_replicas;
+  // The whole queue's unfinished work (docs/autoscaling.md) and demand mode's smoothed inputs.
+  prometheus::Gauge& backlog_total;
+  prometheus::Gauge& arrival_rate;
+  prometheus::Gauge& mean_event_duration;
+  // triggerd_activation_waits_total: events that waited for their function to wake.
+  prometheus::Counter& activation_waits;
   // triggerd_cron_ticks_skipped_total: only cron triggers have the series (else null).
   prometheus::Counter* cron_ticks_skipped;
   // triggerd_dead_letter_failures_total{reason}: temporary, permanent (every trigger).
@@ -111,22 +118,37 @@ struct TriggerMetrics {
   prometheus::Counter& source_errors(SourceError error) const;
 };
 
-// The live numbers of one trigger that the admin API reports and readiness depends on.
+// The live numbers of one trigger that the admin API reports, readiness depends on and the
+// KEDA scaler answers from.
 //
 // Relaxed atomics rather than plain members: the app itself is single-threaded, but the
 // writers of queue depth may not be. librdkafka computes lag on its own thread and a hiredis
 // connection may live on a dedicated one (ARCHITECTURE.md), and those can publish a depth
-// here without a post to the io_context. A relaxed load or store costs the same as a plain
-// one on x86; only add_inflight() is a locked add, and that is once per event, not per byte.
-// Nothing orders these values against each other, which is fine for monitoring.
+// here without a post to the io_context; the scaler's gRPC threads read them. A relaxed load or
+// store costs the same as a plain one on x86; only add_inflight() is a locked add, and that is
+// once per event, not per byte. Nothing orders these values against each other, which is fine
+// for monitoring.
 class TriggerState {
  public:
-  explicit TriggerState(TriggerMetrics& metrics) : metrics_(metrics) {}
+  // Called with the trigger's new activity each time it flips (docs/autoscaling.md: active
+  // while the backlog is above `activation`), on whichever thread changed a number.
+  using ActivityListener = std::function<void(bool active)>;
+
+  // `activation`: the backlog above which the trigger is active.
+  TriggerState(TriggerMetrics& metrics, std::int64_t activation)
+      : metrics_(metrics), activation_(activation) {}
   TriggerState(const TriggerState&) = delete;
   TriggerState& operator=(const TriggerState&) = delete;
 
+  // Set once, before any source or server runs.
+  void on_activity_change(ActivityListener listener) { listener_ = std::move(listener); }
+
   // Events waiting at the source, not yet taken (docs/configuration.md); set by the source.
   void set_queue_depth(std::int64_t depth);
+  // The trigger's whole unfinished work as the queue sees it, the same from every replica
+  // (docs/autoscaling.md); set by a source that can ask its queue, every second or so. Any
+  // thread.
+  void set_backlog_total(std::int64_t backlog_total);
   // Events taken and not finished, including those waiting to retry: +1 when an event is
   // taken from the source, -1 when it is finished (delivered, dead-lettered or dropped).
   void add_inflight(std::int64_t delta);
@@ -136,21 +158,34 @@ class TriggerState {
   void count_source_error(SourceError error);
   // Background work of this trigger's source that failed (triggerd_internal_errors_total).
   void count_internal_error(std::string_view component);
-  // Copies what is kept only in the atomics (in flight) into the prometheus series; called
-  // before every scrape.
+  // Copies what is kept only in the atomics (in flight, backlog total) into the prometheus
+  // series; called before every scrape.
   void publish_gauges() const;
 
   std::int64_t queue_depth() const { return queue_depth_.load(std::memory_order_relaxed); }
   std::int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   bool source_up() const { return source_up_.load(std::memory_order_relaxed); }
-  // Every event of the trigger that is not finished (docs/metrics.md).
+  // Every event of the trigger that is not finished on this replica (docs/metrics.md).
   std::int64_t backlog() const { return queue_depth() + inflight(); }
+  // The queue's figure when the source reports one, never below this replica's own backlog
+  // (which moves at once when an event is taken, before the next refresh of the queue's
+  // figure). A source that cannot see other replicas' work (http, cron) reports none: then it
+  // is this replica's backlog.
+  std::int64_t backlog_total() const;
+  bool active() const { return active_.load(std::memory_order_relaxed); }
 
  private:
+  // Re-reads the numbers and tells the listener if activity flipped.
+  void update_activity();
+
   TriggerMetrics& metrics_;
+  const std::int64_t activation_;
+  ActivityListener listener_;
   std::atomic<std::int64_t> queue_depth_{0};
   std::atomic<std::int64_t> inflight_{0};
+  std::atomic<std::int64_t> reported_total_{-1};  // -1: the source reports none
   std::atomic<bool> source_up_{false};
+  std::atomic<bool> active_{false};
 };
 
 // What the broker knows about one configured trigger: its identity as the admin API shows
@@ -165,11 +200,20 @@ struct TriggerTelemetry {
   TriggerMetrics metrics;
   TriggerState state;
 
-  std::int64_t desired_replicas() const;  // docs/metrics.md formula over the current backlog
-  bool active() const { return state.backlog() > scaling.activation; }
+  // Demand mode's smoothed inputs, set every second by the broker's sampler. Any thread.
+  void set_demand(const Demand& demand);
+  Demand demand() const;
+
+  // The mode's formula over backlog_total (docs/autoscaling.md).
+  std::int64_t desired_replicas() const;
+  bool active() const { return state.active(); }
   std::int64_t delivered() const;
   std::int64_t dead_lettered() const;
   std::int64_t dropped() const;  // all reasons
+
+ private:
+  std::atomic<double> arrival_rate_{0};
+  std::atomic<double> mean_event_duration_{0};
 };
 
 // Prometheus text format 0.0.4 of `families`, the same text as prometheus-cpp's TextSerializer
