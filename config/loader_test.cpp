@@ -587,6 +587,8 @@ triggers:
       drain_within: 1m
       concurrency_per_replica: 4
       activation_timeout: 45s
+    delivery:
+      dead_letter: {type: http, url: "http://127.0.0.1:9000/dead"}
   jobs:
     function: resize-image
     source: {type: redis-stream, connection: main-redis, stream: jobs, consumer: c1, start: "0", claim_idle: 90s, count: 10}
