@@ -86,6 +86,9 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+    // A stream waiting for its next transition sends no data for hours: keep pinging anyway
+    // (gRPC stops after two pings without data by default).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
     builder.AddListeningPort(address.to_string(), grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(this);
