@@ -15,6 +15,7 @@
 #include "broker/config_diff.hpp"
 #include "broker/demand_sampler.hpp"
 #include "broker/health.hpp"
+#include "broker/keda_scaler.hpp"
 #include "broker/monitored_triggers.hpp"
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
@@ -61,6 +62,7 @@ class App::Impl {
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         log_(logging::get("triggerd")),
         dispatcher_(io_.get_executor(), config_, make_dead_letter_sinks(io_.get_executor(), config_)) {
+    if (config_.server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
     // metrics_.triggers() is in config order, like config_.triggers.
     for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
       runtimes_.push_back(std::make_unique<TriggerRuntime>(
@@ -72,10 +74,11 @@ class App::Impl {
 
   int run() {
     // Start order: the admin server first, so /livez answers and /metrics shows every series
-    // at zero while the rest starts; the dispatcher and trigger runtimes already stand (built
-    // in the constructor); then the sources, and the webhook ingress last. Readiness comes
-    // once every source reports up.
+    // at zero while the rest starts, and the KEDA scaler; the dispatcher and trigger runtimes
+    // already stand (built in the constructor); then the sources, and the webhook ingress
+    // last. Readiness comes once every source reports up.
     admin_.start(config_.server.admin_listen);
+    if (scaler_) scaler_->start(*config_.server.scaler_listen);
     std::vector<WebhookRoute> routes;
     for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
       const config::Trigger& trigger = config_.triggers[i];
@@ -124,10 +127,13 @@ class App::Impl {
   std::uint16_t admin_port() const { return admin_.port(); }
 
  private:
-  // A trigger's activity flipped (docs/autoscaling.md). Called on whichever thread changed its
-  // numbers: a source's client thread as well as the loop. Everything that follows a trigger's
-  // activity hooks in here.
+  // A trigger became active (its backlog went above scaling.activation) or idle
+  // (docs/autoscaling.md). Called on whichever thread changed the trigger's numbers (a source's
+  // client thread, the event loop), so it must be thread-safe and must not block. TriggerState
+  // has one listener, this one: every part that acts on a trigger's activity hooks in here.
+  // The KEDA scaler's streams hear it at once, from this thread; the dispatcher on the loop.
   void on_trigger_activity(std::size_t trigger, bool active) {
+    if (scaler_) scaler_->on_trigger_activity(trigger, active);
     asio::post(io_, [this, trigger, active] { apply_trigger_activity(trigger, active); });
   }
 
@@ -184,9 +190,11 @@ class App::Impl {
 
   asio::awaitable<void> stop_gracefully(std::chrono::steady_clock::time_point deadline) {
     co_await drain(deadline);
-    // The admin server stops last, so /readyz (503) and /metrics stay readable all through
-    // the drain.
+    // The admin server and the KEDA scaler stop last, so /readyz (503) and /metrics stay
+    // readable all through the drain, and KEDA keeps the function up while its events finish.
+    // The scaler ends its streams and waits for its calls, within the same deadline.
     admin_.stop();
+    if (scaler_) scaler_->stop(deadline);
     // clear() gives SIGTERM its default action back for the last moments of the process.
     stopped_ = true;
     boost::system::error_code ignored;
@@ -330,6 +338,9 @@ class App::Impl {
   Metrics metrics_;
   Health health_;
   AdminServer admin_;
+  // Set in the constructor when server.scaler_listen is, and never changed: trigger listeners
+  // read it from any thread. Destroyed after the sources and runtimes that report activity.
+  std::unique_ptr<KedaScaler> scaler_;
   asio::signal_set signals_;
   std::shared_ptr<spdlog::logger> log_;
   Dispatcher dispatcher_;

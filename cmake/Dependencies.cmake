@@ -30,5 +30,13 @@ triggerd_require(RDKAFKA_FOUND "librdkafka" "librdkafka-dev")
 pkg_check_modules(HIREDIS QUIET IMPORTED_TARGET hiredis)
 triggerd_require(HIREDIS_FOUND "hiredis" "libhiredis-dev")
 
+# The KEDA external scaler: protoc and gRPC's C++ plugin generate its service (FindProtobuf first:
+# gRPC's package config looks for protobuf itself).
+find_package(Protobuf QUIET)
+triggerd_require(Protobuf_FOUND "protobuf (protoc and libprotobuf)"
+                 "libprotobuf-dev protobuf-compiler")
+find_package(gRPC CONFIG QUIET)
+triggerd_require(gRPC_FOUND "gRPC C++ (and grpc_cpp_plugin)" "libgrpc++-dev protobuf-compiler-grpc")
+
 find_package(GTest QUIET)
 triggerd_require(GTest_FOUND "GoogleTest" "googletest libgtest-dev libgmock-dev")

@@ -42,6 +42,9 @@ constexpr FamilyDoc kBuildInfo{"triggerd_build_info",
                                "Always 1; the version label says which triggerd is running."};
 constexpr FamilyDoc kConfigReloads{"triggerd_config_reloads_total",
                                    "Configuration reloads (SIGHUP), by result."};
+constexpr FamilyDoc kScalerStreams{
+    "triggerd_scaler_streams",
+    "StreamIsActive streams open on the KEDA external scaler (server.scaler_listen)."};
 constexpr FamilyDoc kInternalErrors{"triggerd_internal_errors_total",
                                     "Background work that failed, by component."};
 constexpr FamilyDoc kWebhookRejected{"triggerd_webhook_rejected_total",
@@ -445,6 +448,8 @@ Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view
   auto& reloads = declare(prometheus::BuildCounter(), *registry_, kConfigReloads);
   reloads_success_ = &reloads.Add({{"result", "success"}});
   reloads_failure_ = &reloads.Add({{"result", "failure"}});
+  // Declared (at 0) with or without server.scaler_listen, like every process-wide series.
+  scaler_streams_ = &declare(prometheus::BuildGauge(), *registry_, kScalerStreams).Add({});
 
   internal_errors_ = std::make_unique<InternalErrors>(*registry_);
   webhook_rejected_ = &declare(prometheus::BuildCounter(), *registry_, kWebhookRejected);

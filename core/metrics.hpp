@@ -242,6 +242,9 @@ class Metrics {
   // triggerd_internal_errors_total{component}.
   InternalErrors& internal_errors() { return *internal_errors_; }
 
+  // triggerd_scaler_streams: StreamIsActive streams of the KEDA scaler open now. Thread-safe.
+  prometheus::Gauge& scaler_streams() { return *scaler_streams_; }
+
   // triggerd_webhook_rejected_total{trigger,status}: a webhook request refused. `trigger` is
   // empty for a path no trigger owns (404). Declared at zero for every http trigger and the
   // statuses 400 401 405 413 431 503 (and 404 without a trigger). Thread-safe, not for a hot
@@ -260,6 +263,7 @@ class Metrics {
   std::size_t last_size_ = 0;  // of the last serialize(): the next one reserves about as much
   prometheus::Counter* reloads_success_ = nullptr;
   prometheus::Counter* reloads_failure_ = nullptr;
+  prometheus::Gauge* scaler_streams_ = nullptr;
   std::unique_ptr<InternalErrors> internal_errors_;
   prometheus::Family<prometheus::Counter>* webhook_rejected_ = nullptr;
   std::vector<std::unique_ptr<TriggerTelemetry>> triggers_;

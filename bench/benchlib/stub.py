@@ -10,11 +10,12 @@ from .procs import Child, ProcessSet, wait_until
 class FunctionStub:
     def __init__(self, procs: ProcessSet, binary: Path, workdir: Path, cpus: str,
                  threads: int = 1, status: int = 200, delay_ms: int = 0, name: str = "stub",
-                 latency_from: str | None = None):
+                 latency_from: str | None = None, port: int = 0):
         self.workdir = workdir
         port_file = workdir / f"{name}.port"
         port_file.unlink(missing_ok=True)
-        argv = [str(binary), "--listen", "127.0.0.1:0", "--threads", str(threads),
+        # port 0: any free port; a fixed one for a function that a scenario brings up and down.
+        argv = [str(binary), "--listen", f"127.0.0.1:{port}", "--threads", str(threads),
                 "--status", str(status), "--delay-ms", str(delay_ms),
                 "--port-file", str(port_file)]
         if latency_from:   # "ce-time" or "json:FIELD": see latency()

@@ -13,16 +13,19 @@ from .procs import Child, ProcessSet, cpu_seconds, status_kib, wait_until
 # "webhook ingress listening on H:P" and "admin API on H:P" / "admin server listening on H:P".
 _WEBHOOK_RE = re.compile(r"webhook ingress (?:listening )?on (\S+):(\d+)")
 _ADMIN_RE = re.compile(r"admin (?:API|server listening) on (\S+):(\d+)")
+_SCALER_RE = re.compile(r"KEDA scaler listening on (\S+):(\d+)")
 _SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def config_head(function_url: str, max_concurrency: int, connections: str = "") -> str:
+def config_head(function_url: str, max_concurrency: int, connections: str = "",
+                server_extra: str = "") -> str:
     """What every scenario's config starts with: both listeners on free loopback ports, info
     logs, `connections` (YAML lines under `connections:`, indented two spaces; none when empty)
-    and one function `stub` at `function_url`. The scenario appends its `triggers:` section."""
+    and one function `stub` at `function_url`. `server_extra`: more YAML lines of `server:`,
+    indented two spaces. The scenario appends its `triggers:` section."""
     head = ("server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n"
-            "  shutdown_timeout: 10s\nlog:\n  level: info\n")
+            "  shutdown_timeout: 10s\n" + server_extra + "log:\n  level: info\n")
     if connections:
         head += "connections:\n" + connections
     return head + (f"functions:\n  stub:\n    url: {function_url}\n    timeout: 10s\n"
@@ -66,6 +69,10 @@ class Triggerd:
         admin, webhook = wait_until(ports, timeout=start_timeout, what="triggerd's start-up log")
         self.admin_base = f"http://127.0.0.1:{admin.group(2)}"
         self.webhook_base = f"http://127.0.0.1:{webhook.group(2)}" if webhook else None
+        # With server.scaler_listen: the KEDA scaler's gRPC address (it starts before the
+        # admin line is written).
+        scaler = _SCALER_RE.search(self.child.log_text())
+        self.scaler_address = f"127.0.0.1:{scaler.group(2)}" if scaler else None
         wait_until(self._ready, timeout=start_timeout, what="triggerd /readyz")
 
     def _ready(self) -> bool:

@@ -43,8 +43,9 @@ TriggerdProcess::TriggerdProcess(const std::string& config_path, const ProcessOp
                              std::string(process_.running() ? "still running" : "exited") +
                              "); stderr:\n" + process_.err());
   }
-  // The webhook ingress starts before the line with the admin port is written.
+  // The webhook ingress and the scaler start before the line with the admin port is written.
   webhook_port_ = listening_port(process_.err(), "webhook ingress listening on ");
+  scaler_port_ = listening_port(process_.err(), "KEDA scaler listening on ");
 }
 
 }  // namespace triggerd::testing

@@ -25,12 +25,16 @@ class TriggerdProcess {
   // The webhook ingress port, read the same way ("webhook ingress listening on HOST:PORT");
   // 0 when the config has no http trigger.
   std::uint16_t webhook_port() const { return webhook_port_; }
+  // The KEDA scaler's port, read the same way ("KEDA scaler listening on HOST:PORT"); 0 when
+  // the config has no server.scaler_listen.
+  std::uint16_t scaler_port() const { return scaler_port_; }
   ChildProcess& process() { return process_; }
 
  private:
   ChildProcess process_;
   std::uint16_t admin_port_ = 0;
   std::uint16_t webhook_port_ = 0;
+  std::uint16_t scaler_port_ = 0;
 };
 
 }  // namespace triggerd::testing
