@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
+#include <utility>
 
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
@@ -419,7 +420,7 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
             context_.trigger, consumer_, config_.list);
         reader_.close();
       }
-      if (failures == 0) co_await count_backlog_total(replies.back());
+      if (failures == 0) co_await count_backlog_total(std::move(replies.back()));
       if (failures == 0 && owns_name_ && !drain_.stopped() && ++turn % kRecoveryEvery == 0) {
         co_await recover_dead_consumers();
       }
@@ -430,7 +431,7 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
   }
 }
 
-asio::awaitable<void> RedisListSource::count_backlog_total(const Reply& members) {
+asio::awaitable<void> RedisListSource::count_backlog_total(Reply members) {
   // Every consumer in the set, live or dead: a dead one's items are unfinished too, and go
   // back to the list once a live consumer notices (recover_dead_consumers).
   std::vector<std::string> command;

@@ -83,7 +83,7 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   boost::asio::awaitable<void> keeper_loop();
   // backlog_total: the items of the list and of the processing lists of `members` (SMEMBERS of
   // the consumers set), counted in one step.
-  boost::asio::awaitable<void> count_backlog_total(const Reply& members);
+  boost::asio::awaitable<void> count_backlog_total(Reply members);
   boost::asio::awaitable<void> recover_dead_consumers();
   // Gives the consumer name up at close, so that a restart (or a standby process with the same
   // name) need not wait for it to expire.

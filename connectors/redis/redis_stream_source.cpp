@@ -268,11 +268,12 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
     drain_.count_read_failure();
     co_return;  // the loop reconnects
   }
+  const std::optional<StreamGroupInfo> group = find_stream_group(reply, config_.group);
   if (reply.type == Reply::Type::kError) {
     // No stream yet: nothing waits in Redis.
     lag_ = 0;
     context_.state.set_backlog_total(0);
-  } else if (const std::optional<StreamGroupInfo> group = find_stream_group(reply, config_.group)) {
+  } else if (group) {
     std::optional<std::int64_t> lag = group->lag;
     if (lag) {
       lag_unknown_logged_ = false;  // the next time Redis cannot tell is news again
@@ -291,7 +292,7 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
 }
 
 asio::awaitable<std::optional<std::int64_t>> RedisStreamSource::bound_unread(
-    const StreamGroupInfo& group) {
+    StreamGroupInfo group) {
   // Rare (redis_stream_backlog.hpp): one more command, on the same connection, only then.
   Reply reply = co_await reader_.command(args("XINFO", "STREAM", config_.stream), kCommandTimeout);
   if (reply.failed()) {

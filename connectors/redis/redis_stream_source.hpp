@@ -76,7 +76,7 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   boost::asio::awaitable<void> read_depth();
   // Redis answered the group's lag as nil: the unread entries as XINFO STREAM bounds them;
   // nothing when that cannot be read either.
-  boost::asio::awaitable<std::optional<std::int64_t>> bound_unread(const StreamGroupInfo& group);
+  boost::asio::awaitable<std::optional<std::int64_t>> bound_unread(StreamGroupInfo group);
   // Puts the entries of an XREADGROUP/XAUTOCLAIM array into the read-ahead; returns the last
   // id seen and counts them (held ones too) in `seen`.
   std::string take_entries(const Reply& entries, std::size_t* seen);
