@@ -63,7 +63,8 @@ bool QueueReader::read_metadata() {
   for (const std::string& topic : topics_) {
     rd_kafka_topic_t* handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
     const rd_kafka_metadata_t* metadata = nullptr;
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(client_, 0, handle, &metadata, to_ms(timeout_));
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(client_, 0, handle, &metadata, to_ms(timeout_));
     rd_kafka_topic_destroy(handle);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       error_ = std::string("metadata: ") + rd_kafka_err2str(err);

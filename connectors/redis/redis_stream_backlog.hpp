@@ -21,9 +21,9 @@ namespace triggerd::redis {
 
 // One group of `XINFO GROUPS STREAM`.
 struct StreamGroupInfo {
-  std::int64_t pending = 0;            // read by a consumer, not yet acknowledged
-  std::optional<std::int64_t> lag;     // not yet read by any consumer; nil: Redis cannot tell
-  std::string last_delivered_id;       // the last entry the group read
+  std::int64_t pending = 0;                  // read by a consumer, not yet acknowledged
+  std::optional<std::int64_t> lag;           // not yet read by any consumer; nil: Redis cannot tell
+  std::string last_delivered_id;             // the last entry the group read
   std::optional<std::int64_t> entries_read;  // the group's read counter; nil: unknown
 };
 

@@ -48,8 +48,8 @@ Reply stream(long long length, long long entries_added, const std::string& first
   return array({text("length"), number(length), text("radix-tree-keys"), number(1),
                 text("last-generated-id"), text(last.empty() ? "0-0" : last),
                 text("max-deleted-entry-id"), text("0-0"), text("entries-added"),
-                number(entries_added), text("groups"), number(1), text("first-entry"),
-                entry(first), text("last-entry"), entry(last)});
+                number(entries_added), text("groups"), number(1), text("first-entry"), entry(first),
+                text("last-entry"), entry(last)});
 }
 
 TEST(RedisStreamGroup, ReadsPendingLagAndPositionOfTheNamedGroup) {
