@@ -79,7 +79,6 @@ json::object trigger_json(const TriggerTelemetry& trigger) {
       {"backlog_total", trigger.state.backlog_total()},
       {"desired_replicas", trigger.desired_replicas()},
       {"active", trigger.active()},
-      {"scaling_mode", scaling_mode_name(trigger.scaling.mode)},
       {"delivered", trigger.delivered()},
       {"dead_lettered", trigger.dead_lettered()},
       {"dropped", trigger.dropped()},

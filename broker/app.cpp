@@ -13,6 +13,7 @@
 
 #include "broker/admin_server.hpp"
 #include "broker/config_diff.hpp"
+#include "broker/demand_sampler.hpp"
 #include "broker/health.hpp"
 #include "broker/monitored_triggers.hpp"
 #include "core/logging.hpp"
@@ -64,6 +65,8 @@ class App::Impl {
     for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
       runtimes_.push_back(std::make_unique<TriggerRuntime>(
           io_.get_executor(), config_.triggers[i], *metrics_.triggers()[i], dispatcher_));
+      metrics_.triggers()[i]->state.on_activity_change(
+          [this, i](bool active) { on_trigger_activity(i, active); });
     }
   }
 
@@ -101,6 +104,7 @@ class App::Impl {
       }
     }
     app_tasks_.spawn("queue depth refresh", refresh_queue_depths());
+    app_tasks_.spawn("demand sampling", demand_sampler_.run());
     health_.set_started();
     app_tasks_.spawn("signal handling", handle_signals());
     log_->info("triggerd {} started: {} trigger(s), admin API on {}", TRIGGERD_VERSION,
@@ -120,6 +124,28 @@ class App::Impl {
   std::uint16_t admin_port() const { return admin_.port(); }
 
  private:
+  // A trigger's activity flipped (docs/autoscaling.md). Called on whichever thread changed its
+  // numbers: a source's client thread as well as the loop. Everything that follows a trigger's
+  // activity hooks in here.
+  void on_trigger_activity(std::size_t trigger, bool active) {
+    asio::post(io_, [this, trigger, active] { apply_trigger_activity(trigger, active); });
+  }
+
+  // On the loop. A function whose triggers were all idle and one of which became active may
+  // be at zero replicas: the dispatcher then waits for it to wake instead of using up retries.
+  void apply_trigger_activity(std::size_t trigger, bool active) {
+    const std::string& function = config_.triggers[trigger].function;
+    auto function_active = [&] {
+      for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
+        if (trigger_active_[i] && config_.triggers[i].function == function) return true;
+      }
+      return false;
+    };
+    const bool was_active = function_active();
+    trigger_active_[trigger] = active;
+    if (!was_active && function_active()) dispatcher_.function_activated(function);
+  }
+
   asio::awaitable<void> handle_signals() {
     // The check comes before each wait: co_spawn may run stop_gracefully() inline, so the
     // stop can be complete by the time this loop comes round again.
@@ -206,6 +232,7 @@ class App::Impl {
     if (webhook_) webhook_->stop();
     dispatcher_.stop();
     depth_timer_.cancel();
+    demand_sampler_.stop();
     const std::size_t open =
         co_await source_tasks_.wait_until(std::max(close_by, std::chrono::steady_clock::now()) +
                                           kCloseSlack);
@@ -307,6 +334,9 @@ class App::Impl {
   std::shared_ptr<spdlog::logger> log_;
   Dispatcher dispatcher_;
   std::vector<std::unique_ptr<TriggerRuntime>> runtimes_;  // config order
+  // Each trigger's activity as last posted to the loop (apply_trigger_activity), config order.
+  std::vector<bool> trigger_active_ = std::vector<bool>(config_.triggers.size(), false);
+  DemandSampler demand_sampler_{io_.get_executor(), metrics_};
   struct RunningSource {
     std::unique_ptr<Source> source;
     std::size_t trigger;  // index in config_.triggers, runtimes_ and metrics_.triggers()

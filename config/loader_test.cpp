@@ -361,6 +361,31 @@ functions: {}
 triggers: {}
 )",
      "3:17: error: server.admin_listen: listen and admin_listen must use different ports"},
+    {"ScalerOnTheAdminPort", R"(server:
+  admin_listen: 127.0.0.1:9090
+  scaler_listen: 0.0.0.0:9090
+functions: {}
+triggers: {}
+)",
+     "3:18: error: server.scaler_listen: scaler_listen and admin_listen must use different ports"},
+    {"UnknownScalingMode", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    scaling: {mode: latency}
+)",
+     "7:21: error: triggers.orders.scaling.mode: must be one of: backlog, demand, got \"latency\""},
+    {"ZeroConcurrencyPerReplica", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    scaling: {mode: demand, concurrency_per_replica: 0}
+)",
+     "7:54: error: triggers.orders.scaling.concurrency_per_replica: must be an integer >= 1"},
     {"InvalidYaml", R"(functions: {}
 triggers: [a, b
 )",
@@ -514,6 +539,7 @@ TEST(ConfigLoader, LoadsTheFullExampleIntoTypedStructs) {
   std::string yaml = R"(server:
   listen: 0.0.0.0:8080
   admin_listen: 127.0.0.1:9191
+  scaler_listen: 0.0.0.0:9091
   max_body_size: 512KiB
   shutdown_timeout: 1m30s
 log: {level: debug, format: json}
@@ -553,6 +579,16 @@ triggers:
       ordering: key
       dead_letter: {type: redis-stream, connection: main-redis, stream: orders-dlq, retry_for: 90s}
     scaling: {target_per_replica: 20, activation: 5, min_replicas: 1, max_replicas: 7}
+  resize:
+    function: resize-image
+    source: {type: http, path: /resize}
+    scaling:
+      mode: demand
+      drain_within: 1m
+      concurrency_per_replica: 4
+      activation_timeout: 45s
+    delivery:
+      dead_letter: {type: http, url: "http://127.0.0.1:9000/dead"}
   jobs:
     function: resize-image
     source: {type: redis-stream, connection: main-redis, stream: jobs, consumer: c1, start: "0", claim_idle: 90s, count: 10}
@@ -591,6 +627,7 @@ triggers:
 
   EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
   EXPECT_EQ(c.server.admin_listen, (HostPort{"127.0.0.1", 9191}));
+  EXPECT_EQ(c.server.scaler_listen, (HostPort{"0.0.0.0", 9091}));
   EXPECT_EQ(c.server.max_body_size, 512u * 1024);
   EXPECT_EQ(c.server.shutdown_timeout, Duration(90'000));
   EXPECT_EQ(c.log.level, LogLevel::debug);
@@ -617,7 +654,7 @@ triggers:
   ASSERT_EQ(fn.headers.size(), 1u);
   EXPECT_EQ(fn.headers[0].second.reveal(), "Bearer tok");
 
-  ASSERT_EQ(c.triggers.size(), 5u);
+  ASSERT_EQ(c.triggers.size(), 6u);
   const Trigger& orders = *c.find_trigger("orders");
   const auto& ks = std::get<KafkaSource>(orders.source);
   EXPECT_EQ(ks.topics, (std::vector<std::string>{"orders", "returns"}));
@@ -637,6 +674,12 @@ triggers:
   EXPECT_EQ(orders.scaling.activation, 5);
   EXPECT_EQ(orders.scaling.min_replicas, 1);
   EXPECT_EQ(orders.scaling.max_replicas, 7);
+  EXPECT_EQ(orders.scaling.mode, ScalingMode::kBacklog);
+  const Trigger& resize = *c.find_trigger("resize");
+  EXPECT_EQ(resize.scaling.mode, ScalingMode::kDemand);
+  EXPECT_EQ(resize.scaling.drain_within, Duration(60'000));
+  EXPECT_EQ(resize.scaling.concurrency_per_replica, 4);
+  EXPECT_EQ(resize.scaling.activation_timeout, Duration(45'000));
 
   const auto& rs = std::get<RedisStreamSource>(c.find_trigger("jobs")->source);
   EXPECT_EQ(rs.group, "triggerd");
@@ -692,6 +735,11 @@ triggers:
   EXPECT_EQ(std::get<CronSource>(t.source).data_json, "{}");
   EXPECT_EQ(t.scaling.target_per_replica, 10);
   EXPECT_EQ(t.scaling.max_replicas, 100);
+  EXPECT_EQ(t.scaling.mode, ScalingMode::kBacklog);
+  EXPECT_EQ(t.scaling.drain_within, Duration(30'000));
+  EXPECT_EQ(t.scaling.concurrency_per_replica, 10);
+  EXPECT_EQ(t.scaling.activation_timeout, Duration(120'000));
+  EXPECT_EQ(c.server.scaler_listen, std::nullopt);
 }
 
 TEST(ConfigLoader, EnvironmentDefaultsAndLiteralDollarBraces) {

@@ -38,6 +38,17 @@ AttemptResult attempt_result(const CallResult& result) {
   return AttemptResult::kConnectError;
 }
 
+// The longest wait between attempts while the function is being woken: it should get the
+// event soon after it is up, and a waiting event costs only a timer.
+constexpr std::chrono::milliseconds kWakeBackoffCap{1000};
+
+// What a function says while no replica of it runs yet: nobody listens, or its gateway (an
+// activator, an ingress) answers 503 until one does.
+bool is_wake_failure(const CallResult& result) {
+  return result.kind == CallResult::Kind::connect_error ||
+         (result.kind == CallResult::Kind::status && result.status == 503);
+}
+
 }  // namespace
 
 void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::Trigger& trigger,
@@ -49,8 +60,9 @@ void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::T
   telemetry_ = &telemetry;
   cancelled_ = false;
   attempts_ = 0;
-  client_ = dispatcher.function_client(trigger.function);
-  if (client_ == nullptr) {
+  wake_waits_ = 0;
+  Dispatcher::FunctionEntry* function = dispatcher.function_entry(trigger.function);
+  if (function == nullptr) {
     // The config loader refuses such a trigger; reaching this is a bug, and the event is kept.
     dispatcher.logger_->error("trigger {}: event {}: function {} is unknown; left for redelivery",
                               trigger.name, event.id, trigger.function);
@@ -58,6 +70,8 @@ void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::T
     asio::post(dispatcher.executor_, [this] { finish(Outcome::abandoned); });
     return;
   }
+  client_ = function->client.get();
+  wake_ = &function->wake;
   first_attempt_ = std::chrono::system_clock::now();
   attempt();
 }
@@ -84,6 +98,9 @@ void Delivery::on_call_done() {
   TriggerMetrics& metrics = telemetry_->metrics;
   metrics.attempts(attempt_result(last)).Increment();
   metrics.delivery_duration.Observe(std::chrono::duration<double>(last.duration).count());
+  if (last.kind == CallResult::Kind::status && last.status != 503) {
+    dispatcher_->function_answered(trigger_->function, *wake_);
+  }
   const Verdict verdict = classify(last);
   if (verdict == Verdict::delivered) {
     metrics.delivered.Increment();
@@ -98,7 +115,8 @@ void Delivery::on_call_done() {
   }
   const config::Delivery& delivery = trigger_->delivery;
   const int max_attempts = std::max(delivery.retries, 0) + 1;
-  if (verdict == Verdict::reject || attempts_ >= max_attempts) {
+  if (verdict != Verdict::reject && wait_for_wake(last)) return;
+  if (verdict == Verdict::reject || attempts_ - wake_waits_ >= max_attempts) {
     give_up(verdict == Verdict::reject);
     return;
   }
@@ -112,7 +130,47 @@ void Delivery::on_call_done() {
   dispatcher_->logger_->debug("trigger {}: event {}: attempt {} of {} failed ({}); next in {} ms",
                               trigger_->name, request_event->id, attempts_, max_attempts,
                               last.describe(), delay.count());
+  wait(delay);
+}
+
+bool Delivery::wait_for_wake(const CallResult& last) {
+  const config::Scaling& scaling = trigger_->scaling;
+  if (!is_wake_failure(last) || scaling.min_replicas > 0 || !telemetry_->active()) return false;
+  switch (wake_->should_wait(FunctionWake::Clock::now(), scaling.activation_timeout)) {
+    case FunctionWake::Decision::kRetry:
+      return false;
+    case FunctionWake::Decision::kTimedOut:
+      dispatcher_->logger_->warn(
+          "function {} did not answer within activation_timeout {} ms of being woken (last: "
+          "{}); its events use up their retries again",
+          trigger_->function, scaling.activation_timeout.count(), last.describe());
+      return false;
+    case FunctionWake::Decision::kWaitFirst:
+      dispatcher_->logger_->info(
+          "function {} is being woken (trigger {}: {}); its events wait for it, up to "
+          "activation_timeout {} ms, without using up retries",
+          trigger_->function, trigger_->name, last.describe(), scaling.activation_timeout.count());
+      break;
+    case FunctionWake::Decision::kWait:
+      break;
+  }
+  if (wake_waits_ == 0) telemetry_->metrics.activation_waits.Increment();
+  ++wake_waits_;
+  const auto delay = std::min<config::Duration>(
+      backoff_delay(trigger_->delivery.backoff, wake_waits_, dispatcher_->random_),
+      kWakeBackoffCap);
+  dispatcher_->logger_->debug("trigger {}: event {}: function {} being woken ({}); next in {} ms",
+                              trigger_->name, request_event->id, trigger_->function,
+                              last.describe(), delay.count());
+  waiting_for_wake_ = true;
+  wake_->add_waiter(*this);
+  wait(delay);
+  return true;
+}
+
+void Delivery::wait(std::chrono::milliseconds delay) {
   stage_ = Stage::backing_off;
+  woken_early_ = false;
   if (!backoff_) backoff_.emplace(dispatcher_->executor_);
   backoff_->expires_after(delay);
   backoff_->async_wait([this](const boost::system::error_code& error) {
@@ -120,8 +178,19 @@ void Delivery::on_call_done() {
   });
 }
 
+void Delivery::wake_now() {
+  // The function answered another event: this one goes at once rather than after its wait.
+  waiting_for_wake_ = false;  // FunctionWake::answered() has let go of its waiters
+  woken_early_ = true;
+  backoff_->cancel();
+}
+
 void Delivery::on_backoff_over(bool cancelled) {
-  if (cancelled || cancelled_) {
+  if (waiting_for_wake_) {
+    wake_->remove_waiter(*this);
+    waiting_for_wake_ = false;
+  }
+  if (cancelled_ || (cancelled && !woken_early_)) {
     abandon(attempts_);
     return;
   }

@@ -12,6 +12,10 @@
 // Every attempt is counted in triggerd_delivery_attempts_total{result} and observed in
 // triggerd_delivery_duration_seconds of the trigger's telemetry.
 //
+// While the function is being woken from zero (dispatcher/function_wake.hpp), connection errors
+// and 503s do not use up retries: the event waits, at most 1 s at a time, and goes the moment
+// the function answers.
+//
 // A Delivery is driven by completion handlers, not a coroutine, and its owner keeps it (one per
 // event in flight, reused for the next event): on the common path, a free slot and a pooled
 // connection, delivering an event allocates nothing of the dispatcher's own.
@@ -24,6 +28,7 @@
 
 #include "core/event.hpp"
 #include "config/config.hpp"
+#include "dispatcher/function_wake.hpp"
 #include "dispatcher/http_client.hpp"
 
 namespace triggerd {
@@ -31,7 +36,7 @@ namespace triggerd {
 class Dispatcher;
 struct TriggerTelemetry;
 
-class Delivery : private FunctionCall {
+class Delivery : private FunctionCall, private WakeWaiter {
  public:
   // Starts delivering `event` to the function of `trigger`. It ends with delivery_done(), never
   // inside start() or cancel(). `event`, `trigger`, `telemetry` and `dispatcher` must stay valid
@@ -59,6 +64,11 @@ class Delivery : private FunctionCall {
 
   void attempt();
   void on_call_done() override;
+  // Whether `last` (a failure to retry) waits for the function to wake instead of using a
+  // retry; if so, the wait has begun.
+  bool wait_for_wake(const CallResult& last);
+  void wait(std::chrono::milliseconds delay);
+  void wake_now() override;
   void on_backoff_over(bool cancelled);
   void give_up(bool rejected);
   void abandon(int attempts);
@@ -68,9 +78,13 @@ class Delivery : private FunctionCall {
   const config::Trigger* trigger_ = nullptr;
   TriggerTelemetry* telemetry_ = nullptr;
   FunctionClient* client_ = nullptr;
+  FunctionWake* wake_ = nullptr;  // of the function
   Stage stage_ = Stage::idle;
   bool cancelled_ = false;
   int attempts_ = 0;
+  int wake_waits_ = 0;  // failed attempts that waited for the function to wake: not retries
+  bool waiting_for_wake_ = false;  // registered as a waiter of wake_
+  bool woken_early_ = false;             // the backoff was cut short because it answered
   std::chrono::system_clock::time_point first_attempt_;
   std::array<char, 16> attempt_text_{};
   std::array<ExtraHeader, 2> headers_{};  // ce-trigger, ce-attempt of the current attempt

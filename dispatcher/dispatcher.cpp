@@ -51,7 +51,7 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& con
       random_(seeded_generator()),
       logger_(logging::get("dispatcher")) {
   for (const config::Function& function : config.functions) {
-    clients_.emplace(function.name, std::make_unique<FunctionClient>(executor_, function));
+    functions_[function.name].client = std::make_unique<FunctionClient>(executor_, function);
   }
   for (auto& [trigger, sink] : dead_letters) {
     dead_letters_.emplace(trigger, DeadLetterTarget{std::move(sink)});
@@ -61,8 +61,13 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& con
 Dispatcher::~Dispatcher() = default;
 
 FunctionClient* Dispatcher::function_client(std::string_view function) const {
-  auto it = clients_.find(function);
-  return it == clients_.end() ? nullptr : it->second.get();
+  auto it = functions_.find(function);
+  return it == functions_.end() ? nullptr : it->second.client.get();
+}
+
+Dispatcher::FunctionEntry* Dispatcher::function_entry(std::string_view function) {
+  auto it = functions_.find(function);
+  return it == functions_.end() ? nullptr : &it->second;
 }
 
 DeadLetterSink* Dispatcher::dead_letter_sink(std::string_view trigger) const {
@@ -71,8 +76,22 @@ DeadLetterSink* Dispatcher::dead_letter_sink(std::string_view trigger) const {
 }
 
 void Dispatcher::stop() {
-  for (auto& [name, client] : clients_) client->stop();
+  for (auto& [name, entry] : functions_) entry.client->stop();
   for (auto& [name, target] : dead_letters_) target.sink->stop();
+}
+
+void Dispatcher::function_activated(std::string_view function) {
+  if (FunctionEntry* entry = function_entry(function)) entry->wake.activated();
+}
+
+void Dispatcher::function_answered(std::string_view function, FunctionWake& wake) {
+  if (auto since = wake.waking_since()) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        FunctionWake::Clock::now() - *since);
+    logger_->info("function {} is awake: it answered after {} ms of being woken", function,
+                  waited.count());
+  }
+  wake.answered();
 }
 
 Dispatcher::DeadLetterTarget* Dispatcher::dead_letter_target(std::string_view trigger) {

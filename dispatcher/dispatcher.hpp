@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "core/dead_letter_sink.hpp"
 #include "core/event.hpp"
+#include "dispatcher/function_wake.hpp"
 
 namespace spdlog {
 class logger;
@@ -56,6 +57,10 @@ class Dispatcher {
   // nullptr for a trigger without a dead letter.
   DeadLetterSink* dead_letter_sink(std::string_view trigger) const;
 
+  // Every trigger of `function` was idle and one became active: a replica of it may have to
+  // start before it answers (dispatcher/function_wake.hpp).
+  void function_activated(std::string_view function);
+
  private:
   friend class Delivery;
 
@@ -82,9 +87,17 @@ class Dispatcher {
                                               const CallResult& last,
                                               std::chrono::system_clock::time_point first);
   DeadLetterTarget* dead_letter_target(std::string_view trigger);
+  // What deliveries share per function, found once per event.
+  struct FunctionEntry {
+    std::unique_ptr<FunctionClient> client;
+    FunctionWake wake;
+  };
+  FunctionEntry* function_entry(std::string_view function);
+  // The function answered something other than 503: it is up.
+  void function_answered(std::string_view function, FunctionWake& wake);
 
   boost::asio::any_io_executor executor_;
-  std::map<std::string, std::unique_ptr<FunctionClient>, std::less<>> clients_;
+  std::map<std::string, FunctionEntry, std::less<>> functions_;
   std::map<std::string, DeadLetterTarget, std::less<>> dead_letters_;
   std::mt19937_64 random_;  // backoff jitter; one event loop thread, so no lock
   std::shared_ptr<spdlog::logger> logger_;

@@ -257,7 +257,7 @@ TEST_F(AdminApi, TriggerHasExactlyTheSpecFieldsWithTheirValues) {
   const std::set<std::string> kFields{
       "name",      "source",        "function",         "queue_depth",
       "inflight",  "backlog",       "desired_replicas", "active",
-      "delivered", "dead_lettered", "dropped"};
+      "delivered", "dead_lettered", "dropped",          "backlog_total"};
   for (const ExpectedTrigger& trigger : kTriggers) {
     const HttpResponse response = http_get(port_, std::string("/v1/triggers/") + trigger.name);
     ASSERT_EQ(response.status, 200) << trigger.name << ": " << response.error << response.body;
@@ -272,7 +272,8 @@ TEST_F(AdminApi, TriggerHasExactlyTheSpecFieldsWithTheirValues) {
     EXPECT_EQ(object.at("source").as_string(), trigger.source);
     EXPECT_EQ(object.at("function").as_string(), trigger.function);
     for (const char* zero :
-         {"queue_depth", "inflight", "backlog", "delivered", "dead_lettered", "dropped"}) {
+         {"queue_depth", "inflight", "backlog", "backlog_total", "delivered", "dead_lettered",
+          "dropped"}) {
       EXPECT_EQ(object.at(zero).as_int64(), 0) << zero << " of " << trigger.name;
     }
     EXPECT_EQ(object.at("desired_replicas").as_int64(), trigger.min_replicas) << trigger.name;

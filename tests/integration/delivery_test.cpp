@@ -335,7 +335,7 @@ TEST_F(Delivery, RetryAfterLongerThanBackoffMaxIsCappedByIt) {
 TEST_F(Delivery, ExhaustedRetriesGoToTheHttpDeadLetterWithTheAttemptsAndLastStatus) {
   start(hook_config(
       stub_, "{retries: 2, backoff: {delay: 20ms, max: 40ms}, " + http_dead_letter(stub_) + "}"));
-  stub_.always_for("/fn", StubStep::respond(503));
+  stub_.always_for("/fn", StubStep::respond(500));
   const std::string id = accepted_id(post("/hooks/orders", "doomed"));
 
   ASSERT_TRUE(metric_reaches(R"(triggerd_events_dead_lettered_total{trigger="hook"})", 1)) << log();
@@ -347,7 +347,7 @@ TEST_F(Delivery, ExhaustedRetriesGoToTheHttpDeadLetterWithTheAttemptsAndLastStat
   expect_headers(dead[0], {
                               {"ce-id", id},
                               {"ce-attempts", "3"},
-                              {"ce-laststatus", "503"},
+                              {"ce-laststatus", "500"},
                               {"ce-trigger", "hook"},
                               {"ce-function", "fn"},
                           });

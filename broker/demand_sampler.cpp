@@ -1,0 +1,61 @@
+#include "broker/demand_sampler.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace triggerd {
+
+namespace asio = boost::asio;
+
+DemandSampler::DemandSampler(asio::any_io_executor executor, Metrics& metrics)
+    : timer_(std::move(executor)) {
+  for (const auto& telemetry : metrics.triggers()) {
+    triggers_.push_back(Trigger{.telemetry = telemetry.get()});
+  }
+}
+
+asio::awaitable<void> DemandSampler::run() {
+  auto last = std::chrono::steady_clock::now();
+  while (!stopped_) {
+    timer_.expires_after(kInterval);
+    auto [error] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (error || stopped_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    sample(now - last);
+    last = now;
+  }
+}
+
+void DemandSampler::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+void DemandSampler::sample(std::chrono::duration<double> elapsed) {
+  if (elapsed.count() <= 0) return;
+  for (Trigger& trigger : triggers_) {
+    TriggerMetrics& metrics = trigger.telemetry->metrics;
+    const double received = metrics.received.Value();
+    // Once a second per trigger; Collect() copies the buckets, which is fine at that pace.
+    const prometheus::ClientMetric durations = metrics.event_duration.Collect();
+    const auto finished = static_cast<double>(durations.histogram.sample_count);
+    const double duration_sum = durations.histogram.sample_sum;
+
+    trigger.arrival_rate.add((received - trigger.received) / elapsed.count(), elapsed);
+    // With nothing finished in the interval there is nothing new to say about durations.
+    if (finished > trigger.finished) {
+      trigger.mean_duration.add((duration_sum - trigger.duration_sum) / (finished - trigger.finished),
+                                elapsed);
+    }
+    trigger.received = received;
+    trigger.finished = finished;
+    trigger.duration_sum = duration_sum;
+    trigger.telemetry->set_demand(
+        Demand{trigger.arrival_rate.value(), trigger.mean_duration.value()});
+  }
+}
+
+}  // namespace triggerd

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The chart's tests, offline: helm lint, helm template of the default values and of
+# ci/full-values.yaml, every rendered object against its schema (validate-manifests.js), what
+# the chart promises on top (check-render.js), the rendered triggerd.yaml through
+# `triggerd validate`, and values the schema or the templates must refuse.
+#
+#   tests/helm/run_chart_tests.sh [--triggerd BIN] [--helm BIN]
+#
+# BIN defaults: $TRIGGERD_BINARY, else build/broker/triggerd; helm and the node modules come
+# from scripts/install-helm, which touches the network only when its cache is empty
+# (scripts/setup fills it). Every case runs; the exit status is 1 when any failed.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/tests/helm"
+chart="$root/helm/triggerd"
+triggerd=${TRIGGERD_BINARY:-$root/build/broker/triggerd}
+helm=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --triggerd) triggerd=$2; shift 2 ;;
+    --helm) helm=$2; shift 2 ;;
+    *) echo "usage: $0 [--triggerd BIN] [--helm BIN]" >&2; exit 2 ;;
+  esac
+done
+
+[ -n "$helm" ] || helm=$("$root/scripts/install-helm") || { echo "FAIL: no helm" >&2; exit 1; }
+models=$(dirname "$(dirname "$helm")")/models
+[ -x "$triggerd" ] || { echo "FAIL: no triggerd binary at $triggerd (build it, or --triggerd)" >&2; exit 1; }
+[ -d "$models/node_modules" ] || { echo "FAIL: no node modules in $models (scripts/install-helm)" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=()
+api=(--api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1)
+
+# case NAME COMMAND...: runs one case, prints its output indented, records a failure.
+case_() {
+  local name=$1; shift
+  echo "=== $name"
+  if "$@" >"$work/out" 2>&1; then
+    sed 's/^/    /' "$work/out"
+    echo "--- PASS $name"
+  else
+    sed 's/^/    /' "$work/out"
+    echo "--- FAIL $name"
+    failed+=("$name")
+  fi
+}
+
+# The config as a pod would see it: secret files exist (with made-up contents) where the
+# chart mounts them, and the variables it reads are set.
+validate_config() {
+  local config=$1 dir="$work/config-$2"
+  mkdir -p "$dir"
+  sed "s#/var/run/secrets/triggerd/#$dir/secrets/#g" "$config" >"$dir/triggerd.yaml"
+  grep -oE "[A-Za-z_]+_file: $dir/secrets/[^ ]+" "$dir/triggerd.yaml" | sed 's/^[^:]*: //' |
+    while read -r file; do mkdir -p "$(dirname "$file")"; echo "made-up secret" >"$file"; done
+  POD_NAME=triggerd-0 KAFKA_PASSWORD=made-up "$triggerd" validate -c "$dir/triggerd.yaml"
+}
+
+# render_and_check NAME EXPECTED_KINDS CHECK_CASE HELM_ARGS...
+render_and_check() {
+  local name=$1 kinds=$2 check=$3; shift 3
+  "$helm" template triggerd "$chart" --namespace events "$@" >"$work/$name.yaml" || return 1
+  node "$here/validate-manifests.js" --models "$models" --expect "$kinds" \
+    --config-out "$work/$name.config.yaml" "$work/$name.yaml" || return 1
+  if [ -n "$check" ]; then
+    node "$here/check-render.js" --models "$models" --case "$check" "$work/$name.yaml" || return 1
+  fi
+  validate_config "$work/$name.config.yaml" "$name"
+}
+
+# refused WHAT MESSAGE HELM_ARGS...: helm template must fail, saying MESSAGE.
+refused() {
+  local what=$1 message=$2; shift 2
+  if "$helm" template triggerd "$chart" "$@" >"$work/refused.out" 2>&1; then
+    echo "accepted $what ($*)"; return 1
+  fi
+  if ! grep -qF -- "$message" "$work/refused.out"; then
+    echo "refused $what, but without \"$message\":"; cat "$work/refused.out"; return 1
+  fi
+  echo "refused $what: $(grep -F -- "$message" "$work/refused.out" | head -1)"
+}
+
+refusals() {
+  local status=0
+  refused "a port that is not an integer" "at '/ports/admin': got string, want integer" \
+    --set ports.admin=admin || status=1
+  refused "an unknown top-level key" "additional properties 'replicas' not allowed" \
+    --set replicas=3 || status=1
+  refused "a misspelt nested key" "additional properties 'enable' not allowed" \
+    --set serviceMonitor.enable=true || status=1
+  refused "a listen address in the config" "additional properties 'listen' not allowed" \
+    --set config.server.listen=0.0.0.0:80 || status=1
+  refused "a replica count that is not an integer" "got string, want integer" \
+    --set-string keda.functions.resize-image.maxReplicaCount=many || status=1
+  refused "a config without triggers" "missing property 'triggers'" \
+    --set config.triggers=null || status=1
+  refused "a grace period not above shutdown_timeout" "must be above server.shutdown_timeout" \
+    --set terminationGracePeriodSeconds=25 || status=1
+  refused "KEDA without the scaler" "keda.enabled needs scaler.enabled" \
+    "${api[@]}" --set keda.enabled=true || status=1
+  refused "a ScaledObject for a function the config lacks" 'config.functions has no function "nope"' \
+    "${api[@]}" --set keda.enabled=true,scaler.enabled=true --set-json 'keda.functions={"nope":{}}' \
+    || status=1
+  return $status
+}
+
+# Without the CRDs' API versions, the ServiceMonitor and the ScaledObjects are left out.
+without_crds() {
+  "$helm" template triggerd "$chart" -f "$chart/ci/full-values.yaml" >"$work/no-crds.yaml" &&
+    node "$here/validate-manifests.js" --models "$models" \
+      --expect ConfigMap,Deployment,Pod,PodDisruptionBudget,Service,ServiceAccount "$work/no-crds.yaml"
+}
+
+# A changed config changes the pod template, so the Deployment rolls.
+checksum_follows_config() {
+  local a b
+  a=$("$helm" template t "$chart" --show-only templates/deployment.yaml | grep checksum/config) &&
+  b=$("$helm" template t "$chart" --show-only templates/deployment.yaml --set config.log.level=debug |
+      grep checksum/config) || return 1
+  echo "info:  $a"; echo "debug: $b"
+  [ "$a" != "$b" ]
+}
+
+echo "helm: $("$helm" version --short)  node: $(node --version)  triggerd: $triggerd"
+case_ "lint, default values" "$helm" lint --strict "$chart"
+case_ "lint, full values" "$helm" lint --strict "$chart" -f "$chart/ci/full-values.yaml"
+case_ "default values render valid objects and a valid config" \
+  render_and_check default ConfigMap,Deployment,Pod,Service,ServiceAccount default
+case_ "full values render valid objects and a valid config" \
+  render_and_check full \
+  ConfigMap,Deployment,Pod,PodDisruptionBudget,ScaledObject,ScaledObject,Service,ServiceAccount,ServiceMonitor \
+  full -f "$chart/ci/full-values.yaml" "${api[@]}"
+case_ "without the CRDs' API versions, no ServiceMonitor and no ScaledObject" without_crds
+case_ "the config checksum follows the config" checksum_follows_config
+case_ "bad values are refused" refusals
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "chart tests: all passed"
+else
+  printf 'chart tests: FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
