@@ -46,21 +46,29 @@ int to_ms(std::chrono::milliseconds timeout) { return static_cast<int>(timeout.c
 }  // namespace
 
 QueueReader::QueueReader(rd_kafka_s* client, std::vector<std::string> topics, std::string group,
-                         std::chrono::milliseconds timeout)
+                         std::chrono::milliseconds timeout, std::function<bool()> stopping)
     : client_(client),
       admin_results_(rd_kafka_queue_new(client)),
       topics_(std::move(topics)),
       group_(std::move(group)),
-      timeout_(timeout) {}
+      timeout_(timeout),
+      stopping_(std::move(stopping)) {}
 
 QueueReader::~QueueReader() {
   rd_kafka_queue_destroy(admin_results_);
   rd_kafka_destroy(client_);
 }
 
+bool QueueReader::stopped() {
+  if (!stopping_ || !stopping_()) return false;
+  error_ = "stopping";
+  return true;
+}
+
 bool QueueReader::read_metadata() {
   std::vector<TopicPartition> found;
   for (const std::string& topic : topics_) {
+    if (stopped()) return false;
     rd_kafka_topic_t* handle = rd_kafka_topic_new(client_, topic.c_str(), nullptr);
     const rd_kafka_metadata_t* metadata = nullptr;
     const rd_kafka_resp_err_t err =
@@ -120,6 +128,7 @@ std::optional<WatermarkMap> QueueReader::watermarks(const std::vector<TopicParti
   ListPtr highs = to_list(partitions, RD_KAFKA_OFFSET_END);
   ListPtr lows = to_list(partitions, RD_KAFKA_OFFSET_BEGINNING);
   for (rd_kafka_topic_partition_list_t* list : {highs.get(), lows.get()}) {
+    if (stopped()) return std::nullopt;
     rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(client_, list, to_ms(timeout_));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = first_error(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -144,6 +153,7 @@ std::optional<WatermarkMap> QueueReader::watermarks(const std::vector<TopicParti
 std::optional<CommittedMap> QueueReader::committed(const std::vector<TopicPartition>& partitions) {
   CommittedMap offsets;
   if (partitions.empty()) return offsets;
+  if (stopped()) return std::nullopt;
   // The admin API rather than rd_kafka_committed(): that needs a client with the group's id,
   // and such a client brings a group coordinator whose teardown may wait.
   ListPtr list = to_list(partitions, RD_KAFKA_OFFSET_INVALID);

@@ -9,6 +9,7 @@
 // group's rebalances and commits. Blocking: called from the source's depth thread only.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,9 +24,11 @@ namespace triggerd::kafka {
 
 class QueueReader {
  public:
-  // Takes `client` (any client type; it joins no group) and destroys it at the end.
+  // Takes `client` (any client type; it joins no group) and destroys it at the end. Each
+  // request waits at most `timeout`; none is sent once `stopping` says so (the read then fails),
+  // so that a stop waits for one request at most.
   QueueReader(rd_kafka_s* client, std::vector<std::string> topics, std::string group,
-              std::chrono::milliseconds timeout);
+              std::chrono::milliseconds timeout, std::function<bool()> stopping);
   ~QueueReader();
   QueueReader(const QueueReader&) = delete;
   QueueReader& operator=(const QueueReader&) = delete;
@@ -46,12 +49,15 @@ class QueueReader {
 
  private:
   bool read_metadata();
+  // Whether to send no more requests (error() says so).
+  bool stopped();
 
   rd_kafka_s* client_;
   rd_kafka_queue_s* admin_results_;
   const std::vector<std::string> topics_;
   const std::string group_;
   const std::chrono::milliseconds timeout_;
+  const std::function<bool()> stopping_;
   std::vector<TopicPartition> partitions_;
   std::optional<std::chrono::steady_clock::time_point> metadata_read_at_;
   std::string error_;

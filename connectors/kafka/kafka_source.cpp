@@ -288,8 +288,9 @@ bool KafkaSource::create_consumer() {
       log_->warn("trigger {}: cannot create the kafka client for the depth: {}", trigger_name_,
                  error);
     } else {
-      queue_reader_ =
-          std::make_unique<QueueReader>(client, config_.topics, group_, kQueueReadTimeout);
+      queue_reader_ = std::make_unique<QueueReader>(client, config_.topics, group_,
+                                                    kQueueReadTimeout,
+                                                    [this] { return depth_stopping(); });
     }
   }
   return true;
@@ -1175,12 +1176,10 @@ void KafkaSource::refresh_depth() {
     queue_read_failed();
     return;
   }
-  if (depth_stopping()) return;
   // The committed offsets before the watermarks: a high watermark read after a commit is never
   // below the committed offset.
   const std::optional<CommittedMap> committed = queue_reader_->committed(*partitions);
   std::string failure = committed ? "" : queue_reader_->error();
-  if (depth_stopping()) return;
   const std::optional<WatermarkMap> marks = queue_reader_->watermarks(*partitions);
   if (!marks) {
     queue_read_failed();  // both figures keep their last values
@@ -1203,6 +1202,7 @@ void KafkaSource::refresh_depth() {
 }
 
 void KafkaSource::queue_read_failed(std::string failure) {
+  if (depth_stopping()) return;  // cut short by the stop, not a failure of Kafka
   if (failure.empty()) failure = queue_reader_->error();
   state_.count_source_error(SourceError::kCommand);
   queue_read_failing_ = true;
