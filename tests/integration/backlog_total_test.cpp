@@ -12,11 +12,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/integration/end_to_end.hpp"
 #include "tests/integration/redis_test_helpers.hpp"
 #include "tests/support/kafka_cluster.hpp"
 
@@ -25,19 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-bool log_has(TriggerdProcess& triggerd, const std::string& text) {
-  return triggerd.process().err().find(text) != std::string::npos;
-}
-
-std::size_t count_lines(const std::string& log, const std::string& text) {
-  std::size_t count = 0;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find(text) != std::string::npos) ++count;
-  }
-  return count;
-}
 
 // The figures are refreshed every second; on a loaded machine a refresh may come late, so a
 // figure may be this old before a test calls it stale.

@@ -239,38 +239,15 @@ void KafkaCluster::produce_with_kcat(const std::string& topic,
 
 std::vector<std::int64_t> KafkaCluster::committed(const std::string& group,
                                                   const std::string& topic, int partitions) {
-  HandlePtr consumer = make_consumer(bootstrap_, group);
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int partition = 0; partition < partitions; ++partition) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
-  }
-  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer.get(), list.get(), 10000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw std::runtime_error(std::string("kafka committed: ") + rd_kafka_err2str(err));
-  }
-  std::vector<std::int64_t> offsets(static_cast<std::size_t>(partitions), -1);
-  for (int i = 0; i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& entry = list->elems[i];
-    offsets.at(static_cast<std::size_t>(entry.partition)) = entry.offset < 0 ? -1 : entry.offset;
-  }
-  rd_kafka_consumer_close(consumer.get());
-  return offsets;
+  return KafkaGroupView(bootstrap_, group).committed(topic, partitions);
 }
 
 std::vector<std::int64_t> KafkaCluster::end_offsets(const std::string& topic, int partitions) {
-  HandlePtr consumer = make_consumer(bootstrap_, "triggerd-test-watermarks");
   std::vector<std::int64_t> offsets;
-  for (int partition = 0; partition < partitions; ++partition) {
-    std::int64_t low = 0;
-    std::int64_t high = 0;
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(),
-                                                                     partition, &low, &high, 10000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error(std::string("kafka watermarks: ") + rd_kafka_err2str(err));
-    }
+  for (const auto& [low, high] :
+       KafkaGroupView(bootstrap_, "triggerd-test-watermarks").watermarks(topic, partitions)) {
     offsets.push_back(high);
   }
-  rd_kafka_consumer_close(consumer.get());
   return offsets;
 }
 
