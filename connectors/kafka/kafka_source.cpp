@@ -18,9 +18,11 @@
 
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
+#include "connectors/kafka/kafka_backlog.hpp"
 #include "connectors/kafka/kafka_client_config.hpp"
 #include "connectors/kafka/kafka_commit_pace.hpp"
 #include "connectors/kafka/kafka_event.hpp"
+#include "connectors/kafka/kafka_queue_reader.hpp"
 
 namespace triggerd::kafka {
 
@@ -48,8 +50,13 @@ constexpr auto kUnplannedCloseTimeout = 5s;
 constexpr auto kRecommitInterval = 2s;
 // The group thread's longest wait: commit retries and timeouts are looked at this often.
 constexpr auto kGroupWakeInterval = 100ms;
+// The depth and the backlog total are refreshed this often (an autoscaler acts on the total,
+// so it must be at most about a second old), each query of Kafka bounded by the timeout.
 constexpr auto kDepthInterval = 1s;
-constexpr int kWatermarkTimeoutMs = 1000;
+constexpr auto kQueueReadTimeout = 1000ms;
+// At most one "cannot read the queue's offsets" line per interval (a broker that is gone fails
+// every refresh); each failure is counted all the same.
+constexpr auto kQueueReadLogInterval = 30s;
 // At most one "commit failed" line per interval (a broker that is gone fails one every
 // kCommitRetryDelay); each failure is counted all the same.
 constexpr auto kCommitFailureLogInterval = 30s;
@@ -148,6 +155,7 @@ KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& 
       state_(state),
       log_(logging::get("kafka")),
       wake_(executor, asio::steady_timer::time_point::max()),
+      queue_read_log_(kQueueReadLogInterval),
       commit_failure_log_(kCommitFailureLogInterval),
       gate_(trigger.delivery.ordering) {}
 
@@ -268,12 +276,22 @@ bool KafkaSource::create_consumer() {
   for (rd_kafka_queue_t* queue : {queue_, commit_results_}) {
     rd_kafka_queue_cb_event_enable(queue, wake, this);
   }
-  // A handle of its own for the watermark queries: on the consumer's connections they wait
-  // behind the long-polling fetches (up to fetch.wait.max.ms per partition).
-  rd_kafka_conf_t* watermark_conf = make_kafka_conf(connection_, owner, {}, {});
-  if (watermark_conf != nullptr) {
-    watermarks_ = rd_kafka_new(RD_KAFKA_PRODUCER, watermark_conf, error, sizeof(error));
-    if (watermarks_ == nullptr) rd_kafka_conf_destroy(watermark_conf);
+  // A client of its own for the queries of the depth thread: on the consumer's connections
+  // they wait behind the long-polling fetches (up to fetch.wait.max.ms per partition). Its
+  // metadata requests must not create a topic that is not there, as a producer's may.
+  rd_kafka_conf_t* reader_conf =
+      make_kafka_conf(connection_, owner, {}, {{"allow.auto.create.topics", "false"}});
+  if (reader_conf != nullptr) {
+    rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, reader_conf, error, sizeof(error));
+    if (client == nullptr) {
+      rd_kafka_conf_destroy(reader_conf);
+      log_->warn("trigger {}: cannot create the kafka client for the depth: {}", trigger_name_,
+                 error);
+    } else {
+      queue_reader_ = std::make_unique<QueueReader>(client, config_.topics, group_,
+                                                    kQueueReadTimeout,
+                                                    [this] { return depth_stopping(); });
+    }
   }
   return true;
 }
@@ -1112,57 +1130,89 @@ void KafkaSource::stop_depth_thread() {
   depth_stop_.notify_all();
 }
 
+bool KafkaSource::depth_stopping() {
+  std::lock_guard lock(depth_mutex_);
+  return depth_stopping_;
+}
+
 void KafkaSource::depth_loop() {
   try {
     std::unique_lock lock(depth_mutex_);
     while (!depth_stopping_) {
+      // Every kDepthInterval from the start of one refresh to the next, however long the
+      // queries took (within their timeouts).
+      const auto next = Clock::now() + kDepthInterval;
       lock.unlock();
       refresh_depth();
       lock.lock();
-      depth_stop_.wait_for(lock, kDepthInterval, [this] { return depth_stopping_; });
+      depth_stop_.wait_until(lock, next, [this] { return depth_stopping_; });
     }
   } catch (const std::exception& error) {
-    log_->error("trigger {}: kafka depth thread failed: {}; the depth is no longer refreshed",
-                trigger_name_, error.what());
+    log_->error(
+        "trigger {}: kafka depth thread failed: {}; the depth and the backlog total are no "
+        "longer refreshed",
+        trigger_name_, error.what());
     state_.count_internal_error("kafka depth thread");
   }
-  if (watermarks_ != nullptr) rd_kafka_destroy(watermarks_);
-  watermarks_ = nullptr;
+  queue_reader_.reset();
 }
 
 void KafkaSource::refresh_depth() {
-  if (watermarks_ == nullptr) return;
-  std::vector<std::pair<TopicPartition, std::optional<std::int64_t>>> partitions;
+  if (!queue_reader_) return;
+  std::vector<AssignedPartition> assigned;
+  std::vector<TopicPartition> known;
   std::int64_t in_flight = 0;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [partition, offsets] : tracker_.partitions()) {
-      partitions.emplace_back(partition, offsets.backlog_start());
+      assigned.push_back(AssignedPartition{partition, offsets.backlog_start()});
+      known.push_back(partition);
     }
     in_flight = static_cast<std::int64_t>(inflight_.size());
   }
-  std::int64_t depth = 0;
-  for (const auto& [partition, backlog_start] : partitions) {
-    {
-      std::lock_guard lock(depth_mutex_);
-      if (depth_stopping_) return;
-    }
-    std::int64_t low = 0;
-    std::int64_t high = 0;
-    const rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(watermarks_, partition.topic.c_str(), partition.partition,
-                                         &low, &high, kWatermarkTimeoutMs);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) return;  // unknown: the last one stays
-    // Where the backlog starts: the first unfinished offset, else the group's committed one
-    // (a restart with nothing left counts 0), else where `start` puts a group without one.
-    const std::int64_t start = backlog_start                                 ? *backlog_start
-                               : config_.start == config::KafkaStart::latest ? high
-                                                                             : low;
-    depth += std::max<std::int64_t>(0, high - std::max(start, low));
+  // Every partition of the topics, not only this member's: the backlog total is the group's.
+  const std::optional<std::vector<TopicPartition>> partitions = queue_reader_->partitions(known);
+  if (!partitions) {
+    queue_read_failed();
+    return;
   }
-  depth = std::max<std::int64_t>(0, depth - in_flight);
-  depth_.store(depth, std::memory_order_relaxed);
-  state_.set_queue_depth(depth);
+  // The committed offsets before the watermarks: a high watermark read after a commit is never
+  // below the committed offset.
+  const std::optional<CommittedMap> committed = queue_reader_->committed(*partitions);
+  std::string failure = committed ? "" : queue_reader_->error();
+  const std::optional<WatermarkMap> marks = queue_reader_->watermarks(*partitions);
+  if (!marks) {
+    queue_read_failed();  // both figures keep their last values
+    return;
+  }
+  if (const std::optional<std::int64_t> depth =
+          member_depth(assigned, *marks, in_flight, config_.start)) {
+    depth_.store(*depth, std::memory_order_relaxed);
+    state_.set_queue_depth(*depth);
+  }
+  if (!committed) {
+    queue_read_failed(failure);
+    return;
+  }
+  state_.set_backlog_total(group_backlog(*marks, *committed, config_.start));
+  if (queue_read_failing_) {
+    queue_read_failing_ = false;
+    log_->info("trigger {}: reading the queue's offsets again", trigger_name_);
+  }
+}
+
+void KafkaSource::queue_read_failed(std::string failure) {
+  if (depth_stopping()) return;  // cut short by the stop, not a failure of Kafka
+  if (failure.empty()) failure = queue_reader_->error();
+  state_.count_source_error(SourceError::kCommand);
+  queue_read_failing_ = true;
+  std::uint64_t suppressed = 0;
+  if (!queue_read_log_.should_log(Clock::now(), suppressed)) return;
+  log_->warn(
+      "trigger {}: cannot read the queue's offsets ({}); the depth and the backlog total keep "
+      "their last values{}",
+      trigger_name_, failure,
+      suppressed > 0 ? fmt::format(" ({} more failures since the last report)", suppressed) : "");
 }
 
 }  // namespace triggerd::kafka

@@ -58,6 +58,7 @@
 #include "connectors/kafka/kafka_offsets.hpp"
 #include "connectors/kafka/kafka_ordering.hpp"
 #include "connectors/kafka/kafka_prefetch.hpp"
+#include "connectors/kafka/kafka_queue_reader.hpp"
 #include "connectors/kafka/log_throttle.hpp"
 #include "connectors/source.hpp"
 
@@ -187,10 +188,15 @@ class KafkaSource final : public Source, private Acknowledger {
   // When a bounded wait must end: now + `limit`, or the close deadline if that comes first.
   Clock::time_point bounded(Clock::duration limit) const;
 
-  // The depth thread: watermark queries wait on the network, so they get a thread (and a
-  // librdkafka handle) of their own rather than holding up the group thread.
+  // The depth thread: the queries of the queue's offsets (the depth, the backlog total) wait on
+  // the network, so they get a thread (and a librdkafka client) of their own rather than
+  // holding up the group thread.
   void depth_loop();
   void refresh_depth();
+  // Counted, and logged at most once per kQueueReadLogInterval; `failure` defaults to the
+  // reader's last error.
+  void queue_read_failed(std::string failure = "");
+  bool depth_stopping();
   void stop_depth_thread();
 
   boost::asio::any_io_executor executor_;
@@ -219,7 +225,7 @@ class KafkaSource final : public Source, private Acknowledger {
   rd_kafka_s* consumer_ = nullptr;
   rd_kafka_queue_s* queue_ = nullptr;  // the consumer's queue: rebalances, errors
   rd_kafka_queue_s* commit_results_ = nullptr;
-  rd_kafka_s* watermarks_ = nullptr;  // depth thread only
+  std::unique_ptr<QueueReader> queue_reader_;  // made before the depth thread, then its own
   std::thread group_thread_;
   std::thread depth_thread_;
 
@@ -238,6 +244,9 @@ class KafkaSource final : public Source, private Acknowledger {
   std::mutex depth_mutex_;
   std::condition_variable depth_stop_;
   bool depth_stopping_ = false;  // under depth_mutex_
+  // Depth thread only.
+  LogThrottle queue_read_log_;
+  bool queue_read_failing_ = false;
 
   // Written by the group thread, read by the event loop's outcomes.
   std::atomic<bool> commit_in_flight_{false};  // commit_out_ is set

@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
+#include <utility>
 
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
@@ -65,6 +66,12 @@ NameClaim read_claim(const Reply& reply) {
   if (reply.elements.size() > 1) claim.ttl_left = reply.elements[1].integer;
   return claim;
 }
+// The items of the list (KEYS[1]) and of the processing lists (the other KEYS) together: one
+// script, so that Redis counts them in one step and an item moving from the list to a
+// processing list (LMOVE) or back is never counted twice or missed.
+constexpr const char* kCountItems =
+    "local n = 0 for _, key in ipairs(KEYS) do n = n + redis.call('LLEN', key) end return n";
+
 // Gives the name up if it is still ours.
 constexpr const char* kReleaseName =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
@@ -392,6 +399,7 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
         commands.push_back(
             args("EVAL", kClaimName, "2", heartbeat_, consumers, name_token_, ttl, consumer_));
       }
+      commands.push_back(args("SMEMBERS", consumers));
       std::vector<Reply> replies = co_await keeper_.pipeline(std::move(commands), kCommandTimeout);
       if (replies[0].type == Reply::Type::kInteger) {
         failures = 0;
@@ -412,6 +420,7 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
             context_.trigger, consumer_, config_.list);
         reader_.close();
       }
+      if (failures == 0) co_await count_backlog_total(std::move(replies.back()));
       if (failures == 0 && owns_name_ && !drain_.stopped() && ++turn % kRecoveryEvery == 0) {
         co_await recover_dead_consumers();
       }
@@ -420,6 +429,38 @@ asio::awaitable<void> RedisListSource::keeper_loop() {
         failures > 0 ? reconnect_delay(failures) : std::chrono::milliseconds(kKeeperInterval);
     co_await drain_.sleep(keeper_timer_, delay);
   }
+}
+
+asio::awaitable<void> RedisListSource::count_backlog_total(Reply members) {
+  // Every consumer in the set, live or dead: a dead one's items are unfinished too, and go
+  // back to the list once a live consumer notices (recover_dead_consumers).
+  std::vector<std::string> command;
+  if (members.type == Reply::Type::kArray) {
+    command = args("EVAL", kCountItems, std::to_string(members.elements.size() + 1), config_.list);
+    for (const Reply& member : members.elements) {
+      command.push_back(processing_key(config_.list, member.str));
+    }
+  }
+  Reply counted;
+  if (!command.empty()) counted = co_await keeper_.command(std::move(command), kCommandTimeout);
+  if (counted.type == Reply::Type::kInteger) {
+    context_.state.set_backlog_total(counted.integer);
+    if (backlog_count_failing_) {
+      context_.log->info("trigger {}: counting the items of list {} again", context_.trigger,
+                         config_.list);
+    }
+    backlog_count_failing_ = false;
+    co_return;
+  }
+  context_.state.count_source_error(SourceError::kCommand);
+  if (!backlog_count_failing_) {
+    context_.log->warn(
+        "trigger {}: cannot count the items of list {} and its processing lists ({}); "
+        "backlog_total keeps its last value",
+        context_.trigger, config_.list,
+        members.type == Reply::Type::kArray ? counted.describe() : members.describe());
+  }
+  backlog_count_failing_ = true;
 }
 
 asio::awaitable<void> RedisListSource::recover_dead_consumers() {

@@ -12,7 +12,9 @@
 //     after a crash);
 //   - the set LIST:consumers lets live consumers return a dead consumer's processing list to
 //     the queue once its heartbeat has expired;
-//   - depth = LLEN of the list, every second (taken items count as in flight).
+//   - depth = LLEN of the list, every second (taken items count as in flight); the backlog
+//     total, the same from every replica, = the list's items and those of every consumer's
+//     processing list, counted in one step, every second.
 // Producers LPUSH; items are taken from the right, so the list is a FIFO.
 //
 // The drain: stop_taking() ends the takes; LREMs and the heartbeat go on for the events still
@@ -79,6 +81,9 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   bool submit(EventSink& sink, Reply& reply);
   // Depth, heartbeat and the recovery of dead consumers' items, until close().
   boost::asio::awaitable<void> keeper_loop();
+  // backlog_total: the items of the list and of the processing lists of `members` (SMEMBERS of
+  // the consumers set), counted in one step.
+  boost::asio::awaitable<void> count_backlog_total(Reply members);
   boost::asio::awaitable<void> recover_dead_consumers();
   // Gives the consumer name up at close, so that a restart (or a standby process with the same
   // name) need not wait for it to expire.
@@ -120,6 +125,7 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   // of items does not cost a pipeline of empty LMOVEs per item.
   std::size_t next_batch_ = 2;
   QueueDepth depth_;
+  bool backlog_count_failing_ = false;  // logged once per run of failed counts
 };
 
 }  // namespace triggerd::redis

@@ -10,6 +10,7 @@
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "connectors/redis/redis_event.hpp"
+#include "connectors/redis/redis_stream_backlog.hpp"
 
 namespace triggerd::redis {
 
@@ -170,8 +171,13 @@ asio::awaitable<void> RedisStreamSource::read_once(std::size_t free) {
   std::vector<std::string> command =
       args("XREADGROUP", "GROUP", config_.group, consumer_, "COUNT", std::to_string(free));
   if (reading_new) {
+    // No longer than until the next depth is due: with nothing new to read, the entries in
+    // flight still finish, and the backlog total must follow them within about a second.
+    const auto until_depth =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next_depth_ - now);
+    const auto block = std::clamp<std::chrono::milliseconds>(until_depth, 1ms, kBlock);
     command.emplace_back("BLOCK");
-    command.push_back(std::to_string(kBlock.count()));
+    command.push_back(std::to_string(block.count()));
   }
   command.emplace_back("STREAMS");
   command.push_back(config_.stream);
@@ -262,24 +268,48 @@ asio::awaitable<void> RedisStreamSource::read_depth() {
     drain_.count_read_failure();
     co_return;  // the loop reconnects
   }
-  if (reply.type == Reply::Type::kArray) {
-    for (const Reply& group : reply.elements) {
-      // A flat [name, value, ...] list per group.
-      const auto& fields = group.elements;
-      bool ours = false;
-      std::optional<std::int64_t> lag;
-      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].str == "name") ours = fields[i + 1].str == config_.group;
-        if (fields[i].str == "lag" && fields[i + 1].type == Reply::Type::kInteger) {
-          lag = fields[i + 1].integer;
-        }
-      }
-      if (ours && lag) lag_ = *lag;
+  const std::optional<StreamGroupInfo> group = find_stream_group(reply, config_.group);
+  if (reply.type == Reply::Type::kError) {
+    // No stream yet: nothing waits in Redis.
+    lag_ = 0;
+    context_.state.set_backlog_total(0);
+  } else if (group) {
+    std::optional<std::int64_t> lag = group->lag;
+    if (lag) {
+      lag_unknown_logged_ = false;  // the next time Redis cannot tell is news again
+    } else {
+      lag = co_await bound_unread(*group);
     }
-  } else if (reply.type == Reply::Type::kError) {
-    lag_ = 0;  // no stream yet: nothing waits in Redis
+    if (lag) {
+      lag_ = *lag;
+      // The group's whole backlog, whichever replica asks: what no consumer read yet, and what
+      // consumers read and did not acknowledge (in flight, read ahead, or held by a replica
+      // that died, until another claims it).
+      context_.state.set_backlog_total(*lag + group->pending);
+    }
   }
   publish_depth();
+}
+
+asio::awaitable<std::optional<std::int64_t>> RedisStreamSource::bound_unread(
+    StreamGroupInfo group) {
+  // Rare (redis_stream_backlog.hpp): one more command, on the same connection, only then.
+  Reply reply = co_await reader_.command(args("XINFO", "STREAM", config_.stream), kCommandTimeout);
+  if (reply.failed()) {
+    drain_.count_read_failure();
+    co_return std::nullopt;
+  }
+  const std::optional<StreamInfo> stream = read_stream_info(reply);
+  if (!stream) co_return std::nullopt;
+  if (!lag_unknown_logged_) {
+    lag_unknown_logged_ = true;
+    context_.log->info(
+        "trigger {}: Redis cannot tell the lag of group {} on stream {} (entries after its "
+        "position were deleted, or it was moved with XGROUP SETID); counting at most {} unread "
+        "entries until it can",
+        context_.trigger, config_.group, config_.stream, unread_bound(group, *stream));
+  }
+  co_return unread_bound(group, *stream);
 }
 
 std::string RedisStreamSource::take_entries(const Reply& entries, std::size_t* seen) {

@@ -11,8 +11,9 @@
 //     claim_idle / 3 one XCLAIM ... JUSTID resets their idle time, so that no other replica
 //     claims an entry this one still delivers, however long the delivery takes,
 //   - XACKs finished events in batches (all that finished since the last XACK, one command),
-//   - reads the group's lag (XINFO GROUPS) every second on the reading connection, so that
-//     lag and read-ahead never both count one entry: its depth is lag + read-ahead.
+//   - reads the group's lag and pending count (XINFO GROUPS) every second on the reading
+//     connection, so that lag and read-ahead never both count one entry: its depth is lag +
+//     read-ahead, and the group's backlog total (the same from every replica) lag + pending.
 // Two connections: the reads (and the depth), and the acks and idle-time refreshes, so neither
 // waits for the other.
 //
@@ -23,6 +24,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -35,6 +38,7 @@
 #include "connectors/redis/redis_reconnect.hpp"
 #include "connectors/redis/redis_source_context.hpp"
 #include "connectors/redis/redis_source_drain.hpp"
+#include "connectors/redis/redis_stream_backlog.hpp"
 #include "connectors/source.hpp"
 
 namespace triggerd::redis {
@@ -70,6 +74,9 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   boost::asio::awaitable<void> read_once(std::size_t free);
   boost::asio::awaitable<void> claim(std::size_t free);
   boost::asio::awaitable<void> read_depth();
+  // Redis answered the group's lag as nil: the unread entries as XINFO STREAM bounds them;
+  // nothing when that cannot be read either.
+  boost::asio::awaitable<std::optional<std::int64_t>> bound_unread(StreamGroupInfo group);
   // Puts the entries of an XREADGROUP/XAUTOCLAIM array into the read-ahead; returns the last
   // id seen and counts them (held ones too) in `seen`.
   std::string take_entries(const Reply& entries, std::size_t* seen);
@@ -103,6 +110,7 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   ReaderReconnect reconnect_;            // keeps reader_ up
 
   bool refresh_failing_ = false;  // logged once per run of failed refreshes
+  bool lag_unknown_logged_ = false;  // a nil lag is logged once per run of them
   // Re-read our own pending entries (at start, after a reconnect, after a refused submit).
   bool pending_phase_ = true;
   std::string pending_cursor_ = "0";

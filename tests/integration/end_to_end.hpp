@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -66,6 +67,21 @@ inline long rss_kib(pid_t pid) {
 inline long long elapsed_ms(std::chrono::steady_clock::time_point from,
                             std::chrono::steady_clock::time_point to) {
   return std::chrono::duration_cast<milliseconds>(to - from).count();
+}
+
+// Whether triggerd has logged `text` so far.
+inline bool log_has(TriggerdProcess& triggerd, const std::string& text) {
+  return triggerd.process().err().find(text) != std::string::npos;
+}
+
+// How many lines of `log` contain `text`.
+inline std::size_t count_lines(const std::string& log, const std::string& text) {
+  std::size_t count = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(text) != std::string::npos) ++count;
+  }
+  return count;
 }
 
 // Whether `trigger` has nothing waiting at its source and nothing in flight, by /metrics.

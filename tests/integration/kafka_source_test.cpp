@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,20 +62,6 @@ std::int64_t sum_committed(const std::vector<std::int64_t>& offsets) {
 // session timeout (45 s by default), even after a clean leave; a killed member holds its
 // partitions as long. Tests that restart or add a member keep it short.
 constexpr const char* kShortSession = "      session.timeout.ms: \"6000\"\n";
-
-bool log_has(TriggerdProcess& triggerd, const std::string& text) {
-  return triggerd.process().err().find(text) != std::string::npos;
-}
-
-// How many lines of `log` contain `text`.
-std::size_t count_lines(const std::string& log, const std::string& text) {
-  std::size_t count = 0;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find(text) != std::string::npos) ++count;
-  }
-  return count;
-}
 
 // A test of one trigger named after its topic, reading it as group g-TOPIC from the mock
 // cluster into the function stub's /fn.

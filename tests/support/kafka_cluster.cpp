@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -238,38 +239,15 @@ void KafkaCluster::produce_with_kcat(const std::string& topic,
 
 std::vector<std::int64_t> KafkaCluster::committed(const std::string& group,
                                                   const std::string& topic, int partitions) {
-  HandlePtr consumer = make_consumer(bootstrap_, group);
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int partition = 0; partition < partitions; ++partition) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
-  }
-  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer.get(), list.get(), 10000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw std::runtime_error(std::string("kafka committed: ") + rd_kafka_err2str(err));
-  }
-  std::vector<std::int64_t> offsets(static_cast<std::size_t>(partitions), -1);
-  for (int i = 0; i < list->cnt; ++i) {
-    const rd_kafka_topic_partition_t& entry = list->elems[i];
-    offsets.at(static_cast<std::size_t>(entry.partition)) = entry.offset < 0 ? -1 : entry.offset;
-  }
-  rd_kafka_consumer_close(consumer.get());
-  return offsets;
+  return KafkaGroupView(bootstrap_, group).committed(topic, partitions);
 }
 
 std::vector<std::int64_t> KafkaCluster::end_offsets(const std::string& topic, int partitions) {
-  HandlePtr consumer = make_consumer(bootstrap_, "triggerd-test-watermarks");
   std::vector<std::int64_t> offsets;
-  for (int partition = 0; partition < partitions; ++partition) {
-    std::int64_t low = 0;
-    std::int64_t high = 0;
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(),
-                                                                     partition, &low, &high, 10000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error(std::string("kafka watermarks: ") + rd_kafka_err2str(err));
-    }
+  for (const auto& [low, high] :
+       KafkaGroupView(bootstrap_, "triggerd-test-watermarks").watermarks(topic, partitions)) {
     offsets.push_back(high);
   }
-  rd_kafka_consumer_close(consumer.get());
   return offsets;
 }
 
@@ -326,6 +304,106 @@ std::vector<KafkaRecord> KafkaCluster::read_all(const std::string& topic, std::s
   }
   rd_kafka_consumer_close(consumer.get());
   return records;
+}
+
+KafkaGroupView::KafkaGroupView(const std::string& bootstrap, const std::string& group)
+    : consumer_(make_consumer(bootstrap, group).release()) {}
+
+KafkaGroupView::~KafkaGroupView() {
+  // It never joined: nothing to leave.
+  rd_kafka_destroy_flags(consumer_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+std::vector<std::int64_t> KafkaGroupView::committed(const std::string& topic, int partitions) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int partition = 0; partition < partitions; ++partition) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_committed(consumer_, list.get(), 10000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error(std::string("kafka committed: ") + rd_kafka_err2str(err));
+  }
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(partitions), -1);
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& entry = list->elems[i];
+    offsets.at(static_cast<std::size_t>(entry.partition)) = entry.offset < 0 ? -1 : entry.offset;
+  }
+  return offsets;
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> KafkaGroupView::watermarks(
+    const std::string& topic, int partitions) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> marks;
+  for (int partition = 0; partition < partitions; ++partition) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        consumer_, topic.c_str(), partition, &low, &high, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw std::runtime_error(std::string("kafka watermarks: ") + rd_kafka_err2str(err));
+    }
+    marks.emplace_back(low, high);
+  }
+  return marks;
+}
+
+struct KafkaGroupMember::State {
+  HandlePtr consumer;
+  std::atomic<bool> stop{false};
+  mutable std::mutex mutex;
+  std::vector<int> assigned;  // under mutex
+  std::thread poller;
+};
+
+KafkaGroupMember::KafkaGroupMember(const std::string& bootstrap, const std::string& group,
+                                   const std::string& topic)
+    : state_(std::make_unique<State>()) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", bootstrap);
+  set(conf, "group.id", group);
+  set(conf, "enable.auto.commit", "false");
+  set(conf, "auto.offset.reset", "earliest");
+  set(conf, "session.timeout.ms", "6000");
+  set(conf, "log_level", "3");
+  state_->consumer = make_handle(RD_KAFKA_CONSUMER, conf);
+  rd_kafka_poll_set_consumer(state_->consumer.get());
+  PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  const rd_kafka_resp_err_t err = rd_kafka_subscribe(state_->consumer.get(), topics.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error(std::string("kafka subscribe: ") + rd_kafka_err2str(err));
+  }
+  State* state = state_.get();
+  state_->poller = std::thread([state] {
+    // Polling serves the rebalances (librdkafka assigns by itself without a rebalance
+    // callback); what it fetches is dropped.
+    while (!state->stop) {
+      if (rd_kafka_message_t* message = rd_kafka_consumer_poll(state->consumer.get(), 50)) {
+        rd_kafka_message_destroy(message);
+      }
+      rd_kafka_topic_partition_list_t* assignment = nullptr;
+      if (rd_kafka_assignment(state->consumer.get(), &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        std::vector<int> partitions;
+        for (int i = 0; i < assignment->cnt; ++i) {
+          partitions.push_back(assignment->elems[i].partition);
+        }
+        rd_kafka_topic_partition_list_destroy(assignment);
+        std::lock_guard lock(state->mutex);
+        state->assigned = std::move(partitions);
+      }
+    }
+  });
+}
+
+KafkaGroupMember::~KafkaGroupMember() {
+  state_->stop = true;
+  state_->poller.join();
+  rd_kafka_consumer_close(state_->consumer.get());
+}
+
+std::vector<int> KafkaGroupMember::assigned() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->assigned;
 }
 
 }  // namespace triggerd::testing

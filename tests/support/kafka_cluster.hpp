@@ -13,6 +13,8 @@
 
 #include "tests/support/process.hpp"
 
+struct rd_kafka_s;
+
 namespace triggerd::testing {
 
 struct KafkaTopic {
@@ -88,6 +90,48 @@ class KafkaCluster {
   std::size_t answers_ = 0;
   std::unique_ptr<ChildProcess> process_;
   std::string bootstrap_;
+};
+
+// One consumer group's queue as Kafka holds it, read from the test by a client that has the
+// group's id but never joins the group, so reading changes nothing: the ground truth that
+// triggerd's figures are compared with. Blocking; throws std::runtime_error when Kafka does not
+// answer within 10 s.
+class KafkaGroupView {
+ public:
+  KafkaGroupView(const std::string& bootstrap, const std::string& group);
+  ~KafkaGroupView();
+  KafkaGroupView(const KafkaGroupView&) = delete;
+  KafkaGroupView& operator=(const KafkaGroupView&) = delete;
+
+  // The committed offset per partition (index = partition; -1: none committed).
+  std::vector<std::int64_t> committed(const std::string& topic, int partitions);
+  // The low and high watermark per partition.
+  std::vector<std::pair<std::int64_t, std::int64_t>> watermarks(const std::string& topic,
+                                                                int partitions);
+
+ private:
+  rd_kafka_s* consumer_ = nullptr;
+};
+
+// A member of a consumer group that is not triggerd: it subscribes to `topic`, takes part in
+// the group's rebalances on a thread of its own, drops what it fetches and never commits, so
+// that its partitions keep whatever the group had committed (nothing, in a fresh group).
+class KafkaGroupMember {
+ public:
+  // Session timeout: 6 s, as the tests' triggerd uses (the mock cluster's rebalances wait
+  // about one).
+  KafkaGroupMember(const std::string& bootstrap, const std::string& group,
+                   const std::string& topic);
+  ~KafkaGroupMember();  // leaves the group
+  KafkaGroupMember(const KafkaGroupMember&) = delete;
+  KafkaGroupMember& operator=(const KafkaGroupMember&) = delete;
+
+  // The partitions of `topic` assigned to it now.
+  std::vector<int> assigned() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace triggerd::testing
