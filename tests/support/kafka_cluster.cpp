@@ -61,13 +61,16 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
   }
 }
 
-// A consumer with `group` (or a throwaway group: librdkafka wants one for committed()).
-HandlePtr make_consumer(const std::string& bootstrap, const std::string& group) {
+// A consumer with `group` (or a throwaway group: librdkafka wants one for committed()), and a
+// session timeout when it joins the group (else librdkafka's).
+HandlePtr make_consumer(const std::string& bootstrap, const std::string& group,
+                        const char* session_timeout_ms = nullptr) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", bootstrap);
   set(conf, "group.id", group);
   set(conf, "enable.auto.commit", "false");
   set(conf, "auto.offset.reset", "earliest");
+  if (session_timeout_ms != nullptr) set(conf, "session.timeout.ms", session_timeout_ms);
   set(conf, "log_level", "3");
   HandlePtr handle = make_handle(RD_KAFKA_CONSUMER, conf);
   rd_kafka_poll_set_consumer(handle.get());
@@ -358,15 +361,7 @@ struct KafkaGroupMember::State {
 KafkaGroupMember::KafkaGroupMember(const std::string& bootstrap, const std::string& group,
                                    const std::string& topic)
     : state_(std::make_unique<State>()) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  set(conf, "bootstrap.servers", bootstrap);
-  set(conf, "group.id", group);
-  set(conf, "enable.auto.commit", "false");
-  set(conf, "auto.offset.reset", "earliest");
-  set(conf, "session.timeout.ms", "6000");
-  set(conf, "log_level", "3");
-  state_->consumer = make_handle(RD_KAFKA_CONSUMER, conf);
-  rd_kafka_poll_set_consumer(state_->consumer.get());
+  state_->consumer = make_consumer(bootstrap, group, "6000");
   PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
   const rd_kafka_resp_err_t err = rd_kafka_subscribe(state_->consumer.get(), topics.get());
