@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The README's examples, run as a reader would run them.
+
+Every ```yaml and ```console block of README.md must follow a marker comment that says how it
+is checked, so an example cannot be added without a check:
+
+  <!-- checked: the block below is FILE -->   the block is FILE, byte for byte (and FILE is
+                                              then validated by the console block that names it)
+  <!-- checked: these commands print this -->  each `$ ` line is run from the source folder
+                                              and must print exactly the lines under it; the
+                                              exit code is 2 when they show an error, else 0
+  <!-- checked: run against the demo -->      each line runs, with curl made strict, against
+                                              triggerd on examples/triggerd.yaml and the
+                                              example function, as scripts/demo starts them
+
+Usage: check_readme.py --source-dir DIR --triggerd PATH --function-stub PATH
+"""
+
+import argparse
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+MARKER = re.compile(r"<!-- checked: (.*?) -->")
+FENCE = re.compile(r"^```(\w*)\s*$")
+# What the README's commands call the binary that scripts/demo builds.
+README_BINARY = "build/broker/triggerd"
+# The demo's default addresses, as the README shows them.
+DEMO_WEBHOOK, DEMO_ADMIN, DEMO_FUNCTION = "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:9000"
+
+failures = []
+
+
+def fail(line, message):
+    failures.append(f"README.md:{line}: {message}")
+
+
+def blocks(text):
+    """Yields (line of the fence, language, body, marker or None) for every fenced block."""
+    lines = text.split("\n")
+    marker = None
+    i = 0
+    while i < len(lines):
+        m = MARKER.search(lines[i])
+        if m:
+            marker = m.group(1)
+            i += 1
+            continue
+        fence = FENCE.match(lines[i])
+        if fence:
+            start = i
+            body = []
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                body.append(lines[i])
+                i += 1
+            yield start + 1, fence.group(1), "\n".join(body) + "\n", marker
+            marker = None
+        elif lines[i].strip():
+            marker = None  # a marker belongs to the block right below it
+        i += 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_file(line, body, path, source_dir):
+    try:
+        with open(os.path.join(source_dir, path)) as f:
+            content = f.read()
+    except OSError as e:
+        fail(line, f"the block should be {path}, which cannot be read: {e}")
+        return
+    if body != content:
+        fail(line, f"the block differs from {path}: copy the file into the README again")
+
+
+def check_console(line, body, source_dir, triggerd):
+    commands = []
+    for text in body.rstrip("\n").split("\n"):
+        if text.startswith("$ "):
+            commands.append([text[2:], []])
+        elif commands:
+            commands[-1][1].append(text)
+        else:
+            fail(line, f"output before any command: {text!r}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGERD_")}
+    for command, expected in commands:
+        run = command.replace(README_BINARY, shlex.quote(triggerd))
+        result = subprocess.run(["bash", "-c", run + " 2>&1"], cwd=source_dir, env=env,
+                                capture_output=True, text=True, timeout=60)
+        shown = result.stdout.rstrip("\n").split("\n")
+        if shown != expected:
+            fail(line, f"`{command}` printed:\n  " + "\n  ".join(shown) +
+                 "\nthe README shows:\n  " + "\n  ".join(expected))
+        want_code = 2 if any(": error: " in e for e in expected) else 0
+        if result.returncode != want_code:
+            fail(line, f"`{command}` exited {result.returncode}, expected {want_code}")
+
+
+def wait_ready(url, deadline):
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def check_demo(line, body, source_dir, triggerd, stub):
+    webhook, admin, function = (f"127.0.0.1:{free_port()}" for _ in range(3))
+    env = dict(os.environ, TRIGGERD_LISTEN=webhook, TRIGGERD_ADMIN_LISTEN=admin,
+               EXAMPLE_FUNCTION=function)
+    with tempfile.TemporaryFile("w+") as stub_out, tempfile.TemporaryFile("w+") as log:
+        # The same two processes, arguments and config as scripts/demo.
+        stub_proc = subprocess.Popen([stub, "--listen", function, "--print"], stdout=stub_out,
+                                     stderr=subprocess.STDOUT)
+        broker = subprocess.Popen([triggerd, "run", "-c", "examples/triggerd.yaml"],
+                                  cwd=source_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if not wait_ready(f"http://{admin}/readyz", time.monotonic() + 20):
+                log.seek(0)
+                fail(line, "the demo did not become ready:\n" + log.read())
+                return
+            for command in body.strip().split("\n"):
+                run = (command.replace(DEMO_WEBHOOK, webhook).replace(DEMO_ADMIN, admin)
+                       .replace(DEMO_FUNCTION, function))
+                # -f: an HTTP error fails the command; -sS: quiet, but errors are shown.
+                run = re.sub(r"^curl ", "curl -fsS ", run)
+                result = subprocess.run(["bash", "-c", run], capture_output=True, text=True,
+                                        timeout=30)
+                if result.returncode != 0:
+                    fail(line, f"`{command}` failed against the demo: {result.stderr.strip()}")
+                    continue
+                posted = re.search(r"-d '([^']*)'", command)
+                if posted and not re.fullmatch(r'\{"id":"[^"]+"\}\s*', result.stdout):
+                    fail(line, f"`{command}` answered {result.stdout!r}, not an event id")
+                elif posted:
+                    event_id = re.search(r'"id":"([^"]+)"', result.stdout).group(1)
+                    deadline = time.monotonic() + 10
+                    seen = False
+                    while not seen and time.monotonic() < deadline:
+                        stub_out.seek(0)
+                        printed = stub_out.read()
+                        seen = any(event_id in p and posted.group(1) in p
+                                   for p in printed.split("\n"))
+                        time.sleep(0.1)
+                    if not seen:
+                        fail(line, f"the example function never printed event {event_id} "
+                                   f"with body {posted.group(1)}")
+        finally:
+            broker.terminate()
+            stub_proc.terminate()
+            if broker.wait(timeout=20) != 0:
+                log.seek(0)
+                fail(line, f"the demo's triggerd exited {broker.returncode} on SIGTERM:\n"
+                     + log.read())
+            stub_proc.wait(timeout=10)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--source-dir", required=True)
+    parser.add_argument("--triggerd", required=True)
+    parser.add_argument("--function-stub", required=True)
+    args = parser.parse_args()
+    with open(os.path.join(args.source_dir, "README.md")) as f:
+        readme = f.read()
+    checked = 0
+    for line, language, body, marker in blocks(readme):
+        if marker is None:
+            if language in ("yaml", "console"):
+                fail(line, f"a {language} example with no `<!-- checked: ... -->` marker above it")
+            continue
+        checked += 1
+        if marker.startswith("the block below is "):
+            check_file(line, body, marker.removeprefix("the block below is "), args.source_dir)
+        elif marker == "these commands print this":
+            check_console(line, body, args.source_dir, args.triggerd)
+        elif marker == "run against the demo":
+            check_demo(line, body, args.source_dir, args.triggerd, args.function_stub)
+        else:
+            fail(line, f"unknown marker {marker!r}")
+    if checked == 0:
+        fail(1, "no checked example found: the markers were lost")
+    for message in failures:
+        print(message, file=sys.stderr)
+    print(f"{checked} README examples checked, {len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
