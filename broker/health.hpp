@@ -1,5 +1,5 @@
 #pragma once
-// What /readyz answers (docs/metrics.md): ready once the config is loaded and the servers
+// What /readyz answers (docs/admin-api.md): ready once the config is loaded and the servers
 // listen, every trigger's source is up, and no drain has started.
 //
 // Plain members, not atomics: the app marks start and drain from the io_context thread

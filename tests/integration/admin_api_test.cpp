@@ -1,4 +1,4 @@
-// The admin API and the signals of a running triggerd (README.md, docs/metrics.md), seen from the
+// The admin API and the signals of a running triggerd (README.md, docs/admin-api.md, docs/metrics.md), seen from the
 // outside: the real binary on loopback ports, read over HTTP as Prometheus and KEDA read it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The README's examples, run as a reader would run them.
+"""The docs, checked against the real binary: the README's examples run as a reader would run
+them, and docs/metrics.md names every series and label that /metrics serves.
 
 Every ```yaml and ```console block of README.md must follow a marker comment that says how it
 is checked, so an example cannot be added without a check:
@@ -13,7 +14,10 @@ is checked, so an example cannot be added without a check:
                                               triggerd on examples/triggerd.yaml and the
                                               example function, as scripts/demo starts them
 
-Usage: check_readme.py --source-dir DIR --triggerd PATH --function-stub PATH
+While the demo runs, every metric family in its /metrics, and every label name, must appear
+in docs/metrics.md (in backquotes, as the tables write them).
+
+Usage: check_docs.py --source-dir DIR --triggerd PATH --function-stub PATH
 """
 
 import argparse
@@ -119,6 +123,24 @@ def wait_ready(url, deadline):
     return False
 
 
+def check_metrics_doc(admin, source_dir):
+    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=5) as r:
+        exposition = r.read().decode()
+    with open(os.path.join(source_dir, "docs/metrics.md")) as f:
+        doc = f.read()
+    families = re.findall(r"^# TYPE (\S+) ", exposition, re.M)
+    if not families:
+        failures.append("/metrics of the demo has no families")
+    for family in families:
+        if f"`{family}" not in doc:
+            failures.append(f"docs/metrics.md does not describe {family}, which /metrics serves")
+    labels = set(re.findall(r"[{,]([a-z_]+)=", exposition)) - {"le", "quantile"}
+    for label in sorted(labels):
+        if not re.search(rf"[{{,]{label}[,}}]|`{label}`", doc):
+            failures.append(f"docs/metrics.md does not name the label {label}, which /metrics "
+                            "serves")
+
+
 def check_demo(line, body, source_dir, triggerd, stub):
     webhook, admin, function = (f"127.0.0.1:{free_port()}" for _ in range(3))
     env = dict(os.environ, TRIGGERD_LISTEN=webhook, TRIGGERD_ADMIN_LISTEN=admin,
@@ -134,6 +156,7 @@ def check_demo(line, body, source_dir, triggerd, stub):
                 log.seek(0)
                 fail(line, "the demo did not become ready:\n" + log.read())
                 return
+            check_metrics_doc(admin, source_dir)
             for command in body.strip().split("\n"):
                 run = (command.replace(DEMO_WEBHOOK, webhook).replace(DEMO_ADMIN, admin)
                        .replace(DEMO_FUNCTION, function))
