@@ -1,5 +1,6 @@
-// The admin API and the signals of a running triggerd (README.md, docs/admin-api.md, docs/metrics.md), seen from the
-// outside: the real binary on loopback ports, read over HTTP as Prometheus and KEDA read it.
+// The admin API and the signals of a running triggerd (README.md, docs/admin-api.md,
+// docs/metrics.md), seen from the outside: the real binary on loopback ports, read over HTTP
+// as Prometheus and KEDA read it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
