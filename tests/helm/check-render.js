@@ -2,7 +2,9 @@
 // What the chart promises its users, checked on a `helm template` output: the pod runs under
 // the restricted security profile, probes ask the admin port, the grace period outlasts the
 // drain, the config rolls the pods, the scaler port and the ScaledObjects agree with each other,
-// and secrets arrive as files where the config reads them.
+// secrets arrive as files where the config reads them, and the PrometheusRule carries the
+// repository's alerts/triggerd.rules.yml (the chart reaches it through a symbolic link),
+// unchanged.
 //
 //   node check-render.js --models DIR --case default|full RENDERED
 //
@@ -48,8 +50,17 @@ function check(description, test) {
     failures.push(`${description}: ${error.message}`);
   }
 }
+const sortedKeys = (value) => {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortedKeys(value[key])]));
+};
 const same = (got, want) =>
   JSON.stringify(got) === JSON.stringify(want) ? '' : `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
+
+// The file of the repository that the chart must carry as it is.
+const root = path.resolve(__dirname, '..', '..');
+const rulesFile = path.join(root, 'alerts', 'triggerd.rules.yml');
 
 const deployment = one('Deployment');
 const pod = deployment.spec.template.spec;
@@ -95,6 +106,7 @@ if (which === 'default') {
   check('no scaler port without the scaler', () =>
     same([config.server.scaler_listen, portNumber('scaler'), service.spec.ports.map((p) => p.name)],
          [undefined, undefined, ['webhook', 'admin']]));
+  check('no PrometheusRule unless asked for', () => same(all('PrometheusRule').length, 0));
 } else {
   check('the grace period is the one set, above shutdown_timeout 40s', () =>
     same([pod.terminationGracePeriodSeconds, config.server.shutdown_timeout], [50, '40s']));
@@ -140,6 +152,19 @@ if (which === 'default') {
   check('the ServiceMonitor scrapes /metrics on the admin port', () => {
     const endpoint = one('ServiceMonitor').spec.endpoints[0];
     return same([endpoint.port, endpoint.path, endpoint.interval], ['admin', '/metrics', '15s']);
+  });
+
+  check('the PrometheusRule holds the rule groups of alerts/triggerd.rules.yml, as they are', () => {
+    const want = YAML.parse(fs.readFileSync(rulesFile, 'utf8')).groups;
+    if (!Array.isArray(want) || want.length === 0) return `${rulesFile} has no rule groups`;
+    // helm's toYaml writes keys in sorted order: compare the data, not the order of keys.
+    return same(sortedKeys(one('PrometheusRule').spec.groups), sortedKeys(want));
+  });
+
+  check('the PrometheusRule carries the labels the Prometheus selects rules by', () => {
+    const rule = one('PrometheusRule');
+    return same([rule.metadata.labels.release, rule.metadata.namespace],
+                ['kube-prometheus-stack', service.metadata.namespace]);
   });
 
   check('the PodDisruptionBudget selects the pods', () =>

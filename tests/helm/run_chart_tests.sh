@@ -2,7 +2,8 @@
 # The chart's tests, offline: helm lint, helm template of the default values and of
 # ci/full-values.yaml, every rendered object against its schema (validate-manifests.js), what
 # the chart promises on top (check-render.js), the rendered triggerd.yaml through
-# `triggerd validate`, and values the schema or the templates must refuse.
+# `triggerd validate`, values the schema or the templates must refuse, and a packaged chart
+# that carries the alert rules itself (the chart holds them as a symbolic link to alerts/).
 #
 #   tests/helm/run_chart_tests.sh [--triggerd BIN] [--helm BIN]
 #
@@ -107,11 +108,27 @@ refusals() {
   return $status
 }
 
-# Without the CRDs' API versions, the ServiceMonitor and the ScaledObjects are left out.
+# Without the CRDs' API versions, the ServiceMonitor, the PrometheusRule and the ScaledObjects
+# are left out.
 without_crds() {
   "$helm" template triggerd "$chart" -f "$chart/ci/full-values.yaml" >"$work/no-crds.yaml" &&
     node "$here/validate-manifests.js" --models "$models" \
       --expect ConfigMap,Deployment,Pod,PodDisruptionBudget,Service,ServiceAccount "$work/no-crds.yaml"
+}
+
+# A packaged chart is what a chart repository serves: it must hold the rules as a file with the
+# repository's content, not as a link into a source tree it no longer has.
+package_carries_rules() {
+  local file
+  "$helm" package "$chart" --destination "$work/package" >/dev/null || return 1
+  mkdir -p "$work/unpacked" && tar -xzf "$work/package"/triggerd-*.tgz -C "$work/unpacked" || return 1
+  for file in alerts/triggerd.rules.yml; do
+    if [ -L "$work/unpacked/triggerd/$file" ] || [ ! -f "$work/unpacked/triggerd/$file" ]; then
+      echo "the package has no file $file"; return 1
+    fi
+    cmp "$work/unpacked/triggerd/$file" "$root/$file" || return 1
+    echo "the package's $file is the repository's $file"
+  done
 }
 
 # A changed config changes the pod template, so the Deployment rolls.
@@ -131,9 +148,10 @@ case_ "default values render valid objects and a valid config" \
   render_and_check default ConfigMap,Deployment,Pod,Service,ServiceAccount default
 case_ "full values render valid objects and a valid config" \
   render_and_check full \
-  ConfigMap,Deployment,Pod,PodDisruptionBudget,ScaledObject,ScaledObject,Service,ServiceAccount,ServiceMonitor \
+  ConfigMap,Deployment,Pod,PodDisruptionBudget,PrometheusRule,ScaledObject,ScaledObject,Service,ServiceAccount,ServiceMonitor \
   full -f "$chart/ci/full-values.yaml" "${api[@]}"
-case_ "without the CRDs' API versions, no ServiceMonitor and no ScaledObject" without_crds
+case_ "without the CRDs' API versions, no ServiceMonitor, PrometheusRule or ScaledObject" without_crds
+case_ "the packaged chart carries the alert rules" package_carries_rules
 case_ "the config checksum follows the config" checksum_follows_config
 case_ "bad values are refused" refusals
 
