@@ -2,9 +2,9 @@
 // What the chart promises its users, checked on a `helm template` output: the pod runs under
 // the restricted security profile, probes ask the admin port, the grace period outlasts the
 // drain, the config rolls the pods, the scaler port and the ScaledObjects agree with each other,
-// secrets arrive as files where the config reads them, and the PrometheusRule carries the
-// repository's alerts/triggerd.rules.yml (the chart reaches it through a symbolic link),
-// unchanged.
+// secrets arrive as files where the config reads them, and the PrometheusRule and the Grafana
+// dashboard ConfigMap carry the repository's alerts/triggerd.rules.yml and
+// dashboards/triggerd.json (the chart reaches them through symbolic links), unchanged.
 //
 //   node check-render.js --models DIR --case default|full RENDERED
 //
@@ -58,15 +58,29 @@ const sortedKeys = (value) => {
 const same = (got, want) =>
   JSON.stringify(got) === JSON.stringify(want) ? '' : `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
 
-// The file of the repository that the chart must carry as it is.
+// The files of the repository that the chart must carry as they are.
 const root = path.resolve(__dirname, '..', '..');
 const rulesFile = path.join(root, 'alerts', 'triggerd.rules.yml');
+const dashboardFile = path.join(root, 'dashboards', 'triggerd.json');
+
+// The chart's ConfigMaps: triggerd's config, and the Grafana dashboard when enabled.
+const configMaps = all('ConfigMap');
+const withKey = (key) => {
+  const found = configMaps.filter((cm) => cm.data && key in cm.data);
+  if (found.length > 1) {
+    throw new Error(`expected at most one ConfigMap with ${key}, found ${found.length}`);
+  }
+  return found[0];
+};
+const configMap = withKey('triggerd.yaml');
+if (!configMap) throw new Error('no ConfigMap with triggerd.yaml');
+const dashboardMap = withKey('triggerd.json');
 
 const deployment = one('Deployment');
 const pod = deployment.spec.template.spec;
 const container = pod.containers[0];
 const service = one('Service');
-const config = YAML.parse(one('ConfigMap').data['triggerd.yaml']);
+const config = YAML.parse(configMap.data['triggerd.yaml']);
 const portNumber = (name) => (container.ports.find((p) => p.name === name) || {}).containerPort;
 
 check('the container runs non-root, read-only, without privileges or capabilities', () => {
@@ -96,7 +110,7 @@ check('triggerd runs the mounted config', () => {
 
 check('the config checksum annotation is the hash of the rendered config', () => {
   const want = require('crypto').createHash('sha256')
-    .update(one('ConfigMap').data['triggerd.yaml'].replace(/\n$/, '')).digest('hex');
+    .update(configMap.data['triggerd.yaml'].replace(/\n$/, '')).digest('hex');
   return same(deployment.spec.template.metadata.annotations['checksum/config'], want);
 });
 
@@ -106,7 +120,8 @@ if (which === 'default') {
   check('no scaler port without the scaler', () =>
     same([config.server.scaler_listen, portNumber('scaler'), service.spec.ports.map((p) => p.name)],
          [undefined, undefined, ['webhook', 'admin']]));
-  check('no PrometheusRule unless asked for', () => same(all('PrometheusRule').length, 0));
+  check('no PrometheusRule and no dashboard ConfigMap unless asked for', () =>
+    same([all('PrometheusRule').length, configMaps.length], [0, 1]));
 } else {
   check('the grace period is the one set, above shutdown_timeout 40s', () =>
     same([pod.terminationGracePeriodSeconds, config.server.shutdown_timeout], [50, '40s']));
@@ -166,6 +181,20 @@ if (which === 'default') {
     return same([rule.metadata.labels.release, rule.metadata.namespace],
                 ['kube-prometheus-stack', service.metadata.namespace]);
   });
+
+  check('the dashboard ConfigMap holds dashboards/triggerd.json byte for byte', () => {
+    if (!dashboardMap) return 'no ConfigMap with triggerd.json';
+    const got = dashboardMap.data['triggerd.json'];
+    const want = fs.readFileSync(dashboardFile, 'utf8');
+    if (got !== want) return `it differs from ${dashboardFile} (${got.length} and ${want.length} characters)`;
+    const dashboard = JSON.parse(got);
+    return same([dashboard.uid, typeof dashboard.panels.length], ['triggerd', 'number']);
+  });
+
+  check('the dashboard ConfigMap is where Grafana\'s sidecar looks, with its label and folder', () =>
+    same([dashboardMap.metadata.namespace, dashboardMap.metadata.labels.grafana_dashboard,
+          dashboardMap.metadata.annotations.grafana_folder],
+         ['monitoring', '1', 'Events']));
 
   check('the PodDisruptionBudget selects the pods', () =>
     same(one('PodDisruptionBudget').spec.selector.matchLabels, deployment.spec.selector.matchLabels));
