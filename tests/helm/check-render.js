@@ -2,7 +2,9 @@
 // What the chart promises its users, checked on a `helm template` output: the pod runs under
 // the restricted security profile, probes ask the admin port, the grace period outlasts the
 // drain, the config rolls the pods, the scaler port and the ScaledObjects agree with each other,
-// and secrets arrive as files where the config reads them.
+// secrets arrive as files where the config reads them, and the PrometheusRule and the Grafana
+// dashboard ConfigMap carry the repository's alerts/triggerd.rules.yml and
+// dashboards/triggerd.json (the chart reaches them through symbolic links), unchanged.
 //
 //   node check-render.js --models DIR --case default|full RENDERED
 //
@@ -48,14 +50,37 @@ function check(description, test) {
     failures.push(`${description}: ${error.message}`);
   }
 }
+const sortedKeys = (value) => {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortedKeys(value[key])]));
+};
 const same = (got, want) =>
   JSON.stringify(got) === JSON.stringify(want) ? '' : `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`;
+
+// The files of the repository that the chart must carry as they are.
+const root = path.resolve(__dirname, '..', '..');
+const rulesFile = path.join(root, 'alerts', 'triggerd.rules.yml');
+const dashboardFile = path.join(root, 'dashboards', 'triggerd.json');
+
+// The chart's ConfigMaps: triggerd's config, and the Grafana dashboard when enabled.
+const configMaps = all('ConfigMap');
+const withKey = (key) => {
+  const found = configMaps.filter((cm) => cm.data && key in cm.data);
+  if (found.length > 1) {
+    throw new Error(`expected at most one ConfigMap with ${key}, found ${found.length}`);
+  }
+  return found[0];
+};
+const configMap = withKey('triggerd.yaml');
+if (!configMap) throw new Error('no ConfigMap with triggerd.yaml');
+const dashboardMap = withKey('triggerd.json');
 
 const deployment = one('Deployment');
 const pod = deployment.spec.template.spec;
 const container = pod.containers[0];
 const service = one('Service');
-const config = YAML.parse(one('ConfigMap').data['triggerd.yaml']);
+const config = YAML.parse(configMap.data['triggerd.yaml']);
 const portNumber = (name) => (container.ports.find((p) => p.name === name) || {}).containerPort;
 
 check('the container runs non-root, read-only, without privileges or capabilities', () => {
@@ -85,7 +110,7 @@ check('triggerd runs the mounted config', () => {
 
 check('the config checksum annotation is the hash of the rendered config', () => {
   const want = require('crypto').createHash('sha256')
-    .update(one('ConfigMap').data['triggerd.yaml'].replace(/\n$/, '')).digest('hex');
+    .update(configMap.data['triggerd.yaml'].replace(/\n$/, '')).digest('hex');
   return same(deployment.spec.template.metadata.annotations['checksum/config'], want);
 });
 
@@ -95,6 +120,8 @@ if (which === 'default') {
   check('no scaler port without the scaler', () =>
     same([config.server.scaler_listen, portNumber('scaler'), service.spec.ports.map((p) => p.name)],
          [undefined, undefined, ['webhook', 'admin']]));
+  check('no PrometheusRule and no dashboard ConfigMap unless asked for', () =>
+    same([all('PrometheusRule').length, configMaps.length], [0, 1]));
 } else {
   check('the grace period is the one set, above shutdown_timeout 40s', () =>
     same([pod.terminationGracePeriodSeconds, config.server.shutdown_timeout], [50, '40s']));
@@ -141,6 +168,33 @@ if (which === 'default') {
     const endpoint = one('ServiceMonitor').spec.endpoints[0];
     return same([endpoint.port, endpoint.path, endpoint.interval], ['admin', '/metrics', '15s']);
   });
+
+  check('the PrometheusRule holds the rule groups of alerts/triggerd.rules.yml, as they are', () => {
+    const want = YAML.parse(fs.readFileSync(rulesFile, 'utf8')).groups;
+    if (!Array.isArray(want) || want.length === 0) return `${rulesFile} has no rule groups`;
+    // helm's toYaml writes keys in sorted order: compare the data, not the order of keys.
+    return same(sortedKeys(one('PrometheusRule').spec.groups), sortedKeys(want));
+  });
+
+  check('the PrometheusRule carries the labels the Prometheus selects rules by', () => {
+    const rule = one('PrometheusRule');
+    return same([rule.metadata.labels.release, rule.metadata.namespace],
+                ['kube-prometheus-stack', service.metadata.namespace]);
+  });
+
+  check('the dashboard ConfigMap holds dashboards/triggerd.json byte for byte', () => {
+    if (!dashboardMap) return 'no ConfigMap with triggerd.json';
+    const got = dashboardMap.data['triggerd.json'];
+    const want = fs.readFileSync(dashboardFile, 'utf8');
+    if (got !== want) return `it differs from ${dashboardFile} (${got.length} and ${want.length} characters)`;
+    const dashboard = JSON.parse(got);
+    return same([dashboard.uid, typeof dashboard.panels.length], ['triggerd', 'number']);
+  });
+
+  check('the dashboard ConfigMap is where Grafana\'s sidecar looks, with its label and folder', () =>
+    same([dashboardMap.metadata.namespace, dashboardMap.metadata.labels.grafana_dashboard,
+          dashboardMap.metadata.annotations.grafana_folder],
+         ['monitoring', '1', 'Events']));
 
   check('the PodDisruptionBudget selects the pods', () =>
     same(one('PodDisruptionBudget').spec.selector.matchLabels, deployment.spec.selector.matchLabels));

@@ -2,7 +2,9 @@
 # The chart's tests, offline: helm lint, helm template of the default values and of
 # ci/full-values.yaml, every rendered object against its schema (validate-manifests.js), what
 # the chart promises on top (check-render.js), the rendered triggerd.yaml through
-# `triggerd validate`, and values the schema or the templates must refuse.
+# `triggerd validate`, values the schema or the templates must refuse, and a packaged chart
+# that carries the alert rules and the dashboard themselves (the chart holds them as symbolic
+# links to alerts/ and dashboards/).
 #
 #   tests/helm/run_chart_tests.sh [--triggerd BIN] [--helm BIN]
 #
@@ -95,6 +97,10 @@ refusals() {
     --set config.server.listen=0.0.0.0:80 || status=1
   refused "a replica count that is not an integer" "got string, want integer" \
     --set-string keda.functions.resize-image.maxReplicaCount=many || status=1
+  refused "a misspelt dashboard switch" "additional properties 'enable' not allowed" \
+    --set grafana.dashboard.enable=true || status=1
+  refused "a dashboard label value that is not a string" "got number, want string" \
+    --set grafana.dashboard.labelValue=1 || status=1
   refused "a config without triggers" "missing property 'triggers'" \
     --set config.triggers=null || status=1
   refused "a grace period not above shutdown_timeout" "must be above server.shutdown_timeout" \
@@ -107,11 +113,38 @@ refusals() {
   return $status
 }
 
-# Without the CRDs' API versions, the ServiceMonitor and the ScaledObjects are left out.
+# Without the CRDs' API versions, the ServiceMonitor, the PrometheusRule and the ScaledObjects
+# are left out; the dashboard, a plain ConfigMap, stays.
 without_crds() {
   "$helm" template triggerd "$chart" -f "$chart/ci/full-values.yaml" >"$work/no-crds.yaml" &&
     node "$here/validate-manifests.js" --models "$models" \
-      --expect ConfigMap,Deployment,Pod,PodDisruptionBudget,Service,ServiceAccount "$work/no-crds.yaml"
+      --expect ConfigMap,ConfigMap,Deployment,Pod,PodDisruptionBudget,Service,ServiceAccount \
+      "$work/no-crds.yaml"
+}
+
+# The dashboard ConfigMap carries the label a sidecar is set to look for.
+dashboard_label_follows_values() {
+  "$helm" template t "$chart" --show-only templates/dashboard-configmap.yaml \
+    --set grafana.dashboard.enabled=true,grafana.dashboard.label=team_dashboards \
+    --set-string grafana.dashboard.labelValue=events >"$work/label.yaml" || return 1
+  grep -E '^    (team_dashboards|grafana_dashboard):' "$work/label.yaml"
+  grep -qxF '    team_dashboards: "events"' "$work/label.yaml" &&
+    ! grep -q 'grafana_dashboard' "$work/label.yaml"
+}
+
+# A packaged chart is what a chart repository serves: it must hold the rules and the dashboard
+# as files with the repository's content, not as links into a source tree it no longer has.
+package_carries_rules_and_dashboard() {
+  local file
+  "$helm" package "$chart" --destination "$work/package" >/dev/null || return 1
+  mkdir -p "$work/unpacked" && tar -xzf "$work/package"/triggerd-*.tgz -C "$work/unpacked" || return 1
+  for file in alerts/triggerd.rules.yml dashboards/triggerd.json; do
+    if [ -L "$work/unpacked/triggerd/$file" ] || [ ! -f "$work/unpacked/triggerd/$file" ]; then
+      echo "the package has no file $file"; return 1
+    fi
+    cmp "$work/unpacked/triggerd/$file" "$root/$file" || return 1
+    echo "the package's $file is the repository's $file"
+  done
 }
 
 # A changed config changes the pod template, so the Deployment rolls.
@@ -131,9 +164,11 @@ case_ "default values render valid objects and a valid config" \
   render_and_check default ConfigMap,Deployment,Pod,Service,ServiceAccount default
 case_ "full values render valid objects and a valid config" \
   render_and_check full \
-  ConfigMap,Deployment,Pod,PodDisruptionBudget,ScaledObject,ScaledObject,Service,ServiceAccount,ServiceMonitor \
+  ConfigMap,ConfigMap,Deployment,Pod,PodDisruptionBudget,PrometheusRule,ScaledObject,ScaledObject,Service,ServiceAccount,ServiceMonitor \
   full -f "$chart/ci/full-values.yaml" "${api[@]}"
-case_ "without the CRDs' API versions, no ServiceMonitor and no ScaledObject" without_crds
+case_ "without the CRDs' API versions, no ServiceMonitor, PrometheusRule or ScaledObject" without_crds
+case_ "the dashboard's sidecar label follows the values" dashboard_label_follows_values
+case_ "the packaged chart carries the alert rules and the dashboard" package_carries_rules_and_dashboard
 case_ "the config checksum follows the config" checksum_follows_config
 case_ "bad values are refused" refusals
 

@@ -54,7 +54,8 @@ const models = {
   'apps/v1': pick(load('kubernetes-models/apps/v1'), ['Deployment']),
   'policy/v1': pick(load('kubernetes-models/policy/v1'), ['PodDisruptionBudget']),
   'monitoring.coreos.com/v1': pick(
-    load('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'), ['ServiceMonitor']),
+    load('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'),
+    ['ServiceMonitor', 'PrometheusRule']),
   'keda.sh/v1alpha1': pick(load('@kubernetes-models/keda/keda.sh/v1alpha1'), ['ScaledObject']),
 };
 
