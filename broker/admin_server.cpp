@@ -71,8 +71,8 @@ json::object trigger_json(const TriggerTelemetry& trigger) {
   const std::int64_t inflight = trigger.state.inflight();
   return json::object{
       {"name", trigger.name},
-      {"source", trigger.source_type},
-      {"function", trigger.function},
+      {"source", trigger.source_type()},
+      {"function", trigger.function()},
       {"queue_depth", queue_depth},
       {"inflight", inflight},
       {"backlog", queue_depth + inflight},
@@ -175,13 +175,13 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
     }
     if (path == kTriggersPath) {
       json::array triggers;
-      for (const auto& trigger : metrics_.triggers()) triggers.push_back(trigger_json(*trigger));
+      for (const auto& trigger : *metrics_.triggers()) triggers.push_back(trigger_json(*trigger));
       return json_response(request, http::status::ok, triggers);
     }
     if (path.starts_with(kTriggersPath) && path.size() > kTriggersPath.size() &&
         path[kTriggersPath.size()] == '/') {
       const std::string_view name = path.substr(kTriggersPath.size() + 1);
-      if (const TriggerTelemetry* trigger = metrics_.find(name)) {
+      if (const auto trigger = metrics_.find(name)) {
         return json_response(request, http::status::ok, trigger_json(*trigger));
       }
       return json_error(request, http::status::not_found,

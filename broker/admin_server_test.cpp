@@ -97,7 +97,7 @@ TEST_F(AdminServerTest, ReadyOnlyOnceStartedWithEverySourceUp) {
 TEST_F(AdminServerTest, NotReadyFromTheMomentADrainStarts) {
   on_loop([this] {
     health_.set_started();
-    for (const auto& trigger : metrics_.triggers()) trigger->state.set_source_up(true);
+    for (const auto& trigger : *metrics_.triggers()) trigger->state.set_source_up(true);
   });
   EXPECT_EQ(http_get(server_.port(), "/readyz").status, 200);
   on_loop([this] { health_.begin_drain(); });

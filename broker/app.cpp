@@ -64,10 +64,11 @@ class App::Impl {
         dispatcher_(io_.get_executor(), config_, make_dead_letter_sinks(io_.get_executor(), config_)) {
     if (config_.server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
     // metrics_.triggers() is in config order, like config_.triggers.
+    const auto& telemetry = *telemetry_;
     for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
       runtimes_.push_back(std::make_unique<TriggerRuntime>(
-          io_.get_executor(), config_.triggers[i], *metrics_.triggers()[i], dispatcher_));
-      metrics_.triggers()[i]->state.on_activity_change(
+          io_.get_executor(), config_.triggers[i], *telemetry[i], dispatcher_));
+      telemetry[i]->state.on_activity_change(
           [this, i](bool active) { on_trigger_activity(i, active); });
     }
   }
@@ -87,7 +88,7 @@ class App::Impl {
         routes.push_back(WebhookRoute{trigger.name, *http, &runtime});
         continue;
       }
-      auto source = make_source(io_.get_executor(), config_, trigger, *metrics_.triggers()[i]);
+      auto source = make_source(io_.get_executor(), config_, trigger, *(*telemetry_)[i]);
       source_tasks_.spawn("trigger " + trigger.name + ": source", source->run(runtime));
       sources_.push_back({std::move(source), i});
     }
@@ -102,7 +103,7 @@ class App::Impl {
       webhook_->start();
       for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
         if (std::holds_alternative<config::HttpSource>(config_.triggers[i].source)) {
-          metrics_.triggers()[i]->state.set_source_up(true);
+          (*telemetry_)[i]->state.set_source_up(true);
         }
       }
     }
@@ -133,7 +134,7 @@ class App::Impl {
   // has one listener, this one: every part that acts on a trigger's activity hooks in here.
   // The KEDA scaler's streams hear it at once, from this thread; the dispatcher on the loop.
   void on_trigger_activity(std::size_t trigger, bool active) {
-    if (scaler_) scaler_->on_trigger_activity(trigger, active);
+    if (scaler_) scaler_->on_trigger_activity(*(*telemetry_)[trigger], active);
     asio::post(io_, [this, trigger, active] { apply_trigger_activity(trigger, active); });
   }
 
@@ -284,7 +285,7 @@ class App::Impl {
     while (!health_.draining()) {
       for (const RunningSource& running : sources_) {
         if (auto depth = running.source->queue_depth()) {
-          metrics_.triggers()[running.trigger]->state.set_queue_depth(*depth);
+          (*telemetry_)[running.trigger]->state.set_queue_depth(*depth);
         }
       }
       depth_timer_.expires_after(std::chrono::seconds(2));
@@ -336,6 +337,8 @@ class App::Impl {
   // after them.
   asio::io_context io_{1};
   Metrics metrics_;
+  // The triggers' telemetry as at start-up, in config order.
+  const std::shared_ptr<const TriggerList> telemetry_ = metrics_.triggers();
   Health health_;
   AdminServer admin_;
   // Set in the constructor when server.scaler_listen is, and never changed: trigger listeners

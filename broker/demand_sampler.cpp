@@ -3,6 +3,8 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -11,10 +13,21 @@ namespace triggerd {
 namespace asio = boost::asio;
 
 DemandSampler::DemandSampler(asio::any_io_executor executor, Metrics& metrics)
-    : timer_(std::move(executor)) {
-  for (const auto& telemetry : metrics.triggers()) {
-    triggers_.push_back(Trigger{.telemetry = telemetry.get()});
+    : metrics_(metrics), timer_(std::move(executor)) {
+  follow_triggers();
+}
+
+void DemandSampler::follow_triggers() {
+  const auto current = metrics_.triggers();
+  std::vector<Trigger> next;
+  next.reserve(current->size());
+  for (const auto& telemetry : *current) {
+    auto kept = std::find_if(triggers_.begin(), triggers_.end(),
+                             [&](const Trigger& t) { return t.telemetry == telemetry; });
+    // A trigger new to the sampler starts from zero, like its counters.
+    next.push_back(kept != triggers_.end() ? std::move(*kept) : Trigger{.telemetry = telemetry});
   }
+  triggers_ = std::move(next);
 }
 
 asio::awaitable<void> DemandSampler::run() {
@@ -36,6 +49,7 @@ void DemandSampler::stop() {
 
 void DemandSampler::sample(std::chrono::duration<double> elapsed) {
   if (elapsed.count() <= 0) return;
+  follow_triggers();
   for (Trigger& trigger : triggers_) {
     TriggerMetrics& metrics = trigger.telemetry->metrics;
     const double received = metrics.received.Value();

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <memory>
 #include <vector>
 
 #include "core/metrics.hpp"
@@ -31,7 +32,7 @@ class DemandSampler {
 
  private:
   struct Trigger {
-    TriggerTelemetry* telemetry;
+    std::shared_ptr<TriggerTelemetry> telemetry;
     double received = 0;   // counter values at the last sample
     double finished = 0;
     double duration_sum = 0;
@@ -39,6 +40,10 @@ class DemandSampler {
     Smoothed mean_duration{kWindow};
   };
 
+  // Follows the triggers of metrics_ (a reload adds and removes some): in the same order.
+  void follow_triggers();
+
+  Metrics& metrics_;
   std::vector<Trigger> triggers_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;

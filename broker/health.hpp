@@ -27,7 +27,7 @@ class Health {
     if (draining_) return "draining";
     if (!started_) return "starting";
     std::string down;
-    for (const auto& trigger : metrics_.triggers()) {
+    for (const auto& trigger : *metrics_.triggers()) {
       if (trigger->state.source_up()) continue;
       down += down.empty() ? "source down: " : ", ";
       down += trigger->name;

@@ -69,11 +69,7 @@ class FinishedStream final : public grpc::ServerWriteReactor<Response> {
 
 class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackService {
  public:
-  explicit Impl(Metrics& metrics) : metrics_(metrics), log_(logging::get("scaler")) {
-    for (const auto& trigger : metrics_.triggers()) {
-      identities_.push_back(TriggerIdentity{trigger->name, trigger->function});
-    }
-  }
+  explicit Impl(Metrics& metrics) : metrics_(metrics), log_(logging::get("scaler")) {}
 
   ~Impl() override { stop(std::chrono::steady_clock::now()); }
   Impl(const Impl&) = delete;
@@ -105,7 +101,7 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
 
   std::uint16_t port() const { return static_cast<std::uint16_t>(port_); }
 
-  void on_trigger_activity(std::size_t trigger, bool active) {
+  void on_trigger_activity(const TriggerTelemetry& trigger, bool active) {
     // Copied out so that no gRPC operation starts under the lock: one may call back into
     // this scaler (OnDone) on this very thread.
     std::vector<std::shared_ptr<ActivityStream>> selecting;
@@ -228,8 +224,8 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
 
   grpc::ServerWriteReactor<GetMetricSpecResponse>* StreamMetricSpec(
       grpc::CallbackServerContext* /*context*/, const ScaledObjectRef* /*request*/) override {
-    // KEDA then keeps to GetMetricSpec: the target of a selection only changes with the
-    // config, which a restart applies.
+    // KEDA then keeps to GetMetricSpec: a target that a reload changes reaches the HPA when
+    // KEDA asks for the spec again.
     return new FinishedStream<GetMetricSpecResponse>(grpc::Status(
         grpc::StatusCode::UNIMPLEMENTED,
         "triggerd does not stream metric specs; GetMetricSpec answers with the current one"));
@@ -253,8 +249,8 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
 
     void hold(std::shared_ptr<ActivityStream> self) { self_ = std::move(self); }
 
-    bool selects(std::size_t trigger) const {
-      return std::binary_search(selection_.triggers.begin(), selection_.triggers.end(), trigger);
+    bool selects(const TriggerTelemetry& trigger) const {
+      return selection_.selects(trigger.name, trigger.function());
     }
 
     // The stream has just opened: `true` at once if its selection is already active.
@@ -321,9 +317,9 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
     };
 
     bool selection_active() const {
-      const auto& triggers = scaler_.metrics_.triggers();
-      return std::any_of(selection_.triggers.begin(), selection_.triggers.end(),
-                         [&](std::size_t i) { return triggers[i]->active(); });
+      const auto triggers = scaler_.metrics_.triggers();
+      return std::any_of(triggers->begin(), triggers->end(),
+                         [&](const auto& trigger) { return selects(*trigger) && trigger->active(); });
     }
 
     Step write_locked() {
@@ -366,7 +362,7 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
     }
 
     Impl& scaler_;
-    const ScalerSelection selection_;  // its triggers sorted (config order)
+    const ScalerSelection selection_;
     IsActiveResponse active_message_;  // {result: true}: every write sends it
     std::mutex mutex_;
     std::shared_ptr<ActivityStream> self_;
@@ -378,16 +374,27 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
     grpc::Status status_;          // what Finish() ends the call with
   };
 
+  // Against the triggers of this moment: a reload may have changed them since the last call.
   std::variant<ScalerSelection, SelectionError> select(const ScaledObjectRef& ref) const {
+    const auto triggers = metrics_.triggers();
+    std::vector<std::string> functions;  // what the identities' views point into
+    functions.reserve(triggers->size());
+    std::vector<TriggerIdentity> identities;
+    identities.reserve(triggers->size());
+    for (const auto& trigger : *triggers) {
+      functions.push_back(trigger->function());
+      identities.push_back(TriggerIdentity{trigger->name, functions.back()});
+    }
     return select_triggers(metadata_value(ref, kSelectTrigger),
-                           metadata_value(ref, kSelectFunction), identities_);
+                           metadata_value(ref, kSelectFunction), identities);
   }
 
   std::vector<TriggerReading> read(const ScalerSelection& selection) const {
     std::vector<TriggerReading> readings;
-    readings.reserve(selection.triggers.size());
-    for (std::size_t i : selection.triggers) {
-      readings.push_back(read_trigger(*metrics_.triggers()[i]));
+    for (const auto& trigger : *metrics_.triggers()) {
+      if (selection.selects(trigger->name, trigger->function())) {
+        readings.push_back(read_trigger(*trigger));
+      }
     }
     return readings;
   }
@@ -405,7 +412,6 @@ class KedaScaler::Impl final : public externalscaler::ExternalScaler::CallbackSe
   }
 
   Metrics& metrics_;
-  std::vector<TriggerIdentity> identities_;  // views into metrics_.triggers(), config order
   std::shared_ptr<spdlog::logger> log_;
   std::mutex streams_mutex_;
   std::vector<std::shared_ptr<ActivityStream>> streams_;  // open StreamIsActive calls
@@ -420,7 +426,7 @@ KedaScaler::KedaScaler(Metrics& metrics) : impl_(std::make_unique<Impl>(metrics)
 KedaScaler::~KedaScaler() = default;
 void KedaScaler::start(const HostPort& address) { impl_->start(address); }
 std::uint16_t KedaScaler::port() const { return impl_->port(); }
-void KedaScaler::on_trigger_activity(std::size_t trigger, bool active) {
+void KedaScaler::on_trigger_activity(const TriggerTelemetry& trigger, bool active) {
   impl_->on_trigger_activity(trigger, active);
 }
 void KedaScaler::stop(std::chrono::steady_clock::time_point deadline) { impl_->stop(deadline); }

@@ -20,6 +20,8 @@
 
 namespace triggerd {
 
+struct TriggerTelemetry;
+
 class Metrics;
 
 class KedaScaler {
@@ -40,10 +42,10 @@ class KedaScaler {
   // The bound port, after start(); the one chosen when asked for port 0.
   std::uint16_t port() const;
 
-  // Trigger `trigger` (its index in Metrics::triggers()) became active or idle: the
-  // StreamIsActive streams that select it send `true` when their selection became active.
-  // Any thread, at any time (before start() and after stop() it finds no stream).
-  void on_trigger_activity(std::size_t trigger, bool active);
+  // `trigger` became active or idle: the StreamIsActive streams that select it send `true`
+  // when their selection became active. Any thread, at any time (before start() and after
+  // stop() it finds no stream).
+  void on_trigger_activity(const TriggerTelemetry& trigger, bool active);
 
   // Ends every StreamIsActive stream (status OK: KEDA opens a new one, to this replica or
   // another, 2 s later), then shuts the server down: calls still running at `deadline` are

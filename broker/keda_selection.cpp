@@ -52,7 +52,10 @@ std::variant<ScalerSelection, SelectionError> select_triggers(
                    std::string(key));
   }
 
-  ScalerSelection selection{std::string(kScalerMetricPrefix) + std::string(name), {}};
+  ScalerSelection selection{.metric_name = std::string(kScalerMetricPrefix) + std::string(name),
+                            .triggers = {},
+                            .by_trigger = trigger.has_value(),
+                            .name = std::string(name)};
   for (std::size_t i = 0; i < triggers.size(); ++i) {
     if ((trigger ? triggers[i].name : triggers[i].function) == name) {
       selection.triggers.push_back(i);
@@ -69,9 +72,10 @@ std::variant<ScalerSelection, SelectionError> select_triggers(
 }
 
 TriggerReading read_trigger(const TriggerTelemetry& trigger) {
+  const Scaling scaling = trigger.scaling();
   return TriggerReading{
-      .mode = trigger.scaling.mode,
-      .target_per_replica = trigger.scaling.target_per_replica,
+      .mode = scaling.mode,
+      .target_per_replica = scaling.target_per_replica,
       .backlog_total = trigger.state.backlog_total(),
       .desired_replicas = trigger.desired_replicas(),
       .active = trigger.active(),

@@ -31,10 +31,18 @@ struct TriggerIdentity {
   std::string_view function;
 };
 
-// The triggers a ScaledObject's metadata names.
+// The triggers a ScaledObject's metadata names. A reload may add, remove or rebind triggers
+// while a stream is open, so a selection is kept as what it asks for (`by_trigger`, `name`) and
+// matched against the triggers of the moment; `triggers` is what it matched when made.
 struct ScalerSelection {
   std::string metric_name;            // "triggerd-" and the trigger's or function's name
   std::vector<std::size_t> triggers;  // indices into the list select_triggers() was given
+  bool by_trigger = true;             // `trigger: NAME`, else `function: NAME`
+  std::string name;
+
+  bool selects(std::string_view trigger, std::string_view function) const {
+    return (by_trigger ? trigger : function) == name;
+  }
 };
 
 // Why a ScaledObject's metadata selects nothing; `message` is for whoever wrote the ScaledObject.

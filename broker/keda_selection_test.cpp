@@ -220,7 +220,7 @@ TEST(ReadTrigger, TakesTheTriggersLiveNumbers) {
   orders.scaling.target_per_replica = 5;
   orders.scaling.activation = 2;
   Metrics metrics({orders}, "test");
-  TriggerTelemetry& trigger = *metrics.triggers()[0];
+  TriggerTelemetry& trigger = *(*metrics.triggers())[0];
 
   TriggerReading reading = read_trigger(trigger);
   EXPECT_EQ(reading.mode, ScalingMode::kBacklog);

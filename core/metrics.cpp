@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <utility>
 
 #include "core/desired_replicas.hpp"
 
@@ -100,8 +102,8 @@ auto& declare(Builder builder, prometheus::Registry& registry, const FamilyDoc& 
 }
 
 // The families with a series per trigger, registered once per registry in this order.
-struct Families {
-  explicit Families(prometheus::Registry& into) : registry(into) {}
+struct TriggerFamilies {
+  explicit TriggerFamilies(prometheus::Registry& into) : registry(into) {}
 
   prometheus::Registry& registry;  // first: the members below are registered on it
   Family<Counter>& received = declare(prometheus::BuildCounter(), registry, kReceived);
@@ -130,7 +132,7 @@ struct Families {
   Family<Counter>& source_errors = declare(prometheus::BuildCounter(), registry, kSourceErrors);
 };
 
-TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal_errors,
+TriggerMetrics make_trigger_metrics(TriggerFamilies& families, InternalErrors& internal_errors,
                                     const MonitoredTrigger& trigger) {
   const prometheus::Labels base{{"trigger", trigger.name}};
   // The trigger's series of a family with one more label, e.g. result="2xx".
@@ -171,7 +173,7 @@ TriggerMetrics make_trigger_metrics(Families& families, InternalErrors& internal
       .queue_depth = families.queue_depth.Add(base),
       .inflight = families.inflight.Add(base),
       .source_up = families.source_up.Add(base),
-      .desired_replicas = families.desired_replicas.Add(function_labels),
+      .desired_replicas = &families.desired_replicas.Add(function_labels),
       .backlog_total = families.backlog_total.Add(base),
       .arrival_rate = families.arrival_rate.Add(base),
       .mean_event_duration = families.mean_event_duration.Add(base),
@@ -258,7 +260,36 @@ void append_tail(std::string& out, const prometheus::ClientMetric& metric) {
 // Counters are doubles in prometheus-cpp; event counts stay far below 2^53, so this is exact.
 std::int64_t count(const Counter& counter) { return std::llround(counter.Value()); }
 
+// Removes every series of `family` whose `trigger` label is `trigger`. Found by the labels that
+// Collect() shows rather than through TriggerMetrics, so that none is missed (webhook
+// rejections are made on first use); Add() with labels that exist returns that series.
+template <typename T>
+void remove_series_of(Family<T>& family, const std::string& trigger) {
+  std::vector<prometheus::Labels> found;
+  for (const auto& collected : family.Collect()) {
+    for (const auto& metric : collected.metric) {
+      prometheus::Labels labels;
+      for (const auto& pair : metric.label) labels.emplace(pair.name, pair.value);
+      const auto it = labels.find("trigger");
+      if (it != labels.end() && it->second == trigger) found.push_back(std::move(labels));
+    }
+  }
+  for (const auto& labels : found) {
+    if constexpr (std::is_same_v<T, Histogram>) {
+      family.Remove(&family.Add(labels, duration_buckets()));
+    } else {
+      family.Remove(&family.Add(labels));
+    }
+  }
+}
+
+constexpr const char* kWebhookStatuses[] = {"400", "401", "405", "413", "431", "503"};
+
 }  // namespace
+
+struct Metrics::Families : TriggerFamilies {
+  using TriggerFamilies::TriggerFamilies;
+};
 
 const char* attempt_result_label(AttemptResult result) {
   switch (result) {
@@ -386,9 +417,14 @@ void TriggerState::update_activity() {
   // Under load the activity does not change and this is one load and a compare; the exchange
   // and the listener run only at the edges. Two threads racing here may both see a flip; the
   // last exchange wins and the next change of any number puts it right.
-  const bool now = backlog_total() > activation_;
+  const bool now = backlog_total() > activation_.load(std::memory_order_relaxed);
   if (active_.load(std::memory_order_relaxed) == now) return;
   if (active_.exchange(now, std::memory_order_relaxed) != now && listener_) listener_(now);
+}
+
+void TriggerState::set_activation(std::int64_t activation) {
+  activation_.store(activation, std::memory_order_relaxed);
+  update_activity();
 }
 
 void TriggerState::publish_gauges() const {
@@ -411,11 +447,24 @@ void TriggerState::count_internal_error(std::string_view component) {
 
 TriggerTelemetry::TriggerTelemetry(const MonitoredTrigger& trigger, TriggerMetrics trigger_metrics)
     : name(trigger.name),
-      function(trigger.function),
-      source_type(trigger.source_type),
-      scaling(trigger.scaling),
       metrics(trigger_metrics),
-      state(metrics, trigger.scaling.activation) {}
+      state(metrics, trigger.scaling.activation),
+      binding_(trigger) {}
+
+std::string TriggerTelemetry::function() const {
+  std::lock_guard lock(binding_mutex_);
+  return binding_.function;
+}
+
+std::string TriggerTelemetry::source_type() const {
+  std::lock_guard lock(binding_mutex_);
+  return binding_.source_type;
+}
+
+Scaling TriggerTelemetry::scaling() const {
+  std::lock_guard lock(binding_mutex_);
+  return binding_.scaling;
+}
 
 void TriggerTelemetry::set_demand(const Demand& demand) {
   arrival_rate_.store(demand.arrival_rate, std::memory_order_relaxed);
@@ -430,7 +479,7 @@ Demand TriggerTelemetry::demand() const {
 }
 
 std::int64_t TriggerTelemetry::desired_replicas() const {
-  return replicas_for(scaling, state.backlog_total(), demand());
+  return replicas_for(scaling(), state.backlog_total(), demand());
 }
 
 std::int64_t TriggerTelemetry::delivered() const { return count(metrics.delivered); }
@@ -455,31 +504,122 @@ Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view
   webhook_rejected_ = &declare(prometheus::BuildCounter(), *registry_, kWebhookRejected);
   webhook_rejected_->Add({{"trigger", ""}, {"status", "404"}});
 
-  Families families(*registry_);
-  triggers_.reserve(triggers.size());
-  for (const MonitoredTrigger& trigger : triggers) {
-    triggers_.push_back(std::make_unique<TriggerTelemetry>(
-        trigger, make_trigger_metrics(families, *internal_errors_, trigger)));
-    if (trigger.http) {
-      for (const char* status : {"400", "401", "405", "413", "431", "503"}) {
-        webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
-      }
-    }
-  }
+  families_ = std::make_unique<Families>(*registry_);
+  triggers_ = std::make_shared<const TriggerList>();
+  for (const MonitoredTrigger& trigger : triggers) add_trigger(trigger);
   refresh_gauges();
 }
 
 Metrics::~Metrics() = default;
 
-TriggerTelemetry* Metrics::find(std::string_view trigger) const {
-  auto it = std::find_if(triggers_.begin(), triggers_.end(),
+std::shared_ptr<const TriggerList> Metrics::triggers() const {
+  std::lock_guard lock(triggers_mutex_);
+  return triggers_;
+}
+
+std::shared_ptr<TriggerTelemetry> Metrics::find(std::string_view trigger) const {
+  const auto list = triggers();
+  auto it = std::find_if(list->begin(), list->end(),
                          [trigger](const auto& t) { return t->name == trigger; });
-  return it == triggers_.end() ? nullptr : it->get();
+  return it == list->end() ? nullptr : *it;
 }
 
 bool Metrics::all_sources_up() const {
-  return std::all_of(triggers_.begin(), triggers_.end(),
+  const auto list = triggers();
+  return std::all_of(list->begin(), list->end(),
                      [](const auto& t) { return t->state.source_up(); });
+}
+
+std::shared_ptr<TriggerTelemetry> Metrics::add_trigger(const MonitoredTrigger& trigger) {
+  if (auto existing = find(trigger.name)) {
+    update_trigger(trigger);
+    return existing;
+  }
+  auto telemetry = std::make_shared<TriggerTelemetry>(
+      trigger, make_trigger_metrics(*families_, *internal_errors_, trigger));
+  if (trigger.http) {
+    for (const char* status : kWebhookStatuses) {
+      webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
+    }
+  }
+  auto list = std::make_shared<TriggerList>(*triggers());
+  list->push_back(telemetry);
+  std::lock_guard lock(triggers_mutex_);
+  triggers_ = std::move(list);
+  return telemetry;
+}
+
+void Metrics::update_trigger(const MonitoredTrigger& trigger) {
+  const auto telemetry = find(trigger.name);
+  if (!telemetry) return;
+  MonitoredTrigger before;
+  {
+    std::lock_guard lock(telemetry->binding_mutex_);
+    before = std::exchange(telemetry->binding_, trigger);
+  }
+  TriggerMetrics& metrics = telemetry->metrics;
+  if (before.function != trigger.function) {
+    Gauge* old = metrics.desired_replicas;
+    metrics.desired_replicas =
+        &families_->desired_replicas.Add({{"trigger", trigger.name}, {"function", trigger.function}});
+    families_->desired_replicas.Remove(old);
+  }
+  // Once a cron trigger, the series stays until the trigger is removed: a source that is
+  // draining may still count a skipped tick on it.
+  if (trigger.cron && metrics.cron_ticks_skipped == nullptr) {
+    metrics.cron_ticks_skipped = &families_->cron_ticks_skipped.Add({{"trigger", trigger.name}});
+  }
+  if (trigger.http && !before.http) {
+    for (const char* status : kWebhookStatuses) {
+      webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
+    }
+  }
+  telemetry->state.set_activation(trigger.scaling.activation);
+  refresh_gauges();
+}
+
+void Metrics::order_triggers(const std::vector<std::string>& names) {
+  auto list = std::make_shared<TriggerList>(*triggers());
+  auto rank = [&names](const std::shared_ptr<TriggerTelemetry>& t) {
+    return std::find(names.begin(), names.end(), t->name) - names.begin();
+  };
+  std::stable_sort(list->begin(), list->end(),
+                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  std::lock_guard lock(triggers_mutex_);
+  triggers_ = std::move(list);
+}
+
+void Metrics::remove_trigger(std::string_view name) {
+  const auto telemetry = find(name);
+  if (!telemetry) return;
+  {
+    auto list = std::make_shared<TriggerList>(*triggers());
+    std::erase(*list, telemetry);
+    std::lock_guard lock(triggers_mutex_);
+    triggers_ = std::move(list);
+  }
+  const std::string trigger(name);
+  auto remove_from = [&trigger](auto& family) { remove_series_of(family, trigger); };
+  Families& f = *families_;
+  remove_from(f.received);
+  remove_from(f.delivered);
+  remove_from(f.dead_lettered);
+  remove_from(f.dropped);
+  remove_from(f.attempts);
+  remove_from(f.queue_depth);
+  remove_from(f.inflight);
+  remove_from(f.desired_replicas);
+  remove_from(f.backlog_total);
+  remove_from(f.arrival_rate);
+  remove_from(f.mean_event_duration);
+  remove_from(f.activation_waits);
+  remove_from(f.delivery_duration);
+  remove_from(f.event_duration);
+  remove_from(f.source_up);
+  remove_from(f.cron_ticks_skipped);
+  remove_from(f.dead_letter_failures);
+  remove_from(f.source_errors);
+  remove_from(*webhook_rejected_);
 }
 
 void Metrics::count_reload(bool success) {
@@ -492,9 +632,9 @@ void Metrics::count_webhook_rejected(std::string_view trigger, int status) {
 }
 
 void Metrics::refresh_gauges() {
-  for (const auto& trigger : triggers_) {
+  for (const auto& trigger : *triggers()) {
     trigger->state.publish_gauges();
-    trigger->metrics.desired_replicas.Set(static_cast<double>(trigger->desired_replicas()));
+    trigger->metrics.desired_replicas->Set(static_cast<double>(trigger->desired_replicas()));
   }
 }
 

@@ -2,12 +2,14 @@
 // Every metric of docs/metrics.md, declared in one place on one prometheus::Registry, and the
 // per-trigger handles that the sources and the dispatcher use on the hot path.
 //
-// All series of every configured trigger exist from start-up with zero values, so a scrape
-// (and promtool, and a dashboard) sees every name before the first event.
+// All series of every configured trigger exist from start-up (or from the reload that adds
+// the trigger) with zero values, so a scrape (and promtool, and a dashboard) sees every name
+// before the first event. A reload that removes a trigger removes its series once it drained.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,8 +71,8 @@ struct MonitoredTrigger {
   bool http = false;  // has triggerd_webhook_rejected_total series from the start
 };
 
-// One trigger's series, resolved once at start-up so the hot path never looks up labels.
-// The references stay valid as long as the Metrics that made them.
+// One trigger's series, resolved once when the trigger is added, so the hot path never looks up
+// labels. The references stay valid until Metrics::remove_trigger() of the trigger.
 struct TriggerMetrics {
   prometheus::Counter& received;
   prometheus::Counter& delivered;
@@ -90,7 +92,9 @@ struct TriggerMetrics {
   prometheus::Gauge& queue_depth;
   prometheus::Gauge& inflight;
   prometheus::Gauge& source_up;
-  prometheus::Gauge& desired_replicas;
+  // Labelled with the function too, so a reload that binds the trigger to another function
+  // moves it to another series (on the event loop, where it is set).
+  prometheus::Gauge* desired_replicas;
   // The whole queue's unfinished work (docs/autoscaling.md) and demand mode's smoothed inputs.
   prometheus::Gauge& backlog_total;
   prometheus::Gauge& arrival_rate;
@@ -137,6 +141,8 @@ class TriggerState {
   // `activation`: the backlog above which the trigger is active.
   TriggerState(TriggerMetrics& metrics, std::int64_t activation)
       : metrics_(metrics), activation_(activation) {}
+  // A reload changed scaling.activation.
+  void set_activation(std::int64_t activation);
   TriggerState(const TriggerState&) = delete;
   TriggerState& operator=(const TriggerState&) = delete;
 
@@ -179,7 +185,7 @@ class TriggerState {
   void update_activity();
 
   TriggerMetrics& metrics_;
-  const std::int64_t activation_;
+  std::atomic<std::int64_t> activation_;
   ActivityListener listener_;
   std::atomic<std::int64_t> queue_depth_{0};
   std::atomic<std::int64_t> inflight_{0};
@@ -189,16 +195,21 @@ class TriggerState {
 };
 
 // What the broker knows about one configured trigger: its identity as the admin API shows
-// it, its series, and its live state. Addresses are stable for the life of Metrics.
+// it, its series, and its live state. One object per trigger name for as long as the trigger is
+// configured: a reload that changes the trigger rebinds it (its counters and in-flight count go
+// on), one that removes it drops it from Metrics, and holders of a shared_ptr may still read
+// its numbers (not its series) afterwards.
 struct TriggerTelemetry {
   TriggerTelemetry(const MonitoredTrigger& trigger, TriggerMetrics trigger_metrics);
 
   const std::string name;
-  const std::string function;
-  const std::string source_type;  // "kafka", "redis-stream", ...
-  const Scaling scaling;
   TriggerMetrics metrics;
   TriggerState state;
+
+  // What the trigger is bound to, which a reload may change. Any thread; copies.
+  std::string function() const;
+  std::string source_type() const;  // "kafka", "redis-stream", ...
+  Scaling scaling() const;
 
   // Demand mode's smoothed inputs, set every second by the broker's sampler. Any thread.
   void set_demand(const Demand& demand);
@@ -212,14 +223,22 @@ struct TriggerTelemetry {
   std::int64_t dropped() const;  // all reasons
 
  private:
+  friend class Metrics;
+
   std::atomic<double> arrival_rate_{0};
   std::atomic<double> mean_event_duration_{0};
+  mutable std::mutex binding_mutex_;
+  MonitoredTrigger binding_;  // under binding_mutex_
 };
 
 // Prometheus text format 0.0.4 of `families`, the same text as prometheus-cpp's TextSerializer
 // writes, several times faster. `size_hint`: bytes to reserve.
 std::string text_format(const std::vector<prometheus::MetricFamily>& families,
                         std::size_t size_hint = 0);
+
+// The triggers Metrics knows, in config order; a snapshot, so a reader on another thread (the
+// KEDA scaler's) is never disturbed by a reload.
+using TriggerList = std::vector<std::shared_ptr<TriggerTelemetry>>;
 
 class Metrics {
  public:
@@ -231,10 +250,20 @@ class Metrics {
 
   prometheus::Registry& registry() { return *registry_; }
 
-  // In config order.
-  const std::vector<std::unique_ptr<TriggerTelemetry>>& triggers() const { return triggers_; }
-  TriggerTelemetry* find(std::string_view trigger) const;
+  // In config order. Any thread.
+  std::shared_ptr<const TriggerList> triggers() const;
+  std::shared_ptr<TriggerTelemetry> find(std::string_view trigger) const;
   bool all_sources_up() const;
+
+  // A reload (on the event loop). add_trigger declares the series of a trigger that is not
+  // there (at zero) and puts it last; update_trigger rebinds one that is there to a changed
+  // function, source type or scaling, keeping its counters; order_triggers puts the list in
+  // the new config's order. remove_trigger takes a trigger out of the list and its series out
+  // of /metrics: call it once nothing counts on the trigger any more (drained, source closed).
+  std::shared_ptr<TriggerTelemetry> add_trigger(const MonitoredTrigger& trigger);
+  void update_trigger(const MonitoredTrigger& trigger);
+  void order_triggers(const std::vector<std::string>& names);
+  void remove_trigger(std::string_view name);
 
   // triggerd_config_reloads_total{result="success"|"failure"}.
   void count_reload(bool success);
@@ -266,7 +295,11 @@ class Metrics {
   prometheus::Gauge* scaler_streams_ = nullptr;
   std::unique_ptr<InternalErrors> internal_errors_;
   prometheus::Family<prometheus::Counter>* webhook_rejected_ = nullptr;
-  std::vector<std::unique_ptr<TriggerTelemetry>> triggers_;
+  struct Families;
+  std::unique_ptr<Families> families_;
+  // Replaced, never changed in place, on the event loop; read from any thread.
+  mutable std::mutex triggers_mutex_;
+  std::shared_ptr<const TriggerList> triggers_;
 };
 
 }  // namespace triggerd

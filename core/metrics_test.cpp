@@ -111,7 +111,7 @@ TEST(Metrics, WebhookRefusalsAreSeriesOfHttpTriggersFromTheStart) {
 
 TEST(Metrics, StateSettersFeedBothTheGaugesAndTheAdminView) {
   Metrics metrics(two_triggers(), "1.2.3");
-  TriggerTelemetry* orders = metrics.find("orders");
+  const auto orders = metrics.find("orders");
   ASSERT_NE(orders, nullptr);
   orders->state.set_queue_depth(27);
   orders->state.add_inflight(+5);
@@ -183,6 +183,76 @@ TEST(Metrics, CountsReloadsByResult) {
 TEST(Metrics, UnknownTriggerIsNotFound) {
   Metrics metrics(two_triggers(), "1.2.3");
   EXPECT_EQ(metrics.find("nope"), nullptr);
+}
+
+TEST(Metrics, ATriggerAddedByAReloadHasEverySeriesAtZeroAndComesLast) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  MonitoredTrigger hook{.name = "hook", .function = "resize", .source_type = "http"};
+  hook.http = true;
+  const auto added = metrics.add_trigger(hook);
+  ASSERT_NE(added, nullptr);
+  EXPECT_EQ(metrics.find("hook"), added);
+  const auto list = metrics.triggers();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ(list->back()->name, "hook");
+  expect_lines(metrics.serialize(),
+               {"triggerd_events_received_total{trigger=\"hook\"} 0",
+                "triggerd_desired_replicas{function=\"resize\",trigger=\"hook\"} 0",
+                "triggerd_webhook_rejected_total{status=\"401\",trigger=\"hook\"} 0"});
+}
+
+TEST(Metrics, ARebindKeepsTheCountersAndMovesTheFunctionSeries) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  const auto orders = metrics.find("orders");
+  orders->metrics.delivered.Increment(5);
+  orders->state.add_inflight(3);
+  MonitoredTrigger rebound = two_triggers()[0];
+  rebound.function = "thumbnail";
+  rebound.scaling.activation = 10;  // backlog 3 is no longer above it
+  const auto before = orders->active();
+  metrics.update_trigger(rebound);
+  EXPECT_TRUE(before);
+  EXPECT_FALSE(orders->active());
+  EXPECT_EQ(metrics.find("orders"), orders) << "the same telemetry: nothing reset";
+  EXPECT_EQ(orders->function(), "thumbnail");
+  const std::string text = metrics.serialize();
+  expect_lines(text, {"triggerd_events_delivered_total{trigger=\"orders\"} 5",
+                      "triggerd_inflight_events{trigger=\"orders\"} 3",
+                      "triggerd_desired_replicas{function=\"thumbnail\",trigger=\"orders\"}"});
+  EXPECT_FALSE(contains(text, "function=\"resize\",trigger=\"orders\""));
+}
+
+TEST(Metrics, ARemovedTriggerLeavesNoSeriesButItsHoldersCanStillReadIt) {
+  std::vector<MonitoredTrigger> triggers = two_triggers();
+  triggers[0].http = true;
+  Metrics metrics(triggers, "1.2.3");
+  metrics.count_webhook_rejected("orders", 404);  // a series made on first use
+  const auto held = metrics.triggers();
+  const auto orders = metrics.find("orders");
+  orders->state.add_inflight(2);
+  metrics.remove_trigger("orders");
+  EXPECT_EQ(metrics.find("orders"), nullptr);
+  EXPECT_EQ(metrics.triggers()->size(), 1u);
+  EXPECT_EQ(held->size(), 2u) << "a snapshot taken before is not changed under its reader";
+  EXPECT_EQ(orders->state.backlog_total(), 2);
+  const std::string text = metrics.serialize();
+  EXPECT_FALSE(contains(text, "trigger=\"orders\"")) << text;
+  EXPECT_TRUE(contains(text, "triggerd_events_received_total{trigger=\"ticks\"} 0"));
+  // Added again later: a new trigger, from zero.
+  const auto again = metrics.add_trigger(triggers[0]);
+  EXPECT_NE(again, orders);
+  EXPECT_TRUE(contains(metrics.serialize(), "triggerd_inflight_events{trigger=\"orders\"} 0"));
+}
+
+TEST(Metrics, OrdersTriggersAsTheNewConfigDoes) {
+  Metrics metrics(two_triggers(), "1.2.3");
+  metrics.add_trigger({.name = "hook", .function = "resize", .source_type = "http"});
+  metrics.order_triggers({"hook", "ticks", "orders"});
+  const auto list = metrics.triggers();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0]->name, "hook");
+  EXPECT_EQ((*list)[1]->name, "ticks");
+  EXPECT_EQ((*list)[2]->name, "orders");
 }
 
 TEST(AttemptResultLabel, MatchesTheSpecNames) {

@@ -165,7 +165,7 @@ class DispatcherTest : public ::testing::Test {
       monitored.push_back({.name = trigger.name, .function = trigger.function});
     }
     metrics_ = std::make_unique<Metrics>(monitored, "test");
-    telemetry_ = metrics_->find("orders");
+    telemetry_ = metrics_->find("orders").get();
     DeadLetterSinks dead_letters;
     for (const config::Trigger& trigger : config_.triggers) {
       if (!trigger.delivery.dead_letter) continue;
