@@ -70,7 +70,7 @@ void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::T
     asio::post(dispatcher.executor_, [this] { finish(Outcome::abandoned); });
     return;
   }
-  client_ = function->client.get();
+  function_ = function;
   wake_ = &function->wake;
   first_attempt_ = std::chrono::system_clock::now();
   attempt();
@@ -86,6 +86,7 @@ void Delivery::attempt() {
       {"ce-attempt", std::string_view(attempt_text_.data(), attempt_end)},
   }};
   stage_ = Stage::attempting;
+  client_ = function_->client.get();  // after a reload, the function's new settings
   client_->start(*this);
 }
 

@@ -28,12 +28,12 @@
 
 #include "core/event.hpp"
 #include "config/config.hpp"
+#include "dispatcher/dispatcher.hpp"
 #include "dispatcher/function_wake.hpp"
 #include "dispatcher/http_client.hpp"
 
 namespace triggerd {
 
-class Dispatcher;
 struct TriggerTelemetry;
 
 class Delivery : private FunctionCall, private WakeWaiter {
@@ -77,8 +77,9 @@ class Delivery : private FunctionCall, private WakeWaiter {
   Dispatcher* dispatcher_ = nullptr;
   const config::Trigger* trigger_ = nullptr;
   TriggerTelemetry* telemetry_ = nullptr;
-  FunctionClient* client_ = nullptr;
-  FunctionWake* wake_ = nullptr;  // of the function
+  Dispatcher::FunctionEntry* function_ = nullptr;
+  FunctionClient* client_ = nullptr;  // of the current attempt
+  FunctionWake* wake_ = nullptr;      // of the function
   Stage stage_ = Stage::idle;
   bool cancelled_ = false;
   int attempts_ = 0;

@@ -50,9 +50,7 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, const config::Config& con
     : executor_(std::move(executor)),
       random_(seeded_generator()),
       logger_(logging::get("dispatcher")) {
-  for (const config::Function& function : config.functions) {
-    functions_[function.name].client = std::make_unique<FunctionClient>(executor_, function);
-  }
+  update_functions(config);
   for (auto& [trigger, sink] : dead_letters) {
     dead_letters_.emplace(trigger, DeadLetterTarget{std::move(sink)});
   }
@@ -78,6 +76,35 @@ DeadLetterSink* Dispatcher::dead_letter_sink(std::string_view trigger) const {
 void Dispatcher::stop() {
   for (auto& [name, entry] : functions_) entry.client->stop();
   for (auto& [name, target] : dead_letters_) target.sink->stop();
+}
+
+void Dispatcher::update_functions(const config::Config& config) {
+  for (auto& [name, entry] : functions_) {
+    std::erase_if(entry.retired, [](const auto& client) { return client->idle(); });
+    const bool configured =
+        std::any_of(config.functions.begin(), config.functions.end(),
+                    [&name = name](const config::Function& function) { return function.name == name; });
+    if (!configured) entry.client->stop();
+  }
+  for (const config::Function& function : config.functions) {
+    FunctionEntry& entry = functions_[function.name];
+    if (entry.client && entry.settings == function) continue;
+    if (entry.client) {
+      entry.client->stop();  // its idle connections close now, the others as their calls end
+      if (!entry.client->idle()) entry.retired.push_back(std::move(entry.client));
+    }
+    entry.settings = function;
+    entry.client = std::make_unique<FunctionClient>(executor_, function);
+  }
+}
+
+void Dispatcher::set_dead_letter(const std::string& trigger,
+                                 std::unique_ptr<DeadLetterSink> sink) {
+  if (auto it = dead_letters_.find(trigger); it != dead_letters_.end()) {
+    it->second.sink->stop();
+    dead_letters_.erase(it);
+  }
+  if (sink) dead_letters_.emplace(trigger, DeadLetterTarget{std::move(sink)});
 }
 
 void Dispatcher::function_activated(std::string_view function) {

@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/dead_letter_sink.hpp"
@@ -61,6 +62,17 @@ class Dispatcher {
   // start before it answers (dispatcher/function_wake.hpp).
   void function_activated(std::string_view function);
 
+  // A reload. Functions new to `config` get a client. A function whose settings changed gets a
+  // new client for the attempts that start from now on; attempts under way finish on the old
+  // one, which is destroyed once it is idle (seen at a later reload). A function no longer in
+  // `config` keeps its client, with its idle connections closed, for the deliveries of
+  // triggers still draining. Nothing of `config` is referenced afterwards.
+  void update_functions(const config::Config& config);
+  // A reload replaces the dead letter of `trigger` (nullptr: it has none now). Only while no
+  // delivery of the trigger is under way: after its old version drained, before its new one
+  // takes an event.
+  void set_dead_letter(const std::string& trigger, std::unique_ptr<DeadLetterSink> sink);
+
  private:
   friend class Delivery;
 
@@ -88,9 +100,14 @@ class Dispatcher {
                                               std::chrono::system_clock::time_point first);
   DeadLetterTarget* dead_letter_target(std::string_view trigger);
   // What deliveries share per function, found once per event.
+  // The entry's address is stable: a delivery keeps it for the whole event and takes its
+  // client afresh for each attempt, so that an attempt after a reload uses the new settings.
   struct FunctionEntry {
+    config::Function settings;
     std::unique_ptr<FunctionClient> client;
     FunctionWake wake;
+    // Clients of earlier settings that attempts were still using at a reload.
+    std::vector<std::unique_ptr<FunctionClient>> retired;
   };
   FunctionEntry* function_entry(std::string_view function);
   // The function answered something other than 503: it is up.

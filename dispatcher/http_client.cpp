@@ -518,6 +518,10 @@ FunctionClient::FunctionClient(asio::any_io_executor executor, const config::Fun
 
 FunctionClient::~FunctionClient() = default;
 
+bool FunctionClient::idle() const {
+  return impl_->waiters_head_ == nullptr && impl_->watched_.empty();
+}
+
 void FunctionClient::start(FunctionCall& call) { impl_->start(call); }
 
 void FunctionClient::cancel(FunctionCall& call) { impl_->cancel(call); }

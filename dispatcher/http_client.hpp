@@ -118,6 +118,9 @@ class FunctionClient {
   void stop();
 
   const HttpEndpoint& endpoint() const;
+  // No call waits for a slot or is under way: the client may be destroyed (a reload retires
+  // the client of a function whose settings changed once this holds).
+  bool idle() const;
   std::size_t idle_connections() const;
   std::uint64_t connections_opened() const;  // since construction, for tests and debugging
 

@@ -60,6 +60,7 @@ struct Route {
   std::string trigger;
   config::HttpSource source;
   EventSink* sink;
+  std::shared_ptr<const void> sink_owner;  // WebhookRoute::sink_owner
   std::string allow;  // the Allow header of a 405
 };
 
@@ -135,6 +136,21 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         body_budget_(std::max(limits.max_buffered_body_bytes, server_.max_body_size + 1)),
         log_(logging::get("webhook")),
         listener_(io, "webhook ingress", log_, limits.max_connections, std::move(count_failure)) {
+    routes_ = make_routes(std::move(routes));
+  }
+
+  // A request already routed keeps its Route (and the sink's owner) until it is answered; the
+  // next request on the connection finds the new routes.
+  void set_routes(std::vector<WebhookRoute> routes) {
+    auto next = make_routes(std::move(routes));
+    routes_ = std::move(next);
+    log_->info("webhook ingress: {} path(s)", routes_.size());
+  }
+
+  using Routes = std::map<std::string, std::shared_ptr<const Route>, std::less<>>;
+
+  static Routes make_routes(std::vector<WebhookRoute> routes) {
+    Routes made;
     for (WebhookRoute& route : routes) {
       if (route.sink == nullptr) {
         throw std::invalid_argument("webhook route of trigger " + route.trigger +
@@ -146,11 +162,15 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         allow += method;
       }
       const std::string path = route.source.path;
-      Route entry{std::move(route.trigger), std::move(route.source), route.sink, std::move(allow)};
-      if (!routes_.try_emplace(path, std::move(entry)).second) {
+      auto entry = std::make_shared<const Route>(Route{std::move(route.trigger),
+                                                       std::move(route.source), route.sink,
+                                                       std::move(route.sink_owner),
+                                                       std::move(allow)});
+      if (!made.try_emplace(path, std::move(entry)).second) {
         throw std::invalid_argument("two webhook routes share the path " + path);
       }
     }
+    return made;
   }
 
   void start() {
@@ -242,7 +262,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 
     if (draining()) {
       const auto draining_route = routes_.find(path);
-      count_refused(draining_route == routes_.end() ? nullptr : &draining_route->second, 503);
+      count_refused(draining_route == routes_.end() ? nullptr : draining_route->second.get(), 503);
       Response response =
           error_response(version, http::status::service_unavailable, "shutting down; retry later");
       response.set(http::field::retry_after, kRetryAfterSeconds);
@@ -257,7 +277,8 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
           stream, buffer, parser, deadline,
           error_response(version, http::status::not_found, "no webhook at this path"));
     }
-    const Route& route = found->second;
+    const std::shared_ptr<const Route> routed = found->second;  // held across the awaits
+    const Route& route = *routed;
     const auto& methods = route.source.methods;
     if (std::find(methods.begin(), methods.end(), request.method_string()) == methods.end()) {
       count_refused(&route, 405);
@@ -529,7 +550,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 
   const config::ServerConfig server_;
   const WebhookLimits limits_;
-  std::map<std::string, Route, std::less<>> routes_;
+  Routes routes_;
   ByteBudget body_budget_;
   std::shared_ptr<spdlog::logger> log_;
   TcpServer listener_;
@@ -552,6 +573,10 @@ std::uint16_t WebhookServer::port() const { return impl_->port(); }
 void WebhookServer::stop_accepting() { impl_->stop_accepting(); }
 
 void WebhookServer::stop() { impl_->stop(); }
+
+void WebhookServer::set_routes(std::vector<WebhookRoute> routes) {
+  impl_->set_routes(std::move(routes));
+}
 
 WebhookStats WebhookServer::stats() const { return impl_->stats(); }
 void WebhookServer::on_refused(RefusalCounter counter) { impl_->on_refused(std::move(counter)); }

@@ -32,7 +32,11 @@ class EventSink;
 struct WebhookRoute {
   std::string trigger;        // the trigger's name, for logs
   config::HttpSource source;  // path, methods, auth
-  EventSink* sink = nullptr;  // not owned; must outlive the server
+  EventSink* sink = nullptr;  // not owned: kept alive by sink_owner, or else by the caller
+  // Held by every request routed to the sink until it is answered, so that a reload that
+  // takes the route away does not pull the sink from under a request half read. May be null
+  // when the sink outlives the server.
+  std::shared_ptr<const void> sink_owner;
 };
 
 struct WebhookLimits {
@@ -84,6 +88,10 @@ class WebhookServer {
   // every request that still arrives on an open connection gets 503 with Retry-After and
   // Connection: close, so that the sender retries against another replica. Idempotent.
   void stop_accepting();
+
+  // A reload: the paths served from now on (same rules as the constructor's). Requests already
+  // routed finish with the route they had.
+  void set_routes(std::vector<WebhookRoute> routes);
 
   // Closes the listener and every connection, cutting requests and answers in progress.
   // Idempotent; the io_context can then run out of work.
