@@ -7,7 +7,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <csignal>
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -17,6 +19,7 @@
 #include "broker/health.hpp"
 #include "broker/keda_scaler.hpp"
 #include "broker/monitored_triggers.hpp"
+#include "broker/running_trigger.hpp"
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "core/task_group.hpp"
@@ -55,21 +58,18 @@ const char* abandoned_fate(const config::SourceSpec& source) {
 class App::Impl {
  public:
   explicit Impl(config::Config config)
-      : config_(std::move(config)),
-        metrics_(monitored_triggers(config_), TRIGGERD_VERSION),
+      : config_(std::make_shared<const config::Config>(std::move(config))),
+        metrics_(monitored_triggers(*config_), TRIGGERD_VERSION),
         health_(metrics_),
         admin_(io_, metrics_, health_),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         log_(logging::get("triggerd")),
-        dispatcher_(io_.get_executor(), config_, make_dead_letter_sinks(io_.get_executor(), config_)) {
-    if (config_.server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
-    // metrics_.triggers() is in config order, like config_.triggers.
-    const auto& telemetry = *telemetry_;
-    for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
-      runtimes_.push_back(std::make_unique<TriggerRuntime>(
-          io_.get_executor(), config_.triggers[i], *telemetry[i], dispatcher_));
-      telemetry[i]->state.on_activity_change(
-          [this, i](bool active) { on_trigger_activity(i, active); });
+        dispatcher_(io_.get_executor(), *config_,
+                    make_dead_letter_sinks(io_.get_executor(), *config_)) {
+    if (config_->server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
+    for (const auto& telemetry : *metrics_.triggers()) listen_to(*telemetry);
+    for (const config::Trigger& trigger : config_->triggers) {
+      triggers_.push_back(make_version(config_, trigger));
     }
   }
 
@@ -78,42 +78,17 @@ class App::Impl {
     // at zero while the rest starts, and the KEDA scaler; the dispatcher and trigger runtimes
     // already stand (built in the constructor); then the sources, and the webhook ingress
     // last. Readiness comes once every source reports up.
-    admin_.start(config_.server.admin_listen);
-    if (scaler_) scaler_->start(*config_.server.scaler_listen);
-    std::vector<WebhookRoute> routes;
-    for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
-      const config::Trigger& trigger = config_.triggers[i];
-      TriggerRuntime& runtime = *runtimes_[i];
-      if (const auto* http = std::get_if<config::HttpSource>(&trigger.source)) {
-        routes.push_back(WebhookRoute{trigger.name, *http, &runtime});
-        continue;
-      }
-      auto source = make_source(io_.get_executor(), config_, trigger, *(*telemetry_)[i]);
-      source_tasks_.spawn("trigger " + trigger.name + ": source", source->run(runtime));
-      sources_.push_back({std::move(source), i});
-    }
-    if (!routes.empty()) {
-      // A connection that ends with an exception (none should) is counted as "webhook".
-      webhook_ = std::make_unique<WebhookServer>(
-          io_, config_.server, std::move(routes), WebhookLimits{},
-          [this](std::string_view) { metrics_.internal_errors().count("webhook"); });
-      webhook_->on_refused([this](std::string_view trigger, int status) {
-        metrics_.count_webhook_rejected(trigger, status);
-      });
-      webhook_->start();
-      for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
-        if (std::holds_alternative<config::HttpSource>(config_.triggers[i].source)) {
-          (*telemetry_)[i]->state.set_source_up(true);
-        }
-      }
-    }
+    admin_.start(config_->server.admin_listen);
+    if (scaler_) scaler_->start(*config_->server.scaler_listen);
+    for (const auto& version : triggers_) start_version(*version);
+    update_routes();
     app_tasks_.spawn("queue depth refresh", refresh_queue_depths());
     app_tasks_.spawn("demand sampling", demand_sampler_.run());
     health_.set_started();
     app_tasks_.spawn("signal handling", handle_signals());
     log_->info("triggerd {} started: {} trigger(s), admin API on {}", TRIGGERD_VERSION,
-               config_.triggers.size(),
-               config::HostPort{config_.server.admin_listen.host, admin_.port()}.to_string());
+               config_->triggers.size(),
+               config::HostPort{config_->server.admin_listen.host, admin_.port()}.to_string());
     io_.run();
     log_->info("triggerd stopped");
     return 0;
@@ -128,29 +103,116 @@ class App::Impl {
   std::uint16_t admin_port() const { return admin_.port(); }
 
  private:
+  using Version = std::shared_ptr<RunningTrigger>;
+
+  // A version of `trigger`, from `generation`, ready to start: its telemetry (made, or rebound
+  // if the trigger was there before: its counters go on) and its runtime.
+  Version make_version(std::shared_ptr<const config::Config> generation,
+                       const config::Trigger& trigger) {
+    auto version = std::make_shared<RunningTrigger>();
+    version->generation = std::move(generation);
+    version->config = &trigger;
+    const bool known = metrics_.find(trigger.name) != nullptr;
+    version->telemetry = metrics_.add_trigger(monitored_trigger(trigger));
+    if (!known) listen_to(*version->telemetry);
+    version->runtime = std::make_unique<TriggerRuntime>(io_.get_executor(), trigger,
+                                                        *version->telemetry, dispatcher_);
+    version->tasks = std::make_unique<TaskGroup>(io_.get_executor(), "source",
+                                                 count_internal_error());
+    return version;
+  }
+
+  // Set once per telemetry, before its first source runs. The telemetry owns the listener, so
+  // the reference is valid whenever it is called.
+  void listen_to(TriggerTelemetry& telemetry) {
+    telemetry.state.on_activity_change(
+        [this, &telemetry](bool active) { on_trigger_activity(telemetry, active); });
+  }
+
+  // Events start coming in: the source runs (an http trigger's route is set by update_routes).
+  void start_version(RunningTrigger& version) {
+    version.started = true;
+    if (version.http()) {
+      version.telemetry->state.set_source_up(true);
+      return;
+    }
+    version.source = make_source(io_.get_executor(), *version.generation, *version.config,
+                                 *version.telemetry);
+    version.tasks->spawn("trigger " + version.name() + ": source",
+                         version.source->run(*version.runtime));
+  }
+
+  // Every started http version gets its path; one still waiting for its older version to drain
+  // keeps that version's route, which answers 503 (busy) until then.
+  void update_routes() {
+    std::vector<WebhookRoute> routes;
+    for (const Version& version : triggers_) {
+      if (!version->http()) continue;
+      const Version* serving = &version;
+      if (!version->started) {
+        const auto older = std::find_if(retiring_.begin(), retiring_.end(), [&](const Version& v) {
+          return v->name() == version->name() && v->http();
+        });
+        if (older == retiring_.end()) continue;
+        serving = &*older;
+      }
+      routes.push_back(WebhookRoute{(*serving)->name(),
+                                    std::get<config::HttpSource>((*serving)->config->source),
+                                    (*serving)->runtime.get(), *serving});
+    }
+    if (webhook_) {
+      webhook_->set_routes(std::move(routes));
+      return;
+    }
+    if (routes.empty()) return;
+    // A connection that ends with an exception (none should) is counted as "webhook".
+    webhook_ = std::make_unique<WebhookServer>(
+        io_, config_->server, std::move(routes), WebhookLimits{},
+        [this](std::string_view) { metrics_.internal_errors().count("webhook"); });
+    webhook_->on_refused([this](std::string_view trigger, int status) {
+      metrics_.count_webhook_rejected(trigger, status);
+    });
+    webhook_->start();
+  }
+
   // A trigger became active (its backlog went above scaling.activation) or idle
   // (docs/autoscaling.md). Called on whichever thread changed the trigger's numbers (a source's
   // client thread, the event loop), so it must be thread-safe and must not block. TriggerState
   // has one listener, this one: every part that acts on a trigger's activity hooks in here.
   // The KEDA scaler's streams hear it at once, from this thread; the dispatcher on the loop.
-  void on_trigger_activity(std::size_t trigger, bool active) {
-    if (scaler_) scaler_->on_trigger_activity(*(*telemetry_)[trigger], active);
-    asio::post(io_, [this, trigger, active] { apply_trigger_activity(trigger, active); });
+  void on_trigger_activity(const TriggerTelemetry& telemetry, bool active) {
+    if (scaler_) scaler_->on_trigger_activity(telemetry, active);
+    asio::post(io_, [this, name = telemetry.name, active] { apply_trigger_activity(name, active); });
   }
 
   // On the loop. A function whose triggers were all idle and one of which became active may
   // be at zero replicas: the dispatcher then waits for it to wake instead of using up retries.
-  void apply_trigger_activity(std::size_t trigger, bool active) {
-    const std::string& function = config_.triggers[trigger].function;
+  void apply_trigger_activity(const std::string& trigger, bool active) {
+    const auto changed = find_version(trigger);
+    if (!changed) return;  // removed by a reload meanwhile
+    const std::string& function = changed->config->function;
     auto function_active = [&] {
-      for (std::size_t i = 0; i < config_.triggers.size(); ++i) {
-        if (trigger_active_[i] && config_.triggers[i].function == function) return true;
-      }
-      return false;
+      return std::any_of(triggers_.begin(), triggers_.end(), [&](const Version& version) {
+        return version->active && version->config->function == function;
+      });
     };
     const bool was_active = function_active();
-    trigger_active_[trigger] = active;
+    changed->active = active;
     if (!was_active && function_active()) dispatcher_.function_activated(function);
+  }
+
+  Version find_version(std::string_view name) const {
+    const auto it = std::find_if(triggers_.begin(), triggers_.end(),
+                                 [name](const Version& version) { return version->name() == name; });
+    return it == triggers_.end() ? nullptr : *it;
+  }
+
+  // Every version with events or a source: the configured ones and those draining after a
+  // reload.
+  std::vector<Version> all_versions() const {
+    std::vector<Version> all = triggers_;
+    all.insert(all.end(), retiring_.begin(), retiring_.end());
+    return all;
   }
 
   asio::awaitable<void> handle_signals() {
@@ -182,7 +244,7 @@ class App::Impl {
   void begin_stop() {
     if (health_.draining()) return;
     health_.begin_drain();  // /readyz answers 503 from this moment
-    const auto deadline = std::chrono::steady_clock::now() + config_.server.shutdown_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + config_->server.shutdown_timeout;
     // The backstop of the one deadline: whatever hangs (a client library stuck in a call, a
     // blocked loop), the process is gone shortly after it.
     teardown_watchdog_.arm(deadline + kWatchdogGrace);
@@ -206,30 +268,32 @@ class App::Impl {
 
   // docs/delivery.md: stop taking events, give the in-flight ones until `deadline` (or a second
   // stop signal) to finish (each acknowledges at its source as it finishes), then abandon the
-  // rest: they stay unacknowledged at the source and will be delivered again.
+  // rest: they stay unacknowledged at the source and will be delivered again. Versions that a
+  // reload was draining are drained the same way, within the same deadline.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     if (webhook_) webhook_->stop_accepting();
-    for (auto& running : sources_) running.source->stop_taking();
-    for (auto& runtime : runtimes_) {
-      runtime->stop_taking();
+    const std::vector<Version> all = all_versions();
+    for (const Version& version : all) {
+      if (version->source) version->source->stop_taking();
+      version->runtime->stop_taking();
       // Wakes the wait below each time a trigger becomes idle.
-      app_tasks_.spawn("drain wait", wake_drain_when_idle(*runtime));
+      app_tasks_.spawn("drain wait", wake_drain_when_idle(version));
     }
-    std::size_t left = co_await wait_for_idle(deadline, /*until_stop_now=*/true);
+    std::size_t left = co_await wait_for_idle(all, deadline, /*until_stop_now=*/true);
     if (left > 0) {
       const char* why = stop_now_ ? "second stop signal" : "shutdown_timeout reached";
       // Per trigger, because what abandoning means depends on the source: only a queue
       // source can deliver the event again; a webhook sender already had its 202.
-      for (const auto& runtime : runtimes_) {
-        if (runtime->inflight() == 0) continue;
+      for (const Version& version : all) {
+        if (version->runtime->inflight() == 0) continue;
         log_->warn("drain: {}; trigger {}: abandoning {} event(s) in flight: {}", why,
-                   runtime->trigger().name, runtime->inflight(),
-                   abandoned_fate(runtime->trigger().source));
+                   version->name(), version->runtime->inflight(),
+                   abandoned_fate(version->config->source));
       }
-      for (auto& runtime : runtimes_) runtime->abandon_all();
+      for (const Version& version : all) version->runtime->abandon_all();
       // Abandoning completes within a turn or two of the loop; bound it all the same.
-      left = co_await wait_for_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5),
-                                    /*until_stop_now=*/false);
+      left = co_await wait_for_idle(
+          all, std::chrono::steady_clock::now() + std::chrono::seconds(5), /*until_stop_now=*/false);
       if (left > 0) log_->error("drain: {} delivery(ies) did not stop when abandoned", left);
     } else {
       log_->info("drain: every in-flight event finished");
@@ -237,14 +301,16 @@ class App::Impl {
     // What finished is acknowledged by now or still on its way: the sources flush it, leave
     // their groups and close, within what is left of the deadline (none after a second signal).
     const auto close_by = stop_now_ ? std::chrono::steady_clock::now() : deadline;
-    for (auto& running : sources_) running.source->close(close_by);
+    for (const Version& version : all) {
+      if (version->source) version->source->close(close_by);
+    }
     if (webhook_) webhook_->stop();
     dispatcher_.stop();
     depth_timer_.cancel();
     demand_sampler_.stop();
-    const std::size_t open =
-        co_await source_tasks_.wait_until(std::max(close_by, std::chrono::steady_clock::now()) +
-                                          kCloseSlack);
+    const auto wait_by = std::max(close_by, std::chrono::steady_clock::now()) + kCloseSlack;
+    std::size_t open = 0;
+    for (const Version& version : all) open += co_await version->tasks->wait_until(wait_by);
     if (open > 0) {
       log_->error("drain: {} source(s) did not close by the deadline; exiting without them", open);
       metrics_.internal_errors().count("shutdown");
@@ -252,8 +318,8 @@ class App::Impl {
     }
   }
 
-  asio::awaitable<void> wake_drain_when_idle(TriggerRuntime& runtime) {
-    co_await runtime.wait_until_idle();
+  asio::awaitable<void> wake_drain_when_idle(Version version) {
+    co_await version->runtime->wait_until_idle();
     drain_wake_.cancel();
   }
 
@@ -261,31 +327,33 @@ class App::Impl {
     return [this](std::string_view component) { metrics_.internal_errors().count(component); };
   }
 
-  std::size_t inflight() const {
+  static std::size_t inflight(const std::vector<Version>& versions) {
     std::size_t total = 0;
-    for (const auto& runtime : runtimes_) total += runtime->inflight();
+    for (const Version& version : versions) total += version->runtime->inflight();
     return total;
   }
 
   // Woken by each trigger that becomes idle (wake_drain_when_idle) and by a second stop
   // signal; `until_stop_now`: the second signal ends the wait too.
-  asio::awaitable<std::size_t> wait_for_idle(std::chrono::steady_clock::time_point deadline,
+  asio::awaitable<std::size_t> wait_for_idle(const std::vector<Version>& versions,
+                                             std::chrono::steady_clock::time_point deadline,
                                              bool until_stop_now) {
-    while (inflight() > 0 && std::chrono::steady_clock::now() < deadline &&
+    while (inflight(versions) > 0 && std::chrono::steady_clock::now() < deadline &&
            !(until_stop_now && stop_now_)) {
       drain_wake_.expires_at(deadline);
       co_await drain_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    co_return inflight();
+    co_return inflight(versions);
   }
 
   // docs/metrics.md: queue depth is refreshed at least every 5 s. Sources that learn their
   // depth by themselves (Kafka lag) may also set it in between.
   asio::awaitable<void> refresh_queue_depths() {
     while (!health_.draining()) {
-      for (const RunningSource& running : sources_) {
-        if (auto depth = running.source->queue_depth()) {
-          (*telemetry_)[running.trigger]->state.set_queue_depth(*depth);
+      for (const Version& version : triggers_) {
+        if (!version->source) continue;
+        if (auto depth = version->source->queue_depth()) {
+          version->telemetry->state.set_queue_depth(*depth);
         }
       }
       depth_timer_.expires_after(std::chrono::seconds(2));
@@ -294,10 +362,13 @@ class App::Impl {
     }
   }
 
+  // SIGHUP (docs/configuration.md, "Changing the config"): an invalid file is refused and the
+  // running config stays; a valid one is applied as a diff. Triggers and functions the diff
+  // does not touch are not disturbed at all.
   void reload() {
     if (health_.draining()) return;  // a reload during a drain would only race the stop
-    log_->info("SIGHUP: reloading {}", config_.file);
-    config::LoadResult loaded = config::load_file(config_.file, &connector_check());
+    log_->info("reloading {}", config_->file);
+    config::LoadResult loaded = config::load_file(config_->file, &connector_check());
     auto config_log = logging::get("config");
     for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
       if (diagnostic.severity == config::Severity::error) {
@@ -308,28 +379,123 @@ class App::Impl {
     }
     if (!loaded.ok()) {
       metrics_.count_reload(false);
-      log_->error("config reload refused: {} has errors; the running config stays", config_.file);
+      log_->error("config reload refused: {} has errors; the running config stays",
+                  config_->file);
       return;
     }
     metrics_.count_reload(true);
-    const ConfigChanges changes = diff_config(config_, *loaded.config);
-    config_.log = loaded.config->log;
-    logging::configure(config_.log);
-    // Only the log settings apply on reload for now. Applying trigger, connection and
-    // function changes comes with the sources (stop the removed or changed ones, start the
-    // new ones, re-declare their series); until then the running ones stay as they are and
-    // config_ keeps describing what actually runs.
-    const std::string unapplied = changes.describe_unapplied();
-    const char* log_note = changes.log ? "; log settings applied" : "";
-    if (unapplied.empty()) {
-      log_->info("config reloaded{}", changes.log ? log_note : ": no change");
-    } else {
-      log_->warn("config reloaded{}; these changes need a restart until sources can reload: {}",
-                 log_note, unapplied);
+    auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
+    const ConfigChanges changes = diff_config(*config_, *next);
+    apply(next, changes);
+    if (changes.empty()) {
+      log_->info("config reloaded: no change");
+      return;
     }
+    for (const std::string& line : changes.describe()) log_->info("config reloaded: {}", line);
   }
 
-  config::Config config_;
+  void apply(const std::shared_ptr<const config::Config>& next, const ConfigChanges& changes) {
+    if (changes.log) logging::configure(next->log);
+    // Functions first, so that a trigger that starts now delivers with the new settings.
+    dispatcher_.update_functions(*next);
+
+    auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    std::vector<Version> kept;
+    std::vector<Version> starting;
+    for (const config::Trigger& trigger : next->triggers) {
+      const Version running = find_version(trigger.name);
+      if (running && !listed(changes.triggers_changed, trigger.name)) {
+        kept.push_back(running);  // untouched: it keeps its version and its generation
+        continue;
+      }
+      Version version = make_version(next, trigger);
+      kept.push_back(version);
+      starting.push_back(std::move(version));
+    }
+    for (const Version& version : triggers_) {
+      if (listed(changes.triggers_removed, version->name()) ||
+          listed(changes.triggers_changed, version->name())) {
+        retire(version);
+      }
+    }
+    triggers_ = std::move(kept);
+    config_ = next;
+    std::vector<std::string> order;
+    for (const config::Trigger& trigger : next->triggers) order.push_back(trigger.name);
+    metrics_.order_triggers(order);
+    for (const Version& version : starting) start_when_alone(version->name());
+    update_routes();
+  }
+
+  // Takes the version out of service: it stops taking events, its in-flight events get
+  // server.shutdown_timeout to finish (the rest are abandoned: a queue delivers them again),
+  // its source flushes its acknowledgements and closes. Then the next version of the trigger,
+  // if any, starts; a removed trigger's series leave /metrics.
+  void retire(const Version& version) {
+    retiring_.push_back(version);
+    if (!version->started) return;  // never started: nothing to drain
+    if (version->source) version->source->stop_taking();
+    version->runtime->stop_taking();
+    app_tasks_.spawn("trigger " + version->name() + ": drain for reload", drain_version(version));
+  }
+
+  asio::awaitable<void> drain_version(Version version) {
+    const auto deadline = std::chrono::steady_clock::now() + config_->server.shutdown_timeout;
+    asio::steady_timer give_up(io_, deadline);
+    give_up.async_wait([this, version](boost::system::error_code error) {
+      if (error || version->runtime->inflight() == 0) return;
+      log_->warn("reload: trigger {}: shutdown_timeout reached; abandoning {} event(s) in "
+                 "flight: {}", version->name(), version->runtime->inflight(),
+                 abandoned_fate(version->config->source));
+      version->runtime->abandon_all();
+    });
+    co_await version->runtime->wait_until_idle();
+    give_up.cancel();
+    if (version->source) {
+      version->source->close(deadline);
+      if (co_await version->tasks->wait_until(deadline + kCloseSlack) > 0) {
+        log_->error("reload: trigger {}: its old source did not close by the deadline",
+                    version->name());
+        metrics_.internal_errors().count("reload");
+      }
+    }
+    finish_retiring(version);
+  }
+
+  void finish_retiring(const Version& version) {
+    std::erase(retiring_, version);
+    if (health_.draining()) return;  // the stop closes the rest
+    const std::string name = version->name();
+    if (find_version(name)) {
+      start_when_alone(name);
+    } else if (!retiring(name)) {
+      dispatcher_.set_dead_letter(name, nullptr);
+      metrics_.remove_trigger(name);
+    }
+    update_routes();
+  }
+
+  bool retiring(const std::string& name) const {
+    return std::any_of(retiring_.begin(), retiring_.end(),
+                       [&](const Version& v) { return v->name() == name; });
+  }
+
+  // Starts the configured version of `name` once no older version of it is draining: two
+  // versions never hold one queue's events (or one dead letter) at the same time.
+  void start_when_alone(const std::string& name) {
+    const Version version = find_version(name);
+    if (!version || version->started || retiring(name) || health_.draining()) return;
+    const auto& dead_letter = version->config->delivery.dead_letter;
+    dispatcher_.set_dead_letter(
+        name, dead_letter ? make_dead_letter_sink(io_.get_executor(), *dead_letter,
+                                                  *version->generation)
+                          : nullptr);
+    start_version(*version);
+  }
+
+  std::shared_ptr<const config::Config> config_;
   // Armed when a stop begins; destroyed (and so disarmed) after every other member, so that
   // destroying the sources (which joins client threads) is bounded by the deadline too.
   TeardownWatchdog teardown_watchdog_;
@@ -337,8 +503,6 @@ class App::Impl {
   // after them.
   asio::io_context io_{1};
   Metrics metrics_;
-  // The triggers' telemetry as at start-up, in config order.
-  const std::shared_ptr<const TriggerList> telemetry_ = metrics_.triggers();
   Health health_;
   AdminServer admin_;
   // Set in the constructor when server.scaler_listen is, and never changed: trigger listeners
@@ -347,22 +511,16 @@ class App::Impl {
   asio::signal_set signals_;
   std::shared_ptr<spdlog::logger> log_;
   Dispatcher dispatcher_;
-  std::vector<std::unique_ptr<TriggerRuntime>> runtimes_;  // config order
-  // Each trigger's activity as last posted to the loop (apply_trigger_activity), config order.
-  std::vector<bool> trigger_active_ = std::vector<bool>(config_.triggers.size(), false);
+  // The configured triggers, in config order, and the older versions a reload is draining.
+  std::vector<Version> triggers_;
+  std::vector<Version> retiring_;
   DemandSampler demand_sampler_{io_.get_executor(), metrics_};
-  struct RunningSource {
-    std::unique_ptr<Source> source;
-    std::size_t trigger;  // index in config_.triggers, runtimes_ and metrics_.triggers()
-  };
-  std::vector<RunningSource> sources_;
   std::unique_ptr<WebhookServer> webhook_;
   asio::steady_timer depth_timer_{io_};
   asio::steady_timer drain_wake_{io_};
-  // Background work of the app and of the sources: a failure is logged and counted in
-  // triggerd_internal_errors_total, and the drain waits for the sources' run() to end.
+  // Background work of the app: a failure is logged and counted in
+  // triggerd_internal_errors_total. Each trigger version has its own group for its source.
   TaskGroup app_tasks_{io_.get_executor(), "app", count_internal_error()};
-  TaskGroup source_tasks_{io_.get_executor(), "source", count_internal_error()};
   bool stopped_ = false;  // the graceful stop has finished; no more signal handling
   bool stop_now_ = false;  // a second stop signal came: abandon what is in flight at once
 };

@@ -1,7 +1,8 @@
 #pragma once
-// What differs between the running configuration and one loaded on SIGHUP. A reload applies
-// the log settings at once; the rest waits for the sources to support reloading, and this is
-// what the log line about it names.
+// What differs between the running configuration and a newly loaded one, as a reload applies
+// it (docs/configuration.md, "Changing the config"): triggers added, removed and changed (a
+// trigger whose source or dead-letter connection changed counts as changed), functions added,
+// removed and changed, and the server settings that only a restart applies.
 #include <string>
 #include <vector>
 
@@ -12,18 +13,19 @@ namespace triggerd {
 struct ConfigChanges {
   std::vector<std::string> triggers_added;    // in the order of the new file
   std::vector<std::string> triggers_removed;  // in the order of the running config
-  std::vector<std::string> triggers_changed;  // same name, any field different
-  bool server = false;                        // any of server.*
-  bool connections = false;  // added, removed or changed (secrets compared, never shown)
-  bool functions = false;
+  std::vector<std::string> triggers_changed;  // same name: any field, or a connection it uses
+  std::vector<std::string> functions_added;
+  std::vector<std::string> functions_removed;
+  std::vector<std::string> functions_changed;
+  // server.* keys whose change needs a restart, e.g. "server.listen": the running process
+  // keeps what it started with.
+  std::vector<std::string> server_needs_restart;
   bool log = false;
 
-  bool triggers() const {
-    return !triggers_added.empty() || !triggers_removed.empty() || !triggers_changed.empty();
-  }
-  // One line for the log, e.g. "triggers added: a; triggers changed: b; functions"; names
-  // only, never values (they may hold secrets).
-  std::string describe_unapplied() const;
+  bool empty() const;
+  // One line per change for the log, names only, never values (they may hold secrets), e.g.
+  // "trigger orders changed: draining the old version, then starting the new one".
+  std::vector<std::string> describe() const;
 };
 
 ConfigChanges diff_config(const config::Config& running, const config::Config& loaded);

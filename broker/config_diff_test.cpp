@@ -31,9 +31,8 @@ config::Config base() {
 
 TEST(DiffConfig, SameConfigHasNoChanges) {
   const ConfigChanges changes = diff_config(base(), base());
-  EXPECT_FALSE(changes.triggers());
-  EXPECT_FALSE(changes.server || changes.connections || changes.functions || changes.log);
-  EXPECT_EQ(changes.describe_unapplied(), "");
+  EXPECT_TRUE(changes.empty());
+  EXPECT_THAT(changes.describe(), IsEmpty());
 }
 
 TEST(DiffConfig, NamesAddedRemovedAndChangedTriggers) {
@@ -46,8 +45,11 @@ TEST(DiffConfig, NamesAddedRemovedAndChangedTriggers) {
   EXPECT_THAT(changes.triggers_added, ElementsAre("list"));
   EXPECT_THAT(changes.triggers_removed, ElementsAre("hook"));
   EXPECT_THAT(changes.triggers_changed, ElementsAre("tick"));
-  EXPECT_EQ(changes.describe_unapplied(),
-            "triggers added: list; triggers removed: hook; triggers changed: tick");
+  EXPECT_THAT(changes.describe(),
+              ElementsAre("trigger list added: starting",
+                          "trigger tick changed: draining the running version, then starting "
+                          "the new one",
+                          "trigger hook removed: draining it, then closing its source"));
 }
 
 TEST(DiffConfig, SeesChangesDeepInsideATrigger) {
@@ -69,21 +71,47 @@ TEST(DiffConfig, SeesChangesDeepInsideATrigger) {
   EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("tick"));
 }
 
-TEST(DiffConfig, ReportsOtherSectionsByNameOnlyNeverByValue) {
-  config::Config loaded = base();
+TEST(DiffConfig, ATriggerWhoseConnectionChangedIsChangedAndOthersAreNot) {
+  config::Config running = base();
+  running.triggers.push_back(trigger("list", config::RedisListSource{"redis", "jobs"}));
+  std::get<config::CronSource>(running.triggers[1].source).lock = "redis";
+  config::Config loaded = running;
   std::get<config::RedisConnection>(loaded.connections[0].spec).password =
       config::Secret("hunter2");
+  EXPECT_THAT(diff_config(running, loaded).triggers_changed, ElementsAre("tick", "list"))
+      << "the cron lock and the list source use the connection; the webhook does not";
+
+  loaded = running;
+  running.triggers[0].delivery.dead_letter = config::RedisListDeadLetter{"redis", "dead"};
+  loaded.triggers[0].delivery.dead_letter = config::RedisListDeadLetter{"redis", "dead"};
+  std::get<config::RedisConnection>(loaded.connections[0].spec).password =
+      config::Secret("hunter2");
+  EXPECT_THAT(diff_config(running, loaded).triggers_changed, ElementsAre("hook", "tick", "list"));
+}
+
+TEST(DiffConfig, NamesFunctionsAndServerKeysNeverValues) {
+  config::Config loaded = base();
   loaded.server.admin_listen.port = 9999;
+  loaded.server.shutdown_timeout = std::chrono::seconds(3);  // applies: read at the stop
   loaded.functions[0].timeout = std::chrono::seconds(3);
+  config::Function other;
+  other.name = "other";
+  loaded.functions.push_back(other);
   loaded.log.level = config::LogLevel::debug;
 
   const ConfigChanges changes = diff_config(base(), loaded);
-  EXPECT_THAT(changes.triggers_changed, IsEmpty());
-  EXPECT_TRUE(changes.server);
-  EXPECT_TRUE(changes.connections);
-  EXPECT_TRUE(changes.functions);
+  EXPECT_THAT(changes.triggers_changed, IsEmpty()) << "a function's settings restart nothing";
+  EXPECT_THAT(changes.functions_changed, ElementsAre("fn"));
+  EXPECT_THAT(changes.functions_added, ElementsAre("other"));
+  EXPECT_THAT(changes.server_needs_restart, ElementsAre("server.admin_listen"));
   EXPECT_TRUE(changes.log);
-  EXPECT_EQ(changes.describe_unapplied(), "server; connections; functions");
+  EXPECT_THAT(changes.describe(),
+              ElementsAre("function other added",
+                          "function fn changed: attempts from now on use the new settings, "
+                          "those under way finish on the old ones",
+                          "server.admin_listen changed: applies at the next restart; the "
+                          "running value stays",
+                          "log settings applied"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 namespace triggerd {
 
+MonitoredTrigger monitored_trigger(const config::Trigger& trigger);
 // One MonitoredTrigger per trigger of `config`, in config order.
 std::vector<MonitoredTrigger> monitored_triggers(const config::Config& config);
 

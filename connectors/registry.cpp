@@ -56,6 +56,8 @@ class RegisteredCheck final : public config::ConnectorCheck {
   }
 };
 
+}  // namespace
+
 std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
                                                       const config::DeadLetter& dead_letter,
                                                       const config::Config& config) {
@@ -83,8 +85,6 @@ std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_execut
       },
       dead_letter);
 }
-
-}  // namespace
 
 std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
                                     const config::Config& config, const config::Trigger& trigger,

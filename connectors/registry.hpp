@@ -20,6 +20,12 @@ std::unique_ptr<Source> make_source(boost::asio::any_io_executor executor,
                                     const config::Config& config, const config::Trigger& trigger,
                                     TriggerTelemetry& telemetry);
 
+// The sink of one dead letter of a trigger of `config`; it refers to `config`'s connection, so
+// `config` must outlive it.
+std::unique_ptr<DeadLetterSink> make_dead_letter_sink(boost::asio::any_io_executor executor,
+                                                      const config::DeadLetter& dead_letter,
+                                                      const config::Config& config);
+
 // The dead-letter sink of every trigger of `config` that has a dead letter, for the
 // dispatcher. The loader has checked that each names a connection of the right type.
 DeadLetterSinks make_dead_letter_sinks(boost::asio::any_io_executor executor,
