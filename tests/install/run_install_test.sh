@@ -86,9 +86,10 @@ tree_is_as_expected() {
     echo etc/triggerd/triggerd.yaml
     echo usr/bin/triggerd
     echo usr/share/doc/triggerd/README.md
-    [ -f "$root/LICENSE" ] && echo usr/share/doc/triggerd/LICENSE
+    echo usr/share/doc/triggerd/LICENSE
     (cd "$root" && ls docs/*.md) | sed 's|^|usr/share/doc/triggerd/|'
     echo usr/share/triggerd/alerts/triggerd.rules.yml
+    echo usr/share/triggerd/dashboards/triggerd.json
     echo usr/share/triggerd/examples/triggerd.yaml
   } | LC_ALL=C sort >"$expected"
   (cd "$rootfs" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort) >"$actual"
@@ -108,6 +109,7 @@ tree_is_as_expected() {
 examples/triggerd.yaml etc/triggerd/triggerd.yaml
 examples/triggerd.yaml usr/share/triggerd/examples/triggerd.yaml
 alerts/triggerd.rules.yml usr/share/triggerd/alerts/triggerd.rules.yml
+dashboards/triggerd.json usr/share/triggerd/dashboards/triggerd.json
 PAIRS
   # Stripped, as the image's binary is: its debug info would be most of its size.
   if readelf -S "$triggerd" | grep -q '\.debug_info'; then
@@ -354,7 +356,7 @@ run_serves_and_drains_on_sigterm() {
   [ $status = 0 ] || { cat "$work/triggerd.log"; return 1; }
 }
 
-case_ "the tree holds the binary, the default config, the example, the alert rules and the docs, and nothing else" \
+case_ "the tree holds the binary, the default config, the example, the alert rules, the dashboard and the docs, and nothing else" \
   tree_is_as_expected
 case_ "every library the binary loads comes from runtime-packages.txt or the base image" \
   libraries_come_from_listed_packages
