@@ -38,5 +38,8 @@ triggerd_require(Protobuf_FOUND "protobuf (protoc and libprotobuf)"
 find_package(gRPC CONFIG QUIET)
 triggerd_require(gRPC_FOUND "gRPC C++ (and grpc_cpp_plugin)" "libgrpc++-dev protobuf-compiler-grpc")
 
-find_package(GTest QUIET)
-triggerd_require(GTest_FOUND "GoogleTest" "googletest libgtest-dev libgmock-dev")
+if(BUILD_TESTING)
+  find_package(GTest QUIET)
+  triggerd_require(GTest_FOUND "GoogleTest (or configure with -DBUILD_TESTING=OFF)"
+                   "googletest libgtest-dev libgmock-dev")
+endif()
