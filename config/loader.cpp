@@ -120,6 +120,8 @@ class Schema {
     set(map.get("max_body_size"), server.max_body_size, [&](const Value& v) { return r_.size(v); });
     set(map.get("shutdown_timeout"), server.shutdown_timeout,
         [&](const Value& v) { return r_.duration(v); });
+    set(map.get("watch_config"), server.watch_config,
+        [&](const Value& v) { return r_.boolean(v); });
     auto scaler_value = map.get("scaler_listen");
     if (scaler_value) {
       if (auto address = listen(*scaler_value)) server.scaler_listen = *address;
