@@ -194,7 +194,8 @@ struct Trigger {
 };
 
 struct Config {
-  std::string file;  // the path it was loaded from
+  std::string file;      // the path it was loaded from
+  std::string checksum;  // config::checksum_of the bytes it was read from (config/checksum.hpp)
   ServerConfig server;
   LogConfig log;
   std::vector<Connection> connections;  // in file order

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "config/checksum.hpp"
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
 #include "core/text.hpp"
@@ -679,6 +680,7 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
     config = schema.read(root);
   }  // the MapReaders have reported unknown keys by now
   config.file = file_name;
+  config.checksum = checksum_of(text);
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {
                      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
