@@ -12,9 +12,11 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "broker/config_status.hpp"
 #include "broker/health.hpp"
 #include "core/desired_replicas.hpp"
 #include "core/http_parse_error.hpp"
@@ -22,6 +24,7 @@
 #include "core/metrics.hpp"
 #include "core/net_names.hpp"
 #include "core/tcp_server.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 namespace {
@@ -40,6 +43,7 @@ constexpr std::uint64_t kMaxRequestBody = 64 * 1024;
 // Bounds memory whatever a misbehaving client does; a scraper and a few humans need far less.
 constexpr std::size_t kMaxConnections = 256;
 constexpr std::string_view kTriggersPath = "/v1/triggers";
+constexpr std::string_view kConfigPath = "/v1/config";
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 constexpr const char* kJsonContentType = "application/json";
@@ -85,13 +89,37 @@ json::object trigger_json(const TriggerTelemetry& trigger) {
   };
 }
 
+json::value time_json(std::optional<ConfigStatus::Time> time) {
+  if (!time) return nullptr;
+  return json::string(format_rfc3339(*time));
+}
+
+// Which file, which version of it and how the last reload went; never a value of the config.
+json::object config_json(const ConfigStatus& status) {
+  const ConfigStatus::LastReload& reload = status.last_reload;
+  return json::object{
+      {"file", status.file},
+      {"checksum", status.checksum},
+      {"loaded_at", time_json(status.loaded_at)},
+      {"last_reload",
+       json::object{
+           {"at", time_json(reload.at)},
+           {"result", reload_result_name(reload.result)},
+           {"error", reload.error ? json::value(json::string(*reload.error)) : nullptr},
+       }},
+      {"watch", status.watch},
+  };
+}
+
 }  // namespace
 
 class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(asio::io_context& io, Metrics& metrics, const Health& health)
+  Impl(asio::io_context& io, Metrics& metrics, const Health& health,
+       const ConfigStatus* config_status)
       : metrics_(metrics),
         health_(health),
+        config_status_(config_status),
         log_(logging::get("admin")),
         // A connection or the accept loop that ends with an exception (none should) is a bug
         // to count in triggerd_internal_errors_total, as well as to log.
@@ -190,19 +218,27 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
                         config::is_valid_name(name) ? "no trigger named " + std::string(name)
                                                     : std::string("no such trigger"));
     }
+    if (path == kConfigPath && config_status_ != nullptr) {
+      return json_response(request, http::status::ok, config_json(*config_status_));
+    }
     return json_error(request, http::status::not_found,
-                      "not found; the admin API serves /metrics, /livez, /readyz and "
-                      "/v1/triggers[/NAME]");
+                      "not found; the admin API serves /metrics, /livez, /readyz, "
+                      "/v1/triggers[/NAME] and /v1/config");
   }
 
   Metrics& metrics_;
   const Health& health_;
+  const ConfigStatus* config_status_;  // null until the app passes one: /v1/config is a 404
   std::shared_ptr<spdlog::logger> log_;
   TcpServer listener_;
 };
 
+AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health,
+                         const ConfigStatus& config_status)
+    : impl_(std::make_shared<Impl>(io, metrics, health, &config_status)) {}
+
 AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health)
-    : impl_(std::make_shared<Impl>(io, metrics, health)) {}
+    : impl_(std::make_shared<Impl>(io, metrics, health, nullptr)) {}
 
 AdminServer::~AdminServer() { impl_->stop(); }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The admin HTTP server on server.admin_listen (SPEC section 5): /metrics, /livez, /readyz,
-// /v1/triggers and /v1/triggers/NAME. HTTP/1.1 with keep-alive, GET only.
+// The admin HTTP server on server.admin_listen (docs/admin-api.md): /metrics, /livez, /readyz,
+// /v1/triggers, /v1/triggers/NAME and /v1/config. HTTP/1.1 with keep-alive, GET only.
 //
 // Beast stays inside admin_server.cpp (a Beast translation unit takes long to compile), so
 // this header only forward-declares what it needs.
@@ -17,10 +17,16 @@ namespace triggerd {
 
 class Health;
 class Metrics;
+struct ConfigStatus;
 
 class AdminServer {
  public:
-  // `metrics` and `health` must outlive the server. Nothing runs before start().
+  // `metrics`, `health` and `config_status` must outlive the server; /v1/config shows what
+  // `config_status` holds at the moment of each request. Nothing runs before start().
+  AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health,
+              const ConfigStatus& config_status);
+  // Without a ConfigStatus, /v1/config answers 404 like an unknown path. Only for as long as
+  // the app does not pass one; then this constructor goes.
   AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;

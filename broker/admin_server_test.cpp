@@ -16,8 +16,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "broker/config_status.hpp"
 #include "broker/health.hpp"
+#include "config/checksum.hpp"
+#include "config/loader.hpp"
 #include "core/metrics.hpp"
+#include "core/time_format.hpp"
 #include "tests/support/http_client.hpp"
 
 namespace triggerd {
@@ -43,7 +47,7 @@ class AdminServerTest : public ::testing::Test {
   AdminServerTest()
       : metrics_(triggers_named({"jobs", "mail"}), "9.9.9"),
         health_(metrics_),
-        server_(io_, metrics_, health_) {}
+        server_(io_, metrics_, health_, config_status_) {}
 
   void SetUp() override {
     server_.start({"127.0.0.1", 0});
@@ -71,6 +75,7 @@ class AdminServerTest : public ::testing::Test {
       io_.get_executor()};
   Metrics metrics_;
   Health health_;
+  ConfigStatus config_status_;
   AdminServer server_;
   std::thread thread_;
 };
@@ -163,6 +168,81 @@ TEST_F(AdminServerTest, QueueWideBacklogDrivesScalingAndIsNeverBelowOwnBacklog) 
   EXPECT_EQ(body.at("backlog_total").as_int64(), 44);
 }
 
+ConfigStatus::Time at(const char* rfc3339) { return *parse_rfc3339(rfc3339); }
+
+TEST_F(AdminServerTest, ConfigShowsTheRunningFileAndHowTheLastReloadWent) {
+  // A file with a secret in it: its checksum is shown, never a value.
+  const std::string text = R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/
+    headers: {Authorization: Bearer fn-s3cret}
+triggers:
+  hook:
+    function: fn
+    source: {type: http, path: /hook, auth: {bearer: {token: hook-s3cret}}}
+)";
+  const config::LoadResult started = config::load_string(text, "/etc/triggerd/triggerd.yaml");
+  ASSERT_TRUE(started.ok());
+  on_loop([&] {
+    config_status_.started(*started.config, at("2026-12-07T10:00:00Z"));
+    config_status_.watch = true;
+  });
+  auto response = http_get(server_.port(), "/v1/config");
+  ASSERT_EQ(response.status, 200) << response.error;
+  EXPECT_EQ(response.header("content-type"), "application/json");
+  auto body = boost::json::parse(response.body).as_object();
+  std::vector<std::string> fields;
+  for (const auto& field : body) fields.emplace_back(field.key());
+  EXPECT_THAT(fields,
+              ::testing::ElementsAre("file", "checksum", "loaded_at", "last_reload", "watch"));
+  EXPECT_EQ(body.at("file").as_string(), "/etc/triggerd/triggerd.yaml");
+  EXPECT_EQ(body.at("checksum").as_string(), config::checksum_of(text));
+  EXPECT_EQ(body.at("loaded_at").as_string(), "2026-12-07T10:00:00Z");
+  EXPECT_EQ(body.at("watch").as_bool(), true);
+  auto reload = body.at("last_reload").as_object();
+  EXPECT_TRUE(reload.at("at").is_null()) << "no reload yet";
+  EXPECT_EQ(reload.at("result").as_string(), "none");
+  EXPECT_TRUE(reload.at("error").is_null());
+  for (const char* value : {"s3cret", "127.0.0.1:9000", "/hook"}) {
+    EXPECT_THAT(response.body, ::testing::Not(HasSubstr(value)));
+  }
+
+  // A refused reload: the running config stays, and the first error says why.
+  const config::LoadResult refused = config::load_string(
+      text + "    delivery: {retries: -1, max_inflight: 0}\n", "/etc/triggerd/triggerd.yaml");
+  ASSERT_FALSE(refused.ok());
+  on_loop([&] { config_status_.reload_failed(refused, at("2026-12-07T10:05:00.250Z")); });
+  body = boost::json::parse(http_get(server_.port(), "/v1/config").body).as_object();
+  EXPECT_EQ(body.at("checksum").as_string(), config::checksum_of(text));
+  EXPECT_EQ(body.at("loaded_at").as_string(), "2026-12-07T10:00:00Z");
+  reload = body.at("last_reload").as_object();
+  EXPECT_EQ(reload.at("at").as_string(), "2026-12-07T10:05:00.250Z");
+  EXPECT_EQ(reload.at("result").as_string(), "failure");
+  EXPECT_EQ(reload.at("error").as_string(),
+            "/etc/triggerd/triggerd.yaml:9:25: error: triggers.hook.delivery.retries: must be an "
+            "integer >= 0");
+
+  // A reload that took: the new file's checksum, from the moment it was loaded.
+  const std::string edited = text + "log: {level: debug}\n";
+  const config::LoadResult reloaded = config::load_string(edited, "/etc/triggerd/triggerd.yaml");
+  ASSERT_TRUE(reloaded.ok());
+  on_loop([&] { config_status_.reload_succeeded(*reloaded.config, at("2026-12-07T10:07:00Z")); });
+  body = boost::json::parse(http_get(server_.port(), "/v1/config").body).as_object();
+  EXPECT_EQ(body.at("checksum").as_string(), config::checksum_of(edited));
+  EXPECT_NE(body.at("checksum").as_string(), config::checksum_of(text));
+  EXPECT_EQ(body.at("loaded_at").as_string(), "2026-12-07T10:07:00Z");
+  reload = body.at("last_reload").as_object();
+  EXPECT_EQ(reload.at("at").as_string(), "2026-12-07T10:07:00Z");
+  EXPECT_EQ(reload.at("result").as_string(), "success");
+  EXPECT_TRUE(reload.at("error").is_null()) << "the earlier failure's error is gone";
+}
+
+TEST_F(AdminServerTest, UnknownPathNamesEveryRouteConfigIncluded) {
+  const auto response = http_get(server_.port(), "/v1/configs");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_THAT(response.body, HasSubstr("/v1/triggers[/NAME] and /v1/config"));
+}
+
 TEST_F(AdminServerTest, StopClosesOpenConnections) {
   testing::HttpConnection connection(server_.port());
   EXPECT_EQ(connection.request("GET", "/livez").status, 200);
@@ -175,9 +255,10 @@ TEST(AdminServer, PortInUseIsAStartUpErrorNamingTheAddress) {
   boost::asio::io_context io;
   Metrics metrics(triggers_named({"jobs"}), "9.9.9");
   Health health(metrics);
-  AdminServer first(io, metrics, health);
+  ConfigStatus config_status;
+  AdminServer first(io, metrics, health, config_status);
   first.start({"127.0.0.1", 0});
-  AdminServer second(io, metrics, health);
+  AdminServer second(io, metrics, health, config_status);
   const std::string address = "127.0.0.1:" + std::to_string(first.port());
   try {
     second.start({"127.0.0.1", first.port()});

@@ -43,6 +43,8 @@ struct ServerConfig {
   Duration shutdown_timeout = 25s;
   // The KEDA external scaler's gRPC address (docs/autoscaling.md); absent: no scaler.
   std::optional<HostPort> scaler_listen;
+  // Reload when the config file changes on disk (docs/configuration.md), as well as on SIGHUP.
+  bool watch_config = true;
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -192,7 +194,8 @@ struct Trigger {
 };
 
 struct Config {
-  std::string file;  // the path it was loaded from
+  std::string file;      // the path it was loaded from
+  std::string checksum;  // config::checksum_of the bytes it was read from (config/checksum.hpp)
   ServerConfig server;
   LogConfig log;
   std::vector<Connection> connections;  // in file order

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "config/checksum.hpp"
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
 #include "core/text.hpp"
@@ -120,6 +121,8 @@ class Schema {
     set(map.get("max_body_size"), server.max_body_size, [&](const Value& v) { return r_.size(v); });
     set(map.get("shutdown_timeout"), server.shutdown_timeout,
         [&](const Value& v) { return r_.duration(v); });
+    set(map.get("watch_config"), server.watch_config,
+        [&](const Value& v) { return r_.boolean(v); });
     auto scaler_value = map.get("scaler_listen");
     if (scaler_value) {
       if (auto address = listen(*scaler_value)) server.scaler_listen = *address;
@@ -677,6 +680,7 @@ LoadResult load(const std::string& text, const std::string& file_name, const std
     config = schema.read(root);
   }  // the MapReaders have reported unknown keys by now
   config.file = file_name;
+  config.checksum = checksum_of(text);
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {
                      return std::tie(a.line, a.column) < std::tie(b.line, b.column);

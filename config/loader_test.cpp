@@ -88,6 +88,12 @@ triggers: {}
 )",
      "2:18: error: server.max_body_size: must be a size with a unit, e.g. 512KiB, 1MiB, got \"1 "
      "megabyte\""},
+    {"WatchConfigNotABoolean", R"(server:
+  watch_config: yes
+functions: {}
+triggers: {}
+)",
+     "2:17: error: server.watch_config: must be true or false, got \"yes\""},
     {"BadTriggerName", R"(functions:
   fn: {url: "http://127.0.0.1:9000/"}
 triggers:
@@ -542,6 +548,7 @@ TEST(ConfigLoader, LoadsTheFullExampleIntoTypedStructs) {
   scaler_listen: 0.0.0.0:9091
   max_body_size: 512KiB
   shutdown_timeout: 1m30s
+  watch_config: false
 log: {level: debug, format: json}
 connections:
   main-kafka:
@@ -630,6 +637,7 @@ triggers:
   EXPECT_EQ(c.server.scaler_listen, (HostPort{"0.0.0.0", 9091}));
   EXPECT_EQ(c.server.max_body_size, 512u * 1024);
   EXPECT_EQ(c.server.shutdown_timeout, Duration(90'000));
+  EXPECT_FALSE(c.server.watch_config);
   EXPECT_EQ(c.log.level, LogLevel::debug);
   EXPECT_EQ(c.log.format, LogFormat::json);
 
@@ -740,6 +748,7 @@ triggers:
   EXPECT_EQ(t.scaling.concurrency_per_replica, 10);
   EXPECT_EQ(t.scaling.activation_timeout, Duration(120'000));
   EXPECT_EQ(c.server.scaler_listen, std::nullopt);
+  EXPECT_TRUE(c.server.watch_config);
 }
 
 TEST(ConfigLoader, EnvironmentDefaultsAndLiteralDollarBraces) {

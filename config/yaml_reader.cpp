@@ -163,6 +163,14 @@ std::optional<std::uint64_t> Reader::size(const Value& value) {
   });
 }
 
+std::optional<bool> Reader::boolean(const Value& value) {
+  return parsed_scalar(value, "true or false", [](std::string_view text) -> std::optional<bool> {
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+    return std::nullopt;
+  });
+}
+
 std::optional<std::size_t> Reader::choice(const Value& value,
                                           std::initializer_list<std::string_view> choices) {
   std::string expected = "one of: ";

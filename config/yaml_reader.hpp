@@ -58,6 +58,9 @@ class Reader {
   std::optional<std::int64_t> integer(const Value& value, std::int64_t min, std::int64_t max);
   std::optional<Duration> duration(const Value& value, Duration min = Duration::zero());
   std::optional<std::uint64_t> size(const Value& value);
+  // true or false, spelt as YAML 1.2 does (also True/TRUE, False/FALSE); yes/no and on/off
+  // are refused rather than guessed.
+  std::optional<bool> boolean(const Value& value);
   // One of `choices`; returns its index.
   std::optional<std::size_t> choice(const Value& value, std::initializer_list<std::string_view> choices);
   std::optional<std::string> name(const Value& value);  // [a-z0-9][a-z0-9-]*, <= 63
