@@ -116,7 +116,7 @@ json::object config_json(const ConfigStatus& status) {
 class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, Metrics& metrics, const Health& health,
-       const ConfigStatus* config_status)
+       const ConfigStatus& config_status)
       : metrics_(metrics),
         health_(health),
         config_status_(config_status),
@@ -218,8 +218,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
                         config::is_valid_name(name) ? "no trigger named " + std::string(name)
                                                     : std::string("no such trigger"));
     }
-    if (path == kConfigPath && config_status_ != nullptr) {
-      return json_response(request, http::status::ok, config_json(*config_status_));
+    if (path == kConfigPath) {
+      return json_response(request, http::status::ok, config_json(config_status_));
     }
     return json_error(request, http::status::not_found,
                       "not found; the admin API serves /metrics, /livez, /readyz, "
@@ -228,17 +228,14 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
 
   Metrics& metrics_;
   const Health& health_;
-  const ConfigStatus* config_status_;  // null until the app passes one: /v1/config is a 404
+  const ConfigStatus& config_status_;
   std::shared_ptr<spdlog::logger> log_;
   TcpServer listener_;
 };
 
 AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health,
                          const ConfigStatus& config_status)
-    : impl_(std::make_shared<Impl>(io, metrics, health, &config_status)) {}
-
-AdminServer::AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health)
-    : impl_(std::make_shared<Impl>(io, metrics, health, nullptr)) {}
+    : impl_(std::make_shared<Impl>(io, metrics, health, config_status)) {}
 
 AdminServer::~AdminServer() { impl_->stop(); }
 

@@ -25,9 +25,6 @@ class AdminServer {
   // `config_status` holds at the moment of each request. Nothing runs before start().
   AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health,
               const ConfigStatus& config_status);
-  // Without a ConfigStatus, /v1/config answers 404 like an unknown path. Only for as long as
-  // the app does not pass one; then this constructor goes.
-  AdminServer(boost::asio::io_context& io, Metrics& metrics, const Health& health);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

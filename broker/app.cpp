@@ -1,5 +1,7 @@
 #include "broker/app.hpp"
 
+#include <prometheus/gauge.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -15,6 +17,8 @@
 
 #include "broker/admin_server.hpp"
 #include "broker/config_diff.hpp"
+#include "broker/config_status.hpp"
+#include "broker/config_watcher.hpp"
 #include "broker/demand_sampler.hpp"
 #include "broker/health.hpp"
 #include "broker/keda_scaler.hpp"
@@ -61,11 +65,12 @@ class App::Impl {
       : config_(std::make_shared<const config::Config>(std::move(config))),
         metrics_(monitored_triggers(*config_), TRIGGERD_VERSION),
         health_(metrics_),
-        admin_(io_, metrics_, health_),
+        admin_(io_, metrics_, health_, config_status_),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         log_(logging::get("triggerd")),
         dispatcher_(io_.get_executor(), *config_,
                     make_dead_letter_sinks(io_.get_executor(), *config_)) {
+    config_status_.started(*config_, std::chrono::system_clock::now());
     if (config_->server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
     for (const auto& telemetry : *metrics_.triggers()) listen_to(*telemetry);
     for (const config::Trigger& trigger : config_->triggers) {
@@ -84,6 +89,7 @@ class App::Impl {
     update_routes();
     app_tasks_.spawn("queue depth refresh", refresh_queue_depths());
     app_tasks_.spawn("demand sampling", demand_sampler_.run());
+    if (config_->server.watch_config) watch_config_file();
     health_.set_started();
     app_tasks_.spawn("signal handling", handle_signals());
     log_->info("triggerd {} started: {} trigger(s), admin API on {}", TRIGGERD_VERSION,
@@ -98,7 +104,7 @@ class App::Impl {
     asio::post(io_, [this] { begin_stop(); });
   }
   void request_reload() {
-    asio::post(io_, [this] { reload(); });
+    asio::post(io_, [this] { reload("SIGHUP"); });
   }
   std::uint16_t admin_port() const { return admin_.port(); }
 
@@ -222,7 +228,7 @@ class App::Impl {
       auto [error, signal] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (error) co_return;  // cancelled: the process is stopping
       if (signal == SIGHUP) {
-        reload();
+        reload("SIGHUP");
       } else if (!health_.draining()) {
         log_->info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
         begin_stop();
@@ -244,6 +250,9 @@ class App::Impl {
   void begin_stop() {
     if (health_.draining()) return;
     health_.begin_drain();  // /readyz answers 503 from this moment
+    // No reload during a drain; and the watcher's pending read would keep io_.run() going.
+    if (config_watcher_) config_watcher_->stop();
+    set_watching(false);
     const auto deadline = std::chrono::steady_clock::now() + config_->server.shutdown_timeout;
     // The backstop of the one deadline: whatever hangs (a client library stuck in a call, a
     // blocked loop), the process is gone shortly after it.
@@ -365,9 +374,24 @@ class App::Impl {
   // SIGHUP (docs/configuration.md, "Changing the config"): an invalid file is refused and the
   // running config stays; a valid one is applied as a diff. Triggers and functions the diff
   // does not touch are not disturbed at all.
-  void reload() {
+  // server.watch_config: a change of the file's bytes (an edit, a rename over it, a ConfigMap
+  // update) reloads it as SIGHUP does. A watch that cannot be set up is a warning (logged by
+  // the watcher) and triggerd_config_watched 0; SIGHUP still works.
+  void watch_config_file() {
+    config_watcher_ = std::make_unique<ConfigWatcher>(
+        io_, config_->file, [this] { reload("config file changed"); },
+        [this](std::string_view) { set_watching(false); });
+    set_watching(config_watcher_->start(config_->checksum));
+  }
+
+  void set_watching(bool watching) {
+    config_status_.watch = watching;
+    metrics_.config_watched().Set(watching ? 1 : 0);
+  }
+
+  void reload(std::string_view cause) {
     if (health_.draining()) return;  // a reload during a drain would only race the stop
-    log_->info("reloading {}", config_->file);
+    log_->info("{}: reloading {}", cause, config_->file);
     config::LoadResult loaded = config::load_file(config_->file, &connector_check());
     auto config_log = logging::get("config");
     for (const config::Diagnostic& diagnostic : loaded.diagnostics) {
@@ -379,11 +403,13 @@ class App::Impl {
     }
     if (!loaded.ok()) {
       metrics_.count_reload(false);
+      config_status_.reload_failed(loaded, std::chrono::system_clock::now());
       log_->error("config reload refused: {} has errors; the running config stays",
                   config_->file);
       return;
     }
     metrics_.count_reload(true);
+    config_status_.reload_succeeded(*loaded.config, std::chrono::system_clock::now());
     auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
     const ConfigChanges changes = diff_config(*config_, *next);
     apply(next, changes);
@@ -504,6 +530,7 @@ class App::Impl {
   asio::io_context io_{1};
   Metrics metrics_;
   Health health_;
+  ConfigStatus config_status_;  // before admin_, which shows it on /v1/config
   AdminServer admin_;
   // Set in the constructor when server.scaler_listen is, and never changed: trigger listeners
   // read it from any thread. Destroyed after the sources and runtimes that report activity.
@@ -516,6 +543,7 @@ class App::Impl {
   std::vector<Version> retiring_;
   DemandSampler demand_sampler_{io_.get_executor(), metrics_};
   std::unique_ptr<WebhookServer> webhook_;
+  std::unique_ptr<ConfigWatcher> config_watcher_;  // set in run() when server.watch_config
   asio::steady_timer depth_timer_{io_};
   asio::steady_timer drain_wake_{io_};
   // Background work of the app: a failure is logged and counted in

@@ -115,6 +115,9 @@ ConfigChanges diff_config(const config::Config& running, const config::Config& l
   if (a.max_body_size != b.max_body_size) {
     changes.server_needs_restart.push_back("server.max_body_size");
   }
+  if (a.watch_config != b.watch_config) {
+    changes.server_needs_restart.push_back("server.watch_config");
+  }
   changes.log = running.log != loaded.log;
   return changes;
 }

@@ -47,6 +47,9 @@ constexpr FamilyDoc kConfigReloads{"triggerd_config_reloads_total",
 constexpr FamilyDoc kScalerStreams{
     "triggerd_scaler_streams",
     "StreamIsActive streams open on the KEDA external scaler (server.scaler_listen)."};
+constexpr FamilyDoc kConfigWatched{
+    "triggerd_config_watched",
+    "1 while the config file is watched for changes (server.watch_config), else 0."};
 constexpr FamilyDoc kInternalErrors{"triggerd_internal_errors_total",
                                     "Background work that failed, by component."};
 constexpr FamilyDoc kWebhookRejected{"triggerd_webhook_rejected_total",
@@ -499,6 +502,7 @@ Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view
   reloads_failure_ = &reloads.Add({{"result", "failure"}});
   // Declared (at 0) with or without server.scaler_listen, like every process-wide series.
   scaler_streams_ = &declare(prometheus::BuildGauge(), *registry_, kScalerStreams).Add({});
+  config_watched_ = &declare(prometheus::BuildGauge(), *registry_, kConfigWatched).Add({});
 
   internal_errors_ = std::make_unique<InternalErrors>(*registry_);
   webhook_rejected_ = &declare(prometheus::BuildCounter(), *registry_, kWebhookRejected);

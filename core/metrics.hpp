@@ -273,6 +273,8 @@ class Metrics {
 
   // triggerd_scaler_streams: StreamIsActive streams of the KEDA scaler open now. Thread-safe.
   prometheus::Gauge& scaler_streams() { return *scaler_streams_; }
+  // triggerd_config_watched: 1 while the config file is watched for changes.
+  prometheus::Gauge& config_watched() { return *config_watched_; }
 
   // triggerd_webhook_rejected_total{trigger,status}: a webhook request refused. `trigger` is
   // empty for a path no trigger owns (404). Declared at zero for every http trigger and the
@@ -293,6 +295,7 @@ class Metrics {
   prometheus::Counter* reloads_success_ = nullptr;
   prometheus::Counter* reloads_failure_ = nullptr;
   prometheus::Gauge* scaler_streams_ = nullptr;
+  prometheus::Gauge* config_watched_ = nullptr;
   std::unique_ptr<InternalErrors> internal_errors_;
   prometheus::Family<prometheus::Counter>* webhook_rejected_ = nullptr;
   struct Families;
