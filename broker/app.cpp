@@ -138,6 +138,7 @@ class App::Impl {
   // Events start coming in: the source runs (an http trigger's route is set by update_routes).
   void start_version(RunningTrigger& version) {
     version.started = true;
+    version.source_generation = version.generation;
     if (version.http()) {
       version.telemetry->state.set_source_up(true);
       return;
@@ -433,7 +434,8 @@ class App::Impl {
     for (const config::Trigger& trigger : next->triggers) {
       const Version running = find_version(trigger.name);
       if (running && !listed(changes.triggers_changed, trigger.name)) {
-        kept.push_back(running);  // untouched: it keeps its version and its generation
+        if (listed(changes.triggers_rebound, trigger.name)) rebind(*running, next, trigger);
+        kept.push_back(running);  // its source is not touched
         continue;
       }
       Version version = make_version(next, trigger);
@@ -453,6 +455,18 @@ class App::Impl {
     metrics_.order_triggers(order);
     for (const Version& version : starting) start_when_alone(version->name());
     update_routes();
+  }
+
+  // A change the source does not depend on (function, retries, backoff, scaling): the running
+  // version takes it for the events it takes from now on, and its source goes on as it was.
+  void rebind(RunningTrigger& version, const std::shared_ptr<const config::Config>& next,
+              const config::Trigger& trigger) {
+    metrics_.update_trigger(monitored_trigger(trigger));
+    if (version.runtime->inflight() == 0) version.earlier_generations.clear();
+    version.earlier_generations.push_back(std::move(version.generation));
+    version.generation = next;
+    version.config = &trigger;
+    version.runtime->rebind(trigger);
   }
 
   // Takes the version out of service: it stops taking events, its in-flight events get

@@ -32,6 +32,16 @@ std::vector<std::string> connections_of(const config::Trigger& trigger) {
   return names;
 }
 
+// Whether what changed between `before` and `after` leaves the source as it was: the source
+// spec, and what the source reads of the delivery settings (its in-flight bound, the ordering)
+// or holds for them (the dead letter's connection and sink).
+bool source_untouched(const config::Trigger& before, const config::Trigger& after) {
+  return before.source == after.source &&
+         before.delivery.max_inflight == after.delivery.max_inflight &&
+         before.delivery.ordering == after.delivery.ordering &&
+         before.delivery.dead_letter == after.delivery.dead_letter;
+}
+
 bool connection_changed(const config::Config& running, const config::Config& loaded,
                         const std::string& name) {
   const config::Connection* before = running.find_connection(name);
@@ -43,6 +53,7 @@ bool connection_changed(const config::Config& running, const config::Config& loa
 
 bool ConfigChanges::empty() const {
   return triggers_added.empty() && triggers_removed.empty() && triggers_changed.empty() &&
+         triggers_rebound.empty() &&
          functions_added.empty() && functions_removed.empty() && functions_changed.empty() &&
          server_needs_restart.empty() && !log;
 }
@@ -57,6 +68,11 @@ std::vector<std::string> ConfigChanges::describe() const {
   }
   for (const auto& name : functions_removed) lines.push_back("function " + name + " removed");
   for (const auto& name : triggers_added) lines.push_back("trigger " + name + " added: starting");
+  for (const auto& name : triggers_rebound) {
+    lines.push_back("trigger " + name +
+                    " changed: events taken from now on use the new settings; its source "
+                    "is not touched");
+  }
   for (const auto& name : triggers_changed) {
     lines.push_back("trigger " + name +
                     " changed: draining the running version, then starting the new one");
@@ -85,7 +101,11 @@ ConfigChanges diff_config(const config::Config& running, const config::Config& l
         std::any_of(uses.begin(), uses.end(), [&](const std::string& name) {
           return connection_changed(running, loaded, name);
         });
-    if (*before != trigger || connections_changed) changes.triggers_changed.push_back(trigger.name);
+    if (connections_changed || (*before != trigger && !source_untouched(*before, trigger))) {
+      changes.triggers_changed.push_back(trigger.name);
+    } else if (*before != trigger) {
+      changes.triggers_rebound.push_back(trigger.name);
+    }
   }
   for (const config::Trigger& trigger : running.triggers) {
     if (loaded.find_trigger(trigger.name) == nullptr) {

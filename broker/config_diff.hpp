@@ -1,7 +1,8 @@
 #pragma once
 // What differs between the running configuration and a newly loaded one, as a reload applies
 // it (docs/configuration.md, "Changing the config"): triggers added, removed and changed (a
-// trigger whose source or dead-letter connection changed counts as changed), functions added,
+// trigger whose source or dead-letter connection changed counts as changed, one with only
+// delivery policy, function or scaling changes as rebound), functions added,
 // removed and changed, and the server settings that only a restart applies.
 #include <string>
 #include <vector>
@@ -13,7 +14,13 @@ namespace triggerd {
 struct ConfigChanges {
   std::vector<std::string> triggers_added;    // in the order of the new file
   std::vector<std::string> triggers_removed;  // in the order of the running config
-  std::vector<std::string> triggers_changed;  // same name: any field, or a connection it uses
+  // Same name, and a change its running source does not depend on (function, retries, backoff,
+  // dead_letter.retry_for, scaling): applied to the running version, whose source is not
+  // touched.
+  std::vector<std::string> triggers_rebound;
+  // Same name, and anything else changed: its source, max_inflight, ordering, its dead letter,
+  // or a connection it uses. The running version drains before the new one starts.
+  std::vector<std::string> triggers_changed;
   std::vector<std::string> functions_added;
   std::vector<std::string> functions_removed;
   std::vector<std::string> functions_changed;

@@ -63,12 +63,32 @@ TEST(DiffConfig, SeesChangesDeepInsideATrigger) {
   EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("hook"));
 
   loaded = base();
-  loaded.triggers[1].scaling.max_replicas = 7;
+  loaded.triggers[1].delivery.max_inflight = 7;
+  EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("tick"));
+
+  loaded = base();
+  loaded.triggers[1].delivery.ordering = config::Ordering::key;
   EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("tick"));
 
   loaded = base();
   loaded.triggers[1].source = config::KafkaSource{};
   EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("tick"));
+}
+
+TEST(DiffConfig, ChangesItsSourceDoesNotReadAreAppliedWithoutARestart) {
+  config::Config loaded = base();
+  loaded.triggers[0].function = "other";
+  loaded.triggers[0].delivery.retries = 9;
+  loaded.triggers[0].delivery.backoff.delay = std::chrono::seconds(1);
+  loaded.triggers[1].scaling.max_replicas = 7;
+  const ConfigChanges changes = diff_config(base(), loaded);
+  EXPECT_THAT(changes.triggers_rebound, ElementsAre("hook", "tick"));
+  EXPECT_THAT(changes.triggers_changed, IsEmpty());
+  EXPECT_THAT(changes.describe(),
+              ElementsAre("trigger hook changed: events taken from now on use the new settings; "
+                          "its source is not touched",
+                          "trigger tick changed: events taken from now on use the new settings; "
+                          "its source is not touched"));
 }
 
 TEST(DiffConfig, ATriggerWhoseConnectionChangedIsChangedAndOthersAreNot) {

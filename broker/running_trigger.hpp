@@ -4,6 +4,7 @@
 // new version; the old one drains and closes first, and the new one starts once no older
 // version of the same name is left (two versions never read one queue at once).
 #include <memory>
+#include <vector>
 
 #include "config/config.hpp"
 #include "connectors/source.hpp"
@@ -14,9 +15,15 @@
 namespace triggerd {
 
 struct RunningTrigger {
-  // Holds every config struct the runtime, the source and the dead letter refer to.
+  // The config the version runs on now; a reload that changes only what the source does not
+  // depend on rebinds the version to a newer one (App::rebind).
   std::shared_ptr<const config::Config> generation;
   const config::Trigger* config = nullptr;  // in *generation
+  // The config the source (and the dead letter) were made from, which they refer to.
+  std::shared_ptr<const config::Config> source_generation;
+  // Configs the version ran on before a rebind: events started then still refer to them.
+  // Dropped at a later rebind that finds the version with nothing in flight.
+  std::vector<std::shared_ptr<const config::Config>> earlier_generations;
   // The trigger's telemetry: one per name, shared by its versions (counters go on).
   std::shared_ptr<TriggerTelemetry> telemetry;
   std::unique_ptr<TriggerRuntime> runtime;

@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 TriggerRuntime::TriggerRuntime(asio::any_io_executor executor, const config::Trigger& trigger,
                                TriggerTelemetry& telemetry, Dispatcher& dispatcher)
     : executor_(executor),
-      trigger_(trigger),
+      trigger_(&trigger),
       telemetry_(telemetry),
       dispatcher_(dispatcher),
       max_inflight_(static_cast<std::size_t>(trigger.delivery.max_inflight)),
@@ -36,7 +36,7 @@ bool TriggerRuntime::try_submit(Event& event) {
   item.taken = std::chrono::steady_clock::now();
   telemetry_.metrics.received.Increment();
   telemetry_.state.add_inflight(1);
-  item.start(dispatcher_, item.event, trigger_, telemetry_);
+  item.start(dispatcher_, item.event, *trigger_, telemetry_);
   return true;
 }
 

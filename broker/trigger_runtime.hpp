@@ -36,7 +36,12 @@ class TriggerRuntime final : public EventSink {
   bool has_room() const override;
   boost::asio::awaitable<void> wait_for_room() override;
 
-  const config::Trigger& trigger() const { return trigger_; }
+  const config::Trigger& trigger() const { return *trigger_; }
+  // A reload changed what the source does not depend on (the function, retries, backoff,
+  // scaling): events taken from now on are delivered with `trigger`; those in flight go on
+  // with the settings they started with. `trigger` must outlive the runtime, and so must the
+  // one it replaces while events started under it are in flight.
+  void rebind(const config::Trigger& trigger) { trigger_ = &trigger; }
   std::size_t inflight() const { return inflight_.size(); }
 
   // Drain, step 1: take no more events (try_submit refuses, wait_for_room returns).
@@ -63,7 +68,7 @@ class TriggerRuntime final : public EventSink {
   void finish(InFlight& item, Outcome outcome);
 
   boost::asio::any_io_executor executor_;
-  const config::Trigger& trigger_;
+  const config::Trigger* trigger_;
   TriggerTelemetry& telemetry_;
   Dispatcher& dispatcher_;
   const std::size_t max_inflight_;

@@ -417,6 +417,46 @@ TEST_F(KafkaSource, ASecondReplicaTakesHalfThePartitionsAndNothingIsLost) {
 
 // ---- Hand-overs: the drain, a second member, a broker that is gone ----------------------
 
+// docs/configuration.md, "Changing the config": a change the source does not depend on is
+// taken by the running consumer. No rebalance (the group's assignment callbacks do not run
+// again), and nothing is delivered twice.
+TEST_F(KafkaSource, AReloadThatChangesOnlyDeliveryKeepsTheConsumerAndItsPartitions) {
+  constexpr int kMessages = 3000;
+  start_cluster("orders", 4, kMessages);
+  // About 800 events a second: the reload comes while most of them are still to come.
+  function_.always(respond_after(200, 5ms));
+  TempFile config(trigger_config("      retries: 5\n      max_inflight: 4\n"));
+  TriggerdProcess triggerd(config.path());
+  ASSERT_TRUE(function_.wait_for_requests(300, 30s)) << triggerd.process().err();
+
+  // The file watcher is on by default: a new file renamed over the old one is the reload.
+  config.write(
+      trigger_config("      retries: 7\n      max_inflight: 4\n      backoff: {delay: 50ms}\n"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return sample(http_get(triggerd.admin_port(), "/metrics").body,
+                      "triggerd_config_reloads_total{result=\"success\"}") == 1.0;
+      },
+      10s))
+      << triggerd.process().err();
+  const std::uint64_t at_reload = function_.request_count();
+
+  ASSERT_TRUE(function_.wait_for_requests(kMessages, 60s)) << triggerd.process().err();
+  EXPECT_LT(at_reload, static_cast<std::uint64_t>(kMessages)) << "the reload came under load";
+  std::set<std::string> ids;
+  for (const auto& request : function_.requests()) ids.insert(request.header("ce-id"));
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(function_.request_count(), static_cast<std::uint64_t>(kMessages))
+      << "nothing delivered twice";
+  const std::string log = triggerd.process().err();
+  EXPECT_EQ(count_lines(log, ": assigned "), 1u) << log;
+  EXPECT_EQ(count_lines(log, ": revoked "), 0u) << log;
+  EXPECT_EQ(count_lines(log, "trigger orders changed: events taken from now on use the new "
+                             "settings; its source is not touched"),
+            1u)
+      << log;
+}
+
 TEST_F(KafkaDrain, EventsFinishingDuringTheDrainAreCommittedAndNotDeliveredAgain) {
   function_.always(200, 3s);
   constexpr int kMessages = 20;

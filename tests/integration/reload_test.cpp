@@ -10,9 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,16 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr auto kDrained = std::chrono::seconds(20);
-
-// Replaces the file at `path` the way kubelet and editors do: a new file renamed over it.
-void rename_over(const std::string& path, const std::string& content) {
-  const std::string next = path + ".next";
-  {
-    std::ofstream out(next, std::ios::trunc);
-    out << content;
-  }
-  ASSERT_EQ(std::rename(next.c_str(), path.c_str()), 0);
-}
 
 // How many times each body reached the function, for bodies starting with `prefix`.
 std::map<std::string, int> bodies(const FunctionStub& function, const std::string& prefix) {
@@ -187,8 +175,7 @@ TEST_F(ReloadTest, ATriggerAddedByRenamingTheFileStartsAndTheOthersAreNotDisturb
                          kEventually));
 
   // watch_config is on by default: renaming a new file over the old one is the whole reload.
-  rename_over(file_->path(),
-              config(orders + "  extra:\n    function: fn\n"
+  file_->write(config(orders + "  extra:\n    function: fn\n"
                               "    source: {type: http, path: /hooks/extra}\n"));
   ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
   EXPECT_EQ(http_request("POST", triggerd_->webhook_port(), "/hooks/extra", "x-0").status, 202);
@@ -228,7 +215,7 @@ TEST_F(ReloadTest, ARemovedStreamTriggerFinishesWhatItTookAndLeavesTheRestForIts
       [&] { return trigger_sample(admin(), "triggerd_inflight_events", "orders") == 5; },
       kEventually));
 
-  rename_over(file_->path(), config("", no_watch));
+  file_->write(config("", no_watch));
   triggerd_->process().send_signal(SIGHUP);
   ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
   // Drained: its series leave /metrics once what it took is finished.
@@ -254,7 +241,7 @@ TEST_F(ReloadTest, ARemovedStreamTriggerFinishesWhatItTookAndLeavesTheRestForIts
   EXPECT_EQ(http_get(admin(), "/v1/triggers/orders").status, 404);
 
   // Back again: the rest of the stream, and nothing twice.
-  rename_over(file_->path(), config(orders, no_watch));
+  file_->write(config(orders, no_watch));
   triggerd_->process().send_signal(SIGHUP);
   ASSERT_TRUE(reloaded("success", 2)) << triggerd_->process().err();
   ASSERT_TRUE(wait_until([&] { return bodies(function, "entry-").size() == 30; }, kDrained));
@@ -268,7 +255,7 @@ TEST_F(ReloadTest, AChangedFunctionUrlTakesTheNextAttemptsAndLosesNothing) {
   WebhookLoad load(triggerd_->webhook_port(), "/hooks/a", "w-");
   ASSERT_TRUE(wait_until([&] { return load.sent() > 50; }, kEventually));
 
-  rename_over(file_->path(), config("", no_watch, other.url("/fn")));
+  file_->write(config("", no_watch, other.url("/fn")));
   triggerd_->process().send_signal(SIGHUP);
   ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
   const int at_reload = load.sent();
@@ -304,7 +291,7 @@ TEST_F(ReloadTest, AnInvalidEditIsRefusedAndDisturbsNothingThenAValidOneApplies)
   WebhookLoad load(triggerd_->webhook_port(), "/hooks/a", "w-");
   ASSERT_TRUE(wait_until([&] { return load.sent() > 20; }, kEventually));
 
-  rename_over(file_->path(), config(orders + "  broken:\n    function: nope\n"
+  file_->write(config(orders + "  broken:\n    function: nope\n"
                                              "    source: {type: http, path: /hooks/b}\n"));
   ASSERT_TRUE(reloaded("failure", 1)) << triggerd_->process().err();
   const auto status = boost::json::parse(http_get(admin(), "/v1/config").body).as_object();
@@ -313,7 +300,7 @@ TEST_F(ReloadTest, AnInvalidEditIsRefusedAndDisturbsNothingThenAValidOneApplies)
               HasSubstr("triggers.broken.function"));
   EXPECT_EQ(http_get(admin(), "/v1/triggers/broken").status, 404);
 
-  rename_over(file_->path(), config(orders + "  fixed:\n    function: fn\n"
+  file_->write(config(orders + "  fixed:\n    function: fn\n"
                                              "    source: {type: http, path: /hooks/b}\n"));
   ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
   EXPECT_EQ(http_request("POST", triggerd_->webhook_port(), "/hooks/b", "b-0").status, 202);
@@ -357,7 +344,7 @@ TEST_F(ReloadTest, AHundredReloadsUnderLoadLeakNothingAndDeliverEveryEventOnce) 
   const pid_t pid = triggerd_->process().pid();
   Footprint warm{};
   for (int i = 1; i <= 100; ++i) {
-    rename_over(file_->path(), version(i));
+    file_->write(version(i));
     triggerd_->process().send_signal(SIGHUP);
     ASSERT_TRUE(reloaded("success", i)) << "reload " << i << "\n" << triggerd_->process().err();
     if (i == 10) {
