@@ -337,6 +337,19 @@ void Replica::restart() {
   process_ = std::make_unique<TriggerdProcess>(config_.path());
 }
 
+bool Replica::reload(const std::string& config) {
+  if (!process_) return false;
+  auto successes = [&] {
+    const HttpResponse response = http_get(process_->admin_port(), "/metrics");
+    return sample(response.body, "triggerd_config_reloads_total{result=\"success\"}").value_or(-1);
+  };
+  const double before = successes();
+  config_.write(config);
+  process_->process().send_signal(SIGHUP);
+  // The file watcher may reload it first; either way one more success.
+  return wait_until([&] { return successes() > before; }, 10s);
+}
+
 void Replica::kill() {
   if (!process_) return;
   process_->process().send_signal(SIGKILL);

@@ -118,6 +118,9 @@ class Replica {
   void kill();
   // SIGTERM; the exit code, or nothing if it still runs after `timeout` (then killed).
   std::optional<int> terminate(std::chrono::milliseconds timeout);
+  // Replaces its config file with `config` (renamed over it) and SIGHUPs; true once the reload
+  // is counted as a success. Restarts use the new config from then on.
+  bool reload(const std::string& config);
 
   // The sample `NAME{LABELS,trigger="faults"}` on /metrics (LABELS in alphabetical order, as
   // triggerd writes them, e.g. `result="timeout"`); nothing when absent or not answering.

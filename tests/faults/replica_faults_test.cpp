@@ -71,6 +71,26 @@ TEST_P(ReplicaFaults, SigtermWithSlowEventsInFlightFinishesThemAndTheRestartRepe
   EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
 }
 
+TEST_P(ReplicaFaults, AReloadThatRestartsTheTriggerUnderLoadLosesAndRepeatsNothing) {
+  make_queue();
+  Ledger ledger = this->ledger("reload under load: the trigger's source restarted");
+  function_.always(StubStep::respond(200).with_delay(100ms));
+  DeliverySettings settings = this->settings();  // max_inflight 10
+  queue_->send(ledger.issue(100));
+  Replica replica("a", config(settings, "replica-a"));
+  ASSERT_TRUE(function_.wait_for_requests(25, 30s)) << replica.log();
+
+  // A new max_inflight is one the source depends on: the running version drains (its events
+  // in flight finish and are acknowledged) and closes, then the new one reads on.
+  settings.max_inflight = 8;
+  ASSERT_TRUE(replica.reload(config(settings, "replica-a"))) << replica.log();
+  EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
+  expect_accounted(ledger, 0, replica.log());
+  EXPECT_TRUE(replica.reports_idle()) << replica.status() << "\n" << replica.log();
+  EXPECT_NE(replica.log().find("trigger faults changed: draining"), std::string::npos)
+      << replica.log();
+}
+
 TEST_P(ReplicaFaults, TwoReplicasWithASlowFunctionDeliverEachEventOnce) {
   // redis-stream: claim_idle at its minimum, and a function four times slower. A replica's
   // entries are pending in its name all the while it delivers them; the other replica, idle
