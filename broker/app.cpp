@@ -419,6 +419,10 @@ class App::Impl {
       return;
     }
     for (const std::string& line : changes.describe()) log_->info("config reloaded: {}", line);
+    for (const std::string& key : changes.server_needs_restart) {
+      log_->warn("config reloaded, but {} changed: that applies at the next restart; the "
+                 "running value stays", key);
+    }
   }
 
   void apply(const std::shared_ptr<const config::Config>& next, const ConfigChanges& changes) {

@@ -80,9 +80,6 @@ std::vector<std::string> ConfigChanges::describe() const {
   for (const auto& name : triggers_removed) {
     lines.push_back("trigger " + name + " removed: draining it, then closing its source");
   }
-  for (const auto& key : server_needs_restart) {
-    lines.push_back(key + " changed: applies at the next restart; the running value stays");
-  }
   if (log) lines.push_back("log settings applied");
   return lines;
 }

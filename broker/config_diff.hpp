@@ -30,8 +30,9 @@ struct ConfigChanges {
   bool log = false;
 
   bool empty() const;
-  // One line per change for the log, names only, never values (they may hold secrets), e.g.
-  // "trigger orders changed: draining the old version, then starting the new one".
+  // One line per applied change for the log, names only, never values (they may hold
+  // secrets), e.g. "trigger orders changed: draining the running version, then starting the
+  // new one". The server keys of server_needs_restart are not among them: they are warnings.
   std::vector<std::string> describe() const;
 };
 

@@ -33,22 +33,9 @@ models=$(dirname "$(dirname "$helm")")/models
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=()
+source "$root/tests/support/cases.sh"
 api=(--api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1)
 
-# case NAME COMMAND...: runs one case, prints its output indented, records a failure.
-case_() {
-  local name=$1; shift
-  echo "=== $name"
-  if "$@" >"$work/out" 2>&1; then
-    sed 's/^/    /' "$work/out"
-    echo "--- PASS $name"
-  else
-    sed 's/^/    /' "$work/out"
-    echo "--- FAIL $name"
-    failed+=("$name")
-  fi
-}
 
 # The config as a pod would see it: secret files exist (with made-up contents) where the
 # chart mounts them, and the variables it reads are set.
@@ -172,10 +159,4 @@ case_ "the packaged chart carries the alert rules and the dashboard" package_car
 case_ "the config checksum follows the config" checksum_follows_config
 case_ "bad values are refused" refusals
 
-echo
-if [ ${#failed[@]} -eq 0 ]; then
-  echo "chart tests: all passed"
-else
-  printf 'chart tests: FAILED: %s\n' "${failed[@]}"
-  exit 1
-fi
+cases_done "chart tests"

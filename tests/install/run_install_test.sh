@@ -50,21 +50,8 @@ trap cleanup EXIT
 # The image's user must be able to reach the staged tree under it.
 chmod 0755 "$work"
 rootfs=$work/rootfs
-failed=()
+source "$root/tests/support/cases.sh"
 
-# case_ NAME COMMAND...: runs one case, prints its output indented, records a failure.
-case_() {
-  local name=$1; shift
-  echo "=== $name"
-  if "$@" >"$work/out" 2>&1; then
-    sed 's/^/    /' "$work/out"
-    echo "--- PASS $name"
-  else
-    sed 's/^/    /' "$work/out"
-    echo "--- FAIL $name"
-    failed+=("$name")
-  fi
-}
 
 # The entries of a package list (packaging/*.txt): comments and blank lines dropped.
 list_packages() { sed -e 's/#.*//' "$1" | xargs -n1; }
@@ -370,9 +357,4 @@ case_ "installed: triggerd validate -c /etc/triggerd/triggerd.yaml" \
 case_ "installed: triggerd run serves, delivers a webhook, and exits 0 on SIGTERM" \
   run_serves_and_drains_on_sigterm
 
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "${#failed[@]} case(s) failed:"
-  printf '  %s\n' "${failed[@]}"
-  exit 1
-fi
-echo "all cases passed"
+cases_done "install tests"

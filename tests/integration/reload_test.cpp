@@ -240,10 +240,13 @@ TEST_F(ReloadTest, ARemovedStreamTriggerFinishesWhatItTookAndLeavesTheRestForIts
   EXPECT_THAT(triggerd_->process().err(), HasSubstr("trigger orders removed"));
   EXPECT_EQ(http_get(admin(), "/v1/triggers/orders").status, 404);
 
-  // Back again: the rest of the stream, and nothing twice.
+  // Back again, in a restarted process: the rest of the stream, and nothing twice.
+  triggerd_->process().send_signal(SIGTERM);
+  ASSERT_EQ(triggerd_->process().wait_for_exit(std::chrono::seconds(10)), 0)
+      << triggerd_->process().err();
+  function.always_for("/fn", StubStep{});
   file_->write(config(orders, no_watch));
-  triggerd_->process().send_signal(SIGHUP);
-  ASSERT_TRUE(reloaded("success", 2)) << triggerd_->process().err();
+  triggerd_ = std::make_unique<TriggerdProcess>(file_->path());
   ASSERT_TRUE(wait_until([&] { return bodies(function, "entry-").size() == 30; }, kDrained));
   expect_each_once(function, "entry-", 30);
 }
