@@ -461,8 +461,8 @@ class App::Impl {
     update_routes();
   }
 
-  // A change the source does not depend on (function, retries, backoff, scaling): the running
-  // version takes it for the events it takes from now on, and its source goes on as it was.
+  // A change the running source can take (function, retries, backoff, max_inflight, scaling):
+  // the version takes it for the events it takes from now on, and its source goes on.
   void rebind(RunningTrigger& version, const std::shared_ptr<const config::Config>& next,
               const config::Trigger& trigger) {
     metrics_.update_trigger(monitored_trigger(trigger));
@@ -471,6 +471,7 @@ class App::Impl {
     version.generation = next;
     version.config = &trigger;
     version.runtime->rebind(trigger);
+    if (version.source) version.source->set_max_inflight(trigger.delivery.max_inflight);
   }
 
   // Takes the version out of service: it stops taking events, its in-flight events get

@@ -32,12 +32,11 @@ std::vector<std::string> connections_of(const config::Trigger& trigger) {
   return names;
 }
 
-// Whether what changed between `before` and `after` leaves the source as it was: the source
-// spec, and what the source reads of the delivery settings (its in-flight bound, the ordering)
-// or holds for them (the dead letter's connection and sink).
+// Whether the running source can take what changed between `before` and `after`: not a new
+// source spec, ordering (the source keeps its partitions' or keys' order by it) or dead letter
+// (a sink made with the source's connection). max_inflight it takes (Source::set_max_inflight).
 bool source_untouched(const config::Trigger& before, const config::Trigger& after) {
   return before.source == after.source &&
-         before.delivery.max_inflight == after.delivery.max_inflight &&
          before.delivery.ordering == after.delivery.ordering &&
          before.delivery.dead_letter == after.delivery.dead_letter;
 }

@@ -40,6 +40,12 @@ bool TriggerRuntime::try_submit(Event& event) {
   return true;
 }
 
+void TriggerRuntime::rebind(const config::Trigger& trigger) {
+  trigger_ = &trigger;
+  max_inflight_ = static_cast<std::size_t>(trigger.delivery.max_inflight);
+  room_changed_.cancel();  // a larger bound: a source waiting for room takes more at once
+}
+
 asio::awaitable<void> TriggerRuntime::wait_for_room() {
   while (taking_ && !has_room()) {
     co_await room_changed_.async_wait(asio::as_tuple(asio::use_awaitable));

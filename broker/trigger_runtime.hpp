@@ -37,11 +37,12 @@ class TriggerRuntime final : public EventSink {
   boost::asio::awaitable<void> wait_for_room() override;
 
   const config::Trigger& trigger() const { return *trigger_; }
-  // A reload changed what the source does not depend on (the function, retries, backoff,
-  // scaling): events taken from now on are delivered with `trigger`; those in flight go on
-  // with the settings they started with. `trigger` must outlive the runtime, and so must the
+  // A reload changed what the source can take while it runs (the function, retries, backoff,
+  // scaling, max_inflight): events taken from now on are delivered with `trigger`; those in
+  // flight go on with the settings they started with. `trigger` must outlive the runtime, and so must the
   // one it replaces while events started under it are in flight.
-  void rebind(const config::Trigger& trigger) { trigger_ = &trigger; }
+  // Its max_inflight bounds the events taken from then on.
+  void rebind(const config::Trigger& trigger);
   std::size_t inflight() const { return inflight_.size(); }
 
   // Drain, step 1: take no more events (try_submit refuses, wait_for_room returns).
@@ -71,7 +72,7 @@ class TriggerRuntime final : public EventSink {
   const config::Trigger* trigger_;
   TriggerTelemetry& telemetry_;
   Dispatcher& dispatcher_;
-  const std::size_t max_inflight_;
+  std::size_t max_inflight_;
   bool taking_ = true;
   InFlightList inflight_;
   InFlightList spare_;  // places of finished events, moved (not copied) back into inflight_

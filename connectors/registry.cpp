@@ -33,6 +33,7 @@ class UnavailableSource final : public Source {
   void stop_taking() override {}
   void close(std::chrono::steady_clock::time_point /*deadline*/) override {}
   std::optional<std::int64_t> queue_depth() const override { return std::nullopt; }
+  void set_max_inflight(int) override {}
 
  private:
   const config::Trigger& trigger_;

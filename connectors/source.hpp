@@ -36,6 +36,12 @@ class Source {
   // Events waiting at the source, not yet taken (docs/configuration.md); nullopt when the source
   // cannot tell right now (e.g. disconnected).
   virtual std::optional<std::int64_t> queue_depth() const = 0;
+
+  // A reload changed the trigger's delivery.max_inflight (docs/configuration.md, "Changing the
+  // config"): the bound on what the source holds taken and unacknowledged follows from now
+  // on, without reconnecting. What was sized from the old value at start (librdkafka's fetch
+  // limits, a Redis stream's read-ahead ring) stays as it was. On the event loop.
+  virtual void set_max_inflight(int max_inflight) = 0;
 };
 
 }  // namespace triggerd

@@ -45,6 +45,8 @@ class CronSource final : public Source {
   void stop_taking() override;
   void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override { return 0; }
+  // A cron trigger holds nothing at a source: the runtime alone bounds its ticks in flight.
+  void set_max_inflight(int) override {}
 
   // The event of the tick scheduled at `at`.
   Event make_event(std::chrono::sys_seconds at) const;

@@ -169,6 +169,11 @@ KafkaSource::~KafkaSource() {
   if (wake_pipe_write_ >= 0) ::close(wake_pipe_write_);
 }
 
+// librdkafka's fetch limits keep the values they were derived from at start (prefetch_limits).
+void KafkaSource::set_max_inflight(int max_inflight) {
+  max_inflight_ = static_cast<std::size_t>(std::max(1, max_inflight));
+}
+
 std::optional<std::int64_t> KafkaSource::queue_depth() const {
   const std::int64_t depth = depth_.load(std::memory_order_relaxed);
   if (depth < 0) return std::nullopt;

@@ -89,6 +89,7 @@ class KafkaSource final : public Source, private Acknowledger {
   void stop_taking() override;
   void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override;
+  void set_max_inflight(int max_inflight) override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -205,7 +206,8 @@ class KafkaSource final : public Source, private Acknowledger {
   const config::KafkaConnection& connection_;
   const config::KafkaSource& config_;
   const std::string group_;
-  const std::size_t max_inflight_;
+  // Atomic: a reload sets it on the loop, and other threads may read it.
+  std::atomic<std::size_t> max_inflight_;
   const PrefetchLimits limits_;
   // How long a revoke may wait for the events in flight in its partitions (set from the
   // consumer's max.poll.interval.ms when it is made).

@@ -119,6 +119,10 @@ RedisListSource::~RedisListSource() = default;
 
 std::optional<std::int64_t> RedisListSource::queue_depth() const { return depth_.get(); }
 
+void RedisListSource::set_max_inflight(int max_inflight) {
+  max_inflight_ = static_cast<std::size_t>(std::max(1, max_inflight));
+}
+
 void RedisListSource::stop_taking() {
   if (!drain_.stop()) return;
   // Ends a waiting BLMOVE at once. An item it moved just then stays in our processing list

@@ -20,6 +20,7 @@
 // The drain: stop_taking() ends the takes; LREMs and the heartbeat go on for the events still
 // in flight. close() writes the LREMs still owed until its deadline, releases the consumer
 // name, closes the connections, and run() returns.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -50,6 +51,7 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   void stop_taking() override;
   void close(std::chrono::steady_clock::time_point deadline) override;
   std::optional<std::int64_t> queue_depth() const override;
+  void set_max_inflight(int max_inflight) override;
 
   // The key names, for operators and tests.
   static std::string processing_key(const std::string& list, const std::string& consumer);
@@ -97,7 +99,8 @@ class RedisListSource final : public Source, private Acknowledger, private AckWr
   // This process's claim on the consumer name, the heartbeat key's value: host, pid and a
   // random part, so that an operator reading the key can tell who holds it.
   const std::string name_token_;
-  const std::size_t max_inflight_;
+  // Atomic: a reload sets it on the loop, and other threads may read it.
+  std::atomic<std::size_t> max_inflight_;
   SourceDrain drain_;  // the ack and keeper loops, and where the drain is
   RedisClient reader_;
   RedisClient keeper_;

@@ -52,7 +52,7 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
       consumer_(config_.consumer.empty() ? host_name() : config_.consumer),
       max_inflight_(static_cast<std::size_t>(std::max(1, trigger.delivery.max_inflight))),
       ahead_capacity_(
-          std::min(max_inflight_, static_cast<std::size_t>(std::max(1, config_.count)))),
+          std::min(max_inflight_.load(), static_cast<std::size_t>(std::max(1, config_.count)))),
       refill_at_(ahead_capacity_ / 2),
       claim_interval_(claim_interval(config_.claim_idle)),
       refresh_interval_(refresh_interval(config_.claim_idle)),
@@ -72,6 +72,11 @@ RedisStreamSource::RedisStreamSource(asio::any_io_executor executor, const confi
 RedisStreamSource::~RedisStreamSource() = default;
 
 std::optional<std::int64_t> RedisStreamSource::queue_depth() const { return depth_.get(); }
+
+// The read-ahead ring keeps the capacity it was made with (min(count, the first max_inflight)).
+void RedisStreamSource::set_max_inflight(int max_inflight) {
+  max_inflight_ = static_cast<std::size_t>(std::max(1, max_inflight));
+}
 
 void RedisStreamSource::publish_depth() {
   if (lag_ < 0) return;

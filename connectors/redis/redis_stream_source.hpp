@@ -21,6 +21,7 @@
 // no longer refreshed: another replica claims them after claim_idle, or the next start re-reads
 // them); acks and refreshes go on for the events still in flight. close() writes the XACKs
 // still owed until its deadline, then closes both connections, and run() returns.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -56,6 +57,7 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   void close(std::chrono::steady_clock::time_point deadline) override;
   // lag + read-ahead: entries waiting, not yet taken (nullopt until the first lag is known).
   std::optional<std::int64_t> queue_depth() const override;
+  void set_max_inflight(int max_inflight) override;
 
  private:
   // One read-ahead slot: an entry read from Redis, not yet handed to the sink.
@@ -95,7 +97,8 @@ class RedisStreamSource final : public Source, private Acknowledger, private Ack
   const SourceContext context_;
   const config::RedisStreamSource& config_;
   const std::string consumer_;
-  const std::size_t max_inflight_;
+  // Atomic: a reload sets it on the loop, and other threads may read it.
+  std::atomic<std::size_t> max_inflight_;
   const std::size_t ahead_capacity_;  // min(count, max_inflight)
   const std::size_t refill_at_;       // read again once the read-ahead holds this many or fewer
   const std::chrono::milliseconds claim_interval_;

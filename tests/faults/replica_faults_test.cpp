@@ -80,9 +80,9 @@ TEST_P(ReplicaFaults, AReloadThatRestartsTheTriggerUnderLoadLosesAndRepeatsNothi
   Replica replica("a", config(settings, "replica-a"));
   ASSERT_TRUE(function_.wait_for_requests(25, 30s)) << replica.log();
 
-  // A new max_inflight is one the source depends on: the running version drains (its events
-  // in flight finish and are acknowledged) and closes, then the new one reads on.
-  settings.max_inflight = 8;
+  // A dead letter is one the running version cannot take: it drains (its events in flight
+  // finish and are acknowledged) and closes its source, then the new version reads on.
+  settings.dead_letter_url = function_.url("/dead-letter");
   ASSERT_TRUE(replica.reload(config(settings, "replica-a"))) << replica.log();
   EXPECT_TRUE(accounted(ledger)) << queue_->describe() << "\n" << replica.log();
   expect_accounted(ledger, 0, replica.log());

@@ -417,8 +417,8 @@ TEST_F(KafkaSource, ASecondReplicaTakesHalfThePartitionsAndNothingIsLost) {
 
 // ---- Hand-overs: the drain, a second member, a broker that is gone ----------------------
 
-// docs/configuration.md, "Changing the config": a change the source does not depend on is
-// taken by the running consumer. No rebalance (the group's assignment callbacks do not run
+// docs/configuration.md, "Changing the config": retries, backoff and max_inflight are taken by
+// the running consumer. No rebalance (the group's assignment callbacks do not run
 // again), and nothing is delivered twice.
 TEST_F(KafkaSource, AReloadThatChangesOnlyDeliveryKeepsTheConsumerAndItsPartitions) {
   constexpr int kMessages = 3000;
@@ -431,7 +431,7 @@ TEST_F(KafkaSource, AReloadThatChangesOnlyDeliveryKeepsTheConsumerAndItsPartitio
 
   // The file watcher is on by default: a new file renamed over the old one is the reload.
   config.write(
-      trigger_config("      retries: 7\n      max_inflight: 4\n      backoff: {delay: 50ms}\n"));
+      trigger_config("      retries: 7\n      max_inflight: 6\n      backoff: {delay: 50ms}\n"));
   ASSERT_TRUE(wait_until(
       [&] {
         return sample(http_get(triggerd.admin_port(), "/metrics").body,
@@ -440,6 +440,10 @@ TEST_F(KafkaSource, AReloadThatChangesOnlyDeliveryKeepsTheConsumerAndItsPartitio
       10s))
       << triggerd.process().err();
   const std::uint64_t at_reload = function_.request_count();
+  // The new max_inflight holds: more in flight at the function than the old one allowed.
+  function_.reset_max_concurrent();
+  EXPECT_TRUE(wait_until([&] { return function_.max_concurrent() > 4; }, 10s))
+      << function_.max_concurrent();
 
   ASSERT_TRUE(function_.wait_for_requests(kMessages, 60s)) << triggerd.process().err();
   EXPECT_LT(at_reload, static_cast<std::uint64_t>(kMessages)) << "the reload came under load";
