@@ -425,6 +425,8 @@ class App::Impl {
     }
   }
 
+  // On the loop; never throws (a failure to start one trigger or the webhook ingress is logged
+  // and counted, and the rest is applied).
   void apply(const std::shared_ptr<const config::Config>& next, const ConfigChanges& changes) {
     if (changes.log) logging::configure(next->log);
     // Functions first, so that a trigger that starts now delivers with the new settings.
@@ -458,7 +460,17 @@ class App::Impl {
     for (const config::Trigger& trigger : next->triggers) order.push_back(trigger.name);
     metrics_.order_triggers(order);
     for (const Version& version : starting) start_when_alone(version->name());
-    update_routes();
+    update_routes_after_reload();
+  }
+
+  void update_routes_after_reload() {
+    try {
+      update_routes();
+    } catch (const std::exception& error) {
+      // The first webhook trigger of a process that had none, and server.listen is taken.
+      log_->error("reload: the webhook ingress cannot start: {}", error.what());
+      metrics_.internal_errors().count("reload");
+    }
   }
 
   // A change the running source can take (function, retries, backoff, max_inflight, scaling):
@@ -479,8 +491,10 @@ class App::Impl {
   // its source flushes its acknowledgements and closes. Then the next version of the trigger,
   // if any, starts; a removed trigger's series leave /metrics.
   void retire(const Version& version) {
+    // Never started (it was waiting for an older version to drain): nothing to drain. The
+    // older version's end does the rest (starts the newest version, or removes the series).
+    if (!version->started) return;
     retiring_.push_back(version);
-    if (!version->started) return;  // never started: nothing to drain
     if (version->source) version->source->stop_taking();
     version->runtime->stop_taking();
     app_tasks_.spawn("trigger " + version->name() + ": drain for reload", drain_version(version));
@@ -519,7 +533,7 @@ class App::Impl {
       dispatcher_.set_dead_letter(name, nullptr);
       metrics_.remove_trigger(name);
     }
-    update_routes();
+    update_routes_after_reload();
   }
 
   bool retiring(const std::string& name) const {
@@ -533,11 +547,18 @@ class App::Impl {
     const Version version = find_version(name);
     if (!version || version->started || retiring(name) || health_.draining()) return;
     const auto& dead_letter = version->config->delivery.dead_letter;
-    dispatcher_.set_dead_letter(
-        name, dead_letter ? make_dead_letter_sink(io_.get_executor(), *dead_letter,
-                                                  *version->generation)
-                          : nullptr);
-    start_version(*version);
+    try {
+      dispatcher_.set_dead_letter(
+          name, dead_letter ? make_dead_letter_sink(io_.get_executor(), *dead_letter,
+                                                    *version->generation)
+                            : nullptr);
+      start_version(*version);
+    } catch (const std::exception& error) {
+      // The loader checked what a source refuses; reaching this is a bug. The trigger stays
+      // down (its source_up 0, so the replica is not ready), the rest runs on.
+      log_->error("trigger {}: cannot start after the reload: {}", name, error.what());
+      metrics_.internal_errors().count("reload");
+    }
   }
 
   std::shared_ptr<const config::Config> config_;

@@ -251,6 +251,37 @@ TEST_F(ReloadTest, ARemovedStreamTriggerFinishesWhatItTookAndLeavesTheRestForIts
   expect_each_once(function, "entry-", 30);
 }
 
+TEST_F(ReloadTest, ATriggerChangedTwiceWhileItsFirstVersionDrainsEndsOnItsNewestVersion) {
+  function.always_for("/fn", StubStep{.delay = std::chrono::milliseconds(400)});
+  const std::string no_watch = "  watch_config: false\n";
+  auto orders = [](const std::string& claim_idle) {
+    return stream_trigger("orders", {"claim_idle: " + claim_idle}, {"max_inflight: 5"});
+  };
+  start(config(orders("30s"), no_watch));
+  add_entries(redis, "orders", 0, 20);
+  ASSERT_TRUE(wait_until(
+      [&] { return trigger_sample(admin(), "triggerd_inflight_events", "orders") == 5; },
+      kEventually));
+
+  // A new source spec restarts the trigger; the second change comes while the first version
+  // still drains, so the middle version never starts.
+  file_->write(config(orders("31s"), no_watch));
+  triggerd_->process().send_signal(SIGHUP);
+  ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
+  file_->write(config(orders("32s"), no_watch));
+  triggerd_->process().send_signal(SIGHUP);
+  ASSERT_TRUE(reloaded("success", 2)) << triggerd_->process().err();
+
+  function.always_for("/fn", StubStep{});
+  ASSERT_TRUE(wait_until([&] { return bodies(function, "entry-").size() == 20; }, kDrained))
+      << triggerd_->process().err();
+  expect_each_once(function, "entry-", 20);
+  EXPECT_EQ(triggerd_->process().err().find("cannot start"), std::string::npos);
+  EXPECT_TRUE(wait_until(
+      [&] { return trigger_sample(admin(), "triggerd_source_up", "orders") == 1.0; },
+      kEventually));
+}
+
 TEST_F(ReloadTest, AChangedFunctionUrlTakesTheNextAttemptsAndLosesNothing) {
   FunctionStub other;
   const std::string no_watch = "  watch_config: false\n";
