@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -397,6 +398,9 @@ TEST_F(ReloadTest, AHundredReloadsUnderLoadLeakNothingAndDeliverEveryEventOnce) 
   EXPECT_EQ(load.refusals().size(), 0u);
 
   const Footprint after = footprint(pid);
+  std::printf("after 10 reloads: RSS %ld KiB, %zu descriptors, %zu threads; after 100: %ld KiB, "
+              "%zu, %zu\n",
+              warm.rss_kib, warm.fds, warm.threads, after.rss_kib, after.fds, after.threads);
   EXPECT_LE(after.rss_kib, warm.rss_kib + 8 * 1024) << "RSS after 10 reloads " << warm.rss_kib
                                                      << " KiB, after 100 " << after.rss_kib;
   EXPECT_LE(after.fds, warm.fds + 2) << "open descriptors";
