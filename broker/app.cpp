@@ -139,6 +139,7 @@ class App::Impl {
   void start_version(RunningTrigger& version) {
     version.started = true;
     version.source_generation = version.generation;
+    version.telemetry->state.set_restarting(false);
     if (version.http()) {
       version.telemetry->state.set_source_up(true);
       return;
@@ -495,6 +496,7 @@ class App::Impl {
     // older version's end does the rest (starts the newest version, or removes the series).
     if (!version->started) return;
     retiring_.push_back(version);
+    version->telemetry->state.set_restarting(true);
     if (version->source) version->source->stop_taking();
     version->runtime->stop_taking();
     app_tasks_.spawn("trigger " + version->name() + ": drain for reload", drain_version(version));

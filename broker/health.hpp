@@ -28,7 +28,7 @@ class Health {
     if (!started_) return "starting";
     std::string down;
     for (const auto& trigger : *metrics_.triggers()) {
-      if (trigger->state.source_up()) continue;
+      if (trigger->state.source_up() || trigger->state.restarting()) continue;
       down += down.empty() ? "source down: " : ", ";
       down += trigger->name;
     }

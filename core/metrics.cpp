@@ -530,8 +530,9 @@ std::shared_ptr<TriggerTelemetry> Metrics::find(std::string_view trigger) const 
 
 bool Metrics::all_sources_up() const {
   const auto list = triggers();
-  return std::all_of(list->begin(), list->end(),
-                     [](const auto& t) { return t->state.source_up(); });
+  return std::all_of(list->begin(), list->end(), [](const auto& t) {
+    return t->state.source_up() || t->state.restarting();
+  });
 }
 
 std::shared_ptr<TriggerTelemetry> Metrics::add_trigger(const MonitoredTrigger& trigger) {

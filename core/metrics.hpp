@@ -168,6 +168,14 @@ class TriggerState {
   // series; called before every scrape.
   void publish_gauges() const;
 
+  // A reload is draining this trigger's source to remove it or to start a new version: its
+  // source going down then is planned, and readiness does not wait for it (the replica's other
+  // triggers keep taking webhooks). Cleared when the new version's source starts.
+  void set_restarting(bool restarting) {
+    restarting_.store(restarting, std::memory_order_relaxed);
+  }
+  bool restarting() const { return restarting_.load(std::memory_order_relaxed); }
+
   std::int64_t queue_depth() const { return queue_depth_.load(std::memory_order_relaxed); }
   std::int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   bool source_up() const { return source_up_.load(std::memory_order_relaxed); }
@@ -191,6 +199,7 @@ class TriggerState {
   std::atomic<std::int64_t> inflight_{0};
   std::atomic<std::int64_t> reported_total_{-1};  // -1: the source reports none
   std::atomic<bool> source_up_{false};
+  std::atomic<bool> restarting_{false};
   std::atomic<bool> active_{false};
 };
 
@@ -253,6 +262,7 @@ class Metrics {
   // In config order. Any thread.
   std::shared_ptr<const TriggerList> triggers() const;
   std::shared_ptr<TriggerTelemetry> find(std::string_view trigger) const;
+  // Every trigger's source is up, or being restarted by a reload (TriggerState::restarting).
   bool all_sources_up() const;
 
   // A reload (on the event loop). add_trigger declares the series of a trigger that is not

@@ -219,6 +219,10 @@ TEST_F(ReloadTest, ARemovedStreamTriggerFinishesWhatItTookAndLeavesTheRestForIts
   file_->write(config("", no_watch));
   triggerd_->process().send_signal(SIGHUP);
   ASSERT_TRUE(reloaded("success", 1)) << triggerd_->process().err();
+  // Its source stopped reading at once, but that is the reload's doing: the replica stays
+  // ready, and its webhook takes events, while the trigger drains.
+  EXPECT_EQ(trigger_sample(admin(), "triggerd_source_up", "orders"), 0.0);
+  EXPECT_EQ(http_get(admin(), "/readyz").status, 200) << http_get(admin(), "/readyz").body;
   // Drained: its series leave /metrics once what it took is finished.
   ASSERT_TRUE(wait_until(
       [&] { return !trigger_sample(admin(), "triggerd_events_received_total", "orders"); },
