@@ -72,9 +72,11 @@ class App::Impl {
                     make_dead_letter_sinks(io_.get_executor(), *config_)) {
     config_status_.started(*config_, std::chrono::system_clock::now());
     if (config_->server.scaler_listen) scaler_ = std::make_unique<KedaScaler>(metrics_);
-    for (const auto& telemetry : *metrics_.triggers()) listen_to(*telemetry);
-    for (const config::Trigger& trigger : config_->triggers) {
-      triggers_.push_back(make_version(config_, trigger));
+    // metrics_.triggers() is in config order, like config_->triggers.
+    const auto telemetry = metrics_.triggers();
+    for (std::size_t i = 0; i < config_->triggers.size(); ++i) {
+      listen_to(*(*telemetry)[i]);
+      triggers_.push_back(make_version(config_, config_->triggers[i], (*telemetry)[i]));
     }
   }
 
@@ -111,16 +113,13 @@ class App::Impl {
  private:
   using Version = std::shared_ptr<RunningTrigger>;
 
-  // A version of `trigger`, from `generation`, ready to start: its telemetry (made, or rebound
-  // if the trigger was there before: its counters go on) and its runtime.
+  // A version of `trigger`, from `generation`, ready to start, on `telemetry`.
   Version make_version(std::shared_ptr<const config::Config> generation,
-                       const config::Trigger& trigger) {
+                       const config::Trigger& trigger, std::shared_ptr<TriggerTelemetry> telemetry) {
     auto version = std::make_shared<RunningTrigger>();
     version->generation = std::move(generation);
     version->config = &trigger;
-    const bool known = metrics_.find(trigger.name) != nullptr;
-    version->telemetry = metrics_.add_trigger(monitored_trigger(trigger));
-    if (!known) listen_to(*version->telemetry);
+    version->telemetry = std::move(telemetry);
     version->runtime = std::make_unique<TriggerRuntime>(io_.get_executor(), trigger,
                                                         *version->telemetry, dispatcher_);
     version->tasks = std::make_unique<TaskGroup>(io_.get_executor(), "source",
@@ -445,7 +444,11 @@ class App::Impl {
         kept.push_back(running);  // its source is not touched
         continue;
       }
-      Version version = make_version(next, trigger);
+      // Its telemetry: made, or rebound if the trigger was there before (its counters go on).
+      const bool known = metrics_.find(trigger.name) != nullptr;
+      auto telemetry = metrics_.add_trigger(monitored_trigger(trigger));
+      if (!known) listen_to(*telemetry);
+      Version version = make_version(next, trigger, std::move(telemetry));
       kept.push_back(version);
       starting.push_back(std::move(version));
     }

@@ -18,7 +18,8 @@ DemandSampler::DemandSampler(asio::any_io_executor executor, Metrics& metrics)
 }
 
 void DemandSampler::follow_triggers() {
-  const auto current = metrics_.triggers();
+  auto current = metrics_.triggers();
+  if (current == followed_) return;  // the same snapshot: no reload since the last sample
   std::vector<Trigger> next;
   next.reserve(current->size());
   for (const auto& telemetry : *current) {
@@ -28,6 +29,7 @@ void DemandSampler::follow_triggers() {
     next.push_back(kept != triggers_.end() ? std::move(*kept) : Trigger{.telemetry = telemetry});
   }
   triggers_ = std::move(next);
+  followed_ = std::move(current);
 }
 
 asio::awaitable<void> DemandSampler::run() {

@@ -44,6 +44,7 @@ class DemandSampler {
   void follow_triggers();
 
   Metrics& metrics_;
+  std::shared_ptr<const TriggerList> followed_;  // the snapshot triggers_ follows
   std::vector<Trigger> triggers_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;

@@ -57,9 +57,7 @@ std::variant<ScalerSelection, SelectionError> select_triggers(
                             .by_trigger = trigger.has_value(),
                             .name = std::string(name)};
   for (std::size_t i = 0; i < triggers.size(); ++i) {
-    if ((trigger ? triggers[i].name : triggers[i].function) == name) {
-      selection.triggers.push_back(i);
-    }
+    if (selection.selects(triggers[i].name, triggers[i].function)) selection.triggers.push_back(i);
   }
   if (selection.triggers.empty()) {
     return SelectionError{

@@ -509,8 +509,11 @@ Metrics::Metrics(const std::vector<MonitoredTrigger>& triggers, std::string_view
   webhook_rejected_->Add({{"trigger", ""}, {"status", "404"}});
 
   families_ = std::make_unique<Families>(*registry_);
-  triggers_ = std::make_shared<const TriggerList>();
-  for (const MonitoredTrigger& trigger : triggers) add_trigger(trigger);
+  // One list for all of them: adding them one by one would copy it once per trigger.
+  auto list = std::make_shared<TriggerList>();
+  list->reserve(triggers.size());
+  for (const MonitoredTrigger& trigger : triggers) list->push_back(make_telemetry(trigger));
+  triggers_ = std::move(list);
   refresh_gauges();
 }
 
@@ -535,11 +538,7 @@ bool Metrics::all_sources_up() const {
   });
 }
 
-std::shared_ptr<TriggerTelemetry> Metrics::add_trigger(const MonitoredTrigger& trigger) {
-  if (auto existing = find(trigger.name)) {
-    update_trigger(trigger);
-    return existing;
-  }
+std::shared_ptr<TriggerTelemetry> Metrics::make_telemetry(const MonitoredTrigger& trigger) {
   auto telemetry = std::make_shared<TriggerTelemetry>(
       trigger, make_trigger_metrics(*families_, *internal_errors_, trigger));
   if (trigger.http) {
@@ -547,6 +546,15 @@ std::shared_ptr<TriggerTelemetry> Metrics::add_trigger(const MonitoredTrigger& t
       webhook_rejected_->Add({{"trigger", trigger.name}, {"status", status}});
     }
   }
+  return telemetry;
+}
+
+std::shared_ptr<TriggerTelemetry> Metrics::add_trigger(const MonitoredTrigger& trigger) {
+  if (auto existing = find(trigger.name)) {
+    update_trigger(trigger);
+    return existing;
+  }
+  auto telemetry = make_telemetry(trigger);
   auto list = std::make_shared<TriggerList>(*triggers());
   list->push_back(telemetry);
   std::lock_guard lock(triggers_mutex_);
@@ -580,7 +588,6 @@ void Metrics::update_trigger(const MonitoredTrigger& trigger) {
     }
   }
   telemetry->state.set_activation(trigger.scaling.activation);
-  refresh_gauges();
 }
 
 void Metrics::order_triggers(const std::vector<std::string>& names) {

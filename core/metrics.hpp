@@ -308,6 +308,9 @@ class Metrics {
   prometheus::Gauge* config_watched_ = nullptr;
   std::unique_ptr<InternalErrors> internal_errors_;
   prometheus::Family<prometheus::Counter>* webhook_rejected_ = nullptr;
+  // A trigger's telemetry with every series declared at zero; not in the list yet.
+  std::shared_ptr<TriggerTelemetry> make_telemetry(const MonitoredTrigger& trigger);
+
   struct Families;
   std::unique_ptr<Families> families_;
   // Replaced, never changed in place, on the event loop; read from any thread.
