@@ -53,16 +53,19 @@ asio::awaitable<void> TriggerRuntime::wait_for_room() {
 }
 
 void TriggerRuntime::finish(InFlight& item, Outcome outcome) {
-  // Acknowledge first: a source commits only what is finished, and an abandoned event is
-  // reported too so that the source knows not to commit past it.
-  item.event.ack.finish(outcome);
   if (outcome != Outcome::abandoned) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - item.taken;
     telemetry_.metrics.event_duration.Observe(took.count());
   }
   telemetry_.state.add_inflight(-1);
+  AckHandle ack = std::move(item.event.ack);
   item.event = Event{};  // its memory goes now, not when the place is reused
   spare_.splice(spare_.end(), inflight_, item.position);
+  // Acknowledged once its place is free: the source may start its next event from in here,
+  // in the same handler (an ordered partition's next event goes without waiting for a loop
+  // iteration), and may even reuse this place; `item` is not touched after this. Every outcome
+  // is reported, an abandoned one too, so that the source knows not to commit past it.
+  ack.finish(outcome);
   room_changed_.cancel();
   if (inflight_.empty()) idle_changed_.cancel();
 }

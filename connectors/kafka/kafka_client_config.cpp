@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include "core/background_thread.hpp"
 #include "core/logging.hpp"
 
 namespace triggerd::kafka {
@@ -23,6 +24,20 @@ void forward_log(const rd_kafka_t* /*client*/, int level, const char* facility, 
   } else {
     log->debug("librdkafka {}: {}", facility, text);
   }
+}
+
+// librdkafka's threads (main, one per broker, ...) start in here.
+rd_kafka_resp_err_t on_thread_start(rd_kafka_t* /*client*/, rd_kafka_thread_type_t /*type*/,
+                                    const char* /*name*/, void* /*opaque*/) {
+  make_background_thread();
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+// Called by rd_kafka_new() before the client starts any thread.
+rd_kafka_resp_err_t on_new(rd_kafka_t* client, const rd_kafka_conf_t* /*conf*/, void* /*opaque*/,
+                           char* /*error*/, std::size_t /*error_size*/) {
+  return rd_kafka_interceptor_add_on_thread_start(client, "triggerd-threads", on_thread_start,
+                                                  nullptr);
 }
 
 }  // namespace
@@ -63,6 +78,8 @@ rd_kafka_conf_s* make_kafka_conf(const config::KafkaConnection& connection, std:
     return nullptr;
   }
   rd_kafka_conf_set_log_cb(conf, forward_log);
+  // librdkafka's threads never preempt the event loop (core/background_thread.hpp).
+  rd_kafka_conf_interceptor_add_on_new(conf, "triggerd-threads", on_new, nullptr);
   return conf;
 }
 

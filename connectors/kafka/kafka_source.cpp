@@ -16,6 +16,7 @@
 #include <future>
 #include <utility>
 
+#include "core/background_thread.hpp"
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "connectors/kafka/kafka_backlog.hpp"
@@ -309,27 +310,28 @@ asio::awaitable<void> KafkaSource::run(EventSink& sink) {
   log_->info("trigger {}: consuming {} as group {} on kafka {}", trigger_name_,
              join_topics(config_.topics), group_, connection_name_);
   watch_wake_pipe();
-  depth_thread_ = std::thread([this] { depth_loop(); });
-  group_thread_ = std::thread([this] { group_thread_main(); });
+  sink_ = &sink;
+  depth_thread_ = std::thread([this] {
+    make_background_thread();
+    depth_loop();
+  });
+  group_thread_ = std::thread([this] {
+    make_background_thread();
+    group_thread_main();
+  });
   while (!group_ended_) {
     if (!taking_stopped_) {
       if (!sink.has_room()) {
         co_await sink.wait_for_room();
         if (sink.has_room()) continue;
         // Draining: nothing more to hand over.
-      } else {
-        std::size_t submitted = 0;
-        try {
-          submitted = pump(sink);
-        } catch (const std::exception& error) {
-          log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
-          state_.count_internal_error("kafka source");
-        }
-        if (submitted > 0) continue;
+      } else if (pump_guarded(sink) > 0) {
+        continue;
       }
     }
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  sink_ = nullptr;
   // It has posted its end: joining takes no time.
   group_thread_.join();
   wake_pipe_.reset();
@@ -505,6 +507,21 @@ void KafkaSource::restart_fetching(const PartitionReader& reader) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
+std::size_t KafkaSource::pump_guarded(EventSink& sink) {
+  // An outcome reported while this pumps (none is inline today) is taken up by this loop.
+  if (pumping_) return 0;
+  pumping_ = true;
+  std::size_t submitted = 0;
+  try {
+    submitted = pump(sink);
+  } catch (const std::exception& error) {
+    log_->error("trigger {}: kafka source: {}", trigger_name_, error.what());
+    state_.count_internal_error("kafka source");
+  }
+  pumping_ = false;
+  return submitted;
+}
+
 std::size_t KafkaSource::pump(EventSink& sink) {
   std::size_t submitted = 0;
   while (sink.has_room() && !taking_stopped_) {
@@ -607,8 +624,16 @@ void KafkaSource::acknowledge(std::uint64_t token, Outcome outcome) {
                  (commit_due(commits) || (bound_reached(commits) && !group_sleeps_short_));
   }
   if (wake_group) wake_group_thread();
-  // An ordering slot may have opened: run() takes the partition's next message in the next
-  // loop iteration.
+  // An ordering slot or a place may have opened: what may start now starts from here, in the
+  // handler of the answer that finished this event (the trigger frees the event's place
+  // before it reports the outcome). With `ordering: partition` the time from one event's end
+  // to its partition's next start is all the source adds, so it waits for no loop iteration.
+  // run() is woken only when room is what stops this (a bound raised by a reload, say); the
+  // other stops (nothing to take, the redelivery bound, a drain) wake it when they change.
+  if (sink_ != nullptr && !taking_stopped_ && sink_->has_room()) {
+    pump_guarded(*sink_);
+    if (sink_->has_room()) return;
+  }
   wake_.cancel();
 }
 

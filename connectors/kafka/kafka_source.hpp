@@ -8,12 +8,13 @@
 //   a partition whose next event may start (room, the redelivery bound, the ordering), in
 //   batches, and hands them to the trigger without copying their values: the event lends the
 //   bytes in librdkafka's fetch buffer and destroys the message when it ends. Outcomes come
-//   back on the loop too. No thread hand-off per message, and `ordering: partition` starts a
-//   partition's next event in the loop iteration after the last one finished.
+//   back on the loop too. No thread hand-off per message, and an outcome starts what may
+//   start next (with `ordering: partition`, its partition's next event) in the same handler.
 // - The group, on a thread of its own: rebalances and errors (the consumer's queue), commits
 //   and their results, the drain's pause, leaving the group. A rebalance may wait (bounded)
 //   for events in flight and for a commit, which the event loop must never do; in steady state
-//   this thread sleeps, woken when a commit is due.
+//   this thread sleeps, woken when a commit is due. It and librdkafka's threads run in
+//   SCHED_BATCH (core/background_thread.hpp): their wake-ups never preempt the loop.
 //
 // The two share the bookkeeping (offsets, ordering, readers) under a mutex, held briefly.
 //
@@ -127,6 +128,8 @@ class KafkaSource final : public Source, private Acknowledger {
   // On the event loop. Hands startable messages to the sink, as room, the redelivery bound
   // and the ordering allow; returns how many.
   std::size_t pump(EventSink& sink);
+  // pump() from run() or from an outcome, never nested; an exception is logged and counted.
+  std::size_t pump_guarded(EventSink& sink);
   // Under mutex_: the next message the ordering lets start, round robin over partitions,
   // taking from librdkafka's queues as needed.
   MessagePtr next_startable(PartitionReader*& from);
@@ -219,6 +222,9 @@ class KafkaSource final : public Source, private Acknowledger {
   boost::asio::steady_timer wake_;
   std::atomic<bool> wake_posted_{false};
   bool group_ended_ = false;  // event loop only
+  // run()'s sink while it runs, for outcomes to start the next events with (event loop only).
+  EventSink* sink_ = nullptr;
+  bool pumping_ = false;  // event loop only
   // The wake-up pipe: librdkafka writes a reader's id to it when that partition's queue goes
   // from empty to not empty; the loop reads it.
   int wake_pipe_write_ = -1;
