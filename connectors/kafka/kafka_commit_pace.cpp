@@ -5,9 +5,11 @@ namespace triggerd::kafka {
 bool commit_due(const CommitState& state) {
   if (state.draining) return true;
   if (state.unconfirmed <= 0) return false;
-  // A quarter of the bound waits for a commit: what a crash would deliver again stays well
-  // within it, and a batch is worth its cost.
-  if (state.unconfirmed * 4 >= state.max_inflight) return true;
+  // A quarter of the bound waits for a commit, or half the room the events in flight leave
+  // when that is more (few in flight, as with `ordering: partition`: fewer, larger commits):
+  // what a crash would deliver again stays within the bound, and a batch is worth its cost.
+  const std::int64_t room = state.max_inflight - state.in_flight;
+  if (state.unconfirmed * 4 >= state.max_inflight && state.unconfirmed * 2 >= room) return true;
   // The bound holds the source back: only a confirmed commit lets the next event start. An
   // eighth of the bound, or what finished within kBoundPace, makes the batch.
   if (bound_reached(state)) {

@@ -14,9 +14,18 @@ TEST(KafkaCommitPace, NothingFinishedNothingToCommit) {
 
 TEST(KafkaCommitPace, UnderLoadAQuarterOfMaxInflightMakesABatch) {
   EXPECT_FALSE(commit_due(
-      {.in_flight = 20, .unconfirmed = 15, .max_inflight = 64, .since_last_commit = 2ms}));
+      {.in_flight = 40, .unconfirmed = 15, .max_inflight = 64, .since_last_commit = 2ms}));
   EXPECT_TRUE(commit_due(
-      {.in_flight = 20, .unconfirmed = 16, .max_inflight = 64, .since_last_commit = 2ms}));
+      {.in_flight = 40, .unconfirmed = 16, .max_inflight = 64, .since_last_commit = 2ms}));
+}
+
+TEST(KafkaCommitPace, WithFewInFlightHalfTheRoomTheyLeaveMakesABatch) {
+  // Eight partitions with `ordering: partition`: 8 in flight leave 56 places, so 28 finished
+  // events make a batch, and a crash still delivers again at most 8 + 28 < 64.
+  EXPECT_FALSE(commit_due(
+      {.in_flight = 8, .unconfirmed = 27, .max_inflight = 64, .since_last_commit = 2ms}));
+  EXPECT_TRUE(commit_due(
+      {.in_flight = 8, .unconfirmed = 28, .max_inflight = 64, .since_last_commit = 2ms}));
 }
 
 TEST(KafkaCommitPace, TheRedeliveryBoundWaitsAtMostTheBoundPace) {
@@ -42,8 +51,10 @@ TEST(KafkaCommitPace, AtTheBoundAnEighthOfMaxInflightMakesABatch) {
 
 TEST(KafkaCommitPace, SmallMaxInflightCommitsEachEvent) {
   EXPECT_TRUE(commit_due({.in_flight = 0, .unconfirmed = 1, .max_inflight = 1}));
-  EXPECT_TRUE(commit_due({.in_flight = 0, .unconfirmed = 1, .max_inflight = 4}));
-  EXPECT_FALSE(commit_due({.in_flight = 0, .unconfirmed = 1, .max_inflight = 5}));
+  EXPECT_TRUE(commit_due({.in_flight = 0, .unconfirmed = 1, .max_inflight = 2}));
+  EXPECT_TRUE(commit_due({.in_flight = 2, .unconfirmed = 1, .max_inflight = 4}));
+  EXPECT_FALSE(commit_due({.in_flight = 0, .unconfirmed = 1, .max_inflight = 4}));
+  EXPECT_FALSE(commit_due({.in_flight = 3, .unconfirmed = 1, .max_inflight = 5}));
 }
 
 TEST(KafkaCommitPace, AFewFinishedEventsWaitAtMostThePace) {
