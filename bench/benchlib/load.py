@@ -43,11 +43,13 @@ class Load:
         self.body_file = ctx.workdir / f"{scenario_id.lower()}-body.json"
         self.body_file.write_bytes(body)
 
-    def post(self, url: str, seconds: float, connections: int | None = None) -> wrk.WrkResult:
-        measured = wrk.post(self.ctx.procs, url, self.body_file, self.ctx.cpus.load, seconds,
-                            connections=connections or self.connections,
+    def post(self, url: str, seconds: float, connections: int | None = None,
+             role: str = "load") -> wrk.WrkResult:
+        """wrk on the CPUs of `role` (a --cpus role: the load's unless said)."""
+        measured = wrk.post(self.ctx.procs, url, self.body_file, getattr(self.ctx.cpus, role),
+                            seconds, connections=connections or self.connections,
                             content_type=self.content_type)
-        self.ctx.placed(self.scenario_id, "load", "wrk", cpus=measured.cpus)
+        self.ctx.placed(self.scenario_id, role, "wrk", cpus=measured.cpus)
         return measured
 
     def warm_up(self, url: str) -> None:
@@ -58,13 +60,13 @@ class Load:
 
     def reference(self, sample: RunSample, stub: FunctionStub, url: str, seconds: float,
                   metered: dict[str, int] | None = None, connections: int | None = None,
-                  prefix: str = "") -> Reference:
+                  prefix: str = "", role: str = "load") -> Reference:
         """wrk straight at the stub (its counters reset first) for `seconds`, metering the stub
         and the `metered` processes. A non-2xx answer or a socket error fails the sample's
-        check (its message starting with `prefix`)."""
+        check (its message starting with `prefix`). wrk runs on the CPUs of `role`."""
         stub.reset()
         meter = Meter({"stub": stub.pid, **(metered or {})})
-        measured = self.post(url, seconds, connections)
+        measured = self.post(url, seconds, connections, role)
         meter.stop()
         sample.check(measured.status_errors == 0 and measured.socket_errors == 0,
                      f"{prefix}the stub answered {measured.status_errors} non-2xx and "
