@@ -18,6 +18,7 @@
 
 #include "broker/config_status.hpp"
 #include "broker/health.hpp"
+#include "connectors/http/webhook_auth.hpp"
 #include "core/desired_replicas.hpp"
 #include "core/http_parse_error.hpp"
 #include "core/logging.hpp"
@@ -137,6 +138,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
 
   std::uint16_t port() const { return listener_.port(); }
 
+  void set_auth(std::optional<config::BearerAuth> auth) { auth_ = std::move(auth); }
+
   void stop() { listener_.stop(); }
 
  private:
@@ -188,9 +191,6 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
       response.set(http::field::allow, "GET");
       return response;
     }
-    if (path == "/metrics") {
-      return make_response(request, http::status::ok, kMetricsContentType, metrics_.serialize());
-    }
     if (path == "/livez") {
       // Answered from the event loop, so an answer at all means the loop runs.
       return make_response(request, http::status::ok, kTextContentType, "ok\n");
@@ -200,6 +200,25 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
         return make_response(request, http::status::ok, kTextContentType, "ok\n");
       return make_response(request, http::status::service_unavailable, kTextContentType,
                            "not ready: " + health_.not_ready_reason() + "\n");
+    }
+    // The probes above stay open (a kubelet sends no token); the rest shows the configuration
+    // and the scaling signals.
+    if (auth_) {
+      const auto header = request.find(http::field::authorization);
+      const std::optional<std::string_view> authorization =
+          header == request.end() ? std::nullopt
+                                  : std::optional<std::string_view>(header->value());
+      if (!bearer_token_matches(*auth_, authorization)) {
+        log_->debug("admin server: {} refused: {} bearer token", path,
+                    authorization ? "wrong" : "no");
+        Response response = json_error(request, http::status::unauthorized,
+                                       "unauthorized: this route needs the admin bearer token");
+        response.set(http::field::www_authenticate, "Bearer realm=\"triggerd admin\"");
+        return response;
+      }
+    }
+    if (path == "/metrics") {
+      return make_response(request, http::status::ok, kMetricsContentType, metrics_.serialize());
     }
     if (path == kTriggersPath) {
       json::array triggers;
@@ -229,6 +248,7 @@ class AdminServer::Impl : public std::enable_shared_from_this<Impl> {
   Metrics& metrics_;
   const Health& health_;
   const ConfigStatus& config_status_;
+  std::optional<config::BearerAuth> auth_;
   std::shared_ptr<spdlog::logger> log_;
   TcpServer listener_;
 };
@@ -242,6 +262,10 @@ AdminServer::~AdminServer() { impl_->stop(); }
 void AdminServer::start(const config::HostPort& address) { impl_->start(address); }
 
 std::uint16_t AdminServer::port() const { return impl_->port(); }
+
+void AdminServer::set_auth(std::optional<config::BearerAuth> auth) {
+  impl_->set_auth(std::move(auth));
+}
 
 void AdminServer::stop() { impl_->stop(); }
 

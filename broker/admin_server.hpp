@@ -1,11 +1,13 @@
 #pragma once
 // The admin HTTP server on server.admin_listen (docs/admin-api.md): /metrics, /livez, /readyz,
-// /v1/triggers, /v1/triggers/NAME and /v1/config. HTTP/1.1 with keep-alive, GET only.
+// /v1/triggers, /v1/triggers/NAME and /v1/config. HTTP/1.1 with keep-alive, GET only. With
+// server.admin_auth, every route but the probes' needs the bearer token.
 //
 // Beast stays inside admin_server.cpp (a Beast translation unit takes long to compile), so
 // this header only forward-declares what it needs.
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "config/config.hpp"
 
@@ -33,6 +35,10 @@ class AdminServer {
   // Throws std::runtime_error naming the address when it cannot listen (port in use, an
   // address this host does not have, a name that does not resolve). Start-up only.
   void start(const config::HostPort& address);
+
+  // From now on every route but /livez and /readyz asks for `Authorization: Bearer TOKEN`
+  // (a wrong or missing one gets 401); nullopt: open. On the io_context's thread.
+  void set_auth(std::optional<config::BearerAuth> auth);
 
   // The bound port, after start(); the one chosen when asked for port 0.
   std::uint16_t port() const;

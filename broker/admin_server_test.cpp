@@ -28,6 +28,7 @@ namespace triggerd {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::http_get;
 
 std::vector<MonitoredTrigger> triggers_named(std::initializer_list<const char*> names) {
@@ -241,6 +242,32 @@ TEST_F(AdminServerTest, UnknownPathNamesEveryRouteConfigIncluded) {
   const auto response = http_get(server_.port(), "/v1/configs");
   EXPECT_EQ(response.status, 404);
   EXPECT_THAT(response.body, HasSubstr("/v1/triggers[/NAME] and /v1/config"));
+}
+
+TEST_F(AdminServerTest, AdminAuthGuardsEveryRouteButTheProbes) {
+  on_loop([this] { server_.set_auth(config::BearerAuth{config::Secret("s3cret-admin")}); });
+  const auto with = [this](std::string_view target, std::string value) {
+    return testing::http_request("GET", server_.port(), target, "",
+                                 {{"Authorization", std::move(value)}});
+  };
+  for (const char* target : {"/metrics", "/v1/triggers", "/v1/triggers/jobs", "/v1/config",
+                             "/v1/nothing"}) {
+    SCOPED_TRACE(target);
+    const auto none = http_get(server_.port(), target);
+    EXPECT_EQ(none.status, 401);
+    EXPECT_EQ(none.headers.at("www-authenticate"), "Bearer realm=\"triggerd admin\"");
+    EXPECT_THAT(none.body, Not(HasSubstr("s3cret")));
+    EXPECT_EQ(with(target, "Bearer s3cret-admi").status, 401);
+    EXPECT_EQ(with(target, "Basic s3cret-admin").status, 401);
+    EXPECT_NE(with(target, "bearer s3cret-admin").status, 401);
+  }
+  EXPECT_EQ(with("/metrics", "Bearer s3cret-admin").status, 200);
+  // A kubelet sends no token.
+  EXPECT_EQ(http_get(server_.port(), "/livez").status, 200);
+  EXPECT_NE(http_get(server_.port(), "/readyz").status, 401);
+  // A reload that drops it opens the routes again.
+  on_loop([this] { server_.set_auth(std::nullopt); });
+  EXPECT_EQ(http_get(server_.port(), "/metrics").status, 200);
 }
 
 TEST_F(AdminServerTest, StopClosesOpenConnections) {

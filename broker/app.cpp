@@ -85,6 +85,7 @@ class App::Impl {
     // at zero while the rest starts, and the KEDA scaler; the dispatcher and trigger runtimes
     // already stand (built in the constructor); then the sources, and the webhook ingress
     // last. Readiness comes once every source reports up.
+    admin_.set_auth(config_->server.admin_auth);
     admin_.start(config_->server.admin_listen);
     if (scaler_) scaler_->start(*config_->server.scaler_listen);
     for (const auto& version : triggers_) start_version(*version);
@@ -429,6 +430,7 @@ class App::Impl {
   // and counted, and the rest is applied).
   void apply(const std::shared_ptr<const config::Config>& next, const ConfigChanges& changes) {
     if (changes.log) logging::configure(next->log);
+    if (changes.admin_auth) admin_.set_auth(next->server.admin_auth);
     // Functions first, so that a trigger that starts now delivers with the new settings.
     dispatcher_.update_functions(*next);
 

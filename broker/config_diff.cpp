@@ -54,7 +54,7 @@ bool ConfigChanges::empty() const {
   return triggers_added.empty() && triggers_removed.empty() && triggers_changed.empty() &&
          triggers_rebound.empty() &&
          functions_added.empty() && functions_removed.empty() && functions_changed.empty() &&
-         server_needs_restart.empty() && !log;
+         server_needs_restart.empty() && !log && !admin_auth;
 }
 
 std::vector<std::string> ConfigChanges::describe() const {
@@ -80,6 +80,7 @@ std::vector<std::string> ConfigChanges::describe() const {
     lines.push_back("trigger " + name + " removed: draining it, then closing its source");
   }
   if (log) lines.push_back("log settings applied");
+  if (admin_auth) lines.push_back("server.admin_auth applied: the admin API checks it from now on");
   return lines;
 }
 
@@ -135,6 +136,7 @@ ConfigChanges diff_config(const config::Config& running, const config::Config& l
     changes.server_needs_restart.push_back("server.watch_config");
   }
   changes.log = running.log != loaded.log;
+  changes.admin_auth = a.admin_auth != b.admin_auth;
   return changes;
 }
 

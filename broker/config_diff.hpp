@@ -28,6 +28,7 @@ struct ConfigChanges {
   // keeps what it started with.
   std::vector<std::string> server_needs_restart;
   bool log = false;
+  bool admin_auth = false;  // server.admin_auth: applied at once
 
   bool empty() const;
   // One line per applied change for the log, names only, never values (they may hold

@@ -129,5 +129,23 @@ TEST(DiffConfig, NamesFunctionsAndServerKeysNeverValues) {
                           "log settings applied"));
 }
 
+TEST(DiffConfig, AnAdminTokenChangeIsAppliedAtOnceAndNeverShown) {
+  config::Config with_token = base();
+  with_token.server.admin_auth = config::BearerAuth{config::Secret("tok-1")};
+  config::Config rotated = base();
+  rotated.server.admin_auth = config::BearerAuth{config::Secret("tok-2")};
+  for (const auto& [running, loaded] : {std::pair{base(), with_token},
+                                        std::pair{with_token, rotated},
+                                        std::pair{with_token, base()}}) {
+    const ConfigChanges changes = diff_config(running, loaded);
+    EXPECT_TRUE(changes.admin_auth);
+    EXPECT_FALSE(changes.empty());
+    EXPECT_THAT(changes.server_needs_restart, IsEmpty());
+    EXPECT_THAT(changes.describe(),
+                ElementsAre("server.admin_auth applied: the admin API checks it from now on"));
+  }
+  EXPECT_FALSE(diff_config(with_token, with_token).admin_auth);
+}
+
 }  // namespace
 }  // namespace triggerd

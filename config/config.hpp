@@ -36,6 +36,16 @@ struct HttpUrl {
   bool operator==(const HttpUrl&) const = default;
 };
 
+// `Authorization: Bearer TOKEN` on a webhook route, or on the admin API.
+struct BearerAuth {
+  Secret token;
+  bool operator==(const BearerAuth&) const = default;
+};
+
+// The most a webhook body may be: the server buffers bodies in memory, and this is the budget
+// all of its connections share.
+inline constexpr std::uint64_t kMaxBodySizeLimit = 64 * 1024 * 1024;
+
 struct ServerConfig {
   HostPort listen{"0.0.0.0", 8080};
   HostPort admin_listen{"0.0.0.0", 9090};
@@ -45,6 +55,9 @@ struct ServerConfig {
   std::optional<HostPort> scaler_listen;
   // Reload when the config file changes on disk (docs/configuration.md), as well as on SIGHUP.
   bool watch_config = true;
+  // Required on the admin API's routes except /livez and /readyz (docs/admin-api.md); absent:
+  // open, for an admin_listen that only the pod or the host can reach.
+  std::optional<BearerAuth> admin_auth;
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -105,11 +118,6 @@ struct RedisListSource {
   std::string list;
   std::string consumer;  // default: the host name; one live process per name
   bool operator==(const RedisListSource&) const = default;
-};
-
-struct BearerAuth {
-  Secret token;
-  bool operator==(const BearerAuth&) const = default;
 };
 
 struct HmacSha256Auth {

@@ -118,7 +118,26 @@ class Schema {
     auto admin_value = map.get("admin_listen");
     set(listen_value, server.listen, listen);
     set(admin_value, server.admin_listen, listen);
-    set(map.get("max_body_size"), server.max_body_size, [&](const Value& v) { return r_.size(v); });
+    set(map.get("max_body_size"), server.max_body_size,
+        [&](const Value& v) -> std::optional<std::uint64_t> {
+          const auto size = r_.size(v);
+          if (size && *size > kMaxBodySizeLimit) {
+            r_.error(v, "must be at most 64MiB: webhook bodies are held in memory");
+            return std::nullopt;
+          }
+          return size;
+        });
+    if (auto v = map.get("admin_auth")) {
+      MapReader auth(r_, *v);
+      if (auto bearer = auth.get("bearer")) {
+        MapReader fields(r_, *bearer);
+        BearerAuth result;
+        set_secret(fields.require("token"), result.token);
+        server.admin_auth = std::move(result);
+      } else if (auth.is_map()) {
+        r_.error(*v, "must set bearer");
+      }
+    }
     set(map.get("shutdown_timeout"), server.shutdown_timeout,
         [&](const Value& v) { return r_.duration(v); });
     set(map.get("watch_config"), server.watch_config,

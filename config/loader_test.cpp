@@ -88,6 +88,25 @@ triggers: {}
 )",
      "2:18: error: server.max_body_size: must be a size with a unit, e.g. 512KiB, 1MiB, got \"1 "
      "megabyte\""},
+    {"BodySizeOverTheLimit", R"(server:
+  max_body_size: 65MiB
+functions: {}
+triggers: {}
+)",
+     "2:18: error: server.max_body_size: must be at most 64MiB: webhook bodies are held in "
+     "memory"},
+    {"AdminAuthWithoutAScheme", R"(server:
+  admin_auth: {}
+functions: {}
+triggers: {}
+)",
+     "2:15: error: server.admin_auth: must set bearer"},
+    {"AdminAuthEmptyToken", R"(server:
+  admin_auth: {bearer: {token: ""}}
+functions: {}
+triggers: {}
+)",
+     "2:32: error: server.admin_auth.bearer.token: must be a non-empty string"},
     {"WatchConfigNotABoolean", R"(server:
   watch_config: yes
 functions: {}
@@ -549,6 +568,7 @@ TEST(ConfigLoader, LoadsTheFullExampleIntoTypedStructs) {
   max_body_size: 512KiB
   shutdown_timeout: 1m30s
   watch_config: false
+  admin_auth: {bearer: {token: admin-tok}}
 log: {level: debug, format: json}
 connections:
   main-kafka:
@@ -638,6 +658,8 @@ triggers:
   EXPECT_EQ(c.server.max_body_size, 512u * 1024);
   EXPECT_EQ(c.server.shutdown_timeout, Duration(90'000));
   EXPECT_FALSE(c.server.watch_config);
+  ASSERT_TRUE(c.server.admin_auth.has_value());
+  EXPECT_EQ(c.server.admin_auth->token.reveal(), "admin-tok");
   EXPECT_EQ(c.log.level, LogLevel::debug);
   EXPECT_EQ(c.log.format, LogFormat::json);
 

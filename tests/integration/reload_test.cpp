@@ -351,6 +351,34 @@ TEST_F(ReloadTest, AnInvalidEditIsRefusedAndDisturbsNothingThenAValidOneApplies)
   EXPECT_EQ(load.refusals().size(), 0u);
 }
 
+TEST_F(ReloadTest, TheAdminTokenIsRequiredRotatedByAnEditAndNeverLogged) {
+  start(config("", "  admin_auth: {bearer: {token: tok-first-1a2b}}\n"));
+  auto metrics_with = [&](const std::string& token) {
+    return http_request("GET", admin(), "/metrics", "", {{"Authorization", "Bearer " + token}})
+        .status;
+  };
+  EXPECT_EQ(http_get(admin(), "/metrics").status, 401);
+  EXPECT_EQ(http_get(admin(), "/v1/config").status, 401);
+  EXPECT_EQ(metrics_with("tok-first-1a2b"), 200);
+  EXPECT_EQ(http_get(admin(), "/livez").status, 200) << "the probes stay open";
+
+  file_->write(config("", "  admin_auth: {bearer: {token: tok-second-3c4d}}\n"));
+  ASSERT_TRUE(wait_until([&] { return metrics_with("tok-second-3c4d") == 200; }, kEventually))
+      << triggerd_->process().err();
+  EXPECT_EQ(metrics_with("tok-first-1a2b"), 401);
+
+  file_->write(config(""));
+  ASSERT_TRUE(wait_until([&] { return http_get(admin(), "/metrics").status == 200; },
+                         kEventually));
+  EXPECT_EQ(reloads("success"), 2);
+  triggerd_->process().send_signal(SIGTERM);
+  triggerd_->process().wait_for_exit(std::chrono::seconds(10));
+  const std::string log = triggerd_->process().err();
+  EXPECT_THAT(log, HasSubstr("server.admin_auth applied"));
+  EXPECT_THAT(log, Not(HasSubstr("tok-first")));
+  EXPECT_THAT(log, Not(HasSubstr("tok-second")));
+}
+
 // /proc/PID: resident memory in KiB, open file descriptors, threads.
 struct Footprint {
   long rss_kib;
