@@ -120,13 +120,30 @@ struct RedisListSource {
   bool operator==(const RedisListSource&) const = default;
 };
 
+// How old (or how far ahead) a signed request's timestamp may be, by default.
+inline constexpr Duration kDefaultSignatureTolerance = std::chrono::minutes(5);
+
 struct HmacSha256Auth {
   Secret secret;
   std::string header = "X-Hub-Signature-256";
+  // Set: the request's Unix time in seconds comes in this header, the signature covers
+  // "TIMESTAMP.BODY", and a request outside `tolerance` of now is refused (no replays).
+  std::string timestamp_header;
+  Duration tolerance = kDefaultSignatureTolerance;
   bool operator==(const HmacSha256Auth&) const = default;
 };
 
-using WebhookAuth = std::variant<BearerAuth, HmacSha256Auth>;
+// The Standard Webhooks scheme: webhook-id, webhook-timestamp and webhook-signature headers,
+// "v1,BASE64" signatures of "ID.TIMESTAMP.BODY".
+struct StandardWebhooksAuth {
+  // The decoded key bytes of each `whsec_BASE64` secret; a signature by any of them passes
+  // (several during a rotation).
+  std::vector<Secret> keys;
+  Duration tolerance = kDefaultSignatureTolerance;
+  bool operator==(const StandardWebhooksAuth&) const = default;
+};
+
+using WebhookAuth = std::variant<BearerAuth, HmacSha256Auth, StandardWebhooksAuth>;
 
 struct HttpSource {
   std::string path;                           // starts with '/'

@@ -489,10 +489,12 @@ class Schema {
     MapReader auth(r_, value);
     auto bearer = auth.get("bearer");
     auto hmac = auth.get("hmac_sha256");
-    if (bearer && hmac) {
-      r_.error(*hmac, "set either bearer or hmac_sha256, not both");
+    auto standard = auth.get("standard_webhooks");
+    if (static_cast<int>(bearer.has_value()) + hmac.has_value() + standard.has_value() > 1) {
+      r_.error(value, "set one of bearer, hmac_sha256 and standard_webhooks, not several");
       return std::nullopt;
     }
+    if (standard) return read_standard_webhooks(*standard);
     if (bearer) {
       MapReader fields(r_, *bearer);
       BearerAuth result;
@@ -509,10 +511,48 @@ class Schema {
           else r_.error(*v, quote(*header) + " is not a valid HTTP header name");
         }
       }
+      if (auto v = fields.get("timestamp_header")) {
+        if (auto header = r_.non_empty_string(*v)) {
+          if (is_http_token(*header)) result.timestamp_header = *header;
+          else r_.error(*v, quote(*header) + " is not a valid HTTP header name");
+        }
+      }
+      if (auto v = fields.get("tolerance")) {
+        if (result.timestamp_header.empty()) {
+          r_.error(*v, "needs timestamp_header: without a signed timestamp there is no window");
+        }
+        set(v, result.tolerance, [&](const Value& t) { return r_.duration(t, Duration(1000)); });
+      }
       return result;
     }
-    if (auth.is_map()) r_.error(value, "must set bearer or hmac_sha256");
+    if (auth.is_map()) r_.error(value, "must set bearer, hmac_sha256 or standard_webhooks");
     return std::nullopt;
+  }
+
+  StandardWebhooksAuth read_standard_webhooks(const Value& value) {
+    MapReader fields(r_, value);
+    StandardWebhooksAuth result;
+    if (auto v = fields.require("secrets")) {
+      v->secret = true;
+      if (auto secrets = r_.string_list(*v)) {
+        for (std::size_t i = 0; i < secrets->size(); ++i) {
+          // whsec_ and base64, as senders show them; the prefix may be left out.
+          std::string_view text = (*secrets)[i];
+          if (text.starts_with("whsec_")) text.remove_prefix(6);
+          std::optional<std::string> key = base64_decode(text);
+          if (!key || key->empty()) {
+            r_.error(*v, "secret " + std::to_string(i + 1) +
+                             " is not whsec_ followed by base64 (its value is not shown)");
+            continue;
+          }
+          result.keys.emplace_back(std::move(*key));
+        }
+        if (secrets->empty()) r_.error(*v, "must list at least one secret");
+      }
+    }
+    set(fields.get("tolerance"), result.tolerance,
+        [&](const Value& t) { return r_.duration(t, Duration(1000)); });
+    return result;
   }
 
   CronSource read_cron_source(MapReader& fields) {

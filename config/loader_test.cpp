@@ -343,6 +343,32 @@ triggers: {}
 )",
      "6:7: error: connections.bus.options.enable.auto.commit: \"enable.auto.commit\" is set by "
      "triggerd (use brokers, group and start instead)"},
+    {"StandardWebhooksSecretNotBase64", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source:
+      type: http
+      path: /h
+      auth:
+        standard_webhooks: {secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, "whsec_not base64!"]}
+)",
+     "10:38: error: triggers.hook.source.auth.standard_webhooks.secrets: secret 2 is not whsec_ "
+     "followed by base64 (its value is not shown)"},
+    {"ToleranceWithoutTimestampHeader", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source:
+      type: http
+      path: /h
+      auth:
+        hmac_sha256: {secret: b, tolerance: 5m}
+)",
+     "10:45: error: triggers.hook.source.auth.hmac_sha256.tolerance: needs timestamp_header: "
+     "without a signed timestamp there is no window"},
     {"BothAuthKinds", R"(functions:
   fn: {url: "http://127.0.0.1:9000/"}
 triggers:
@@ -355,8 +381,8 @@ triggers:
         bearer: {token: a}
         hmac_sha256: {secret: b}
 )",
-     "11:22: error: triggers.hook.source.auth.hmac_sha256: set either bearer or hmac_sha256, not "
-     "both"},
+     "10:9: error: triggers.hook.source.auth: set one of bearer, hmac_sha256 and "
+     "standard_webhooks, not several"},
     {"DeadLetterMissingStream", R"(connections:
   cache: {type: redis}
 functions:

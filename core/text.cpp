@@ -1,6 +1,7 @@
 #include "core/text.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace triggerd {
 
@@ -52,6 +53,40 @@ std::string quote_excerpt(std::string_view text, std::size_t max_length) {
   std::string out = quote(text.substr(0, max_length));
   if (text.size() > max_length) out += "...";
   return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  auto value_of = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  // Padding only at the end, at most two, and only where it completes a group of four.
+  std::size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  const std::string_view digits = text.substr(0, text.size() - padding);
+  if (padding > 0 && text.size() % 4 != 0) return std::nullopt;
+  if (digits.size() % 4 == 1) return std::nullopt;  // 6 bits cannot end a byte
+  std::string bytes;
+  bytes.reserve(digits.size() * 3 / 4);
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (const char c : digits) {
+    const int value = value_of(c);
+    if (value < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(value);
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      bytes.push_back(static_cast<char>((bits >> held) & 0xff));
+    }
+  }
+  return bytes;
 }
 
 }  // namespace triggerd

@@ -3,6 +3,7 @@
 // <cctype> functions follow the locale, and what triggerd reads (HTTP heads, cron expressions,
 // config keys, time stamps) is defined in ASCII.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,10 @@ constexpr int hex_value(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// The bytes of standard base64 (RFC 4648 section 4, '+' and '/'), with or without its '='
+// padding; std::nullopt for any other character, a misplaced '=' or a dangling bit count.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // An RFC 9110 token (a header name, a method): letters, digits and !#$%&'*+-.^_`|~, not empty.
 bool is_http_token(std::string_view text);

@@ -84,5 +84,20 @@ TEST(HttpToken, AllowsTokenCharactersOnly) {
   }
 }
 
+TEST(Base64, DecodesWithAndWithoutPaddingAndRefusesWhatIsNotBase64) {
+  EXPECT_EQ(base64_decode(""), std::string());
+  EXPECT_EQ(base64_decode("Zg=="), "f");
+  EXPECT_EQ(base64_decode("Zg"), "f");
+  EXPECT_EQ(base64_decode("Zm8="), "fo");
+  EXPECT_EQ(base64_decode("Zm9v"), "foo");
+  EXPECT_EQ(base64_decode("+/+/"), std::string("\xfb\xff\xbf", 3));
+  EXPECT_EQ(base64_decode("Zm9v!"), std::nullopt);
+  EXPECT_EQ(base64_decode("Zm9vY"), std::nullopt);   // 6 bits left over
+  EXPECT_EQ(base64_decode("Zg=a"), std::nullopt);    // '=' inside
+  EXPECT_EQ(base64_decode("Zg==="), std::nullopt);   // too much padding
+  EXPECT_EQ(base64_decode("Zm8=="), std::nullopt);   // padding past a group of four
+  EXPECT_EQ(base64_decode("Zm9v-_"), std::nullopt);  // the URL alphabet is another one
+}
+
 }  // namespace
 }  // namespace triggerd

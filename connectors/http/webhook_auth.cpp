@@ -2,10 +2,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <cstddef>
 #include <variant>
+#include <vector>
 
 #include "core/text.hpp"
 
@@ -52,6 +55,32 @@ std::optional<Sha256Digest> hmac_sha256(std::string_view key, std::string_view d
   return digest;
 }
 
+std::optional<Sha256Digest> hmac_sha256(std::string_view key,
+                                        std::initializer_list<std::string_view> parts) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* context = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  static constexpr unsigned char kEmpty = 0;
+  const auto* key_bytes =
+      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  bool ok = context != nullptr && EVP_MAC_init(context, key_bytes, key.size(), params) == 1;
+  for (const std::string_view part : parts) {
+    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()),
+                              part.size()) == 1;
+  }
+  Sha256Digest digest{};
+  std::size_t size = 0;
+  ok = ok && EVP_MAC_final(context, digest.data(), &size, digest.size()) == 1 &&
+       size == digest.size();
+  EVP_MAC_CTX_free(context);
+  EVP_MAC_free(mac);
+  if (!ok) return std::nullopt;
+  return digest;
+}
+
 std::string to_hex(const Sha256Digest& digest) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
@@ -91,8 +120,25 @@ bool bearer_token_matches(const config::BearerAuth& auth,
   return constant_time_equals(token, auth.token.reveal());
 }
 
-bool hmac_signature_matches(const config::HmacSha256Auth& auth,
-                            std::optional<std::string_view> signature, std::string_view body) {
+bool timestamp_within(std::optional<std::string_view> seconds, config::Duration tolerance,
+                      std::chrono::system_clock::time_point now) {
+  if (!seconds) return false;
+  const std::string_view digits = trim_whitespace(*seconds);
+  // Up to 12 digits: any Unix time in seconds until the year 33658, and no overflow below.
+  if (digits.empty() || digits.size() > 12) return false;
+  std::int64_t value = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(value));
+  const auto apart = signed_at > now ? signed_at - now : now - signed_at;
+  return apart <= tolerance;
+}
+
+bool hmac_signature_matches(const config::HmacSha256Auth& auth, const WebhookAuthHeaders& headers,
+                            std::string_view body, std::chrono::system_clock::time_point now) {
+  const std::optional<std::string_view>& signature = headers.signature;
   if (!signature || auth.secret.empty()) return false;
   std::string_view value = trim_whitespace(*signature);
   if (!starts_with_ignoring_case(value, kSignaturePrefix)) return false;
@@ -101,21 +147,65 @@ bool hmac_signature_matches(const config::HmacSha256Auth& auth,
   // and what is compared in constant time is then exactly the 32 digest bytes.
   const std::optional<Sha256Digest> given = parse_hex_digest(value);
   if (!given) return false;
-  const std::optional<Sha256Digest> expected = hmac_sha256(auth.secret.reveal(), body);
+  std::optional<Sha256Digest> expected;
+  if (auth.timestamp_header.empty()) {
+    expected = hmac_sha256(auth.secret.reveal(), body);
+  } else {
+    // The timestamp is signed with the body, so that it cannot be replaced: a captured request
+    // is good for `tolerance` only.
+    if (!timestamp_within(headers.timestamp, auth.tolerance, now)) return false;
+    expected = hmac_sha256(auth.secret.reveal(), {trim_whitespace(*headers.timestamp), ".", body});
+  }
   if (!expected) return false;  // a broken OpenSSL: fail closed
   return CRYPTO_memcmp(given->data(), expected->data(), expected->size()) == 0;
 }
 
+bool standard_webhook_matches(const config::StandardWebhooksAuth& auth,
+                              const WebhookAuthHeaders& headers, std::string_view body,
+                              std::chrono::system_clock::time_point now) {
+  if (!headers.webhook_id || !headers.webhook_signature || auth.keys.empty()) return false;
+  if (!timestamp_within(headers.webhook_timestamp, auth.tolerance, now)) return false;
+  const std::string_view id = trim_whitespace(*headers.webhook_id);
+  const std::string_view timestamp = trim_whitespace(*headers.webhook_timestamp);
+  if (id.empty()) return false;
+  std::vector<Sha256Digest> expected;
+  expected.reserve(auth.keys.size());
+  for (const config::Secret& key : auth.keys) {
+    const std::optional<Sha256Digest> digest = hmac_sha256(key.reveal(), {id, ".", timestamp, ".", body});
+    if (!digest) return false;  // a broken OpenSSL: fail closed
+    expected.push_back(*digest);
+  }
+  // "v1,SIG v1,SIG2 ...": the sender's keys during its rotation; other versions are skipped.
+  std::string_view rest = *headers.webhook_signature;
+  bool matched = false;
+  while (!rest.empty()) {
+    const std::size_t space = rest.find(' ');
+    const std::string_view entry = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    if (!entry.starts_with("v1,")) continue;
+    const std::optional<std::string> given = base64_decode(entry.substr(3));
+    if (!given || given->size() != Sha256Digest().size()) continue;
+    for (const Sha256Digest& digest : expected) {
+      // Every pair is compared, without stopping at a match: the time says nothing of which.
+      matched |= CRYPTO_memcmp(given->data(), digest.data(), digest.size()) == 0;
+    }
+  }
+  return matched;
+}
+
 bool webhook_auth_needs_body(const config::WebhookAuth& auth) {
-  return std::holds_alternative<config::HmacSha256Auth>(auth);
+  return !std::holds_alternative<config::BearerAuth>(auth);
 }
 
 bool webhook_auth_passes(const config::WebhookAuth& auth, const WebhookAuthHeaders& headers,
-                         std::string_view body) {
+                         std::string_view body, std::chrono::system_clock::time_point now) {
   if (const auto* bearer = std::get_if<config::BearerAuth>(&auth)) {
     return bearer_token_matches(*bearer, headers.authorization);
   }
-  return hmac_signature_matches(std::get<config::HmacSha256Auth>(auth), headers.signature, body);
+  if (const auto* standard = std::get_if<config::StandardWebhooksAuth>(&auth)) {
+    return standard_webhook_matches(*standard, headers, body, now);
+  }
+  return hmac_signature_matches(std::get<config::HmacSha256Auth>(auth), headers, body, now);
 }
 
 }  // namespace triggerd

@@ -13,6 +13,8 @@ namespace {
 
 using namespace std::string_literals;
 
+const auto kNow = std::chrono::system_clock::now();
+
 // Expected digests computed with `printf '%s' DATA | openssl dgst -sha256 -hmac KEY`.
 struct HmacVector {
   std::string key;
@@ -39,6 +41,12 @@ TEST(WebhookAuth, HmacSha256MatchesKnownVectors) {
     const auto digest = hmac_sha256(vector.key, vector.data);
     ASSERT_TRUE(digest.has_value()) << vector.key;
     EXPECT_EQ(to_hex(*digest), vector.hex) << "key " << vector.key;
+    // In parts, split anywhere: the same digest.
+    const std::string_view data = vector.data;
+    const auto parts = hmac_sha256(vector.key, {data.substr(0, data.size() / 2), "",
+                                                data.substr(data.size() / 2)});
+    ASSERT_TRUE(parts.has_value());
+    EXPECT_EQ(to_hex(*parts), vector.hex) << "key " << vector.key << ", in parts";
   }
 }
 
@@ -125,7 +133,8 @@ TEST(WebhookAuth, HmacAcceptsOnlyTheSignatureOfTheRawBody) {
   for (const SignatureCase& c : cases) {
     std::optional<std::string_view> header;
     if (c.signature) header = *c.signature;
-    EXPECT_EQ(hmac_signature_matches(auth, header, c.body), c.passes) << c.name;
+    EXPECT_EQ(hmac_signature_matches(auth, {.signature = header}, c.body, kNow), c.passes)
+        << c.name;
     EXPECT_EQ(webhook_auth_passes(auth, {.signature = header}, c.body), c.passes) << c.name;
   }
 }
@@ -134,13 +143,95 @@ TEST(WebhookAuth, HmacSignatureCoversBinaryBodies) {
   const config::HmacSha256Auth auth{config::Secret("nul-key"), "X-Signature"};
   const std::string signature =
       "sha256=d3ced9436c944c04b69944ace8d6f944bfa23b841b469cf4eca74c910f9b7352";
-  EXPECT_TRUE(hmac_signature_matches(auth, signature, "a\0b"s));
-  EXPECT_FALSE(hmac_signature_matches(auth, signature, "a"));
+  EXPECT_TRUE(hmac_signature_matches(auth, {.signature = signature}, "a\0b"s, kNow));
+  EXPECT_FALSE(hmac_signature_matches(auth, {.signature = signature}, "a", kNow));
 }
 
-TEST(WebhookAuth, OnlyHmacNeedsTheBody) {
+TEST(WebhookAuth, OnlyTheSignaturesNeedTheBody) {
   EXPECT_FALSE(webhook_auth_needs_body(config::WebhookAuth{config::BearerAuth{}}));
   EXPECT_TRUE(webhook_auth_needs_body(config::WebhookAuth{config::HmacSha256Auth{}}));
+  EXPECT_TRUE(webhook_auth_needs_body(config::WebhookAuth{config::StandardWebhooksAuth{}}));
+}
+
+TEST(WebhookAuth, HmacWithATimestampSignsItAndRefusesItOutsideTheWindow) {
+  config::HmacSha256Auth auth{config::Secret("It's a Secret to Everybody"), "X-Signature"};
+  auth.timestamp_header = "X-Timestamp";
+  // HMAC-SHA256 of "1700000000.Hello, World!".
+  const std::string signature =
+      "sha256=76c83fd0acdf22faed320674fe8e04d528cfe8a17905e720a9611e40677c03b7";
+  const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  auto passes = [&](std::optional<std::string_view> timestamp, std::string_view body,
+                    std::chrono::system_clock::time_point now) {
+    return webhook_auth_passes(auth, {.signature = signature, .timestamp = timestamp}, body, now);
+  };
+  EXPECT_TRUE(passes("1700000000", "Hello, World!", signed_at));
+  EXPECT_TRUE(passes("1700000000", "Hello, World!", signed_at + std::chrono::minutes(5)));
+  EXPECT_TRUE(passes("1700000000", "Hello, World!", signed_at - std::chrono::minutes(5)));
+  // Replayed later, or a clock far ahead.
+  EXPECT_FALSE(passes("1700000000", "Hello, World!", signed_at + std::chrono::seconds(301)));
+  EXPECT_FALSE(passes("1700000000", "Hello, World!", signed_at - std::chrono::seconds(301)));
+  // A fresh timestamp on an old signature: the signature covers the timestamp.
+  EXPECT_FALSE(passes("1700000200", "Hello, World!", signed_at + std::chrono::seconds(200)));
+  EXPECT_FALSE(passes(std::nullopt, "Hello, World!", signed_at));
+  EXPECT_FALSE(passes("", "Hello, World!", signed_at));
+  EXPECT_FALSE(passes("1700000000.0", "Hello, World!", signed_at));
+  EXPECT_FALSE(passes("-1700000000", "Hello, World!", signed_at));
+  EXPECT_FALSE(passes("99999999999999999999", "Hello, World!", signed_at));
+  EXPECT_FALSE(passes("1700000000", "Hello, World?", signed_at));
+  // The body alone signed, as without a timestamp_header: refused once one is asked for.
+  EXPECT_FALSE(webhook_auth_passes(
+      auth,
+      {.signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+       .timestamp = "1700000000"},
+      "Hello, World!", signed_at));
+}
+
+// The Standard Webhooks specification's published test vector.
+constexpr std::string_view kVectorKeyBase64 = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+constexpr std::string_view kVectorId = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+constexpr std::string_view kVectorTimestamp = "1614265330";
+constexpr std::string_view kVectorBody = R"({"test": 2432232314})";
+constexpr std::string_view kVectorSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+TEST(WebhookAuth, StandardWebhooksAcceptsThePublishedVectorWithinTheWindowOnly) {
+  config::StandardWebhooksAuth auth;
+  auth.keys.emplace_back(*base64_decode(kVectorKeyBase64));
+  const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(1614265330));
+  auto passes = [&](std::string_view signature, std::chrono::system_clock::time_point now,
+                    std::string_view id = kVectorId, std::string_view body = kVectorBody) {
+    return webhook_auth_passes(auth,
+                               {.webhook_id = id,
+                                .webhook_timestamp = kVectorTimestamp,
+                                .webhook_signature = signature},
+                               body, now);
+  };
+  EXPECT_TRUE(passes(kVectorSignature, signed_at + std::chrono::seconds(10)));
+  EXPECT_FALSE(passes(kVectorSignature, signed_at + std::chrono::minutes(6))) << "a replay";
+  EXPECT_FALSE(passes(kVectorSignature, signed_at, "msg_other"));
+  EXPECT_FALSE(passes(kVectorSignature, signed_at, kVectorId, R"({"test": 2432232315})"));
+  // Several signatures (the sender rotating its key): one that matches is enough; other
+  // versions and malformed entries are skipped.
+  const std::string several = "v1,bm90IGl0 v2,x " + std::string(kVectorSignature);
+  EXPECT_TRUE(passes(several, signed_at));
+  EXPECT_FALSE(passes("v2," + std::string(kVectorSignature.substr(3)), signed_at));
+  EXPECT_FALSE(passes("v1," + std::string(kVectorSignature.substr(3, 20)), signed_at));
+  EXPECT_FALSE(passes("", signed_at));
+  EXPECT_FALSE(webhook_auth_passes(
+      auth, {.webhook_id = kVectorId, .webhook_signature = kVectorSignature}, kVectorBody,
+      signed_at))
+      << "no timestamp";
+}
+
+TEST(WebhookAuth, StandardWebhooksAcceptsAnyOfSeveralKeysDuringARotation) {
+  config::StandardWebhooksAuth auth;
+  auth.keys.emplace_back(std::string("another-endpoint-key-32-bytes!!!"));
+  const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(1614265330));
+  const WebhookAuthHeaders headers{.webhook_id = kVectorId,
+                                   .webhook_timestamp = kVectorTimestamp,
+                                   .webhook_signature = kVectorSignature};
+  EXPECT_FALSE(webhook_auth_passes(auth, headers, kVectorBody, signed_at));
+  auth.keys.emplace_back(*base64_decode(kVectorKeyBase64));
+  EXPECT_TRUE(webhook_auth_passes(auth, headers, kVectorBody, signed_at));
 }
 
 }  // namespace

@@ -402,6 +402,11 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     if (route.source.auth) {
       if (const auto* hmac = std::get_if<config::HmacSha256Auth>(&*route.source.auth)) {
         headers.signature = header(hmac->header);
+        if (!hmac->timestamp_header.empty()) headers.timestamp = header(hmac->timestamp_header);
+      } else if (std::holds_alternative<config::StandardWebhooksAuth>(*route.source.auth)) {
+        headers.webhook_id = header("webhook-id");
+        headers.webhook_timestamp = header("webhook-timestamp");
+        headers.webhook_signature = header("webhook-signature");
       }
     }
     return headers;

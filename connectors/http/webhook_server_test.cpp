@@ -11,6 +11,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
+#include <openssl/evp.h>
 
 #include <chrono>
 #include <future>
@@ -18,10 +19,13 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "connectors/event_sink.hpp"
+#include "connectors/http/webhook_auth.hpp"
+#include "core/text.hpp"
 #include "core/net_names.hpp"
 
 namespace triggerd {
@@ -391,6 +395,88 @@ TEST_F(WebhookServerTest, HmacAuthRefusesMissingAndWrongSignatures) {
   EXPECT_EQ(right->result(), http::status::accepted);
   ASSERT_EQ(sink_.events().size(), 1u);
   EXPECT_EQ(sink_.events()[0].data, "Hello, World!");
+}
+
+std::string unix_seconds(std::chrono::system_clock::time_point at) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count());
+}
+
+TEST_F(WebhookServerTest, HmacWithATimestampRefusesAReplayOutsideTheWindow) {
+  config::HmacSha256Auth auth{config::Secret("hook-secret"), "X-Signature"};
+  auth.timestamp_header = "X-Timestamp";
+  start({{"orders", http_source("/hooks/orders", {"POST"}, auth), &sink_}});
+  auto signed_post = [&](std::chrono::system_clock::time_point at) {
+    const std::string timestamp = unix_seconds(at);
+    const std::string signature =
+        "sha256=" + to_hex(*hmac_sha256("hook-secret", {timestamp, ".", "order-1"}));
+    return post("/hooks/orders", "order-1",
+                {{"X-Signature", signature}, {"X-Timestamp", timestamp}});
+  };
+  Client client(port());
+  auto fresh = client.request(signed_post(std::chrono::system_clock::now()));
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->result(), http::status::accepted);
+  // The same request captured ten minutes ago and sent again now.
+  auto replayed = client.request(signed_post(std::chrono::system_clock::now() - 10min));
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->result(), http::status::unauthorized);
+  EXPECT_EQ(sink_.events().size(), 1u);
+}
+
+// "v1,BASE64" of HMAC-SHA256("ID.TIMESTAMP.BODY") under `key`, as a Standard Webhooks sender
+// signs.
+std::string standard_signature(const std::string& key, const std::string& id,
+                               const std::string& timestamp, const std::string& body) {
+  const Sha256Digest digest = *hmac_sha256(key, {id, ".", timestamp, ".", body});
+  std::string encoded(4 * ((digest.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), digest.data(),
+                  static_cast<int>(digest.size()));
+  return "v1," + encoded;
+}
+
+TEST_F(WebhookServerTest, StandardWebhooksWithTwoKeysDuringARotationAndNoReplays) {
+  // The published test vector's key, and a new one the sender rotates to.
+  const std::string old_key = *base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  const std::string new_key = "another-endpoint-key-32-bytes!!!";
+  config::StandardWebhooksAuth auth;
+  auth.keys = {config::Secret(old_key), config::Secret(new_key)};
+  start({{"orders", http_source("/hooks/orders", {"POST"}, auth), &sink_}});
+  const std::string body = R"({"test": 2432232314})";
+  auto signed_post = [&](const std::string& id, std::chrono::system_clock::time_point at,
+                         const std::string& signatures) {
+    return post("/hooks/orders", body,
+                {{"webhook-id", id}, {"webhook-timestamp", unix_seconds(at)},
+                 {"webhook-signature", signatures}});
+  };
+  const auto now = std::chrono::system_clock::now();
+  const std::string ts = unix_seconds(now);
+  Client client(port());
+  for (const auto& [id, signatures, status] :
+       std::vector<std::tuple<std::string, std::string, http::status>>{
+           {"msg_1", standard_signature(old_key, "msg_1", ts, body), http::status::accepted},
+           {"msg_2", standard_signature(new_key, "msg_2", ts, body), http::status::accepted},
+           // The sender signing with both while it rotates.
+           {"msg_3",
+            standard_signature(new_key, "msg_3", ts, body) + " " +
+                standard_signature(old_key, "msg_3", ts, body),
+            http::status::accepted},
+           {"msg_4", standard_signature("an unknown key", "msg_4", ts, body),
+            http::status::unauthorized},
+           // Signed for another message id.
+           {"msg_5", standard_signature(old_key, "msg_1", ts, body), http::status::unauthorized},
+       }) {
+    SCOPED_TRACE(id);
+    auto response = client.request(signed_post(id, now, signatures));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->result(), status);
+  }
+  const auto old = now - 6min;
+  auto replayed = client.request(
+      signed_post("msg_6", old, standard_signature(old_key, "msg_6", unix_seconds(old), body)));
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->result(), http::status::unauthorized);
+  EXPECT_EQ(sink_.events().size(), 3u);
 }
 
 TEST_F(WebhookServerTest, FullTriggerGets503WithRetryAfter) {
