@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "connectors/event_sink.hpp"
+#include "connectors/http/body_budget.hpp"
 #include "connectors/http/webhook_auth.hpp"
 #include "connectors/http/webhook_event.hpp"
 #include "core/http_parse_error.hpp"
@@ -88,39 +89,6 @@ Response error_response(unsigned version, http::status status, std::string_view 
   return make_response(version, status, json_body("error", message));
 }
 
-// Bytes of request bodies held at once, all connections together.
-class ByteBudget {
- public:
-  explicit ByteBudget(std::uint64_t limit) : limit_(limit) {}
-  bool take(std::uint64_t bytes) {
-    if (bytes > limit_ - used_) return false;
-    used_ += bytes;
-    return true;
-  }
-  void give_back(std::uint64_t bytes) { used_ -= bytes; }
-
- private:
-  std::uint64_t limit_;
-  std::uint64_t used_ = 0;
-};
-
-// One request's share of the budget, returned when the request is done with its body.
-class BudgetShare {
- public:
-  explicit BudgetShare(ByteBudget& budget) : budget_(budget) {}
-  ~BudgetShare() { budget_.give_back(held_); }
-  BudgetShare(const BudgetShare&) = delete;
-  BudgetShare& operator=(const BudgetShare&) = delete;
-  bool grow(std::uint64_t bytes) {
-    if (!budget_.take(bytes)) return false;
-    held_ += bytes;
-    return true;
-  }
-
- private:
-  ByteBudget& budget_;
-  std::uint64_t held_ = 0;
-};
 
 
 }  // namespace
@@ -133,7 +101,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
         limits_(limits),
         // A single body of max_body_size must always fit, with the byte of slack that lets
         // the parser report a chunked body one byte too long.
-        body_budget_(std::max(limits.max_buffered_body_bytes, server_.max_body_size + 1)),
+        body_budget_(limits.max_buffered_body_bytes, server_.max_body_size + 1),
         log_(logging::get("webhook")),
         listener_(io, "webhook ingress", log_, limits.max_connections, std::move(count_failure)) {
     routes_ = make_routes(std::move(routes));
@@ -307,8 +275,14 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
                                 busy(version, route, "trigger is at max_inflight"));
     }
 
-    // The body. It grows as its bytes arrive, each step taken from the shared budget.
-    BudgetShare budget_share(body_budget_);
+    // The body. It grows as its bytes arrive, each step taken from the shared budget; a body
+    // not authenticated yet (an open route, or a signature not checked yet) from the part of
+    // it that such bodies, and those of its peer address, may use.
+    beast::error_code no_peer;
+    BodyBudget::Share budget_share(
+        body_budget_,
+        route.source.auth.has_value() && !webhook_auth_needs_body(*route.source.auth),
+        stream.socket().remote_endpoint(no_peer).address());
     std::string body;
     auto grow_body = [&] {
       // With Content-Length, grow to exactly that; chunked, up to one byte over the limit, so
@@ -556,7 +530,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
   const config::ServerConfig server_;
   const WebhookLimits limits_;
   Routes routes_;
-  ByteBudget body_budget_;
+  BodyBudget body_budget_;
   std::shared_ptr<spdlog::logger> log_;
   TcpServer listener_;
   WebhookStats stats_;  // but connections_refused, which listener_ counts

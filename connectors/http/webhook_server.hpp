@@ -53,7 +53,8 @@ struct WebhookLimits {
   std::size_t max_connections = 4096;
   // Bytes of request bodies being read at one time, all connections together (raised to
   // max_body_size if that is larger). Beyond it a request gets 503, like a full trigger:
-  // without it, every connection could hold a body of max_body_size at once.
+  // without it, every connection could hold a body of max_body_size at once. Bodies not
+  // authenticated yet get half of it, an eighth of that per peer address (body_budget.hpp).
   std::uint64_t max_buffered_body_bytes = 64 * 1024 * 1024;
 };
 

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -85,7 +86,10 @@ class FakeSink : public EventSink {
 // server that never answers fails the test instead of hanging it.
 class Client {
  public:
-  explicit Client(std::uint16_t port) : stream_(io_) {
+  // From `local` (another loopback address is another peer to the server).
+  explicit Client(std::uint16_t port, const char* local = "127.0.0.1") : stream_(io_) {
+    stream_.socket().open(tcp::v4());
+    stream_.socket().bind(tcp::endpoint(asio::ip::make_address(local), 0));
     stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   }
 
@@ -750,6 +754,57 @@ TEST_F(WebhookServerTest, BodyBudgetSpentGets503) {
   response = other.request(post("/hooks/orders", std::string(100, 'x')));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->result(), http::status::accepted);
+}
+
+TEST_F(WebhookServerTest, UnsignedBodiesFromOneClientCannotStarveSignedOrAuthenticatedSenders) {
+  // max_body_size is 1024: a budget of 16 bodies, 8 for bodies not authenticated yet, one of
+  // those per peer address.
+  WebhookLimits limits;
+  limits.max_buffered_body_bytes = 16 * 1025;
+  const config::HmacSha256Auth hmac{config::Secret("hook-secret"), "X-Signature"};
+  start({{"signed", http_source("/hooks/signed", {"POST"}, hmac), &sink_},
+         {"bearer",
+          http_source("/hooks/bearer", {"POST"}, config::BearerAuth{config::Secret("tok")}),
+          &sink_}},
+        limits);
+  // The flood: more slow bodies than the whole budget holds (20 x 1000 bytes), none of them
+  // signed, from 127.0.0.1. Without a room of their own they would take it all, and every
+  // sender below would get 503.
+  std::vector<std::unique_ptr<Client>> flood;
+  for (int i = 0; i < 20; ++i) {
+    flood.push_back(std::make_unique<Client>(port()));
+    flood.back()->send(
+        "POST /hooks/signed HTTP/1.1\r\nHost: x\r\nX-Signature: sha256=00\r\n"
+        "Content-Length: 1000\r\n\r\npart");
+  }
+  std::this_thread::sleep_for(100ms);  // the server has read every head by now
+  const std::string body(1000, 'b');
+  const std::string signature = "sha256=" + to_hex(*hmac_sha256("hook-secret", body));
+  // A signed sender elsewhere, and an authenticated one on the flooder's own address.
+  Client sender(port(), "127.0.0.2");
+  auto signed_response =
+      sender.request(post("/hooks/signed", body, {{"X-Signature", signature}}));
+  ASSERT_TRUE(signed_response);
+  EXPECT_EQ(signed_response->result(), http::status::accepted);
+  Client bearer(port());
+  auto bearer_response =
+      bearer.request(post("/hooks/bearer", body, {{"Authorization", "Bearer tok"}}));
+  ASSERT_TRUE(bearer_response);
+  EXPECT_EQ(bearer_response->result(), http::status::accepted);
+  // The flood's bodies, finished: the one that had the flooder's room is checked and refused
+  // (never signed); the others were refused room and get 503.
+  int unauthorized = 0;
+  int busy = 0;
+  for (auto& client : flood) {
+    client->send(std::string(996, 'y'));
+    auto response = client->read();
+    ASSERT_TRUE(response);
+    if (response->result() == http::status::unauthorized) ++unauthorized;
+    if (response->result() == http::status::service_unavailable) ++busy;
+  }
+  EXPECT_EQ(unauthorized, 1);
+  EXPECT_EQ(busy, 19);
+  EXPECT_EQ(sink_.events().size(), 2u);
 }
 
 TEST_F(WebhookServerTest, StartNamesTheAddressItCannotListenOn) {
