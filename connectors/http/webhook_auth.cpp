@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 
 #include <cstddef>
@@ -42,17 +41,7 @@ std::optional<Sha256Digest> sha256(std::string_view data) {
 }  // namespace
 
 std::optional<Sha256Digest> hmac_sha256(std::string_view key, std::string_view data) {
-  Sha256Digest digest{};
-  unsigned int size = 0;
-  // A non-null key pointer even for an empty key: OpenSSL reads a null key as "no key given".
-  static constexpr unsigned char kEmpty = 0;
-  const void* key_bytes = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
-  if (HMAC(EVP_sha256(), key_bytes, static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data(),
-           &size) == nullptr) {
-    return std::nullopt;
-  }
-  return digest;
+  return hmac_sha256(key, {data});
 }
 
 std::optional<Sha256Digest> hmac_sha256(std::string_view key,
@@ -63,6 +52,7 @@ std::optional<Sha256Digest> hmac_sha256(std::string_view key,
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
       OSSL_PARAM_construct_end()};
+  // A non-null key pointer even for an empty key: OpenSSL reads a null key as "no key given".
   static constexpr unsigned char kEmpty = 0;
   const auto* key_bytes =
       key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());

@@ -62,40 +62,6 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// RFC 4648 base64, padded or not; anything else (whitespace, the URL alphabet) is refused.
-std::optional<std::string> decode_base64(std::string_view text) {
-  if (text.size() % 4 == 0 && text.ends_with("==")) {
-    text.remove_suffix(2);
-  } else if (text.size() % 4 == 0 && text.ends_with("=")) {
-    text.remove_suffix(1);
-  }
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 2);
-  std::uint32_t bits = 0;
-  int bit_count = 0;
-  for (char c : text) {
-    const int value = base64_value(c);
-    if (value < 0) return std::nullopt;
-    bits = (bits << 6) | static_cast<std::uint32_t>(value);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      out.push_back(static_cast<char>((bits >> bit_count) & 0xff));
-    }
-  }
-  return out;
-}
-
 // Collects a CloudEvent's attributes from headers or JSON members, with the checks both modes
 // share; `describe` names an attribute the way the client wrote it, for error messages.
 class CloudEventBuilder {
@@ -277,7 +243,7 @@ WebhookEventResult structured_event(WebhookRequest& request, Clock::time_point n
   if (data_base64 != nullptr) {
     const json::string* encoded = data_base64->if_string();
     std::optional<std::string> decoded;
-    if (encoded != nullptr) decoded = decode_base64(view(*encoded));
+    if (encoded != nullptr) decoded = base64_decode(view(*encoded));
     if (!decoded) return fail("\"data_base64\" is not a base64 string");
     event.data = std::move(*decoded);
   } else if (data != nullptr) {
