@@ -532,23 +532,36 @@ class Schema {
   StandardWebhooksAuth read_standard_webhooks(const Value& value) {
     MapReader fields(r_, value);
     StandardWebhooksAuth result;
-    if (auto v = fields.require("secrets")) {
-      v->secret = true;
-      if (auto secrets = r_.string_list(*v)) {
-        for (std::size_t i = 0; i < secrets->size(); ++i) {
-          // whsec_ and base64, as senders show them; the prefix may be left out.
-          std::string_view text = (*secrets)[i];
-          if (text.starts_with("whsec_")) text.remove_prefix(6);
-          std::optional<std::string> key = base64_decode(text);
-          if (!key || key->empty()) {
-            r_.error(*v, "secret " + std::to_string(i + 1) +
+    // `secret: whsec_...`, or `secrets:` (a list, or one string of them separated by commas)
+    // during a rotation.
+    auto one = fields.get("secret");
+    auto several = fields.get("secrets");
+    if (one && several) {
+      r_.error(*several, "set either secret or secrets, not both");
+    } else if (!one && !several) {
+      r_.error(value, "must set secret (or secrets, several during a rotation)");
+    }
+    std::optional<Value> given = one ? one : several;
+    if (!given || (one && several)) return result;
+    given->secret = true;
+    std::optional<std::vector<std::string>> secrets;
+    if (one) {
+      if (auto text = r_.non_empty_string(*given)) secrets.emplace(1, std::move(*text));
+    } else {
+      secrets = r_.string_list(*given);
+      if (secrets && secrets->empty()) r_.error(*given, "must list at least one secret");
+    }
+    for (std::size_t i = 0; secrets && i < secrets->size(); ++i) {
+      // whsec_ and base64, as senders show them; the prefix may be left out.
+      std::string_view text = (*secrets)[i];
+      if (text.starts_with("whsec_")) text.remove_prefix(6);
+      std::optional<std::string> key = base64_decode(text);
+      if (!key || key->empty()) {
+        r_.error(*given, (one ? std::string("it") : "secret " + std::to_string(i + 1)) +
                              " is not whsec_ followed by base64 (its value is not shown)");
-            continue;
-          }
-          result.keys.emplace_back(std::move(*key));
-        }
-        if (secrets->empty()) r_.error(*v, "must list at least one secret");
+        continue;
       }
+      result.keys.emplace_back(std::move(*key));
     }
     set(fields.get("tolerance"), result.tolerance,
         [&](const Value& t) { return r_.duration(t, Duration(1000)); });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "connectors/registry.hpp"
+#include "core/text.hpp"
 
 namespace triggerd::config {
 namespace {
@@ -356,6 +357,19 @@ triggers:
 )",
      "10:38: error: triggers.hook.source.auth.standard_webhooks.secrets: secret 2 is not whsec_ "
      "followed by base64 (its value is not shown)"},
+    {"StandardWebhooksSecretAndSecrets", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source:
+      type: http
+      path: /h
+      auth:
+        standard_webhooks: {secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, secrets: [whsec_MfKQ]}
+)",
+     "10:86: error: triggers.hook.source.auth.standard_webhooks.secrets: set either secret or "
+     "secrets, not both"},
     {"ToleranceWithoutTimestampHeader", R"(functions:
   fn: {url: "http://127.0.0.1:9000/"}
 triggers:
@@ -457,6 +471,27 @@ INSTANTIATE_TEST_SUITE_P(Table, ConfigMistake, testing::ValuesIn(kMistakes),
                          [](const testing::TestParamInfo<MistakeCase>& param_info) {
                            return std::string(param_info.param.name);
                          });
+
+TEST(ConfigLoader, StandardWebhooksTakesOneSecretOrSeveralAndKeepsTheDecodedKeys) {
+  for (const char* auth :
+       {"{secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, tolerance: 2m}",
+        "{secrets: [whsec_c2Vjb25k, MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw], tolerance: 2m}"}) {
+    SCOPED_TRACE(auth);
+    LoadResult result = load_string(std::string(R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source: {type: http, path: /h, auth: {standard_webhooks: )") + auth + "}}\n",
+                                    "t.yaml", &connector_check());
+    ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+    const auto& http = std::get<HttpSource>(result.config->triggers[0].source);
+    const auto& standard = std::get<StandardWebhooksAuth>(*http.auth);
+    ASSERT_FALSE(standard.keys.empty());
+    EXPECT_EQ(standard.keys.back().reveal(), *base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    EXPECT_EQ(standard.tolerance, std::chrono::minutes(2));
+  }
+}
 
 TEST(ConfigLoader, ReportsEveryMistakeInFileOrder) {
   LoadResult result = load_string(R"(functions:
