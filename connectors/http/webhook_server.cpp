@@ -180,9 +180,12 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     beast::tcp_stream stream(std::move(socket));
     const TcpServer::OpenConnection open = listener_.track(stream.socket());
     beast::flat_buffer buffer(limits_.max_header_size + kReadChunk);
+    // Once per connection: bodies not authenticated yet are budgeted by the peer's address.
+    beast::error_code no_peer;
+    const asio::ip::address peer = stream.socket().remote_endpoint(no_peer).address();
     After after = After::keep_alive;
     for (bool first = true; after == After::keep_alive && !stopped(); first = false) {
-      after = co_await serve_request(stream, buffer, first);
+      after = co_await serve_request(stream, buffer, peer, first);
     }
     if (stopped()) co_return;
     if (after == After::linger_close) co_await linger(stream);
@@ -192,7 +195,7 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 
   // Reads one request and answers it.
   asio::awaitable<After> serve_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                       bool first) {
+                                       const asio::ip::address& peer, bool first) {
     // A new connection gets no idle allowance (it was opened to send): its first request's
     // deadline starts now. Between requests the connection may idle, and the deadline starts
     // with the next request's first byte.
@@ -278,11 +281,9 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
     // The body. It grows as its bytes arrive, each step taken from the shared budget; a body
     // not authenticated yet (an open route, or a signature not checked yet) from the part of
     // it that such bodies, and those of its peer address, may use.
-    beast::error_code no_peer;
     BodyBudget::Share budget_share(
         body_budget_,
-        route.source.auth.has_value() && !webhook_auth_needs_body(*route.source.auth),
-        stream.socket().remote_endpoint(no_peer).address());
+        route.source.auth.has_value() && !webhook_auth_needs_body(*route.source.auth), peer);
     std::string body;
     auto grow_body = [&] {
       // With Content-Length, grow to exactly that; chunked, up to one byte over the limit, so
