@@ -17,12 +17,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <chrono>
 #include <optional>
 
 #include "core/logging.hpp"
+#include "dispatcher/answer_parser.hpp"
 #include "core/net_names.hpp"
 #include "core/text.hpp"
 
@@ -30,57 +30,6 @@ namespace triggerd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Functions may answer with cookies and tracing headers; 8 KiB (Beast's default) is tight.
-constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-
-// Reads a function's answer and keeps only what the dispatcher uses: the status and
-// Retry-After. Beast's response_parser would store every header field (an allocation each) and
-// the body; this one stores nothing else, and the body's bytes are only counted, read to the end
-// so the connection can carry the next request. basic_parser still does all of the framing
-// (Content-Length, chunked, keep-alive).
-class AnswerParser final : public http::basic_parser<false> {
- public:
-  int status() const { return status_; }
-  const std::string& retry_after() const { return retry_after_; }
-
- private:
-  void on_request_impl(http::verb /*method*/, beast::string_view /*method_str*/,
-                       beast::string_view /*target*/, int /*version*/,
-                       beast::error_code& /*error*/) override {}
-
-  void on_response_impl(int code, beast::string_view /*reason*/, int /*version*/,
-                        beast::error_code& /*error*/) override {
-    status_ = code;
-  }
-
-  void on_field_impl(http::field name, beast::string_view /*name_string*/,
-                     beast::string_view value, beast::error_code& /*error*/) override {
-    if (name == http::field::retry_after) retry_after_.assign(value.data(), value.size());
-  }
-
-  void on_header_impl(beast::error_code& /*error*/) override {}
-
-  void on_body_init_impl(const boost::optional<std::uint64_t>& /*content_length*/,
-                         beast::error_code& /*error*/) override {}
-
-  std::size_t on_body_impl(beast::string_view body, beast::error_code& /*error*/) override {
-    return body.size();
-  }
-
-  void on_chunk_header_impl(std::uint64_t /*size*/, beast::string_view /*extensions*/,
-                            beast::error_code& /*error*/) override {}
-
-  std::size_t on_chunk_body_impl(std::uint64_t /*remain*/, beast::string_view body,
-                                 beast::error_code& /*error*/) override {
-    return body.size();
-  }
-
-  void on_finish_impl(beast::error_code& /*error*/) override {}
-
-  int status_ = 0;
-  std::string retry_after_;
-};
 
 // A DNS lookup under way. getaddrinfo runs on Asio's resolver thread and cannot be interrupted,
 // so a call does not wait for it when its deadline passes or it is cancelled: it lets go of the
@@ -415,7 +364,7 @@ struct FunctionClient::Impl {
   void read_answer(FunctionCall& call) {
     Connection& connection = *connection_of(call);
     AnswerParser& parser = connection.parser.emplace();
-    parser.header_limit(kHeaderLimit);
+    parser.header_limit(AnswerParser::kHeaderLimit);
     parser.body_limit(boost::none);
     http::async_read(connection.socket, connection.buffer, parser,
                      [this, &call](const beast::error_code& error, std::size_t read) {
