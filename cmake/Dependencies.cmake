@@ -21,7 +21,7 @@ find_package(prometheus-cpp QUIET CONFIG)
 triggerd_require(prometheus-cpp_FOUND "prometheus-cpp" "prometheus-cpp-dev")
 
 find_package(OpenSSL QUIET)
-triggerd_require(OPENSSL_FOUND "OpenSSL (HMAC-SHA256 for webhook auth, SHA-256 of the config file)" "libssl-dev")
+triggerd_require(OPENSSL_FOUND "OpenSSL (HTTPS to functions, HMAC-SHA256 for webhook auth, SHA-256 of the config file)" "libssl-dev")
 
 find_package(PkgConfig QUIET)
 triggerd_require(PKG_CONFIG_FOUND "pkg-config" "pkg-config")

@@ -14,6 +14,7 @@
 #include "core/desired_replicas.hpp"
 #include "core/host_port.hpp"
 #include "core/log_options.hpp"
+#include "core/tls_client.hpp"
 
 namespace triggerd::config {
 
@@ -27,12 +28,13 @@ using LogFormat = logging::Format;
 using LogConfig = logging::Options;
 using Scaling = triggerd::Scaling;
 
-// An http:// URL split into what a client needs to connect and send.
+// An http:// or https:// URL split into what a client needs to connect and send.
 struct HttpUrl {
   std::string text;    // as written, for logs (never carries credentials: userinfo is refused)
   std::string host;
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  // 443 for https when the URL gives none
   std::string target;  // path and query, at least "/"
+  bool https = false;
   bool operator==(const HttpUrl&) const = default;
 };
 
@@ -89,6 +91,7 @@ struct Function {
   int max_concurrency = 100;
   // Added to every request. Values are secrets: they often carry tokens.
   std::vector<std::pair<std::string, Secret>> headers;
+  TlsClientSettings tls;  // for an https url
   bool operator==(const Function&) const = default;
 };
 
@@ -191,6 +194,7 @@ struct KafkaDeadLetter {
 };
 struct HttpDeadLetter {
   HttpUrl url;
+  TlsClientSettings tls;  // for an https url
   bool operator==(const HttpDeadLetter&) const = default;
 };
 

@@ -262,6 +262,7 @@ class Schema {
       MapReader fields(r_, item);
       Function function{name, {}};
       set(fields.require("url"), function.url, [&](const Value& v) { return r_.http_url(v); });
+      read_tls(fields, function.url, function.tls);
       set(fields.get("timeout"), function.timeout,
           [&](const Value& v) { return r_.duration(v, Duration(1)); });
       if (auto v = fields.get("max_concurrency")) {
@@ -292,6 +293,43 @@ class Schema {
       }
       out.push_back(std::move(function));
     }
+  }
+
+  // `tls:` beside an https `url`, checked by building the context that delivery would build:
+  // a missing CA file or a key that does not fit its certificate is refused at load.
+  void read_tls(MapReader& fields, const HttpUrl& url, TlsClientSettings& tls) {
+    auto v = fields.get("tls");
+    if (!v) return;
+    if (!url.https) {
+      if (!url.host.empty()) r_.error(*v, "applies to https:// URLs only");
+      return;
+    }
+    MapReader settings(r_, *v);
+    std::vector<std::pair<std::string_view, Value>> files;
+    auto file = [&](std::string_view key, std::string& target) {
+      if (auto value = settings.get(key)) {
+        if (auto text = r_.non_empty_string(*value)) target = *text;
+        files.emplace_back(key, *value);
+      }
+    };
+    file("ca_file", tls.ca_file);
+    file("client_cert_file", tls.client_cert_file);
+    file("client_key_file", tls.client_key_file);
+    if (auto name = settings.get("server_name")) {
+      if (auto text = r_.non_empty_string(*name)) tls.server_name = *text;
+    }
+    if (auto skip = settings.get("insecure_skip_verify")) {
+      if (auto flag = r_.boolean(*skip)) tls.insecure_skip_verify = *flag;
+    }
+    TlsSettingsError refused;
+    if (make_tls_client_context(tls, refused)) return;
+    for (const auto& [key, value] : files) {
+      if (key == refused.field) {
+        r_.error(value, refused.reason);
+        return;
+      }
+    }
+    r_.error(*v, refused.reason);
   }
 
   // ---- triggers ----------------------------------------------------------------------
@@ -681,6 +719,7 @@ class Schema {
       default: {
         HttpDeadLetter dl;
         set(fields.require("url"), dl.url, [&](const Value& v) { return r_.http_url(v); });
+        read_tls(fields, dl.url, dl.tls);
         return dl;
       }
     }

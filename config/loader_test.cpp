@@ -128,15 +128,59 @@ triggers:
     url: ftp://example.com/x
 triggers: {}
 )",
-     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "3:10: error: functions.fn.url: must be an http:// or https:// URL with a host, e.g. "
      "http://127.0.0.1:9000/path"},
     {"UrlWithBadPort", R"(functions:
   fn:
     url: http://127.0.0.1:99999/x
 triggers: {}
 )",
-     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "3:10: error: functions.fn.url: must be an http:// or https:// URL with a host, e.g. "
      "http://127.0.0.1:9000/path"},
+    {"TlsOnAnHttpUrl", R"(functions:
+  fn:
+    url: http://127.0.0.1:9000/x
+    tls: {insecure_skip_verify: true}
+triggers: {}
+)",
+     "4:10: error: functions.fn.tls: applies to https:// URLs only"},
+    {"TlsCaFileMissing", R"(functions:
+  fn:
+    url: https://fn.example/x
+    tls:
+      ca_file: /nonexistent/ca.pem
+triggers: {}
+)",
+     "5:16: error: functions.fn.tls.ca_file: cannot read /nonexistent/ca.pem: No such file or "
+     "directory"},
+    {"TlsClientCertWithoutKey", R"(functions:
+  fn:
+    url: https://fn.example/x
+    tls: {client_cert_file: /nonexistent/client.pem}
+triggers: {}
+)",
+     "4:10: error: functions.fn.tls: client_cert_file and client_key_file go together"},
+    {"TlsUnknownKey", R"(functions:
+  fn:
+    url: https://fn.example/x
+    tls: {ca: /etc/ssl/certs/ca-certificates.crt}
+triggers: {}
+)",
+     "4:11: error: functions.fn.tls.ca: unknown key \"ca\""},
+    {"HttpDeadLetterTlsCaFileMissing", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  t:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      dead_letter:
+        type: http
+        url: https://dlq.example/in
+        tls: {ca_file: /nonexistent/dlq-ca.pem}
+)",
+     "11:24: error: triggers.t.delivery.dead_letter.tls.ca_file: cannot read "
+     "/nonexistent/dlq-ca.pem: No such file or directory"},
     {"BadHostPort", R"(connections:
   cache:
     type: redis
@@ -213,7 +257,7 @@ triggers: {}
     url: {host: x}
 triggers: {}
 )",
-     "3:10: error: functions.fn.url: must be an http:// URL with a host, e.g. "
+     "3:10: error: functions.fn.url: must be an http:// or https:// URL with a host, e.g. "
      "http://127.0.0.1:9000/path"},
     {"OutOfRangeConcurrency", R"(functions:
   fn:
@@ -491,6 +535,29 @@ triggers:
     EXPECT_EQ(standard.keys.back().reveal(), *base64_decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
     EXPECT_EQ(standard.tolerance, std::chrono::minutes(2));
   }
+}
+
+TEST(ConfigLoader, HttpsUrlsDefaultToPort443AndTakeTheirTlsSettings) {
+  LoadResult result = load_string(R"(functions:
+  hosted:
+    url: https://fn.example/run?v=2
+    tls: {server_name: run.fn.example, insecure_skip_verify: true}
+  internal: {url: "https://10.0.0.7:8443/"}
+triggers: {}
+)",
+                                  "t.yaml");
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  const Function& hosted = result.config->functions[0];
+  EXPECT_TRUE(hosted.url.https);
+  EXPECT_EQ(hosted.url.host, "fn.example");
+  EXPECT_EQ(hosted.url.port, 443);
+  EXPECT_EQ(hosted.url.target, "/run?v=2");
+  EXPECT_EQ(hosted.tls.server_name, "run.fn.example");
+  EXPECT_TRUE(hosted.tls.insecure_skip_verify);
+  const Function& internal = result.config->functions[1];
+  EXPECT_TRUE(internal.url.https);
+  EXPECT_EQ(internal.url.port, 8443);
+  EXPECT_EQ(internal.tls, TlsClientSettings{}) << "the system store, the url's host";
 }
 
 TEST(ConfigLoader, ReportsEveryMistakeInFileOrder) {

@@ -231,17 +231,18 @@ std::optional<HostPort> Reader::host_port(const Value& value, bool allow_port_ze
 }
 
 std::optional<HttpUrl> Reader::http_url(const Value& value) {
-  constexpr const char* kExpected = "an http:// URL with a host, e.g. http://127.0.0.1:9000/path";
+  constexpr const char* kExpected =
+      "an http:// or https:// URL with a host, e.g. http://127.0.0.1:9000/path";
   auto text = scalar_text(value, kExpected);
   if (!text) return std::nullopt;
   // URLs may carry tokens in their query: errors never echo them.
   std::string_view view = *text;
-  if (!view.starts_with("http://")) {
-    error(value, std::string("must be ") + kExpected +
-                     (view.starts_with("https://") ? " (https is not supported yet)" : ""));
+  const bool https = view.starts_with("https://");
+  if (!https && !view.starts_with("http://")) {
+    error(value, std::string("must be ") + kExpected);
     return std::nullopt;
   }
-  view.remove_prefix(7);
+  view.remove_prefix(https ? 8 : 7);
   std::size_t authority_end = view.find_first_of("/?#");
   std::string_view authority = view.substr(0, authority_end);
   std::string_view rest = authority_end == std::string_view::npos ? "" : view.substr(authority_end);
@@ -252,6 +253,8 @@ std::optional<HttpUrl> Reader::http_url(const Value& value) {
   if (auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
   HttpUrl url;
   url.text = *text;
+  url.https = https;
+  if (https) url.port = 443;
   std::string_view port_text;
   if (authority.starts_with('[')) {
     auto close = authority.find(']');

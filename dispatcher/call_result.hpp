@@ -18,6 +18,9 @@ struct CallResult {
   int status = 0;           // when kind == status
   std::string retry_after;  // the Retry-After header as received; empty when absent
   std::string error;        // when kind == connect_error: what failed, e.g. "connection refused"
+  // connect_error: the server's certificate was refused, or TLS could not be set up. A matter of
+  // configuration, never a function that is starting up.
+  bool tls_refused = false;
   // From the moment the attempt had its concurrency slot (so a fresh connect is included) to the
   // answer read or the failure.
   std::chrono::steady_clock::duration duration{};

@@ -43,9 +43,9 @@ AttemptResult attempt_result(const CallResult& result) {
 constexpr std::chrono::milliseconds kWakeBackoffCap{1000};
 
 // What a function says while no replica of it runs yet: nobody listens, or its gateway (an
-// activator, an ingress) answers 503 until one does.
+// activator, an ingress) answers 503 until one does. A refused certificate is not that.
 bool is_wake_failure(const CallResult& result) {
-  return result.kind == CallResult::Kind::connect_error ||
+  return (result.kind == CallResult::Kind::connect_error && !result.tls_refused) ||
          (result.kind == CallResult::Kind::status && result.status == 503);
 }
 

@@ -18,6 +18,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <optional>
 
@@ -25,6 +26,7 @@
 #include "dispatcher/answer_parser.hpp"
 #include "core/net_names.hpp"
 #include "core/text.hpp"
+#include "core/tls_client.hpp"
 
 namespace triggerd {
 namespace {
@@ -66,12 +68,38 @@ bool is_cancelled(const asio::cancellation_state& state) {
 }  // namespace
 
 struct FunctionCall::Connection {
-  explicit Connection(const asio::any_io_executor& executor) : socket(executor) {}
+  // With a context: a TLS connection (https).
+  Connection(const asio::any_io_executor& executor, asio::ssl::context* tls_context)
+      : socket(executor) {
+    if (tls_context != nullptr) tls.emplace(executor, *tls_context);
+  }
+  tcp::socket& transport() { return tls ? tls->next_layer() : socket; }
+  // Runs `operation` on the stream requests and answers go through: TLS, or the plain socket.
+  template <typename Operation>
+  void on_stream(Operation&& operation) {
+    if (tls) {
+      operation(*tls);
+    } else {
+      operation(socket);
+    }
+  }
+  ~Connection() {
+    // OpenSSL takes a TLS connection freed without a shutdown for a broken one and makes its
+    // session unresumable; one that carried an answer ended well, and its session is kept.
+    if (tls && answered) {
+      SSL_set_shutdown(tls->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // No close_notify for TLS: the server sees the connection end as it would a plain one's.
   void close() {
     beast::error_code ignored;
-    socket.close(ignored);
+    transport().close(ignored);
   }
-  tcp::socket socket;
+  tcp::socket socket;  // unused for https: the TLS stream holds its own
+  std::optional<beast::ssl_stream<tcp::socket>> tls;
+  bool answered = false;  // TLS: an answer was read in full, and its session kept
   beast::flat_buffer buffer;
   std::string head;                    // the request head, rebuilt in place for every request
   std::optional<AnswerParser> parser;  // a fresh one per answer (a parser cannot be reset)
@@ -83,13 +111,14 @@ void FunctionCall::ConnectionDeleter::operator()(Connection* connection) const n
 }
 
 HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
-  return HttpEndpoint{function.name, function.url, function.timeout, function.max_concurrency,
-                      function.headers};
+  return HttpEndpoint{function.name,    function.url,          function.timeout,
+                      function.max_concurrency, function.headers, function.tls};
 }
 
 // The steps of a call, each started by the completion of the one before:
 //   start -> (wait for a slot) -> begin -> pooled connection ----------------> send -> read -> end
 //                                       \-> new connection: resolve -> connect -/
+//                                                        (https: -> handshake)
 // Every path ends in end() exactly once, which gives back the slot and calls on_call_done().
 struct FunctionClient::Impl {
   using Stage = FunctionCall::Stage;
@@ -104,7 +133,38 @@ struct FunctionClient::Impl {
         fixed_head_(make_fixed_head(endpoint_.url, endpoint_.headers)),
         available_(static_cast<std::size_t>(std::max(endpoint_.max_concurrency, 1))),
         watchdog_(executor_),
-        logger_(logging::get("dispatcher")) {}
+        logger_(logging::get("dispatcher")) {
+    if (endpoint_.url.https) make_tls_context();
+  }
+
+  // The context of an https endpoint. The config's check built the same one at load, so this
+  // fails only when a file went away since: every call then fails with the reason, and says so.
+  void make_tls_context() {
+    const TlsClientSettings& settings = endpoint_.tls;
+    tls_host_ = settings.server_name.empty() ? bare_host(endpoint_.url.host) : settings.server_name;
+    TlsSettingsError error;
+    tls_context_ = make_tls_client_context(settings, error);
+    if (!tls_context_) {
+      tls_unusable_ = "tls " + error.field + ": " + error.reason;
+      logger_->error("{}: {}; every delivery to it fails until this is fixed", endpoint_.name,
+                     tls_unusable_);
+      return;
+    }
+    if (settings.insecure_skip_verify) {
+      logger_->warn(
+          "{}: tls.insecure_skip_verify is on: the certificate of {} is not checked, so anyone "
+          "on the path can read and change what is sent to it",
+          endpoint_.name, endpoint_.url.host);
+    }
+  }
+
+  // "[::1]" as the name a certificate would carry: "::1".
+  static std::string bare_host(const std::string& host) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      return host.substr(1, host.size() - 2);
+    }
+    return host;
+  }
 
   static Connection* connection_of(FunctionCall& call) { return call.connection_.get(); }
 
@@ -112,12 +172,8 @@ struct FunctionClient::Impl {
   // other functions on Asio's one resolver thread.
   static std::optional<tcp::resolver::results_type> numeric_endpoint(const std::string& host,
                                                                      std::uint16_t port) {
-    std::string bare = host;
-    if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
-      bare = bare.substr(1, bare.size() - 2);
-    }
     beast::error_code error;
-    const asio::ip::address address = asio::ip::make_address(bare, error);
+    const asio::ip::address address = asio::ip::make_address(bare_host(host), error);
     if (error) return std::nullopt;
     return tcp::resolver::results_type::create(tcp::endpoint(address, port), host,
                                                std::to_string(port));
@@ -291,7 +347,11 @@ struct FunctionClient::Impl {
       return;
     }
     call.stage_ = Stage::connecting;
-    call.connection_ = ConnectionPtr(new Connection(executor_));
+    if (endpoint_.url.https && !tls_context_) {
+      fail_with_reason(call, tls_unusable_, true);
+      return;
+    }
+    call.connection_ = ConnectionPtr(new Connection(executor_, tls_context_.get()));
     Connection* connection = connection_of(call);
     if (numeric_) {
       on_resolved(call, {}, *numeric_);
@@ -316,7 +376,7 @@ struct FunctionClient::Impl {
       fail(call, error);
       return;
     }
-    asio::async_connect(connection_of(call)->socket, endpoints,
+    asio::async_connect(connection_of(call)->transport(), endpoints,
                         [this, &call](const beast::error_code& connect_error,
                                       const tcp::endpoint& connected) {
                           on_connected(call, connect_error, connected);
@@ -329,12 +389,56 @@ struct FunctionClient::Impl {
       fail(call, error);
       return;
     }
+    Connection& connection = *connection_of(call);
     beast::error_code ignored;
     // Head and body go out in one gather write; no reason to let Nagle hold back the tail.
-    connection_of(call)->socket.set_option(tcp::no_delay(true), ignored);
+    connection.transport().set_option(tcp::no_delay(true), ignored);
     ++connections_opened_;
     logger_->debug("{}: connected to {}", endpoint_.name, connected.address().to_string());
-    send(call);
+    if (connection.tls) {
+      handshake(call);
+    } else {
+      send(call);
+    }
+  }
+
+  void handshake(FunctionCall& call) {
+    Connection& connection = *connection_of(call);
+    SSL* ssl = connection.tls->native_handle();
+    if (!prepare_tls_connection(ssl, tls_host_)) {
+      fail_with_reason(call, "tls: " + tls_host_ + " cannot be checked against a certificate",
+                       true);
+      return;
+    }
+    if (tls_session_) SSL_set_session(ssl, tls_session_.get());
+    connection.tls->async_handshake(
+        asio::ssl::stream_base::client, [this, &call](const beast::error_code& error) {
+          const SSL* handshaken = connection_of(call)->tls->native_handle();
+          if (!error) {
+            if (SSL_session_reused(handshaken) == 1) ++tls_sessions_resumed_;
+            send(call);
+          } else if (call.timed_out_ || call.cancelled_) {
+            fail(call, error);
+          } else {
+            const bool refused = SSL_get_verify_result(handshaken) != X509_V_OK;
+            fail_with_reason(call, tls_handshake_failure(handshaken, tls_host_, describe(error)),
+                             refused);
+          }
+        });
+  }
+
+  // Keeps the connection's session once its first answer has been read (a TLS 1.3 server sends
+  // its ticket after the handshake), for the next new connection to resume.
+  void keep_tls_session(Connection& connection) {
+    if (!connection.tls || connection.answered) return;
+    connection.answered = true;
+    SSL_SESSION* session = SSL_get1_session(connection.tls->native_handle());
+    if (session == nullptr) return;
+    if (SSL_SESSION_is_resumable(session) != 1) {
+      SSL_SESSION_free(session);
+      return;
+    }
+    tls_session_.reset(session, SSL_SESSION_free);
   }
 
   void send(FunctionCall& call) {
@@ -351,14 +455,16 @@ struct FunctionClient::Impl {
     append_event_headers(*call.request_event, call.extra_headers, connection.head);
     const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
                                                     asio::buffer(call.request_event->data.view())};
-    asio::async_write(connection.socket, request,
-                      [this, &call](const beast::error_code& error, std::size_t /*written*/) {
-                        if (error) {
-                          on_exchange_failed(call, error);
-                        } else {
-                          read_answer(call);
-                        }
-                      });
+    connection.on_stream([&](auto& stream) {
+      asio::async_write(stream, request,
+                        [this, &call](const beast::error_code& error, std::size_t /*written*/) {
+                          if (error) {
+                            on_exchange_failed(call, error);
+                          } else {
+                            read_answer(call);
+                          }
+                        });
+    });
   }
 
   void read_answer(FunctionCall& call) {
@@ -366,10 +472,12 @@ struct FunctionClient::Impl {
     AnswerParser& parser = connection.parser.emplace();
     parser.header_limit(AnswerParser::kHeaderLimit);
     parser.body_limit(boost::none);
-    http::async_read(connection.socket, connection.buffer, parser,
-                     [this, &call](const beast::error_code& error, std::size_t read) {
-                       on_answer(call, error, read);
-                     });
+    connection.on_stream([&](auto& stream) {
+      http::async_read(stream, connection.buffer, parser,
+                       [this, &call](const beast::error_code& error, std::size_t read) {
+                         on_answer(call, error, read);
+                       });
+    });
   }
 
   void on_answer(FunctionCall& call, const beast::error_code& error, std::size_t read) {
@@ -389,6 +497,7 @@ struct FunctionClient::Impl {
     call.result_.kind = CallResult::Kind::status;
     call.result_.status = status;
     call.result_.retry_after = parser.retry_after();
+    keep_tls_session(connection);
     // Bytes beyond the answer would be read as the next request's answer: not reusable.
     const bool keep_alive = parser.keep_alive() && connection.buffer.size() == 0;
     if (keep_alive) {
@@ -431,6 +540,23 @@ struct FunctionClient::Impl {
     end(call);
   }
 
+  // Ends a call that could not be made for a reason of its own: a failed TLS handshake, or TLS
+  // that could not be set up or refused the server's certificate (`tls_refused`).
+  void fail_with_reason(FunctionCall& call, std::string reason, bool tls_refused) {
+    drop_connection(call);
+    if (call.cancelled_) {
+      call.result_ = cancelled_result();
+    } else if (call.timed_out_) {
+      call.result_ = failure(beast::error::timeout);
+    } else {
+      call.result_ = CallResult{};
+      call.result_.kind = CallResult::Kind::connect_error;
+      call.result_.error = std::move(reason);
+      call.result_.tls_refused = tls_refused;
+    }
+    end(call);
+  }
+
   void end(FunctionCall& call) {
     call.result_.duration = Clock::now() - call.start_;
     unwatch(call);
@@ -455,6 +581,13 @@ struct FunctionClient::Impl {
   // destructor completes later); it checks this first.
   std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
   std::uint64_t connections_opened_ = 0;
+  // https: the context all connections share, the name their certificates must carry, and the
+  // last session to resume (none yet, or the server does not offer resumption).
+  std::shared_ptr<asio::ssl::context> tls_context_;
+  std::string tls_host_;
+  std::string tls_unusable_;  // why there is no context
+  std::shared_ptr<SSL_SESSION> tls_session_;
+  std::uint64_t tls_sessions_resumed_ = 0;
   bool stopped_ = false;
   std::shared_ptr<spdlog::logger> logger_;
 };
@@ -534,5 +667,9 @@ const HttpEndpoint& FunctionClient::endpoint() const { return impl_->endpoint_; 
 std::size_t FunctionClient::idle_connections() const { return impl_->idle_.size(); }
 
 std::uint64_t FunctionClient::connections_opened() const { return impl_->connections_opened_; }
+
+std::uint64_t FunctionClient::tls_sessions_resumed() const {
+  return impl_->tls_sessions_resumed_;
+}
 
 }  // namespace triggerd

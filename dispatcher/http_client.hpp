@@ -35,6 +35,7 @@ struct HttpEndpoint {
   config::Duration timeout{30'000};
   int max_concurrency = 100;
   std::vector<std::pair<std::string, config::Secret>> headers;  // added to every request
+  TlsClientSettings tls;  // for an https url
 
   static HttpEndpoint for_function(const config::Function& function);
 };
@@ -98,10 +99,11 @@ class FunctionClient {
 
   // One attempt: waits (FIFO) for one of the endpoint's max_concurrency slots, then POSTs
   // `call.request_event` in CloudEvents binary mode with `call.extra_headers` added (e.g.
-  // ce-trigger, ce-attempt) over a pooled keep-alive connection, or a new one. The endpoint's timeout covers
-  // connect, write and the whole answer. A pooled connection that turns out to be closed by the
-  // server before any answer byte arrived is replaced by a fresh one once, within the same
-  // attempt. Ends with call.on_call_done(); `call` must not be in progress.
+  // ce-trigger, ce-attempt) over a pooled keep-alive connection, or a new one (for an https
+  // url, TLS with the last session resumed when the server allows). The endpoint's timeout
+  // covers connect, handshake, write and the whole answer. A pooled connection that turns out
+  // to be closed by the server before any answer byte arrived is replaced by a fresh one once,
+  // within the same attempt. Ends with call.on_call_done(); `call` must not be in progress.
   void start(FunctionCall& call);
   // Ends a call in progress promptly with kind `cancelled`, whether it waits for a slot or is
   // mid-request (its connection is closed). Does nothing to a call that is not in progress.
@@ -123,6 +125,8 @@ class FunctionClient {
   bool idle() const;
   std::size_t idle_connections() const;
   std::uint64_t connections_opened() const;  // since construction, for tests and debugging
+  // TLS handshakes that resumed an earlier session instead of a full handshake (https only).
+  std::uint64_t tls_sessions_resumed() const;
 
  private:
   struct Impl;

@@ -30,7 +30,7 @@ DeadLetterResult http_dead_letter_result(const CallResult& result) {
 HttpDeadLetterSink::HttpDeadLetterSink(boost::asio::any_io_executor executor,
                                        const config::HttpDeadLetter& spec)
     : client_(std::move(executor),
-              HttpEndpoint{"dead-letter", spec.url, kTimeout, kMaxConcurrency, {}}),
+              HttpEndpoint{"dead-letter", spec.url, kTimeout, kMaxConcurrency, {}, spec.tls}),
       logger_(logging::get("dispatcher")) {}
 
 boost::asio::awaitable<DeadLetterResult> HttpDeadLetterSink::write(const Event& event,

@@ -12,6 +12,7 @@
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -552,6 +553,7 @@ class FunctionStub::Impl {
     acceptor_->bind(endpoint);
     acceptor_->listen(asio::socket_base::max_listen_connections);
     port_ = acceptor_->local_endpoint().port();
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) make_tls_context();
 
     asio::co_spawn(*contexts_.front(), accept_loop(), asio::detached);
     for (auto& context : contexts_) {
@@ -578,6 +580,8 @@ class FunctionStub::Impl {
   }
 
   std::uint16_t port() const { return port_; }
+  std::uint64_t tls_handshakes() const { return tls_handshakes_.load(); }
+  std::uint64_t tls_sessions_resumed() const { return tls_resumed_.load(); }
   const FunctionStubOptions& options() const { return options_; }
 
   // Script.
@@ -693,13 +697,48 @@ class FunctionStub::Impl {
       }
       // Taken before the move: a moved-from socket has no executor.
       const asio::any_io_executor socket_executor = socket.get_executor();
-      asio::co_spawn(socket_executor, serve(std::move(socket)), asio::detached);
+      if (tls_context_) {
+        asio::co_spawn(socket_executor, serve_tls(std::move(socket)), asio::detached);
+      } else {
+        asio::co_spawn(socket_executor, serve_plain(std::move(socket)), asio::detached);
+      }
     }
+  }
+
+  // The server side of HTTPS: TLS 1.2 or later, sessions resumable (tickets and the session
+  // cache are OpenSSL's defaults; the id context lets a client with a certificate resume too).
+  void make_tls_context() {
+    tls_context_.emplace(asio::ssl::context::tls_server);
+    SSL_CTX* native = tls_context_->native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    static constexpr unsigned char kSessionContext[] = "function_stub";
+    SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+    tls_context_->use_certificate_chain_file(options_.tls_cert_file);
+    tls_context_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem);
+    if (!options_.tls_client_ca_file.empty()) {
+      tls_context_->load_verify_file(options_.tls_client_ca_file);
+      tls_context_->set_verify_mode(asio::ssl::verify_peer |
+                                    asio::ssl::verify_fail_if_no_peer_cert);
+    }
+  }
+
+  asio::awaitable<void> serve_plain(tcp::socket socket) { co_await serve(socket); }
+
+  // A client that refuses the certificate (or has none to give) ends here: nothing is counted.
+  asio::awaitable<void> serve_tls(tcp::socket socket) {
+    beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls_context_);
+    auto [error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+    if (error) co_return;
+    tls_handshakes_.fetch_add(1);
+    if (SSL_session_reused(stream.native_handle()) == 1) tls_resumed_.fetch_add(1);
+    co_await serve(stream);
   }
 
   // One connection: read a request, answer it, and so on. Strictly one request at a time, so
   // pipelined requests wait in the buffer and get their answers in order.
-  asio::awaitable<void> serve(tcp::socket socket) {
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream) {
+    tcp::socket& socket = beast::get_lowest_layer(stream);
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     beast::flat_buffer buffer;
@@ -712,7 +751,7 @@ class FunctionStub::Impl {
       RequestParser parser(request, keep_);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(options_.max_body_bytes);
-      const beast::error_code read_error = co_await read_request(socket, buffer, parser, request);
+      const beast::error_code read_error = co_await read_request(stream, buffer, parser, request);
       // Taken first, so that the latency covers none of the stub's own work on the request.
       const auto received =
           latency_on_ ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
@@ -720,9 +759,9 @@ class FunctionStub::Impl {
         // A client that closes between requests is the normal end; a malformed request gets an
         // answer so that a test sees what went wrong.
         if (read_error == http::error::body_limit) {
-          co_await write_plain(socket, http::status::payload_too_large, "body too large\n");
+          co_await write_plain(stream, http::status::payload_too_large, "body too large\n");
         } else if (is_http_parse_error(read_error)) {
-          co_await write_plain(socket, http::status::bad_request, read_error.message() + "\n");
+          co_await write_plain(stream, http::status::bad_request, read_error.message() + "\n");
         }
         co_return;
       }
@@ -732,7 +771,7 @@ class FunctionStub::Impl {
           std::string_view(request.target).substr(0, kControlPrefix.size()) == kControlPrefix) {
         auto response = control(request);
         response.keep_alive(keep_alive);
-        auto [write_error, written] = co_await http::async_write(socket, response, kUseTuple);
+        auto [write_error, written] = co_await http::async_write(stream, response, kUseTuple);
         if (write_error || !keep_alive) break;
         continue;
       }
@@ -756,7 +795,7 @@ class FunctionStub::Impl {
         case StubStep::Kind::kRespond:
           break;
         case StubStep::Kind::kHang:
-          co_await wait_until_peer_closes(socket);
+          co_await wait_until_peer_closes(stream);
           co_return;
         case StubStep::Kind::kCloseConnection:
           socket.shutdown(tcp::socket::shutdown_both, ignored);
@@ -775,7 +814,7 @@ class FunctionStub::Impl {
       const bool announce_keep_alive = keep_alive && after != StubStep::After::kClose;
       const std::string& answer = step->answer(request.version, announce_keep_alive, head);
       auto [write_error, written] =
-          co_await asio::async_write(socket, asio::buffer(answer), kUseTuple);
+          co_await asio::async_write(stream, asio::buffer(answer), kUseTuple);
       if (write_error || !announce_keep_alive || after == StubStep::After::kHangUp) break;
     }
     socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -792,7 +831,8 @@ class FunctionStub::Impl {
   // body is waited for: curl sends it with bodies over 1 KiB and would otherwise wait a second),
   // in one coroutine that calls async_read_some itself. Beast's composed read operations cost
   // two layers of handlers per read, and two operations per request.
-  static asio::awaitable<beast::error_code> read_request(tcp::socket& socket,
+  template <typename Stream>
+  static asio::awaitable<beast::error_code> read_request(Stream& stream,
                                                          beast::flat_buffer& buffer,
                                                          RequestParser& parser,
                                                          const ParsedRequest& request) {
@@ -805,7 +845,7 @@ class FunctionStub::Impl {
         parser.eager(true);  // as async_read does: parse all the buffer holds at once
         if (request.expect_continue) {
           http::response<http::empty_body> go_on(http::status::continue_, 11);
-          auto [write_error, written] = co_await http::async_write(socket, go_on, kUseTuple);
+          auto [write_error, written] = co_await http::async_write(stream, go_on, kUseTuple);
           if (write_error) co_return write_error;
         }
         continue;
@@ -820,9 +860,10 @@ class FunctionStub::Impl {
       }
       const std::size_t size =
           std::clamp(buffer.capacity() - buffer.size(), kReadSize, kMaxReadSize);
-      auto [read_error, bytes] = co_await socket.async_read_some(buffer.prepare(size), kUseTuple);
+      auto [read_error, bytes] = co_await stream.async_read_some(buffer.prepare(size), kUseTuple);
       buffer.commit(bytes);
-      if (read_error == asio::error::eof) {
+      // A TLS client may end without close_notify, as clients do: that is its end too.
+      if (read_error == asio::error::eof || read_error == asio::ssl::error::stream_truncated) {
         // As Beast: the end of a message cut short is partial_message; between messages,
         // end_of_stream.
         if (!parser.got_some()) co_return beast::error_code(http::error::end_of_stream);
@@ -835,20 +876,22 @@ class FunctionStub::Impl {
     }
   }
 
-  asio::awaitable<void> write_plain(tcp::socket& socket, http::status status, std::string body) {
+  template <typename Stream>
+  asio::awaitable<void> write_plain(Stream& stream, http::status status, std::string body) {
     http::response<http::string_body> response(status, 11);
     response.set(http::field::content_type, "text/plain");
     response.keep_alive(false);
     response.body() = std::move(body);
     response.prepare_payload();
-    co_await http::async_write(socket, response, kUseTuple);
+    co_await http::async_write(stream, response, kUseTuple);
   }
 
   // A hung request is over when the client gives up; whatever else it sends is never answered.
-  static asio::awaitable<void> wait_until_peer_closes(tcp::socket& socket) {
+  template <typename Stream>
+  static asio::awaitable<void> wait_until_peer_closes(Stream& stream) {
     std::array<char, 4096> discard;
     for (;;) {
-      auto [error, bytes] = co_await socket.async_read_some(asio::buffer(discard), kUseTuple);
+      auto [error, bytes] = co_await stream.async_read_some(asio::buffer(discard), kUseTuple);
       if (error) co_return;
     }
   }
@@ -1015,6 +1058,9 @@ class FunctionStub::Impl {
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::ssl::context> tls_context_;  // HTTPS
+  std::atomic<std::uint64_t> tls_handshakes_{0};
+  std::atomic<std::uint64_t> tls_resumed_{0};
   std::vector<std::thread> threads_;
 };
 
@@ -1027,10 +1073,18 @@ FunctionStub::~FunctionStub() = default;
 
 std::uint16_t FunctionStub::port() const { return impl_->port(); }
 
+std::uint64_t FunctionStub::tls_handshakes() const { return impl_->tls_handshakes(); }
+
+std::uint64_t FunctionStub::tls_sessions_resumed() const {
+  return impl_->tls_sessions_resumed();
+}
+
 std::string FunctionStub::url(std::string_view path) const {
   const std::string& address = impl_->options().address;
   const bool v6 = address.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port()) +
+  const bool tls = !impl_->options().tls_cert_file.empty();
+  return (tls ? "https://" : "http://") + (v6 ? "[" + address + "]" : address) + ":" +
+         std::to_string(port()) +
          std::string(path);
 }
 

@@ -143,18 +143,27 @@ struct FunctionStubOptions {
   std::function<void(const RecordedRequest&)> on_request;
   // Records the latency of every counted request (see LatencySummary); GET /_stub/latency.
   LatencySource latency_from;
+  // HTTPS: the server's PEM certificate (chain) and key; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // HTTPS with client certificates required, checked against this PEM bundle of CAs.
+  std::string tls_client_ca_file;
 };
 
 class FunctionStub {
  public:
-  // Binds and starts serving at once; throws std::system_error when the address can't be bound.
+  // Binds and starts serving at once; throws std::system_error when the address can't be bound
+  // or the TLS files can't be used.
   explicit FunctionStub(FunctionStubOptions options = {});
   ~FunctionStub();  // stop()
   FunctionStub(const FunctionStub&) = delete;
   FunctionStub& operator=(const FunctionStub&) = delete;
 
   std::uint16_t port() const;
-  // "http://ADDRESS:PORT" followed by `path`.
+  // HTTPS: handshakes completed, and how many of them resumed an earlier session.
+  std::uint64_t tls_handshakes() const;
+  std::uint64_t tls_sessions_resumed() const;
+  // "http://ADDRESS:PORT" (https:// with TLS) followed by `path`.
   std::string url(std::string_view path = "/") const;
   // Closes the listener and every connection (hung and delayed requests included) and joins
   // the threads. Idempotent.

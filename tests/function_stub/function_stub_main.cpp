@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "tests/function_stub/function_stub.hpp"
+#include "tests/function_stub/test_authority.hpp"
 
 namespace {
 
@@ -29,6 +30,7 @@ constexpr std::size_t kPrintedBodyBytes = 200;
 constexpr std::string_view kUsage =
     "usage: function_stub [--listen HOST:PORT] [--threads N] [--status CODE] [--delay-ms MS]\n"
     "                     [--print] [--port-file FILE] [--latency-from ce-time|json:FIELD]\n"
+    "                     [--tls-cert FILE --tls-key FILE | --tls-self-signed DIR]\n"
     "\n"
     "Answers every HTTP request with CODE (default 200) after MS milliseconds (default 0).\n"
     "  --listen HOST:PORT  address to bind (default 127.0.0.1:0; port 0: any free port)\n"
@@ -41,6 +43,11 @@ constexpr std::string_view kUsage =
     "                      output). SRC: ce-time (the ce-time header, RFC 3339) or\n"
     "                      json:FIELD (the integer FIELD of the JSON body, microseconds\n"
     "                      since the Unix epoch)\n"
+    "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain)...\n"
+    "  --tls-key FILE      ...and this PEM private key\n"
+    "  --tls-self-signed DIR  serve HTTPS with a certificate for localhost, 127.0.0.1 and ::1\n"
+    "                      from a new test CA, written to DIR as ca.pem (trust this),\n"
+    "                      server.pem and server.key\n"
     "GET /_stub/stats answers {\"requests\", \"max_concurrent\", \"connections\", ...};\n"
     "GET /_stub/latency answers {\"count\", \"unparsed\", \"min_us\", \"p50_us\", \"p90_us\",\n"
     "\"p99_us\", \"p999_us\", \"max_us\", \"mean_us\"} (null figures while count is 0);\n"
@@ -52,6 +59,7 @@ struct Flags {
   std::chrono::milliseconds delay{0};
   bool print = false;
   std::string port_file;
+  std::string tls_dir;  // --tls-self-signed
 };
 
 template <typename Number>
@@ -99,7 +107,8 @@ std::string parse_flags(int argc, char** argv, Flags& flags) {
     } else if (arg == "--help" || arg == "-h") {
       return "help";
     } else if (arg != "--listen" && arg != "--threads" && arg != "--status" &&
-               arg != "--delay-ms" && arg != "--port-file" && arg != "--latency-from") {
+               arg != "--delay-ms" && arg != "--port-file" && arg != "--latency-from" &&
+               arg != "--tls-cert" && arg != "--tls-key" && arg != "--tls-self-signed") {
       return "unknown flag " + std::string(arg);
     } else if (!take_value()) {
       return std::string(arg) + " needs a value";
@@ -121,9 +130,21 @@ std::string parse_flags(int argc, char** argv, Flags& flags) {
       const auto source = triggerd::testing::LatencySource::parse(value);
       if (!source) return "--latency-from: expected ce-time or json:FIELD";
       flags.options.latency_from = *source;
+    } else if (arg == "--tls-cert") {
+      flags.options.tls_cert_file = std::string(value);
+    } else if (arg == "--tls-key") {
+      flags.options.tls_key_file = std::string(value);
+    } else if (arg == "--tls-self-signed") {
+      flags.tls_dir = std::string(value);
     } else {
       flags.port_file = std::string(value);
     }
+  }
+  if (flags.options.tls_cert_file.empty() != flags.options.tls_key_file.empty()) {
+    return "--tls-cert and --tls-key go together";
+  }
+  if (!flags.tls_dir.empty() && !flags.options.tls_cert_file.empty()) {
+    return "--tls-self-signed makes its own certificate: no --tls-cert with it";
   }
   return "";
 }
@@ -228,6 +249,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   try {
+    if (!flags.tls_dir.empty()) {
+      const auto files = triggerd::testing::write_local_server_tls_files(flags.tls_dir);
+      flags.options.tls_cert_file = files.cert_file;
+      flags.options.tls_key_file = files.key_file;
+    }
     FunctionStub stub(flags.options);
     stub.always(flags.status, flags.delay);
     if (!flags.port_file.empty()) write_port_file(flags.port_file, stub.port());

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/function_stub/test_authority.hpp"
 #include "tests/integration/end_to_end.hpp"
 #include "tests/support/free_port.hpp"
 #include "tests/support/redis_server.hpp"
@@ -233,6 +234,54 @@ TEST_F(Delivery, TwoFailuresThenSuccessIsDeliveredOnTheThirdAttemptWithinTheBack
   EXPECT_EQ(sample(text, R"(triggerd_events_received_total{trigger="hook"})"), 1);
   EXPECT_EQ(sample(text, R"(triggerd_events_dead_lettered_total{trigger="hook"})"), 0);
   EXPECT_EQ(trigger_status("hook").at("delivered").as_int64(), 1);
+}
+
+// An https function and an https dead letter, both trusted through tls.ca_file: the event goes
+// out encrypted to each, and a refused certificate says why in the dead letter's last error.
+TEST_F(Delivery, HttpsFunctionAndDeadLetterAreReachedOverVerifiedTls) {
+  const TestAuthority authority;
+  const PemPair good = authority.issue({"127.0.0.1"});
+  const PemPair wrong_name = authority.issue({"elsewhere.example"});
+  const TempFile ca(authority.certificate(), ".pem");
+  const TempFile good_cert(good.certificate, ".pem");
+  const TempFile good_key(good.key, ".key");
+  const TempFile wrong_cert(wrong_name.certificate, ".pem");
+  const TempFile wrong_key(wrong_name.key, ".key");
+  FunctionStub secure({.tls_cert_file = good_cert.path(), .tls_key_file = good_key.path()});
+  FunctionStub misnamed({.tls_cert_file = wrong_cert.path(), .tls_key_file = wrong_key.path()});
+  const std::string tls = "    tls: {ca_file: \"" + ca.path() + "\"}\n";
+  start("functions:\n  fn:\n    url: " + secure.url("/fn") + "\n" + tls +
+        "  misnamed:\n    url: " + misnamed.url("/fn") + "\n" + tls + "triggers:\n" +
+        hook_trigger("{retries: 0, dead_letter: {type: http, url: \"" +
+                     secure.url("/dead-letter") + "\", tls: {ca_file: \"" + ca.path() +
+                     "\"}}}") +
+        "  other:\n    function: misnamed\n    source: {type: http, path: /hooks/other}\n"
+        "    delivery: {retries: 0, dead_letter: {type: http, url: \"" +
+        stub_.url("/dead-letter") + "\"}}\n");
+  secure.always_for("/fn", StubStep::respond(200));
+  accepted_id(post("/hooks/orders", kBinaryBody));
+  ASSERT_TRUE(metric_reaches(R"(triggerd_events_delivered_total{trigger="hook"})", 1)) << log();
+  secure.always_for("/fn", StubStep::respond(400));
+  accepted_id(post("/hooks/orders", "rejected"));
+  ASSERT_TRUE(metric_reaches(R"(triggerd_events_dead_lettered_total{trigger="hook"})", 1)) << log();
+  ASSERT_EQ(requests_to(secure, "/fn").size(), 2u);
+  EXPECT_EQ(requests_to(secure, "/fn")[0].body, kBinaryBody);
+  ASSERT_EQ(requests_to(secure, "/dead-letter").size(), 1u);
+  EXPECT_EQ(requests_to(secure, "/dead-letter")[0].body, "rejected");
+  EXPECT_EQ(secure.connection_count(), 2u) << "one to the function, one to the dead letter";
+
+  accepted_id(post("/hooks/other", "never sent"));
+  ASSERT_TRUE(metric_reaches(R"(triggerd_events_dead_lettered_total{trigger="other"})", 1))
+      << log();
+  EXPECT_EQ(misnamed.request_count(), 0u);
+  const std::vector<RecordedRequest> letters = requests_to(stub_, "/dead-letter");
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].header("ce-lasterror"),
+            "connect_error:%20certificate%20verify%20failed:%20IP%20address%20mismatch%20(the%"
+            "20certificate%20is%20not%20for%20127.0.0.1)");
+  EXPECT_EQ(sample(metrics(),
+                   R"(triggerd_delivery_attempts_total{result="connect_error",trigger="other"})"),
+            1);
 }
 
 TEST_F(Delivery, RejectedEventGoesToTheHttpDeadLetterAtOnceWithoutRetry) {
