@@ -110,11 +110,14 @@ def stop_and_count(broker: Triggerd, stub: FunctionStub, trigger: str) -> Totals
     return Totals(delivered, at_stub, peak_rss_mib, broker.stop())
 
 
-def check_drained(sample: RunSample, backlog: int, window: Window, totals: Totals) -> None:
+def check_drained(sample: RunSample, backlog: int, window: Window, totals: Totals,
+                  prefix: str = "") -> None:
     """Events flowed in the window, every entry of the stream reached the function once, by
-    triggerd's count and the function's, and triggerd stopped cleanly."""
-    sample.check(window.delivered > 0, "no event reached the function")
+    triggerd's count and the function's, and triggerd stopped cleanly. Failures start with
+    `prefix`."""
+    sample.check(window.delivered > 0, f"{prefix}no event reached the function")
     sample.check(totals.delivered == backlog == totals.at_stub,
-                 f"events lost or duplicated: {backlog} in the stream, triggerd "
+                 f"{prefix}events lost or duplicated: {backlog} in the stream, triggerd "
                  f"delivered {totals.delivered:.0f}; the function saw {totals.at_stub}")
-    sample.check(totals.exit_status == 0, f"triggerd exited {totals.exit_status} on SIGTERM")
+    sample.check(totals.exit_status == 0,
+                 f"{prefix}triggerd exited {totals.exit_status} on SIGTERM")
