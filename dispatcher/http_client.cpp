@@ -23,10 +23,10 @@
 #include <optional>
 
 #include "core/logging.hpp"
-#include "dispatcher/answer_parser.hpp"
 #include "core/net_names.hpp"
 #include "core/text.hpp"
 #include "core/tls_client.hpp"
+#include "dispatcher/answer_parser.hpp"
 
 namespace triggerd {
 namespace {
@@ -111,7 +111,7 @@ void FunctionCall::ConnectionDeleter::operator()(Connection* connection) const n
 }
 
 HttpEndpoint HttpEndpoint::for_function(const config::Function& function) {
-  return HttpEndpoint{function.name,    function.url,          function.timeout,
+  return HttpEndpoint{function.name,     function.url,     function.timeout,
                       function.max_concurrency, function.headers, function.tls};
 }
 

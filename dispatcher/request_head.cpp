@@ -92,7 +92,7 @@ std::string make_fixed_head(const config::HttpUrl& url,
   if (ipv6) out.push_back('[');
   out.append(url.host);
   if (ipv6) out.push_back(']');
-  if (url.port != 80) {
+  if (url.port != (url.https ? 443 : 80)) {  // the scheme's own port goes without saying
     out.push_back(':');
     append_decimal(out, url.port);
   }

@@ -42,11 +42,17 @@ TEST(RequestHead, FixedPartCarriesRequestLineHostAndConfiguredHeaders) {
             "Authorization: Bearer t0ken\r\n");
 }
 
-TEST(RequestHead, HostLeavesOutPort80AndBracketsIpv6) {
+TEST(RequestHead, HostLeavesOutTheSchemesOwnPortAndBracketsIpv6) {
   EXPECT_TRUE(make_fixed_head({"http://fn/", "fn", 80, "/"}, {})
                   .starts_with("POST / HTTP/1.1\r\nHost: fn\r\n"));
   EXPECT_TRUE(make_fixed_head({"http://[::1]:8080/", "::1", 8080, "/"}, {})
                   .starts_with("POST / HTTP/1.1\r\nHost: [::1]:8080\r\n"));
+  EXPECT_TRUE(make_fixed_head({"https://fn.example/", "fn.example", 443, "/", true}, {})
+                  .starts_with("POST / HTTP/1.1\r\nHost: fn.example\r\n"));
+  EXPECT_TRUE(make_fixed_head({"https://fn.example:80/", "fn.example", 80, "/", true}, {})
+                  .starts_with("POST / HTTP/1.1\r\nHost: fn.example:80\r\n"));
+  EXPECT_TRUE(make_fixed_head({"http://fn.example:443/", "fn.example", 443, "/"}, {})
+                  .starts_with("POST / HTTP/1.1\r\nHost: fn.example:443\r\n"));
 }
 
 TEST(RequestHead, EventPartIsCloudEventsBinaryMode) {
