@@ -526,35 +526,30 @@ struct FunctionClient::Impl {
     fail(call, error);
   }
 
-  // Ends a call that has no answer: cancelled, timed out (an operation the watchdog cut short
-  // fails with operation_aborted or similar), or the error itself.
-  void fail(FunctionCall& call, const beast::error_code& error) {
+  // Ends a call that has no answer with `result`, unless it was cancelled or timed out first
+  // (an operation the watchdog cut short fails with operation_aborted or similar).
+  void fail(FunctionCall& call, CallResult result) {
     drop_connection(call);
     if (call.cancelled_) {
       call.result_ = cancelled_result();
     } else if (call.timed_out_) {
       call.result_ = failure(beast::error::timeout);
     } else {
-      call.result_ = failure(error);
+      call.result_ = std::move(result);
     }
     end(call);
   }
 
-  // Ends a call that could not be made for a reason of its own: a failed TLS handshake, or TLS
-  // that could not be set up or refused the server's certificate (`tls_refused`).
+  void fail(FunctionCall& call, const beast::error_code& error) { fail(call, failure(error)); }
+
+  // A failed TLS handshake, or TLS that could not be set up or refused the server's
+  // certificate (`tls_refused`).
   void fail_with_reason(FunctionCall& call, std::string reason, bool tls_refused) {
-    drop_connection(call);
-    if (call.cancelled_) {
-      call.result_ = cancelled_result();
-    } else if (call.timed_out_) {
-      call.result_ = failure(beast::error::timeout);
-    } else {
-      call.result_ = CallResult{};
-      call.result_.kind = CallResult::Kind::connect_error;
-      call.result_.error = std::move(reason);
-      call.result_.tls_refused = tls_refused;
-    }
-    end(call);
+    CallResult result;
+    result.kind = CallResult::Kind::connect_error;
+    result.error = std::move(reason);
+    result.tls_refused = tls_refused;
+    fail(call, std::move(result));
   }
 
   void end(FunctionCall& call) {
