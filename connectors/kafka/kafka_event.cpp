@@ -41,10 +41,10 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
   event.source.append(connection).append("/").append(message.topic);
   event.type = kKafkaEventType;
   if (message.key) event.subject = *message.key;
-  event.time =
-      message.timestamp_ms
-          ? std::chrono::system_clock::time_point(std::chrono::milliseconds(*message.timestamp_ms))
-          : now;
+  // A producer sets the timestamp, any 64-bit number; one the clock cannot hold counts as none.
+  const auto timestamp =
+      message.timestamp_ms ? unix_millis_time(*message.timestamp_ms) : std::nullopt;
+  event.time = timestamp.value_or(now);
   event.data = std::move(data);
 
   const bool cloud_event = is_binary_cloud_event(message);

@@ -38,6 +38,16 @@ TEST(KafkaEvent, NoKeyNoSubjectNoTimestampNow) {
   EXPECT_EQ(event.time, kNow);
 }
 
+// Producers set timestamps; one past the year 2262 overflowed the clock's nanoseconds.
+TEST(KafkaEvent, ATimestampTheClockCannotHoldIsTakenAsNone) {
+  KafkaMessageView message;
+  message.topic = "t";
+  for (const std::int64_t timestamp : {INT64_MAX, INT64_MIN, std::int64_t{9223372036855}}) {
+    message.timestamp_ms = timestamp;
+    EXPECT_EQ(make_kafka_event("c", message, "x", kNow).time, kNow) << timestamp;
+  }
+}
+
 TEST(KafkaEvent, ExtensionHeadersBecomeAttributesButNotTheIdentity) {
   KafkaMessageView message;
   message.topic = "t";
