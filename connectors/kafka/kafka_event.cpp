@@ -72,7 +72,11 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
       // id, source, type and subject: a whole CloudEvent's own replace triggerd's identity of
       // the message. datacontenttype and the trace context: the binding puts them in
       // content-type, traceparent and tracestate, so ce_* only fills in.
-      const bool identity = name == "id" || name == "source" || name == "type" || name == "subject";
+      // id, source and type are never empty in a CloudEvent: a header given twice, the second
+      // time empty, must not blank what the first one set.
+      const bool required = name == "id" || name == "source" || name == "type";
+      const bool identity = required || name == "subject";
+      if (required && value.empty()) continue;
       if (identity ? cloud_event : member->empty()) *member = value;
     } else if (std::none_of(event.attributes.begin(), event.attributes.end(),
                             [&](const auto& attribute) { return attribute.first == name; })) {

@@ -61,6 +61,19 @@ TEST(KafkaEvent, ExtensionHeadersBecomeAttributesButNotTheIdentity) {
   EXPECT_EQ(event.attributes[0].second, "acme");
 }
 
+// Kafka headers may repeat; a second, empty ce_source left the event without a source.
+TEST(KafkaEvent, ARepeatedEmptyHeaderDoesNotBlankTheIdentity) {
+  KafkaMessageView message;
+  message.topic = "t";
+  message.headers = {{"ce_specversion", "1.0"}, {"ce_id", "evt-1"}, {"ce_source", "/shop"},
+                     {"ce_type", "com.example"}, {"ce_source", ""},  {"ce_id", ""},
+                     {"ce_type", ""}};
+  const Event event = make_kafka_event("c", message, "x", kNow);
+  EXPECT_EQ(event.id, "evt-1");
+  EXPECT_EQ(event.source, "/shop");
+  EXPECT_EQ(event.type, "com.example");
+}
+
 TEST(KafkaEvent, ABinaryModeCloudEventKeepsItsAttributes) {
   KafkaMessageView message;
   message.topic = "t";
