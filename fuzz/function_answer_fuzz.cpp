@@ -76,6 +76,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const boost::system::error_code error = ours.read(parser, [&] { return parser.is_done(); });
     const boost::system::error_code expected =
         theirs.read(reference, [&] { return reference.is_done(); });
+    // A string cannot hold a body that announces more than a string's max_size; AnswerParser
+    // stores no body and reads on. The reference has no answer to compare then.
+    if (expected == http::error::buffer_overflow) return 0;
     if (error != expected) {
       fail("error \"" + error.message() + "\", the reference's \"" + expected.message() + "\"");
     }

@@ -71,6 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (event.data.view() != value) fail("the event does not hold the value");
     if (!event.data.is_lent()) fail("the value was copied");
     if (event.id.empty() || event.source.empty() || event.type.empty()) {
+      std::fprintf(stderr, "id \"%s\", source \"%s\", type \"%s\"\n", event.id.c_str(),
+                   event.source.c_str(), event.type.c_str());
       fail("an event without id, source or type");
     }
     triggerd::fuzz::check_delivery_head(event);
