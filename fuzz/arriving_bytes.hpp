@@ -4,11 +4,10 @@
 // buffered, more arrives when the parser asks for it, and the end of the input is the peer
 // closing the connection (put_eof). Arriving in pieces of a few bytes walks the parser through
 // every place where a message can be cut.
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/system/error_code.hpp>
-
-#include <algorithm>
 #include <cstddef>
 #include <string_view>
 

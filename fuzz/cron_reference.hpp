@@ -68,8 +68,8 @@ class CronReference {
     if (!cron.any_day_ && cron.any_weekday_) {
       bool possible = false;
       for (unsigned m = 1; m <= 12 && !possible; ++m) {
-        const std::chrono::year_month_day_last last{std::chrono::year{2024},
-                                                    std::chrono::month_day_last{std::chrono::month{m}}};
+        const std::chrono::year_month_day_last last{
+            std::chrono::year{2024}, std::chrono::month_day_last{std::chrono::month{m}}};
         for (unsigned d = 1; d <= static_cast<unsigned>(last.day()); ++d) {
           if (cron.months_[m] && cron.days_[d]) possible = true;
         }

@@ -22,10 +22,10 @@
 
 namespace {
 
-using triggerd::cron::Schedule;
-using triggerd::cron::TimeZone;
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
+using triggerd::cron::Schedule;
+using triggerd::cron::TimeZone;
 
 constexpr std::int64_t kDefaultInstant = 1'700'000'000;  // 2023-11-14T22:13:20Z
 // The reference is asked only about instants whose scan stays inside the years Schedule
@@ -113,8 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::int64_t expected = (after / step + 1) * step;
     if (after < 0 && after % step != 0) expected -= step;
     if (fire_at != expected) {
-      fail(expression, after, offset, "@every fires at " + std::to_string(fire_at) +
-                                          ", expected " + std::to_string(expected));
+      fail(expression, after, offset,
+           "@every fires at " + std::to_string(fire_at) + ", expected " + std::to_string(expected));
     }
     return 0;
   }
@@ -127,20 +127,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (local_match) {
     const std::int64_t expected = *local_match - offset;
     if (fire_at != expected) {
-      fail(expression, after, offset, "fires at " + std::to_string(fire_at) + ", the scan " +
-                                          "finds " + std::to_string(expected));
+      fail(expression, after, offset,
+           "fires at " + std::to_string(fire_at) + ", the scan " + "finds " +
+               std::to_string(expected));
     }
   } else {
     // Nothing within the window: the fire time lies beyond it, and must match.
     const std::int64_t window_end = (after + offset) + std::int64_t{kWindowDays} * 86400;
     if (fire == sys_seconds::max()) return 0;
     if (fire_at + offset <= window_end) {
-      fail(expression, after, offset, "fires at " + std::to_string(fire_at) +
-                                          " where the scan finds nothing");
+      fail(expression, after, offset,
+           "fires at " + std::to_string(fire_at) + " where the scan finds nothing");
     }
     if (!reference->matches(fire_at + offset)) {
-      fail(expression, after, offset, "fires at " + std::to_string(fire_at) +
-                                          ", which does not match");
+      fail(expression, after, offset,
+           "fires at " + std::to_string(fire_at) + ", which does not match");
     }
   }
   return 0;

@@ -4,11 +4,10 @@
 // one Content-Type and one Content-Length (the data's size), and every ce-* field named by the
 // CloudEvents rule. Sources copy bytes from outside into attributes; an attribute that carried
 // a line break into the head would show here as an extra or a broken field.
+#include <array>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
-
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>

@@ -9,7 +9,6 @@
 // Input: one byte for how the bytes arrive (at once, or in pieces), then the answer's bytes.
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -40,8 +39,7 @@ constexpr std::uint64_t kReferenceBodyLimit = 1024 * 1024;
 }
 
 void check_retry_after(std::string_view value) {
-  const std::optional<triggerd::config::Duration> wait =
-      triggerd::parse_retry_after(value, kNow);
+  const std::optional<triggerd::config::Duration> wait = triggerd::parse_retry_after(value, kNow);
   if (wait && wait->count() < 0) fail("a negative Retry-After wait");
 }
 

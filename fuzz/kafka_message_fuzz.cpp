@@ -29,10 +29,9 @@ namespace {
 
 // The headers the rules look at, so that the fuzzer need not guess their names.
 constexpr std::array<std::string_view, 14> kHeaderNames = {
-    "ce_specversion", "ce_id",         "ce_source",   "ce_type",
-    "ce_subject",     "ce_time",       "ce_dataschema", "ce_datacontenttype",
-    "ce_trigger",     "ce_attempt",    "content-type", "traceparent",
-    "tracestate",     "ce_"};
+    "ce_specversion", "ce_id",         "ce_source",          "ce_type",    "ce_subject",
+    "ce_time",        "ce_dataschema", "ce_datacontenttype", "ce_trigger", "ce_attempt",
+    "content-type",   "traceparent",   "tracestate",         "ce_"};
 
 void count_release(void* context) { ++*static_cast<int*>(context); }
 

@@ -16,10 +16,10 @@
 
 namespace {
 
-using triggerd::cron::LocalInstants;
-using triggerd::cron::TimeZone;
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
+using triggerd::cron::LocalInstants;
+using triggerd::cron::TimeZone;
 
 // RFC 8536's bound on offsets (the loader refuses data outside it).
 constexpr std::int64_t kMinOffset = -89999;
@@ -27,11 +27,30 @@ constexpr std::int64_t kMaxOffset = 93599;
 
 // From before year 1 to after 9999, dense around the years zones changed most, and on both
 // sides of 2038 (where 32-bit TZif data ends and the footer's rule takes over).
-constexpr std::array<std::int64_t, 24> kInstants = {
-    -70'000'000'000, -62'135'596'800, -30'000'000'000, -2'208'988'800, -1'000'000'000,
-    -1, 0, 1, 100'000'000, 800'000'000, 1'000'000'000, 1'200'000'000, 1'700'000'000,
-    1'711'846'800, 1'729'990'800, 2'147'483'647, 2'147'483'648, 2'500'000'000, 4'102'444'800,
-    10'000'000'000, 100'000'000'000, 253'402'300'799, 253'402'300'800, 300'000'000'000};
+constexpr std::array<std::int64_t, 24> kInstants = {-70'000'000'000,
+                                                    -62'135'596'800,
+                                                    -30'000'000'000,
+                                                    -2'208'988'800,
+                                                    -1'000'000'000,
+                                                    -1,
+                                                    0,
+                                                    1,
+                                                    100'000'000,
+                                                    800'000'000,
+                                                    1'000'000'000,
+                                                    1'200'000'000,
+                                                    1'700'000'000,
+                                                    1'711'846'800,
+                                                    1'729'990'800,
+                                                    2'147'483'647,
+                                                    2'147'483'648,
+                                                    2'500'000'000,
+                                                    4'102'444'800,
+                                                    10'000'000'000,
+                                                    100'000'000'000,
+                                                    253'402'300'799,
+                                                    253'402'300'800,
+                                                    300'000'000'000};
 
 [[noreturn]] void fail(const std::string& what, std::int64_t instant) {
   std::fprintf(stderr, "time zone: %s (instant %lld)\n", what.c_str(),
@@ -49,8 +68,8 @@ void check_instant(const TimeZone& zone, std::int64_t instant) {
   // The instant shows `local`, so `local` happens at least once, and if only once, then here.
   // (Two occurrences listed may leave out a third that odd data can make.)
   const LocalInstants back = zone.from_local(local);
-  if (back.count < 1 || back.count > 2) fail("local time found " + std::to_string(back.count) +
-                                             " times", instant);
+  if (back.count < 1 || back.count > 2)
+    fail("local time found " + std::to_string(back.count) + " times", instant);
   if (back.count == 1 && back.first != at) fail("local time leads to another instant", instant);
   if (back.count == 2 && back.first >= back.second) fail("occurrences out of order", instant);
 

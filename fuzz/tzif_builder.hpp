@@ -21,7 +21,8 @@ inline std::string make_tzif(std::int32_t offset, std::string_view footer) {
     out.append("TZif");
     out.push_back(version);
     out.append(15, '\0');
-    for (std::uint32_t count : {0u, 0u, 0u, 0u, 1u, static_cast<std::uint32_t>(kAbbreviation.size())}) {
+    for (std::uint32_t count :
+         {0u, 0u, 0u, 0u, 1u, static_cast<std::uint32_t>(kAbbreviation.size())}) {
       append_be32(out, count);  // isut, isstd, leap, time, type, char
     }
     append_be32(out, static_cast<std::uint32_t>(offset));

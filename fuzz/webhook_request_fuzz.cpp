@@ -8,11 +8,10 @@
 // Standard Webhooks) and how the bytes arrive (at once, or in pieces), then the bytes.
 // Every event must have an id, a source and a type, and a delivery head that cannot be broken
 // (delivery_head_check.hpp).
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
-
 #include <algorithm>
 #include <array>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>

@@ -34,8 +34,7 @@ struct WebhookAuthHeaders {
 // request's header `name` (compared without regard to case) or std::nullopt. A template over
 // the lookup so that this file stays free of Beast: the server passes its parsed request's.
 template <typename Find>
-WebhookAuthHeaders webhook_auth_headers(const std::optional<config::WebhookAuth>& auth,
-                                        Find find) {
+WebhookAuthHeaders webhook_auth_headers(const std::optional<config::WebhookAuth>& auth, Find find) {
   WebhookAuthHeaders headers;
   headers.authorization = find("Authorization");
   if (auth) {
