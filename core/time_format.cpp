@@ -74,6 +74,14 @@ class Cursor {
   std::string_view text_;
 };
 
+// Whether `time`, and any fraction of a second after it, fits the system clock.
+bool fits_system_clock(std::chrono::sys_seconds time) {
+  using std::chrono::seconds;
+  constexpr seconds kLimit =
+      std::chrono::duration_cast<seconds>(std::chrono::system_clock::duration::max()) - seconds(1);
+  return time.time_since_epoch() >= -kLimit && time.time_since_epoch() <= kLimit;
+}
+
 }  // namespace
 
 void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out) {
@@ -164,7 +172,9 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
   const year_month_day date{std::chrono::year{year}, std::chrono::month{month},
                             std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok()) return std::nullopt;
-  return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+  const sys_seconds instant = sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+  if (!fits_system_clock(instant)) return std::nullopt;
+  return instant;
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
@@ -219,8 +229,18 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
     second = seconds(59);
     fraction = nanoseconds(999'999'999);
   }
-  const auto local = sys_days(date) + hours(hour_value) + minutes(minute_value) + second;
-  return time_point_cast<system_clock::duration>(local + fraction - offset);
+  const sys_seconds instant =
+      sys_days(date) + hours(hour_value) + minutes(minute_value) + second - offset;
+  if (!fits_system_clock(instant)) return std::nullopt;
+  return time_point_cast<system_clock::duration>(instant) + fraction;
+}
+
+std::optional<std::chrono::system_clock::time_point> unix_millis_time(std::int64_t millis) {
+  using std::chrono::milliseconds;
+  constexpr std::int64_t kLimit =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::duration::max()).count();
+  if (millis > kLimit || millis < -kLimit) return std::nullopt;
+  return std::chrono::system_clock::time_point(milliseconds(millis));
 }
 
 }  // namespace triggerd

@@ -54,6 +54,32 @@ TEST(HttpDate, RefusesWhatIsNotAnHttpDate) {
   }
 }
 
+// Years the formats can spell but the system clock (64-bit nanoseconds) cannot hold: refused,
+// not overflowed.
+TEST(HttpDate, RefusesDatesBeyondTheSystemClock) {
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"), std::nullopt);
+  EXPECT_EQ(parse_http_date("Sat, 01 Jan 0000 00:00:00 GMT"), std::nullopt);
+  EXPECT_EQ(parse_http_date("Fri, 11 Apr 2262 00:00:00 GMT"), at(2262, 4, 11, 0h, 0min, 0s));
+}
+
+TEST(Rfc3339, RefusesTimesBeyondTheSystemClock) {
+  EXPECT_EQ(parse_rfc3339("9999-12-31T23:59:60Z"), std::nullopt);
+  EXPECT_EQ(parse_rfc3339("4048-01-01T00:00:00+23:59"), std::nullopt);
+  EXPECT_EQ(parse_rfc3339("0000-01-01T00:00:00Z"), std::nullopt);
+  EXPECT_EQ(parse_rfc3339("1677-09-22T00:00:00.5Z"),
+            at(1677, 9, 22, 0h, 0min, 0s) + milliseconds(500));
+}
+
+TEST(UnixMillisTime, HoldsWhatTheSystemClockCanAndNothingElse) {
+  EXPECT_EQ(unix_millis_time(1700000000123),
+            system_clock::time_point(milliseconds(1700000000123)));
+  EXPECT_EQ(unix_millis_time(-1), system_clock::time_point(milliseconds(-1)));
+  EXPECT_EQ(unix_millis_time(9223372036854), system_clock::time_point(milliseconds(9223372036854)));
+  EXPECT_EQ(unix_millis_time(9223372036855), std::nullopt);
+  EXPECT_EQ(unix_millis_time(INT64_MAX), std::nullopt);
+  EXPECT_EQ(unix_millis_time(INT64_MIN), std::nullopt);
+}
+
 struct TimeCase {
   const char* text;
   std::optional<system_clock::time_point> expected;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/text.hpp"
+#include "core/time_format.hpp"
 
 namespace triggerd {
 namespace {
@@ -121,8 +122,12 @@ bool timestamp_within(std::optional<std::string_view> seconds, config::Duration 
     if (c < '0' || c > '9') return false;
     value = value * 10 + (c - '0');
   }
-  const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(value));
-  const auto apart = signed_at > now ? signed_at - now : now - signed_at;
+  // The clock's nanoseconds end in 2262: a later time, which any client can send, is no time
+  // near now (and would overflow them).
+  const std::optional<std::chrono::system_clock::time_point> signed_at =
+      unix_millis_time(value * 1000);
+  if (!signed_at) return false;
+  const auto apart = *signed_at > now ? *signed_at - now : now - *signed_at;
   return apart <= tolerance;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "config/config.hpp"
 
@@ -28,6 +29,26 @@ struct WebhookAuthHeaders {
   std::optional<std::string_view> webhook_timestamp;
   std::optional<std::string_view> webhook_signature;
 };
+
+// The headers the check of `auth` reads from a request; `find(name)` gives the value of the
+// request's header `name` (compared without regard to case) or std::nullopt. A template over
+// the lookup so that this file stays free of Beast: the server passes its parsed request's.
+template <typename Find>
+WebhookAuthHeaders webhook_auth_headers(const std::optional<config::WebhookAuth>& auth, Find find) {
+  WebhookAuthHeaders headers;
+  headers.authorization = find("Authorization");
+  if (auth) {
+    if (const auto* hmac = std::get_if<config::HmacSha256Auth>(&*auth)) {
+      headers.signature = find(hmac->header);
+      if (!hmac->timestamp_header.empty()) headers.timestamp = find(hmac->timestamp_header);
+    } else if (std::holds_alternative<config::StandardWebhooksAuth>(*auth)) {
+      headers.webhook_id = find("webhook-id");
+      headers.webhook_timestamp = find("webhook-timestamp");
+      headers.webhook_signature = find("webhook-signature");
+    }
+  }
+  return headers;
+}
 
 using Sha256Digest = std::array<std::uint8_t, 32>;
 

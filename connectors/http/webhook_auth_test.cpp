@@ -186,6 +186,17 @@ TEST(WebhookAuth, HmacWithATimestampSignsItAndRefusesItOutsideTheWindow) {
       "Hello, World!", signed_at));
 }
 
+// Twelve digits pass the length check but reach past the clock's nanoseconds (year 2262): an
+// unauthenticated client's timestamp overflowed them.
+TEST(WebhookAuth, ATimestampBeyondTheClockIsOutsideTheWindow) {
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  const config::Duration tolerance = std::chrono::minutes(5);
+  EXPECT_FALSE(timestamp_within("13700000001", tolerance, now));
+  EXPECT_FALSE(timestamp_within("999999999999", tolerance, now));
+  EXPECT_FALSE(timestamp_within("9223372037", tolerance, now));
+  EXPECT_TRUE(timestamp_within("1700000299", tolerance, now));
+}
+
 // The Standard Webhooks specification's published test vector.
 constexpr std::string_view kVectorKeyBase64 = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 constexpr std::string_view kVectorId = "msg_p5jXN8AQM9LWM0D4loKWxJek";

@@ -367,24 +367,12 @@ class WebhookServer::Impl : public std::enable_shared_from_this<Impl> {
 
   template <typename Request>
   WebhookAuthHeaders auth_headers_of(const Request& request, const Route& route) const {
-    WebhookAuthHeaders headers;
-    auto header = [&](std::string_view name) -> std::optional<std::string_view> {
-      const auto it = request.find(name);
-      if (it == request.end()) return std::nullopt;
-      return it->value();
-    };
-    headers.authorization = header("Authorization");
-    if (route.source.auth) {
-      if (const auto* hmac = std::get_if<config::HmacSha256Auth>(&*route.source.auth)) {
-        headers.signature = header(hmac->header);
-        if (!hmac->timestamp_header.empty()) headers.timestamp = header(hmac->timestamp_header);
-      } else if (std::holds_alternative<config::StandardWebhooksAuth>(*route.source.auth)) {
-        headers.webhook_id = header("webhook-id");
-        headers.webhook_timestamp = header("webhook-timestamp");
-        headers.webhook_signature = header("webhook-signature");
-      }
-    }
-    return headers;
+    return webhook_auth_headers(
+        route.source.auth, [&](std::string_view name) -> std::optional<std::string_view> {
+          const auto it = request.find(name);
+          if (it == request.end()) return std::nullopt;
+          return it->value();
+        });
   }
 
   // Once a whole request was read, the connection stays open if the client wants it to.

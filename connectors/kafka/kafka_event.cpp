@@ -41,10 +41,10 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
   event.source.append(connection).append("/").append(message.topic);
   event.type = kKafkaEventType;
   if (message.key) event.subject = *message.key;
-  event.time =
-      message.timestamp_ms
-          ? std::chrono::system_clock::time_point(std::chrono::milliseconds(*message.timestamp_ms))
-          : now;
+  // A producer sets the timestamp, any 64-bit number; one the clock cannot hold counts as none.
+  const auto timestamp =
+      message.timestamp_ms ? unix_millis_time(*message.timestamp_ms) : std::nullopt;
+  event.time = timestamp.value_or(now);
   event.data = std::move(data);
 
   const bool cloud_event = is_binary_cloud_event(message);
@@ -72,7 +72,11 @@ Event make_kafka_event(std::string_view connection, const KafkaMessageView& mess
       // id, source, type and subject: a whole CloudEvent's own replace triggerd's identity of
       // the message. datacontenttype and the trace context: the binding puts them in
       // content-type, traceparent and tracestate, so ce_* only fills in.
-      const bool identity = name == "id" || name == "source" || name == "type" || name == "subject";
+      // id, source and type are never empty in a CloudEvent: a header given twice, the second
+      // time empty, must not blank what the first one set.
+      const bool required = name == "id" || name == "source" || name == "type";
+      const bool identity = required || name == "subject";
+      if (required && value.empty()) continue;
       if (identity ? cloud_event : member->empty()) *member = value;
     } else if (std::none_of(event.attributes.begin(), event.attributes.end(),
                             [&](const auto& attribute) { return attribute.first == name; })) {

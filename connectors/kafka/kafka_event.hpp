@@ -34,7 +34,8 @@ struct KafkaMessageView {
 // triggerd's apply. Other ce_* headers with valid attribute names become extension
 // attributes either way; invalid ones are skipped (a message cannot be refused).
 // `data` is the message's value as the event is to hold it (the source lends it in place);
-// `now` is the time when the message has no timestamp.
+// `now` is the time when the message has no timestamp, or one outside the years 1677 to 2262
+// (the system clock's).
 Event make_kafka_event(std::string_view connection, const KafkaMessageView& message,
                        Payload data, std::chrono::system_clock::time_point now);
 

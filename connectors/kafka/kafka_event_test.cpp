@@ -38,6 +38,16 @@ TEST(KafkaEvent, NoKeyNoSubjectNoTimestampNow) {
   EXPECT_EQ(event.time, kNow);
 }
 
+// Producers set timestamps; one past the year 2262 overflowed the clock's nanoseconds.
+TEST(KafkaEvent, ATimestampTheClockCannotHoldIsTakenAsNone) {
+  KafkaMessageView message;
+  message.topic = "t";
+  for (const std::int64_t timestamp : {INT64_MAX, INT64_MIN, std::int64_t{9223372036855}}) {
+    message.timestamp_ms = timestamp;
+    EXPECT_EQ(make_kafka_event("c", message, "x", kNow).time, kNow) << timestamp;
+  }
+}
+
 TEST(KafkaEvent, ExtensionHeadersBecomeAttributesButNotTheIdentity) {
   KafkaMessageView message;
   message.topic = "t";
@@ -49,6 +59,19 @@ TEST(KafkaEvent, ExtensionHeadersBecomeAttributesButNotTheIdentity) {
   ASSERT_EQ(event.attributes.size(), 1u);
   EXPECT_EQ(event.attributes[0].first, "tenant");
   EXPECT_EQ(event.attributes[0].second, "acme");
+}
+
+// Kafka headers may repeat; a second, empty ce_source left the event without a source.
+TEST(KafkaEvent, ARepeatedEmptyHeaderDoesNotBlankTheIdentity) {
+  KafkaMessageView message;
+  message.topic = "t";
+  message.headers = {{"ce_specversion", "1.0"}, {"ce_id", "evt-1"}, {"ce_source", "/shop"},
+                     {"ce_type", "com.example"}, {"ce_source", ""},  {"ce_id", ""},
+                     {"ce_type", ""}};
+  const Event event = make_kafka_event("c", message, "x", kNow);
+  EXPECT_EQ(event.id, "evt-1");
+  EXPECT_EQ(event.source, "/shop");
+  EXPECT_EQ(event.type, "com.example");
 }
 
 TEST(KafkaEvent, ABinaryModeCloudEventKeepsItsAttributes) {

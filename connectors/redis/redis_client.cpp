@@ -38,8 +38,6 @@ std::string Reply::describe() const {
   return "unknown";
 }
 
-namespace {
-
 Reply copy_reply(const redisReply& reply) {
   Reply out;
   switch (reply.type) {
@@ -68,6 +66,8 @@ Reply copy_reply(const redisReply& reply) {
   }
   return out;
 }
+
+namespace {
 
 Reply failed_reply(std::string what) {
   Reply reply;

@@ -19,6 +19,8 @@
 
 #include "config/config.hpp"
 
+struct redisReply;  // hiredis's
+
 namespace triggerd::redis {
 
 // A reply, copied out of hiredis (whose reply objects live only during the callback).
@@ -35,6 +37,10 @@ struct Reply {
   bool nil() const { return type == Type::kNil; }
   std::string describe() const;  // for logs: the error text or the type
 };
+
+// A copy of hiredis's `reply` and everything under it (a type it does not know comes out as
+// kNil). Public for the reply fuzz target, which gets its replies from hiredis's reader.
+Reply copy_reply(const redisReply& reply);
 
 class RedisClient {
  public:

@@ -4,12 +4,20 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "core/time_format.hpp"
+
 namespace triggerd::redis {
 
 std::chrono::system_clock::time_point stream_id_time(std::string_view id) {
   std::int64_t millis = 0;
-  std::from_chars(id.data(), id.data() + id.size(), millis);
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
+  const auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), millis);
+  // XADD takes any id up to 2^64 - 1 milliseconds: beyond what the clock holds it says "as
+  // late as can be".
+  const auto time = unix_millis_time(millis);
+  if (error == std::errc::result_out_of_range || !time) {
+    return std::chrono::system_clock::time_point::max();
+  }
+  return *time;
 }
 
 Event make_stream_event(std::string_view connection, std::string_view stream, const std::string& id,

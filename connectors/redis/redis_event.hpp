@@ -19,7 +19,8 @@ Event make_stream_event(std::string_view connection, std::string_view stream, co
 // A list item: the item is the body; the id is generated (an item has no identity).
 Event make_list_event(std::string_view connection, std::string_view list, std::string item);
 
-// The milliseconds part of a stream entry id ("1700000000000-0").
+// The milliseconds part of a stream entry id ("1700000000000-0"); the system clock's latest
+// time for ids beyond it (after the year 2262: XADD takes any id the caller gives).
 std::chrono::system_clock::time_point stream_id_time(std::string_view id);
 
 }  // namespace triggerd::redis

@@ -27,6 +27,16 @@ TEST(RedisStreamEvent, SendsASingleDataFieldAsItIs) {
   EXPECT_EQ(event.time.time_since_epoch(), std::chrono::milliseconds(1700000000123));
 }
 
+// An id given to XADD may lie past what the clock holds; it overflowed the nanoseconds.
+TEST(RedisStreamEvent, AnIdBeyondTheClockIsItsLatestTime) {
+  const auto latest = std::chrono::system_clock::time_point::max();
+  EXPECT_EQ(stream_id_time("9999999999999999-0"), latest);
+  EXPECT_EQ(stream_id_time("18446744073709551615-0"), latest);
+  EXPECT_EQ(make_stream_event("m", "s", "9223372036855-1", fields({"data", "x"})).time, latest);
+  EXPECT_EQ(stream_id_time("9223372036854-0").time_since_epoch(),
+            std::chrono::milliseconds(9223372036854));
+}
+
 TEST(RedisStreamEvent, SendsOtherEntriesAsAJsonObjectOfTheirFields) {
   Event event = make_stream_event("main", "jobs", "1-0", fields({"a", "1", "b", "x\"y"}));
   EXPECT_EQ(event.content_type, "application/json");
