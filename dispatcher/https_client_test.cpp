@@ -20,6 +20,7 @@
 #include "dispatcher/http_client.hpp"
 #include "tests/function_stub/function_stub.hpp"
 #include "tests/function_stub/test_authority.hpp"
+#include "tests/support/host_resolves.hpp"
 
 namespace triggerd {
 namespace {
@@ -137,6 +138,7 @@ TEST_F(HttpsClientTest, ANewConnectionResumesTheLastSessionInsteadOfAFullHandsha
 }
 
 TEST_F(HttpsClientTest, AHostNameUrlIsLookedUpSentInSniAndChecked) {
+  TRIGGERD_SKIP_UNLESS_RESOLVES("localhost");
   auto stub = serve(authority_.issue({"localhost"}));
   FunctionClient client(io_.get_executor(), endpoint_for(*stub, "localhost", trusting_the_test_ca()));
   const CallResult result = post(client);
@@ -168,6 +170,7 @@ class HttpsRefusalTest : public HttpsClientTest, public ::testing::WithParamInte
 
 TEST_P(HttpsRefusalTest, RefusesTheCertificateWithAClearReason) {
   const Refusal& refusal = GetParam();
+  TRIGGERD_SKIP_UNLESS_RESOLVES(refusal.host);
   auto stub = serve(authority_.issue(refusal.names, refusal.valid_from, refusal.valid_until));
   FunctionClient client(io_.get_executor(),
                         endpoint_for(*stub, refusal.host,
