@@ -34,7 +34,7 @@ using ::testing::HasSubstr;
 constexpr char kBinaryBytes[] = "\x00\xff\xfe\x80 not utf-8 \xc3\x28\r\n\x01\x7f end";
 const std::string kBinaryBody(kBinaryBytes, sizeof(kBinaryBytes) - 1);
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TRIGGERD_SANITIZED)
 // AddressSanitizer keeps freed memory in quarantine: resident memory grows regardless.
 constexpr bool kRssTellsMemoryUse = false;
 #else

@@ -221,7 +221,7 @@ TEST_F(KafkaSource, FunctionDownKeepsMemoryBoundedStaysInTheGroupAndDrainsWhenIt
   // What it holds of the backlog is bounded by max_inflight (docs/kafka.md), not by the
   // backlog: about 3.5 MiB here, where it used to take in 20 of these 16 MiB.
   const long grown_kib = rss_kib(triggerd.process().pid()) - rss_before;
-#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#if !defined(TRIGGERD_SANITIZED)
   EXPECT_LT(grown_kib, 8 * 1024) << "resident memory grew by " << grown_kib << " KiB";
 #else
   // The sanitizers' shadow memory and quarantine grow resident memory regardless.

@@ -433,7 +433,7 @@ TEST_F(ReloadTest, AHundredReloadsUnderLoadLeakNothingAndDeliverEveryEventOnce) 
   std::printf("after 10 reloads: RSS %ld KiB, %zu descriptors, %zu threads; after 100: %ld KiB, "
               "%zu, %zu\n",
               warm.rss_kib, warm.fds, warm.threads, after.rss_kib, after.fds, after.threads);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !defined(TRIGGERD_SANITIZED)
   // Under a sanitizer, shadow memory and ASan's quarantine grow it regardless (and LeakSanitizer
   // checks the leaks themselves at exit).
   EXPECT_LE(after.rss_kib, warm.rss_kib + 8 * 1024) << "RSS after 10 reloads " << warm.rss_kib
