@@ -90,6 +90,17 @@ def parse_args(argv: list[str], allowed: list[int]) -> argparse.Namespace:
     return args
 
 
+def built_with_sanitizers(build_dir: Path) -> bool:
+    """Whether CMake configured build_dir with TRIGGERD_SANITIZE set."""
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.is_file():
+        return False
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith("TRIGGERD_SANITIZE:"):
+            return line.split("=", 1)[1].strip() != ""
+    return False
+
+
 def main(argv: list[str]) -> int:
     allowed = sorted(os.sched_getaffinity(0))
     nproc = len(allowed)
@@ -117,6 +128,7 @@ def main(argv: list[str]) -> int:
     build_dir = build_dir if build_dir.is_absolute() else root / build_dir
     workdir = Path(tempfile.mkdtemp(prefix="triggerd-bench-"))
     ctx = Context(root=root, build_dir=build_dir, workdir=workdir, smoke=args.smoke,
+                  sanitized=built_with_sanitizers(build_dir),
                   runs=args.runs, duration_s=args.duration, warmup_s=args.warmup, cpus=placement,
                   wait_quiet_s=args.wait_quiet, redo_disturbed=args.redo,
                   perf_dir=Path(args.perf).resolve() if args.perf else None)

@@ -61,6 +61,9 @@ class Context:
     build_dir: Path
     workdir: Path               # scratch files of this harness run (configs, logs, bodies)
     smoke: bool
+    # Built with sanitizers (scripts/test --ci runs the smoke on its ASan build): the figures
+    # mean nothing, and a check that needs the speed of an optimized build is eased.
+    sanitized: bool
     runs: int                   # measured runs per figure
     duration_s: float           # length of one measured run
     warmup_s: float             # unmeasured load before the first run (0: none)

@@ -178,7 +178,10 @@ def run(ctx: Context) -> ScenarioResult:
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
         label = ctx.run_label(ID, run_number)
-        measure_burst(sample, label, run_number, TRIGGERS, primary=True)
+        # A sanitized build takes longer than half a second over a burst of 1000, which the
+        # per-tick count check cannot tell from a lost or repeated tick: it fires the smaller one.
+        measure_burst(sample, label, run_number, SMALL_BURST if ctx.sanitized else TRIGGERS,
+                      primary=True)
         if run_number:
             measure_burst(sample, label, run_number, SMALL_BURST, primary=False)
         return sample
