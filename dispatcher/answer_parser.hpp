@@ -3,6 +3,7 @@
 // Included by http_client.cpp and the answer fuzz target only (it pulls in Beast's parser).
 #include <boost/beast/http/basic_parser.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,15 +12,25 @@
 
 namespace triggerd {
 
-// Reads a function's answer and keeps only what the dispatcher uses: the status and
-// Retry-After. Beast's response_parser would store every header field (an allocation each) and
-// the body; this one stores nothing else, and the body's bytes are only counted, read to the end
-// so the connection can carry the next request. basic_parser still does all of the framing
-// (Content-Length, chunked, keep-alive).
+// Reads a function's answer and keeps only what the dispatcher uses: the status, Retry-After,
+// and the body only when asked (a batch's per-event statuses). Beast's response_parser would
+// store every header field (an allocation each) and the body; this one stores nothing else, and
+// otherwise the body's bytes are only counted, read to the end so the connection can carry the
+// next request. basic_parser still does all of the framing (Content-Length, chunked,
+// keep-alive).
 class AnswerParser final : public http::basic_parser<false> {
  public:
   // Functions may answer with cookies and tracing headers; 8 KiB (Beast's default) is tight.
   static constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+  // Keeps up to `limit` bytes of the body in `*out` (cleared first); past that, sets `*cut`.
+  void keep_body(std::string* out, bool* cut, std::size_t limit) {
+    body_ = out;
+    body_cut_ = cut;
+    body_limit_ = limit;
+    body_->clear();
+    *body_cut_ = false;
+  }
 
   int status() const { return status_; }
   const std::string& retry_after() const { return retry_after_; }
@@ -45,6 +56,7 @@ class AnswerParser final : public http::basic_parser<false> {
                          beast::error_code& /*error*/) override {}
 
   std::size_t on_body_impl(beast::string_view body, beast::error_code& /*error*/) override {
+    keep(body);
     return body.size();
   }
 
@@ -53,13 +65,24 @@ class AnswerParser final : public http::basic_parser<false> {
 
   std::size_t on_chunk_body_impl(std::uint64_t /*remain*/, beast::string_view body,
                                  beast::error_code& /*error*/) override {
+    keep(body);
     return body.size();
+  }
+
+  void keep(beast::string_view body) {
+    if (body_ == nullptr) return;
+    const std::size_t room = body_limit_ - std::min(body_limit_, body_->size());
+    if (body.size() > room) *body_cut_ = true;
+    body_->append(body.data(), std::min(room, body.size()));
   }
 
   void on_finish_impl(beast::error_code& /*error*/) override {}
 
   int status_ = 0;
   std::string retry_after_;
+  std::string* body_ = nullptr;  // null: the body is only counted
+  bool* body_cut_ = nullptr;
+  std::size_t body_limit_ = 0;
 };
 
 }  // namespace triggerd

@@ -24,6 +24,10 @@ struct CallResult {
   // From the moment the attempt had its concurrency slot (so a fresh connect is included) to the
   // answer read or the failure.
   std::chrono::steady_clock::duration duration{};
+  // kind == status, when the call asked for it (FunctionCall::keep_answer_body): the answer's
+  // body, cut at that many bytes; body_cut says it was longer.
+  std::string body;
+  bool body_cut = false;
 
   bool is_status() const { return kind == Kind::status; }
 

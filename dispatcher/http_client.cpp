@@ -452,9 +452,17 @@ struct FunctionClient::Impl {
     }
     Connection& connection = *connection_of(call);
     connection.head.assign(fixed_head_);  // keeps the capacity of the previous request's head
-    append_event_headers(*call.request_event, call.extra_headers, connection.head);
+    std::string_view body;
+    if (call.request_event != nullptr) {
+      append_event_headers(*call.request_event, call.extra_headers, connection.head);
+      body = call.request_event->data.view();
+    } else {
+      append_body_headers(call.request_content_type, call.request_body.size(), call.extra_headers,
+                          connection.head);
+      body = call.request_body;
+    }
     const std::array<asio::const_buffer, 2> request{asio::buffer(connection.head),
-                                                    asio::buffer(call.request_event->data.view())};
+                                                    asio::buffer(body.data(), body.size())};
     connection.on_stream([&](auto& stream) {
       asio::async_write(stream, request,
                         [this, &call](const beast::error_code& error, std::size_t /*written*/) {
@@ -472,6 +480,9 @@ struct FunctionClient::Impl {
     AnswerParser& parser = connection.parser.emplace();
     parser.header_limit(AnswerParser::kHeaderLimit);
     parser.body_limit(boost::none);
+    if (call.keep_answer_body > 0) {
+      parser.keep_body(&call.result_.body, &call.result_.body_cut, call.keep_answer_body);
+    }
     connection.on_stream([&](auto& stream) {
       http::async_read(stream, connection.buffer, parser,
                        [this, &call](const beast::error_code& error, std::size_t read) {
@@ -625,10 +636,8 @@ class AwaitedCall final : public FunctionCall {
   bool done_ = false;
 };
 
-}  // namespace
-
-asio::awaitable<CallResult> FunctionClient::post(const Event& event,
-                                                 std::span<const ExtraHeader> extra_headers) {
+// Runs `call` (set up by the caller) to its end as a coroutine; see post().
+asio::awaitable<CallResult> await_call(FunctionClient& client, AwaitedCall& call) {
   // Errors are values here: a cancellation must end this coroutine with `cancelled`, not with
   // an operation_aborted exception thrown at the next co_await. The flag belongs to the whole
   // coroutine stack, so the caller's setting is put back afterwards.
@@ -638,18 +647,37 @@ asio::awaitable<CallResult> FunctionClient::post(const Event& event,
   CallResult result = cancelled_result();
   // A cancellation that came before the call would never reach it.
   if (!is_cancelled(cancel_state)) {
-    AwaitedCall call(impl_->executor_);
-    call.request_event = &event;
-    call.extra_headers = extra_headers;
-    start(call);
+    client.start(call);
     while (!call.done()) {
       co_await call.wait();
-      if (!call.done() && is_cancelled(cancel_state)) cancel(call);  // then wait for its end
+      if (!call.done() && is_cancelled(cancel_state)) client.cancel(call);  // then wait for its end
     }
     result = call.result();
   }
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
   co_return result;
+}
+
+}  // namespace
+
+asio::awaitable<CallResult> FunctionClient::post(const Event& event,
+                                                 std::span<const ExtraHeader> extra_headers) {
+  AwaitedCall call(impl_->executor_);
+  call.request_event = &event;
+  call.extra_headers = extra_headers;
+  co_return co_await await_call(*this, call);
+}
+
+asio::awaitable<CallResult> FunctionClient::post_body(std::string_view content_type,
+                                                      std::string_view body,
+                                                      std::span<const ExtraHeader> extra_headers,
+                                                      std::size_t keep_answer_body) {
+  AwaitedCall call(impl_->executor_);
+  call.request_body = body;
+  call.request_content_type = content_type;
+  call.extra_headers = extra_headers;
+  call.keep_answer_body = keep_answer_body;
+  co_return co_await await_call(*this, call);
 }
 
 void FunctionClient::stop() {

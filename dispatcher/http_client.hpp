@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,9 +44,16 @@ struct HttpEndpoint {
 // One attempt to POST an event, owned by the caller. It may be started again once it has ended.
 class FunctionCall {
  public:
-  // What to send: set before FunctionClient::start(); both must stay valid until the call ends.
+  // What to send, set before FunctionClient::start() and valid until the call ends: an event
+  // in CloudEvents binary mode, or, when request_event is null, `request_body` as it is with
+  // `request_content_type` (a batch, already encoded). `extra_headers` go with either.
   const Event* request_event = nullptr;
+  std::string_view request_body;
+  std::string_view request_content_type;
   std::span<const ExtraHeader> extra_headers;
+  // Keep up to this many bytes of the answer's body in result().body (a batch's per-event
+  // statuses); 0: the body is read past and dropped, as for a single event.
+  std::size_t keep_answer_body = 0;
 
   // How the call ended: valid in on_call_done().
   const CallResult& result() const { return result_; }
@@ -114,6 +122,11 @@ class FunctionClient {
   // completes.
   boost::asio::awaitable<CallResult> post(const Event& event,
                                           std::span<const ExtraHeader> extra_headers);
+  // post() of an encoded body (a batch), keeping up to `keep_answer_body` bytes of the answer.
+  boost::asio::awaitable<CallResult> post_body(std::string_view content_type,
+                                               std::string_view body,
+                                               std::span<const ExtraHeader> extra_headers,
+                                               std::size_t keep_answer_body);
 
   // Closes the idle pooled connections; connections still in use are closed when their request
   // ends instead of going back to the pool. Further calls still work, without keep-alive.

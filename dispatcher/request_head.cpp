@@ -56,6 +56,17 @@ void append_decimal(std::string& out, std::uint64_t value) {
   out.append(digits.data(), static_cast<std::size_t>(end - digits.data()));
 }
 
+void append_extra_headers(std::span<const ExtraHeader> extra, std::string& out) {
+  for (const ExtraHeader& header : extra) {
+    if (!is_http_token(header.name)) continue;
+    if (header.name.size() > 3 && starts_with_ignoring_case(header.name, "ce-")) {
+      append_encoded(out, header.name, header.value);
+    } else if (is_field_value(header.value)) {
+      append_raw(out, header.name, header.value);
+    }
+  }
+}
+
 }  // namespace
 
 void append_percent_encoded(std::string_view value, std::string& out) {
@@ -129,14 +140,7 @@ void append_event_headers(const Event& event, std::span<const ExtraHeader> extra
     append_percent_encoded(value, out);
     out.append(kCrlf);
   }
-  for (const ExtraHeader& header : extra) {
-    if (!is_http_token(header.name)) continue;
-    if (header.name.size() > 3 && starts_with_ignoring_case(header.name, "ce-")) {
-      append_encoded(out, header.name, header.value);
-    } else if (is_field_value(header.value)) {
-      append_raw(out, header.name, header.value);
-    }
-  }
+  append_extra_headers(extra, out);
   if (!event.traceparent.empty() && is_field_value(event.traceparent)) {
     append_raw(out, "traceparent", event.traceparent);
     if (!event.tracestate.empty() && is_field_value(event.tracestate)) {
@@ -145,6 +149,15 @@ void append_event_headers(const Event& event, std::span<const ExtraHeader> extra
   }
   out.append("Content-Length: ");
   append_decimal(out, event.data.size());
+  out.append(kCrlf).append(kCrlf);
+}
+
+void append_body_headers(std::string_view content_type, std::size_t body_size,
+                         std::span<const ExtraHeader> extra, std::string& out) {
+  if (is_field_value(content_type)) append_raw(out, "Content-Type", content_type);
+  append_extra_headers(extra, out);
+  out.append("Content-Length: ");
+  append_decimal(out, body_size);
   out.append(kCrlf).append(kCrlf);
 }
 

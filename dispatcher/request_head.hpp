@@ -2,6 +2,7 @@
 // The HTTP/1.1 request head of a delivery in CloudEvents binary mode (docs/delivery.md), written
 // straight into a reusable string: no header map per request, and the part that is the same
 // for every request to an endpoint is built once.
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,11 @@ std::string make_fixed_head(const config::HttpUrl& url,
 // CloudEvents rule (lower-case letters and digits), and values that could break the message
 // framing are left out.
 void append_event_headers(const Event& event, std::span<const ExtraHeader> extra, std::string& out);
+
+// The rest of the head of a request whose body is already encoded (a batch): Content-Type,
+// `extra` (ce-* ones percent-encoded), Content-Length and the blank line.
+void append_body_headers(std::string_view content_type, std::size_t body_size,
+                         std::span<const ExtraHeader> extra, std::string& out);
 
 // CloudEvents HTTP binding 1.0.2, 3.1.3.2: space, '"', '%' and every byte outside the printable
 // ASCII range become %XX (upper-case hex), so any UTF-8 string survives as a header value.
