@@ -479,8 +479,8 @@ class App::Impl {
     }
   }
 
-  // A change the running source can take (function, retries, backoff, max_inflight, scaling):
-  // the version takes it for the events it takes from now on, and its source goes on.
+  // A change the running source can take (function, retries, backoff, max_inflight, scaling,
+  // filters): the version takes it for the events it takes from now on, and its source goes on.
   void rebind(RunningTrigger& version, const std::shared_ptr<const config::Config>& next,
               const config::Trigger& trigger) {
     metrics_.update_trigger(monitored_trigger(trigger));

@@ -33,11 +33,14 @@ std::vector<std::string> connections_of(const config::Trigger& trigger) {
 }
 
 // Whether the running source can take what changed between `before` and `after`: not a new
-// source spec, ordering (the source keeps its partitions' or keys' order by it) or dead letter
-// (a sink made with the source's connection). max_inflight it takes (Source::set_max_inflight).
+// source spec, ordering (the source keeps its partitions' or keys' order by it), batch (events
+// gathered into batches under the old settings would have to be regrouped) or dead letter (a
+// sink made with the source's connection). max_inflight it takes (Source::set_max_inflight);
+// filters the runtime reads from the trigger it is bound to, event by event.
 bool source_untouched(const config::Trigger& before, const config::Trigger& after) {
   return before.source == after.source &&
          before.delivery.ordering == after.delivery.ordering &&
+         before.delivery.batch == after.delivery.batch &&
          before.delivery.dead_letter == after.delivery.dead_letter;
 }
 

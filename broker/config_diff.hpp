@@ -15,10 +15,10 @@ struct ConfigChanges {
   std::vector<std::string> triggers_added;    // in the order of the new file
   std::vector<std::string> triggers_removed;  // in the order of the running config
   // Same name, and a change its running source can take (function, retries, backoff,
-  // max_inflight, dead_letter.retry_for, scaling): applied to the running version, whose source
-  // is not restarted.
+  // max_inflight, dead_letter.retry_for, scaling, filters): applied to the running version,
+  // whose source is not restarted.
   std::vector<std::string> triggers_rebound;
-  // Same name, and anything else changed: its source, ordering, its dead letter, or a
+  // Same name, and anything else changed: its source, ordering, batch, its dead letter, or a
   // connection it uses. The running version drains before the new one starts.
   std::vector<std::string> triggers_changed;
   std::vector<std::string> functions_added;

@@ -71,6 +71,37 @@ TEST(DiffConfig, SeesChangesDeepInsideATrigger) {
   EXPECT_THAT(diff_config(base(), loaded).triggers_changed, ElementsAre("tick"));
 }
 
+TEST(DiffConfig, ABatchSwitchedOnOffOrResizedRestartsTheTrigger) {
+  config::Config running = base();
+  config::Config loaded = running;
+  loaded.triggers[0].delivery.batch.emplace();
+  EXPECT_THAT(diff_config(running, loaded).triggers_changed, ElementsAre("hook"));
+  EXPECT_THAT(diff_config(loaded, running).triggers_changed, ElementsAre("hook"));
+
+  running = loaded;
+  loaded.triggers[0].delivery.batch->max_wait = std::chrono::seconds(1);
+  EXPECT_THAT(diff_config(running, loaded).triggers_changed, ElementsAre("hook"));
+  EXPECT_THAT(diff_config(running, loaded).triggers_rebound, IsEmpty());
+}
+
+TEST(DiffConfig, FiltersChangeWithoutARestart) {
+  config::Config loaded = base();
+  config::Filter exact{.dialect = config::Filter::Dialect::exact,
+                       .attributes = {{"type", "com.example.created"}}};
+  loaded.triggers[0].filters = {exact};
+  ConfigChanges changes = diff_config(base(), loaded);
+  EXPECT_THAT(changes.triggers_rebound, ElementsAre("hook"));
+  EXPECT_THAT(changes.triggers_changed, IsEmpty());
+
+  // A change deep inside a nested filter is a change too.
+  config::Config running = loaded;
+  running.triggers[0].filters = {config::Filter{.dialect = config::Filter::Dialect::negation,
+                                                .filters = {exact}}};
+  loaded = running;
+  loaded.triggers[0].filters[0].filters[0].attributes[0].value = "com.example.deleted";
+  EXPECT_THAT(diff_config(running, loaded).triggers_rebound, ElementsAre("hook"));
+}
+
 TEST(DiffConfig, ChangesItsSourceDoesNotReadAreAppliedWithoutARestart) {
   config::Config loaded = base();
   loaded.triggers[0].function = "other";

@@ -54,7 +54,8 @@ void DemandSampler::sample(std::chrono::duration<double> elapsed) {
   follow_triggers();
   for (Trigger& trigger : triggers_) {
     TriggerMetrics& metrics = trigger.telemetry->metrics;
-    const double received = metrics.received.Value();
+    // Filtered events never reach the function: they are no demand on it.
+    const double received = metrics.received.Value() - metrics.filtered.Value();
     // Once a second per trigger; Collect() copies the buckets, which is fine at that pace.
     const prometheus::ClientMetric durations = metrics.event_duration.Collect();
     const auto finished = static_cast<double>(durations.histogram.sample_count);

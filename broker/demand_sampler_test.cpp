@@ -69,5 +69,20 @@ TEST(DemandSampler, AQuietIntervalLowersTheRateAndKeepsTheDuration) {
   EXPECT_NEAR(slow.demand().mean_event_duration, 0.5, 1e-6);
 }
 
+TEST(DemandSampler, FilteredEventsAreNoDemandOnTheFunction) {
+  boost::asio::io_context io;
+  Metrics metrics(two_triggers(), "9.9.9");
+  DemandSampler sampler(io.get_executor(), metrics);
+  TriggerTelemetry& slow = *metrics.find("slow");
+  for (int second = 0; second < 5; ++second) {
+    run_events(slow, 10, 0.2);
+    // Taken, filtered out, acknowledged: never sent.
+    slow.metrics.received.Increment(90);
+    slow.metrics.filtered.Increment(90);
+    sampler.sample(1s);
+  }
+  EXPECT_NEAR(slow.demand().arrival_rate, 10, 1e-6);
+}
+
 }  // namespace
 }  // namespace triggerd

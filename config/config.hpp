@@ -3,6 +3,7 @@
 // after every check has passed. Defaults here are the documented defaults
 // (docs/configuration.md); the loader only overrides what the file sets.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -201,7 +202,19 @@ struct HttpDeadLetter {
 using DeadLetter =
     std::variant<RedisStreamDeadLetter, RedisListDeadLetter, KafkaDeadLetter, HttpDeadLetter>;
 
+// `delivery.batch`: several events in one request to the function. At namespace scope, not
+// nested in Delivery: clang judges a nested struct with default member initializers not
+// default-constructible while the enclosing one is incomplete, and std::optional<Batch> would
+// then refuse emplace().
+struct Batch {
+  int max_events = 100;
+  Duration max_wait{100};  // the oldest event of a batch waits at most this long
+  std::size_t max_bytes = std::size_t{1} << 20;
+  bool operator==(const Batch&) const = default;
+};
+
 struct Delivery {
+  using Batch = config::Batch;
   int retries = 5;
   Backoff backoff;
   int max_inflight = 100;
@@ -210,7 +223,52 @@ struct Delivery {
   // `dead_letter.retry_for`: how long a dead letter that keeps failing temporarily is retried
   // for one event (and at most since it started failing) before the event is dropped.
   Duration dead_letter_retry_for = 5min;
+  std::optional<Batch> batch;  // delivery.batch: absent = one event per request
   bool operator==(const Delivery&) const = default;
+};
+
+// ---- filters (docs/filters.md) ----------------------------------------------------------
+
+// A value a `data` condition compares the payload's JSON with: a string, a number (compared as
+// a double, so integers are exact up to 2^53) or a boolean.
+using DataScalar = std::variant<std::string, double, bool>;
+
+enum class NumericOp { less, less_equal, equal, greater, greater_equal };
+
+struct NumericBound {
+  NumericOp op = NumericOp::equal;
+  double value = 0;
+  bool operator==(const NumericBound&) const = default;
+};
+
+// One entry of a `data` filter: the value at a JSON path of the payload, and what it must be.
+struct DataCondition {
+  enum class Kind { equals, prefix, numeric, exists, anything_but };
+  std::string path;  // object keys separated by dots, e.g. customer.id
+  Kind kind = Kind::equals;
+  std::vector<DataScalar> values;      // equals: any of them; anything_but: none of them
+  std::string prefix;                  // prefix: of a string value
+  std::vector<NumericBound> numeric;   // numeric: every bound holds
+  bool exists = true;                  // exists: whether the path must lead to a value
+  bool operator==(const DataCondition&) const = default;
+};
+
+// One attribute of an `exact`, `prefix` or `suffix` filter.
+struct AttributeMatch {
+  std::string attribute;  // id, source, type, subject, time, ... or an extension's name
+  std::string value;      // never empty
+  bool operator==(const AttributeMatch&) const = default;
+};
+
+// One entry of a trigger's `filters`: a dialect of the CloudEvents Subscriptions API, or `data`
+// over a JSON payload. Nested filters make it a tree.
+struct Filter {
+  enum class Dialect { exact, prefix, suffix, all, any, negation, data };
+  Dialect dialect = Dialect::all;
+  std::vector<AttributeMatch> attributes;  // exact, prefix, suffix: every one matches
+  std::vector<Filter> filters;             // all: every one; any: one; negation (`not`): one
+  std::vector<DataCondition> data;         // data: every one holds
+  bool operator==(const Filter&) const = default;
 };
 
 struct Trigger {
@@ -219,6 +277,9 @@ struct Trigger {
   SourceSpec source;
   Delivery delivery;
   Scaling scaling;
+  // Every one must match for an event to be delivered; empty: every event is. A reload that
+  // changes only these applies them to the running trigger (broker/config_diff.cpp).
+  std::vector<Filter> filters;
   bool operator==(const Trigger&) const = default;
 };
 

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -14,6 +17,7 @@
 #include "config/checksum.hpp"
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
+#include "core/cloudevents.hpp"
 #include "core/text.hpp"
 
 namespace triggerd::config {
@@ -354,6 +358,7 @@ class Schema {
       std::optional<Value> delivery_value = fields.get("delivery");
       if (delivery_value) read_delivery(*delivery_value, trigger);
       if (auto v = fields.get("scaling")) read_scaling(*v, trigger.scaling);
+      if (auto v = fields.get("filters")) read_filters(*v, trigger.filters);
       if (source_ok) check_claim_idle(trigger, config);
       if (source_ok && trigger.delivery.ordering != Ordering::none &&
           !std::holds_alternative<KafkaSource>(trigger.source)) {
@@ -662,8 +667,22 @@ class Schema {
                          ") must not exceed max (" + format_duration(delivery.backoff.max) + ")");
       }
     }
-    if (auto v = fields.get("max_inflight")) {
-      if (auto n = r_.integer(*v, 1, 1'000'000)) delivery.max_inflight = static_cast<int>(*n);
+    auto max_inflight = fields.get("max_inflight");
+    if (max_inflight) {
+      if (auto n = r_.integer(*max_inflight, 1, 1'000'000)) {
+        delivery.max_inflight = static_cast<int>(*n);
+      }
+    }
+    if (auto v = fields.get("batch")) {
+      auto max_events = read_batch(*v, delivery.batch.emplace());
+      // A batch goes out full or at max_wait; with fewer events in flight than fill one, every
+      // batch would wait out max_wait.
+      if (delivery.max_inflight < delivery.batch->max_events) {
+        const Value& at = max_inflight ? *max_inflight : (max_events ? *max_events : *v);
+        r_.error(at, "max_inflight (" + std::to_string(delivery.max_inflight) +
+                         ") must be at least batch.max_events (" +
+                         std::to_string(delivery.batch->max_events) + "): a batch could never fill");
+      }
     }
     if (auto v = fields.get("ordering")) {
       ordering_at_ = v->at;
@@ -672,6 +691,335 @@ class Schema {
     }
     if (auto v = fields.get("dead_letter")) {
       delivery.dead_letter = read_dead_letter(*v, delivery.dead_letter_retry_for);
+    }
+  }
+
+  // `delivery.batch`; returns its max_events value, if set, to point at.
+  std::optional<Value> read_batch(const Value& value, Delivery::Batch& batch) {
+    MapReader fields(r_, value);
+    auto max_events = fields.get("max_events");
+    if (max_events) {
+      if (auto n = r_.integer(*max_events, 1, 10'000)) batch.max_events = static_cast<int>(*n);
+    }
+    set(fields.get("max_wait"), batch.max_wait,
+        [&](const Value& v) { return r_.duration(v, Duration(1)); });
+    if (auto v = fields.get("max_bytes")) {
+      if (auto size = r_.size(*v)) {
+        if (*size < 1024) r_.error(*v, "must be at least 1KiB");
+        else batch.max_bytes = static_cast<std::size_t>(*size);
+      }
+    }
+    return max_events;
+  }
+
+  // ---- filters (docs/filters.md) -------------------------------------------------------
+
+  static Value item_of(const Value& list, std::size_t index) {
+    const Position at = position_of(list.node[index].GetMark());
+    return Value{list.node[index], list.path + "[" + std::to_string(index) + "]", at, at};
+  }
+
+  void read_filters(const Value& value, std::vector<Filter>& out) {
+    if (value.node.IsNull()) return;  // `filters:` with nothing under it: none
+    if (!value.node.IsSequence()) {
+      r_.error(value, "must be a list of filters, e.g. [{exact: {type: com.example.created}}]");
+      return;
+    }
+    for (std::size_t i = 0; i < value.node.size(); ++i) {
+      if (auto filter = read_filter(item_of(value, i))) out.push_back(std::move(*filter));
+    }
+  }
+
+  // One filter: a mapping with exactly one dialect key. nullopt after any mistake in it.
+  std::optional<Filter> read_filter(const Value& value) {
+    static constexpr std::string_view kDialects[] = {"exact", "prefix", "suffix", "all",
+                                                     "any",   "not",    "data"};
+    constexpr const char* kOneOf = "one of: exact, prefix, suffix, all, any, not, data";
+    if (!value.node.IsMap()) {
+      r_.error(value, std::string("must be a filter: a mapping with ") + kOneOf);
+      return std::nullopt;
+    }
+    MapReader fields(r_, value);
+    std::optional<Value> given;
+    std::size_t dialect = 0;
+    int count = 0;
+    for (std::size_t i = 0; i < std::size(kDialects); ++i) {
+      if (auto v = fields.get(kDialects[i])) {
+        if (count++ == 0) {
+          given = std::move(v);
+          dialect = i;
+        }
+      }
+    }
+    if (count > 1) {
+      r_.error(value, "a filter has one dialect; list several filters (all must match) or "
+                      "nest them under all or any");
+      return std::nullopt;
+    }
+    if (!given) {
+      // Keys other than dialects are reported as unknown keys, with a suggestion.
+      if (value.node.size() == 0) r_.error(value, std::string("must set ") + kOneOf);
+      return std::nullopt;
+    }
+    Filter filter;
+    filter.dialect = static_cast<Filter::Dialect>(dialect);
+    bool ok = false;
+    switch (filter.dialect) {
+      case Filter::Dialect::exact:
+      case Filter::Dialect::prefix:
+      case Filter::Dialect::suffix:
+        ok = read_attribute_matches(*given, filter.attributes);
+        break;
+      case Filter::Dialect::all:
+      case Filter::Dialect::any:
+        ok = read_filter_list(*given, filter.filters);
+        break;
+      case Filter::Dialect::negation:
+        if (auto inner = read_filter(*given)) {
+          filter.filters.push_back(std::move(*inner));
+          ok = true;
+        }
+        break;
+      case Filter::Dialect::data:
+        ok = read_data_conditions(*given, filter.data);
+        break;
+    }
+    if (!ok) return std::nullopt;
+    return filter;
+  }
+
+  bool read_filter_list(const Value& value, std::vector<Filter>& out) {
+    if (!value.node.IsSequence() || value.node.size() == 0) {
+      r_.error(value, "must be a non-empty list of filters");
+      return false;
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < value.node.size(); ++i) {
+      if (auto filter = read_filter(item_of(value, i))) out.push_back(std::move(*filter));
+      else ok = false;
+    }
+    return ok;
+  }
+
+  // exact, prefix, suffix: a mapping of attribute names to the strings they are held to.
+  bool read_attribute_matches(const Value& value, std::vector<AttributeMatch>& out) {
+    if (!value.node.IsMap()) {
+      r_.error(value, "must be a mapping of attribute names to values, e.g. "
+                      "{type: com.example.created}");
+      return false;
+    }
+    MapReader map(r_, value);
+    bool ok = true;
+    for (auto& [name, item] : map.entries()) {
+      if (!is_cloudevents_attribute_name(name)) {
+        r_.error(item.key_at, item.path,
+                 "attribute name " + quote(name) +
+                     " must be lower-case letters and digits (CloudEvents), e.g. type, subject");
+        ok = false;
+        continue;
+      }
+      if (name == "trigger" || name == "attempt") {
+        // Added on delivery; no event carries them when it is filtered.
+        r_.error(item.key_at, item.path,
+                 quote(name) + " is set by triggerd on delivery; events have no such attribute "
+                               "when they are filtered");
+        ok = false;
+        continue;
+      }
+      if (auto text = r_.non_empty_string(item)) out.push_back({name, std::move(*text)});
+      else ok = false;
+    }
+    if (ok && out.empty()) {
+      r_.error(value, "must name at least one attribute");
+      return false;
+    }
+    return ok;
+  }
+
+  // data: a mapping of JSON paths to conditions. Its keys are paths, not names of the schema, so
+  // they are read as written: a path ending in `_file` is a path like any other.
+  bool read_data_conditions(const Value& value, std::vector<DataCondition>& out) {
+    if (!value.node.IsMap() || value.node.size() == 0) {
+      r_.error(value, "must be a mapping of JSON paths to conditions, e.g. "
+                      "{amount: {numeric: [\">=\", 100]}}");
+      return false;
+    }
+    MapReader map(r_, value);  // reports duplicate keys
+    map.accept_all();
+    bool ok = true;
+    std::vector<std::string> seen;
+    for (std::size_t i = 0; i < value.node.size(); ++i) {
+      auto [key_node, value_node] = value.node.entry(i);
+      if (!key_node.IsScalar()) continue;  // reported by the MapReader
+      const std::string& path = key_node.Scalar();
+      if (std::find(seen.begin(), seen.end(), path) != seen.end()) continue;  // a duplicate
+      seen.push_back(path);
+      const Position key_at = position_of(key_node.GetMark());
+      Value item{value_node, value.path + "." + path, key_at, key_at};
+      if (!value_node.IsNull()) item.at = position_of(value_node.GetMark());
+      if (!is_json_path(path)) {
+        r_.error(key_at, item.path,
+                 "JSON path " + quote(path) +
+                     " must be object keys separated by dots, e.g. customer.id");
+        ok = false;
+        continue;
+      }
+      if (auto condition = read_data_condition(item)) {
+        condition->path = path;
+        out.push_back(std::move(*condition));
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  static bool is_json_path(std::string_view path) {
+    return !path.empty() && !path.starts_with('.') && !path.ends_with('.') &&
+           path.find("..") == std::string_view::npos;
+  }
+
+  // A value (any of a list of values), or a mapping with one operator.
+  std::optional<DataCondition> read_data_condition(const Value& value) {
+    constexpr const char* kExpected =
+        "must be a value, a list of values, or a mapping with one of: prefix, numeric, exists, "
+        "anything-but";
+    DataCondition condition;
+    if (value.node.IsScalar() || value.node.IsNull()) {
+      auto scalar = data_scalar(value);
+      if (!scalar) return std::nullopt;
+      condition.values.push_back(std::move(*scalar));
+      return condition;
+    }
+    if (value.node.IsSequence()) {
+      if (!data_scalars(value, condition.values)) return std::nullopt;
+      return condition;
+    }
+    if (!value.node.IsMap()) {
+      r_.error(value, kExpected);
+      return std::nullopt;
+    }
+    MapReader fields(r_, value);
+    static constexpr std::string_view kOperators[] = {"prefix", "numeric", "exists",
+                                                      "anything-but"};
+    std::optional<Value> given;
+    std::size_t which = 0;
+    int count = 0;
+    for (std::size_t i = 0; i < std::size(kOperators); ++i) {
+      if (auto v = fields.get(kOperators[i])) {
+        if (count++ == 0) {
+          given = std::move(v);
+          which = i;
+        }
+      }
+    }
+    if (count > 1) {
+      r_.error(value, "set one of prefix, numeric, exists and anything-but, not several");
+      return std::nullopt;
+    }
+    if (!given) {
+      if (value.node.size() == 0) r_.error(value, kExpected);
+      return std::nullopt;
+    }
+    switch (which) {
+      case 0: {
+        condition.kind = DataCondition::Kind::prefix;
+        auto text = r_.non_empty_string(*given);
+        if (!text) return std::nullopt;
+        condition.prefix = std::move(*text);
+        return condition;
+      }
+      case 1:
+        condition.kind = DataCondition::Kind::numeric;
+        if (!read_numeric(*given, condition.numeric)) return std::nullopt;
+        return condition;
+      case 2: {
+        condition.kind = DataCondition::Kind::exists;
+        auto flag = r_.boolean(*given);
+        if (!flag) return std::nullopt;
+        condition.exists = *flag;
+        return condition;
+      }
+      default:
+        condition.kind = DataCondition::Kind::anything_but;
+        if (given->node.IsSequence()) {
+          if (!data_scalars(*given, condition.values)) return std::nullopt;
+        } else if (auto scalar = data_scalar(*given)) {
+          condition.values.push_back(std::move(*scalar));
+        } else {
+          return std::nullopt;
+        }
+        return condition;
+    }
+  }
+
+  // numeric: pairs of an operator and a number, every one of which must hold.
+  bool read_numeric(const Value& value, std::vector<NumericBound>& out) {
+    const std::size_t size = value.node.IsSequence() ? value.node.size() : 0;
+    if (size == 0 || size % 2 != 0) {
+      r_.error(value, "must be pairs of an operator and a number, e.g. [\">=\", 0, \"<\", 100]");
+      return false;
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < size; i += 2) {
+      NumericBound bound;
+      if (auto op = r_.choice(item_of(value, i), {"<", "<=", "=", ">", ">="})) {
+        bound.op = static_cast<NumericOp>(*op);
+      } else {
+        ok = false;
+      }
+      const Value number_value = item_of(value, i + 1);
+      auto number = data_scalar(number_value);
+      if (number && std::holds_alternative<double>(*number)) {
+        bound.value = std::get<double>(*number);
+      } else {
+        if (number) r_.error(number_value, "must be a number");
+        ok = false;
+      }
+      out.push_back(bound);
+    }
+    return ok;
+  }
+
+  bool data_scalars(const Value& list, std::vector<DataScalar>& out) {
+    if (list.node.size() == 0) {
+      r_.error(list, "must list at least one value");
+      return false;
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < list.node.size(); ++i) {
+      if (auto scalar = data_scalar(item_of(list, i))) out.push_back(std::move(*scalar));
+      else ok = false;
+    }
+    return ok;
+  }
+
+  // A string, a number or a boolean, typed as the YAML spells it (cron's `data` does the same):
+  // 100 and true are a number and a boolean, "100" and "true" strings.
+  std::optional<DataScalar> data_scalar(const Value& value) {
+    constexpr const char* kExpected = "must be a string, a number, true or false";
+    constexpr const char* kNotNull =
+        ", not null (a path that leads nowhere, or to null, is matched by {exists: false})";
+    if (value.node.IsNull()) {
+      r_.error(value, std::string(kExpected) + kNotNull);
+      return std::nullopt;
+    }
+    if (!value.node.IsScalar()) {
+      r_.error(value, kExpected);
+      return std::nullopt;
+    }
+    auto text = r_.json(value);
+    if (!text) return std::nullopt;
+    const boost::json::value parsed = boost::json::parse(*text);
+    switch (parsed.kind()) {
+      case boost::json::kind::string: return std::string(parsed.get_string());
+      case boost::json::kind::int64: return static_cast<double>(parsed.get_int64());
+      case boost::json::kind::uint64: return static_cast<double>(parsed.get_uint64());
+      case boost::json::kind::double_: return parsed.get_double();
+      case boost::json::kind::bool_: return parsed.get_bool();
+      default:
+        r_.error(value, std::string(kExpected) + kNotNull);
+        return std::nullopt;
     }
   }
 

@@ -495,6 +495,370 @@ triggers:
     scaling: {mode: demand, concurrency_per_replica: 0}
 )",
      "7:54: error: triggers.orders.scaling.concurrency_per_replica: must be an integer >= 1"},
+    {"FilterUnknownDialect", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exakt: {type: a}
+)",
+     "8:9: error: triggers.orders.filters[0].exakt: unknown key \"exakt\" (did you mean \"exact\"?)"},
+    {"FilterWithTwoDialects", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - {exact: {type: a}, prefix: {subject: b}}
+)",
+     "8:9: error: triggers.orders.filters[0]: a filter has one dialect; list several filters (all "
+     "must match) or nest them under all or any"},
+    {"FilterWithNoDialect", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - {}
+)",
+     "8:9: error: triggers.orders.filters[0]: must set one of: exact, prefix, suffix, all, any, "
+     "not, data"},
+    {"FiltersNotAList", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters: {exact: {type: a}}
+)",
+     "7:14: error: triggers.orders.filters: must be a list of filters, e.g. [{exact: {type: "
+     "com.example.created}}]"},
+    {"FilterNotAMapping", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact
+)",
+     "8:9: error: triggers.orders.filters[0]: must be a filter: a mapping with one of: exact, "
+     "prefix, suffix, all, any, not, data"},
+    {"FilterAttributeNameNotLowerCase", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {Type: a}
+)",
+     "8:17: error: triggers.orders.filters[0].exact.Type: attribute name \"Type\" must be "
+     "lower-case letters and digits (CloudEvents), e.g. type, subject"},
+    {"FilterOnTriggerAttribute", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {trigger: orders}
+)",
+     "8:17: error: triggers.orders.filters[0].exact.trigger: \"trigger\" is set by triggerd on "
+     "delivery; events have no such attribute when they are filtered"},
+    {"FilterEmptyValue", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - prefix: {subject: ""}
+)",
+     "8:27: error: triggers.orders.filters[0].prefix.subject: must be a non-empty string"},
+    {"FilterValueNotAString", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - suffix: {source: [a]}
+)",
+     "8:26: error: triggers.orders.filters[0].suffix.source: must be a non-empty string"},
+    {"FilterWithoutAttributes", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {}
+)",
+     "8:16: error: triggers.orders.filters[0].exact: must name at least one attribute"},
+    {"FilterEmptyAll", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - all: []
+)",
+     "8:14: error: triggers.orders.filters[0].all: must be a non-empty list of filters"},
+    {"FilterAnyNotAList", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - any: {exact: {type: a}}
+)",
+     "8:14: error: triggers.orders.filters[0].any: must be a non-empty list of filters"},
+    {"FilterNotOfAList", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - not: [{exact: {type: a}}]
+)",
+     "8:14: error: triggers.orders.filters[0].not: must be a filter: a mapping with one of: "
+     "exact, prefix, suffix, all, any, not, data"},
+    {"FilterMistakeDeepInside", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {type: a}
+      - any: [{exact: {type: a}}, {prefx: {subject: b}}]
+)",
+     "9:36: error: triggers.orders.filters[1].any[1].prefx: unknown key \"prefx\" (did you "
+     "mean \"prefix\"?)"},
+    {"FilterDataEmpty", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {}
+)",
+     "8:15: error: triggers.orders.filters[0].data: must be a mapping of JSON paths to "
+     "conditions, e.g. {amount: {numeric: [\">=\", 100]}}"},
+    {"FilterDataBadPath", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {a..b: 1}
+)",
+     "8:16: error: triggers.orders.filters[0].data.a..b: JSON path \"a..b\" must be object keys "
+     "separated by dots, e.g. customer.id"},
+    {"FilterDataNumericBadOperator", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {amount: {numeric: ["=>", 100]}}
+)",
+     "8:35: error: triggers.orders.filters[0].data.amount.numeric[0]: must be one of: <, <=, =, "
+     ">, >=, got \"=>\""},
+    {"FilterDataNumericNotInPairs", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {amount: {numeric: [">=", 1, "<"]}}
+)",
+     "8:34: error: triggers.orders.filters[0].data.amount.numeric: must be pairs of an operator "
+     "and a number, e.g. [\">=\", 0, \"<\", 100]"},
+    {"FilterDataNumericOfAString", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {amount: {numeric: [">=", "100"]}}
+)",
+     "8:41: error: triggers.orders.filters[0].data.amount.numeric[1]: must be a number"},
+    {"FilterDataTwoOperators", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {status: {prefix: a, exists: true}}
+)",
+     "8:24: error: triggers.orders.filters[0].data.status: set one of prefix, numeric, exists and "
+     "anything-but, not several"},
+    {"FilterDataUnknownOperator", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {status: {prefx: a}}
+)",
+     "8:25: error: triggers.orders.filters[0].data.status.prefx: unknown key \"prefx\" (did you "
+     "mean \"prefix\"?)"},
+    {"FilterDataExistsNotABoolean", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {status: {exists: yes}}
+)",
+     "8:33: error: triggers.orders.filters[0].data.status.exists: must be true or false, got "
+     "\"yes\""},
+    {"FilterDataNull", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {status: ~}
+)",
+     "8:16: error: triggers.orders.filters[0].data.status: must be a string, a number, true or "
+     "false, not null (a path that leads nowhere, or to null, is matched by {exists: false})"},
+    {"FilterDataEmptyList", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {region: []}
+)",
+     "8:24: error: triggers.orders.filters[0].data.region: must list at least one value"},
+    {"FilterDataListOfMappings", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {region: [{a: 1}]}
+)",
+     "8:25: error: triggers.orders.filters[0].data.region[0]: must be a string, a number, true or "
+     "false"},
+    {"FilterDataAnythingButNothing", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - data: {region: {anything-but: []}}
+)",
+     "8:39: error: triggers.orders.filters[0].data.region.anything-but: must list at least one "
+     "value"},
+    {"BatchMaxEventsZero", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_events: 0}
+)",
+     "8:27: error: triggers.orders.delivery.batch.max_events: must be an integer from 1 to 10000"},
+    {"BatchMaxEventsOverTheLimit", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      max_inflight: 20000
+      batch: {max_events: 10001}
+)",
+     "9:27: error: triggers.orders.delivery.batch.max_events: must be an integer from 1 to 10000"},
+    {"BatchMaxWaitZero", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_wait: 0s}
+)",
+     "8:25: error: triggers.orders.delivery.batch.max_wait: must be at least 1ms"},
+    {"BatchMaxBytesUnderOneKiB", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_bytes: 512B}
+)",
+     "8:26: error: triggers.orders.delivery.batch.max_bytes: must be at least 1KiB"},
+    {"BatchMaxBytesWithoutUnit", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_bytes: lots}
+)",
+     "8:26: error: triggers.orders.delivery.batch.max_bytes: must be a size with a unit, e.g. "
+     "512KiB, 1MiB, got \"lots\""},
+    {"BatchUnknownKey", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_event: 10}
+)",
+     "8:15: error: triggers.orders.delivery.batch.max_event: unknown key \"max_event\" (did you "
+     "mean \"max_events\"?)"},
+    {"BatchCouldNeverFill", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      max_inflight: 50
+      batch: {max_events: 100}
+)",
+     "8:21: error: triggers.orders.delivery.max_inflight: max_inflight (50) must be at least "
+     "batch.max_events (100): a batch could never fill"},
+    {"BatchOverTheDefaultMaxInflight", R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_events: 500}
+)",
+     "8:27: error: triggers.orders.delivery.batch.max_events: max_inflight (100) must be at "
+     "least batch.max_events (500): a batch could never fill"},
     {"InvalidYaml", R"(functions: {}
 triggers: [a, b
 )",
@@ -899,6 +1263,146 @@ triggers:
   EXPECT_EQ(t.scaling.activation_timeout, Duration(120'000));
   EXPECT_EQ(c.server.scaler_listen, std::nullopt);
   EXPECT_TRUE(c.server.watch_config);
+  EXPECT_EQ(t.delivery.batch, std::nullopt) << "one event per request";
+  EXPECT_TRUE(t.filters.empty()) << "every event passes";
+}
+
+TEST(ConfigLoader, ReadsFiltersOfEveryDialect) {
+  LoadResult result = load_string(R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {type: com.example.order.created, priority: high}
+      - prefix: {subject: "eu/"}
+      - suffix: {source: /orders}
+      - any:
+          - exact: {version: 2}
+          - not: {prefix: {subject: "test/"}}
+      - all: [{exact: {id: x}}]
+      - data:
+          amount: {numeric: [">=", 100, "<", 1e3]}
+          status: {anything-but: [cancelled, 0]}
+          kind: {anything-but: refund}
+          customer.id: {exists: true}
+          region: [eu-west, eu-central]
+          vip: true
+          code: "42"
+          name: {prefix: "Dr. "}
+          attachment_file: {exists: false}
+  unfiltered:
+    function: fn
+    source: {type: cron, schedule: "@every 10s"}
+    filters: []
+  also-unfiltered:
+    function: fn
+    source: {type: cron, schedule: "@every 10s"}
+    filters:
+)",
+                                  "t.yaml", &connector_check());
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  using Dialect = Filter::Dialect;
+  using Kind = DataCondition::Kind;
+  const std::vector<Filter> expected{
+      {.dialect = Dialect::exact,
+       .attributes = {{"type", "com.example.order.created"}, {"priority", "high"}}},
+      {.dialect = Dialect::prefix, .attributes = {{"subject", "eu/"}}},
+      {.dialect = Dialect::suffix, .attributes = {{"source", "/orders"}}},
+      {.dialect = Dialect::any,
+       .filters = {{.dialect = Dialect::exact, .attributes = {{"version", "2"}}},
+                   {.dialect = Dialect::negation,
+                    .filters = {{.dialect = Dialect::prefix,
+                                 .attributes = {{"subject", "test/"}}}}}}},
+      {.dialect = Dialect::all, .filters = {{.dialect = Dialect::exact, .attributes = {{"id", "x"}}}}},
+      {.dialect = Dialect::data,
+       .data = {{.path = "amount",
+                 .kind = Kind::numeric,
+                 .numeric = {{NumericOp::greater_equal, 100}, {NumericOp::less, 1000}}},
+                {.path = "status", .kind = Kind::anything_but, .values = {"cancelled", 0.0}},
+                {.path = "kind", .kind = Kind::anything_but, .values = {"refund"}},
+                {.path = "customer.id", .kind = Kind::exists, .exists = true},
+                {.path = "region", .values = {"eu-west", "eu-central"}},
+                {.path = "vip", .values = {true}},
+                {.path = "code", .values = {"42"}},
+                {.path = "name", .kind = Kind::prefix, .prefix = "Dr. "},
+                // A path, not a KEY_file reference.
+                {.path = "attachment_file", .kind = Kind::exists, .exists = false}}},
+  };
+  const Config& c = *result.config;
+  EXPECT_TRUE(c.triggers[0].filters == expected);
+  ASSERT_EQ(c.triggers[0].filters.size(), expected.size());
+  EXPECT_TRUE(c.triggers[0].filters[5].data == expected[5].data);
+  EXPECT_TRUE(c.triggers[1].filters.empty());
+  EXPECT_TRUE(c.triggers[2].filters.empty());
+}
+
+TEST(ConfigLoader, ReportsEveryFilterMistakeNotOnlyTheFirst) {
+  LoadResult result = load_string(R"(functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {Type: a}
+      - all: [{not: {exact: {}}}, {data: {n: {numeric: [">", x]}}}]
+)",
+                                  "t.yaml", &connector_check());
+  EXPECT_EQ(errors_of(result),
+            (std::vector<std::string>{
+                "t.yaml:8:17: error: triggers.orders.filters[0].exact.Type: attribute name "
+                "\"Type\" must be lower-case letters and digits (CloudEvents), e.g. type, subject",
+                "t.yaml:9:29: error: triggers.orders.filters[1].all[0].not.exact: must name at "
+                "least one attribute",
+                "t.yaml:9:62: error: triggers.orders.filters[1].all[1].data.n.numeric[1]: must "
+                "be a number"}));
+}
+
+TEST(ConfigLoader, ReadsDeliveryBatchWithItsDefaultsOnEverySource) {
+  LoadResult result = load_string(R"(connections:
+  r: {type: redis}
+functions:
+  fn: {url: "http://127.0.0.1:9000/"}
+triggers:
+  hook:
+    function: fn
+    source: {type: http, path: /a}
+    delivery:
+      batch: {max_events: 10, max_wait: 1s, max_bytes: 64KiB}
+  tick:
+    function: fn
+    source: {type: cron, schedule: "@every 10s"}
+    delivery:
+      batch: {}
+  stream:
+    function: fn
+    source: {type: redis-stream, connection: r, stream: s}
+    delivery:
+      max_inflight: 1000
+      batch:
+        max_events: 1000
+  plain:
+    function: fn
+    source: {type: http, path: /b}
+)",
+                                  "t.yaml", &connector_check());
+  ASSERT_TRUE(result.ok()) << testing::PrintToString(errors_of(result));
+  const Config& c = *result.config;
+  ASSERT_TRUE(c.triggers[0].delivery.batch);
+  EXPECT_EQ(c.triggers[0].delivery.batch->max_events, 10);
+  EXPECT_EQ(c.triggers[0].delivery.batch->max_wait, Duration(1000));
+  EXPECT_EQ(c.triggers[0].delivery.batch->max_bytes, 64u * 1024);
+  ASSERT_TRUE(c.triggers[1].delivery.batch);
+  EXPECT_EQ(*c.triggers[1].delivery.batch, Delivery::Batch{})
+      << "defaults: 100 events, 100ms, 1MiB";
+  EXPECT_EQ(c.triggers[1].delivery.batch->max_events, 100);
+  EXPECT_EQ(c.triggers[1].delivery.batch->max_wait, Duration(100));
+  EXPECT_EQ(c.triggers[1].delivery.batch->max_bytes, 1024u * 1024);
+  ASSERT_TRUE(c.triggers[2].delivery.batch);
+  EXPECT_EQ(c.triggers[2].delivery.batch->max_events, 1000);
+  EXPECT_EQ(c.triggers[3].delivery.batch, std::nullopt);
 }
 
 TEST(ConfigLoader, EnvironmentDefaultsAndLiteralDollarBraces) {

@@ -11,6 +11,7 @@ const char* outcome_name(Outcome outcome) {
     case Outcome::dead_lettered: return "dead_lettered";
     case Outcome::dropped: return "dropped";
     case Outcome::abandoned: return "abandoned";
+    case Outcome::filtered: return "filtered";
   }
   return "unknown";
 }

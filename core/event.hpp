@@ -13,8 +13,10 @@
 namespace triggerd {
 
 // How an event ended. Only `abandoned` leaves it unacknowledged at the source (a drain that
-// ran out of time): the source will deliver it again, to this replica or another.
-enum class Outcome { delivered, dead_lettered, dropped, abandoned };
+// ran out of time): the source will deliver it again, to this replica or another. `filtered`:
+// it did not pass the trigger's filters and was never sent; a source acknowledges it as it
+// acknowledges a delivered one.
+enum class Outcome { delivered, dead_lettered, dropped, abandoned, filtered };
 
 const char* outcome_name(Outcome outcome);
 
@@ -68,6 +70,10 @@ struct Event {
   std::vector<std::pair<std::string, std::string>> attributes;
   std::string traceparent;  // W3C trace context, passed on when the source had one
   std::string tracestate;
+  // Events of the same non-zero group reach the function in the order they were taken: a Kafka
+  // partition, or a key within it, under `ordering`. 0: no order to keep. Read by batched
+  // delivery only; one event at a time, the source holds a group's next event back itself.
+  std::uint64_t order_group = 0;
   AckHandle ack;
 };
 

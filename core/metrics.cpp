@@ -75,14 +75,18 @@ constexpr FamilyDoc kDesiredReplicas{"triggerd_desired_replicas",
 constexpr FamilyDoc kBacklogTotal{
     "triggerd_backlog_total",
     "The trigger's unfinished work as the queue sees it, the same on every replica."};
-constexpr FamilyDoc kArrivalRate{"triggerd_arrival_rate",
-                                 "Events taken per second, smoothed (demand mode's input)."};
+constexpr FamilyDoc kArrivalRate{
+    "triggerd_arrival_rate",
+    "Events taken per second that passed the filters, smoothed (demand mode's input)."};
 constexpr FamilyDoc kMeanEventDuration{
     "triggerd_mean_event_duration_seconds",
     "Mean time from event taken to finished, smoothed (demand mode's input)."};
 constexpr FamilyDoc kActivationWaits{
     "triggerd_activation_waits_total",
     "Events that waited for their function to wake instead of using up retries."};
+constexpr FamilyDoc kFiltered{
+    "triggerd_events_filtered_total",
+    "Events that did not pass the trigger's filters: acknowledged at once, never sent."};
 constexpr FamilyDoc kDeliveryDuration{"triggerd_delivery_duration_seconds",
                                       "One delivery attempt, from request sent to answer read."};
 constexpr FamilyDoc kEventDuration{
@@ -123,6 +127,7 @@ struct TriggerFamilies {
       declare(prometheus::BuildGauge(), registry, kMeanEventDuration);
   Family<Counter>& activation_waits =
       declare(prometheus::BuildCounter(), registry, kActivationWaits);
+  Family<Counter>& filtered = declare(prometheus::BuildCounter(), registry, kFiltered);
   Family<Histogram>& delivery_duration =
       declare(prometheus::BuildHistogram(), registry, kDeliveryDuration);
   Family<Histogram>& event_duration =
@@ -181,6 +186,7 @@ TriggerMetrics make_trigger_metrics(TriggerFamilies& families, InternalErrors& i
       .arrival_rate = families.arrival_rate.Add(base),
       .mean_event_duration = families.mean_event_duration.Add(base),
       .activation_waits = families.activation_waits.Add(base),
+      .filtered = families.filtered.Add(base),
       .cron_ticks_skipped = trigger.cron ? &families.cron_ticks_skipped.Add(base) : nullptr,
       .dead_letter_failures_temporary = dead_letter_failures(DeadLetterFailure::kTemporary),
       .dead_letter_failures_permanent = dead_letter_failures(DeadLetterFailure::kPermanent),
@@ -625,6 +631,7 @@ void Metrics::remove_trigger(std::string_view name) {
   remove_from(f.arrival_rate);
   remove_from(f.mean_event_duration);
   remove_from(f.activation_waits);
+  remove_from(f.filtered);
   remove_from(f.delivery_duration);
   remove_from(f.event_duration);
   remove_from(f.source_up);

@@ -101,6 +101,9 @@ struct TriggerMetrics {
   prometheus::Gauge& mean_event_duration;
   // triggerd_activation_waits_total: events that waited for their function to wake.
   prometheus::Counter& activation_waits;
+  // triggerd_events_filtered_total: events taken that did not pass the trigger's filters, and
+  // were acknowledged without being sent (counted in `received` too).
+  prometheus::Counter& filtered;
   // triggerd_cron_ticks_skipped_total: only cron triggers have the series (else null).
   prometheus::Counter* cron_ticks_skipped;
   // triggerd_dead_letter_failures_total{reason}: temporary, permanent (every trigger).

@@ -46,7 +46,8 @@ TEST(Metrics, ExposesEverySeriesOfEveryTriggerBeforeAnyWork) {
     for (const std::string name :
          {"triggerd_events_received_total", "triggerd_events_delivered_total",
           "triggerd_events_dead_lettered_total", "triggerd_queue_depth", "triggerd_inflight_events",
-          "triggerd_source_up", "triggerd_delivery_duration_seconds_count",
+          "triggerd_source_up", "triggerd_events_filtered_total",
+          "triggerd_delivery_duration_seconds_count",
           "triggerd_event_duration_seconds_count"}) {
       EXPECT_TRUE(contains(text, name + "{" + label + "} 0")) << name << " for " << trigger;
     }

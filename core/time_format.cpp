@@ -84,7 +84,7 @@ bool fits_system_clock(std::chrono::sys_seconds time) {
 
 }  // namespace
 
-void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out) {
+std::string_view write_rfc3339(std::chrono::system_clock::time_point time, Rfc3339Buffer& text) {
   using namespace std::chrono;
   const auto millis = floor<milliseconds>(time);
   const auto day = floor<days>(millis);
@@ -94,7 +94,6 @@ void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out
   // four digits. Every request carries one, so the fixed-width digits go into one buffer and
   // one append.
   const auto year = static_cast<unsigned>(static_cast<int>(date.year()));
-  std::array<char, 24> text{};
   char* at = text.data();
   auto two = [&at](unsigned value) {
     *at++ = static_cast<char>('0' + value / 10);
@@ -118,7 +117,12 @@ void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out
     two(ms % 100);
   }
   *at++ = 'Z';
-  out.append(text.data(), static_cast<std::size_t>(at - text.data()));
+  return {text.data(), static_cast<std::size_t>(at - text.data())};
+}
+
+void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out) {
+  Rfc3339Buffer text;
+  out.append(write_rfc3339(time, text));
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point time) {

@@ -2,6 +2,7 @@
 // The two time formats triggerd speaks: RFC 3339 for CloudEvents attributes (ce-time,
 // ce-firstattempt, the time of an incoming CloudEvent) and the HTTP-date of a Retry-After
 // header.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -15,6 +16,10 @@ namespace triggerd {
 // the next second.
 void append_rfc3339(std::chrono::system_clock::time_point time, std::string& out);
 std::string format_rfc3339(std::chrono::system_clock::time_point time);
+// The same text written into a buffer of the caller's, for a hot path that must not allocate
+// (a filter on `time` reads it for every event); the view points into `buffer`.
+using Rfc3339Buffer = std::array<char, 24>;  // "2026-11-28T10:00:00.123Z"
+std::string_view write_rfc3339(std::chrono::system_clock::time_point time, Rfc3339Buffer& buffer);
 
 // The parsers and unix_millis_time give std::nullopt for a time the system clock cannot hold:
 // it counts 64-bit nanoseconds, from 1677-09-21 to 2262-04-11. Both formats can spell later

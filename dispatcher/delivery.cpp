@@ -17,39 +17,8 @@
 #include "dispatcher/retry_policy.hpp"
 
 namespace triggerd {
-namespace {
 
 namespace asio = boost::asio;
-
-// The `result` label of an attempt. A function should not answer 1xx or 3xx to a POST; such an
-// answer is rejected like a 4xx (it is not retried), so it is counted with them.
-AttemptResult attempt_result(const CallResult& result) {
-  switch (result.kind) {
-    case CallResult::Kind::status:
-      if (result.status >= 200 && result.status <= 299) return AttemptResult::k2xx;
-      if (result.status >= 500) return AttemptResult::k5xx;
-      return AttemptResult::k4xx;
-    case CallResult::Kind::timeout:
-      return AttemptResult::kTimeout;
-    case CallResult::Kind::connect_error:
-    case CallResult::Kind::cancelled:
-      break;
-  }
-  return AttemptResult::kConnectError;
-}
-
-// The longest wait between attempts while the function is being woken: it should get the
-// event soon after it is up, and a waiting event costs only a timer.
-constexpr std::chrono::milliseconds kWakeBackoffCap{1000};
-
-// What a function says while no replica of it runs yet: nobody listens, or its gateway (an
-// activator, an ingress) answers 503 until one does. A refused certificate is not that.
-bool is_wake_failure(const CallResult& result) {
-  return (result.kind == CallResult::Kind::connect_error && !result.tls_refused) ||
-         (result.kind == CallResult::Kind::status && result.status == 503);
-}
-
-}  // namespace
 
 void Delivery::start(Dispatcher& dispatcher, const Event& event, const config::Trigger& trigger,
                      TriggerTelemetry& telemetry) {

@@ -74,6 +74,7 @@ class Dispatcher {
   void set_dead_letter(const std::string& trigger, std::unique_ptr<DeadLetterSink> sink);
 
  private:
+  friend class Batcher;
   friend class Delivery;
 
   struct DeadLetterTarget {

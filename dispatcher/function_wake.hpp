@@ -17,6 +17,10 @@
 
 namespace triggerd {
 
+// The longest wait between attempts while the function is being woken: it should get the
+// event soon after it is up, and a waiting event costs only a timer.
+inline constexpr std::chrono::milliseconds kWakeBackoffCap{1000};
+
 // An event waiting for its function to wake; woken early when the function answers.
 class WakeWaiter {
  public:

@@ -18,6 +18,26 @@ Verdict classify_status(int status) {
   return Verdict::reject;
 }
 
+AttemptResult attempt_result(const CallResult& result) {
+  switch (result.kind) {
+    case CallResult::Kind::status:
+      if (result.status >= 200 && result.status <= 299) return AttemptResult::k2xx;
+      if (result.status >= 500) return AttemptResult::k5xx;
+      return AttemptResult::k4xx;
+    case CallResult::Kind::timeout:
+      return AttemptResult::kTimeout;
+    case CallResult::Kind::connect_error:
+    case CallResult::Kind::cancelled:
+      break;
+  }
+  return AttemptResult::kConnectError;
+}
+
+bool is_wake_failure(const CallResult& result) {
+  return (result.kind == CallResult::Kind::connect_error && !result.tls_refused) ||
+         (result.kind == CallResult::Kind::status && result.status == 503);
+}
+
 Verdict classify(const CallResult& result) {
   switch (result.kind) {
     case CallResult::Kind::status:

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "core/metrics.hpp"
 #include "dispatcher/call_result.hpp"
 
 namespace triggerd {
@@ -22,6 +23,16 @@ Verdict classify_status(int status);
 // A cancelled call is not the endpoint's fault and gets `retry`; the caller checks for
 // cancellation before asking.
 Verdict classify(const CallResult& result);
+
+// The `result` label of an attempt in triggerd_delivery_attempts_total. A function should not
+// answer 1xx or 3xx to a POST; such an answer is rejected like a 4xx (it is not retried), so it
+// is counted with them.
+AttemptResult attempt_result(const CallResult& result);
+
+// What a function says while no replica of it runs yet (dispatcher/function_wake.hpp): nobody
+// listens, or its gateway (an activator, an ingress) answers 503 until one does. A refused
+// certificate is not that.
+bool is_wake_failure(const CallResult& result);
 
 // The most the wait after failed attempt `attempt` (1, 2, ...) may last: exponential
 // delay·2^(attempt-1), linear delay·attempt, constant delay; never above backoff.max.

@@ -4,6 +4,7 @@
 // flight per partition. `key`: one in flight per key within its partition, different keys in
 // parallel; messages without a key count as one key. Commits stay contiguous whatever the
 // ordering (OffsetTracker), so a slow key holds back the commit, not the other keys.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -37,5 +38,12 @@ class OrderingGate {
   std::set<TopicPartition> busy_partitions_;
   std::set<Slot> busy_keys_;
 };
+
+// Under batched delivery the gate lets every message go and the batcher keeps the order by
+// Event::order_group instead: this is a message's group under `ordering`, one per partition, or
+// per key within its partition; 0 with `none`. A hash, never 0 otherwise: groups that collide
+// share batches, which keeps the order of both, only with less in parallel.
+std::uint64_t order_group(config::Ordering ordering, std::string_view topic,
+                          std::int32_t partition, std::optional<std::string_view> key);
 
 }  // namespace triggerd::kafka

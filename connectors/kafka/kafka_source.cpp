@@ -158,7 +158,8 @@ KafkaSource::KafkaSource(asio::any_io_executor executor, const config::Trigger& 
       wake_(executor, asio::steady_timer::time_point::max()),
       queue_read_log_(kQueueReadLogInterval),
       commit_failure_log_(kCommitFailureLogInterval),
-      gate_(trigger.delivery.ordering) {}
+      gate_(trigger.delivery.batch ? config::Ordering::none : trigger.delivery.ordering),
+      order_groups_(trigger.delivery.batch ? trigger.delivery.ordering : config::Ordering::none) {}
 
 KafkaSource::~KafkaSource() {
   // Without a close() (the app went away early): at once.
@@ -596,6 +597,7 @@ Event KafkaSource::make_event(MessagePtr message, std::uint64_t token) {
       message.release());
   Event event = make_kafka_event(connection_name_, view, std::move(value),
                                  std::chrono::system_clock::now());
+  event.order_group = order_group(order_groups_, view.topic, view.partition, view.key);
   event.ack = AckHandle(this, token);
   return event;
 }

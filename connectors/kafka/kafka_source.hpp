@@ -279,7 +279,10 @@ class KafkaSource final : public Source, private Acknowledger {
   // Shared between the group thread and the event loop.
   mutable std::mutex mutex_;
   OffsetTracker tracker_;
+  // With delivery.batch, the batcher keeps the order (Event::order_group, set by this), so the
+  // gate lets every message go; else the gate keeps it by holding messages back.
   OrderingGate gate_;
+  config::Ordering order_groups_;
   std::vector<std::unique_ptr<PartitionReader>> readers_;  // served round robin
   std::size_t next_reader_ = 0;                            // where the round robin goes on
   std::uint32_t next_reader_id_ = 1;

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The docs, checked against the real binary: the README's examples run as a reader would run
-them, and docs/metrics.md names every series and label that /metrics serves.
+"""The docs, checked against the real binary: the examples of README.md, docs/filters.md and
+docs/delivery.md run as a reader would run them, and docs/metrics.md names every series and
+label that /metrics serves.
 
-Every ```yaml and ```console block of README.md must follow a marker comment that says how it
-is checked, so an example cannot be added without a check:
+Every ```yaml and ```console block of those files must follow a marker comment that says how
+it is checked, so an example cannot be added without a check:
 
   <!-- checked: the block below is FILE -->   the block is FILE, byte for byte (and FILE is
                                               then validated by the console block that names it)
@@ -13,6 +14,13 @@ is checked, so an example cannot be added without a check:
   <!-- checked: run against the demo -->      each line runs, with curl made strict, against
                                               triggerd on examples/triggerd.yaml and the
                                               example function, as scripts/demo starts them
+  <!-- checked: triggerd validate accepts this file -->
+                                              the block is a whole config file, and `triggerd
+                                              validate` finds no error in it
+  <!-- checked: valid as a trigger's filters -->
+                                              the block is a trigger's `filters:` key, and
+                                              `triggerd validate` finds no error in a trigger
+                                              that has it
 
 While the demo runs, every metric family in its /metrics, and every label name, must appear
 in docs/metrics.md (in backquotes, as the tables write them).
@@ -38,11 +46,15 @@ README_BINARY = "build/broker/triggerd"
 # The demo's default addresses, as the README shows them.
 DEMO_WEBHOOK, DEMO_ADMIN, DEMO_FUNCTION = "127.0.0.1:8080", "127.0.0.1:9090", "127.0.0.1:9000"
 
+# The files whose examples are checked, relative to the source folder.
+DOCUMENTS = ["README.md", "docs/filters.md", "docs/delivery.md"]
+
 failures = []
+document = "README.md"  # the one being checked, for the messages
 
 
 def fail(line, message):
-    failures.append(f"README.md:{line}: {message}")
+    failures.append(f"{document}:{line}: {message}")
 
 
 def blocks(text):
@@ -109,6 +121,38 @@ def check_console(line, body, source_dir, triggerd):
         want_code = 2 if any(": error: " in e for e in expected) else 0
         if result.returncode != want_code:
             fail(line, f"`{command}` exited {result.returncode}, expected {want_code}")
+
+
+# A webhook trigger around a `filters:` block, which is indented under it.
+FILTERS_HOST = """functions:
+  fn: {url: "http://127.0.0.1:9000/fn"}
+triggers:
+  filtered:
+    function: fn
+    source: {type: http, path: /filtered}
+"""
+
+
+def check_validates(line, config, triggerd):
+    """`triggerd validate` of `config` (a whole file's text) reports no error."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(config)
+        f.flush()
+        result = subprocess.run([triggerd, "validate", "-c", f.name], capture_output=True,
+                                text=True, timeout=60)
+    errors = [e for e in result.stderr.split("\n") if ": error: " in e]
+    if result.returncode != 0 or errors:
+        fail(line, "`triggerd validate` refuses the example:\n  " +
+             "\n  ".join(errors or [result.stderr.strip()]))
+
+
+def check_filters(line, body, triggerd):
+    if not body.startswith("filters:\n"):
+        fail(line, "a filters example must be the `filters:` key of a trigger")
+        return
+    indented = "".join("    " + text if text.strip() else text
+                       for text in body.splitlines(keepends=True))
+    check_validates(line, FILTERS_HOST + indented, triggerd)
 
 
 def wait_ready(url, deadline):
@@ -193,16 +237,14 @@ def check_demo(line, body, source_dir, triggerd, stub):
             stub_proc.wait(timeout=10)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--source-dir", required=True)
-    parser.add_argument("--triggerd", required=True)
-    parser.add_argument("--function-stub", required=True)
-    args = parser.parse_args()
-    with open(os.path.join(args.source_dir, "README.md")) as f:
-        readme = f.read()
+def check_document(path, args):
+    """Checks every marked block of the document at `path`; returns how many there were."""
+    global document
+    document = path
+    with open(os.path.join(args.source_dir, path)) as f:
+        text = f.read()
     checked = 0
-    for line, language, body, marker in blocks(readme):
+    for line, language, body, marker in blocks(text):
         if marker is None:
             if language in ("yaml", "console"):
                 fail(line, f"a {language} example with no `<!-- checked: ... -->` marker above it")
@@ -214,13 +256,27 @@ def main():
             check_console(line, body, args.source_dir, args.triggerd)
         elif marker == "run against the demo":
             check_demo(line, body, args.source_dir, args.triggerd, args.function_stub)
+        elif marker == "triggerd validate accepts this file":
+            check_validates(line, body, args.triggerd)
+        elif marker == "valid as a trigger's filters":
+            check_filters(line, body, args.triggerd)
         else:
             fail(line, f"unknown marker {marker!r}")
     if checked == 0:
         fail(1, "no checked example found: the markers were lost")
+    return checked
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--source-dir", required=True)
+    parser.add_argument("--triggerd", required=True)
+    parser.add_argument("--function-stub", required=True)
+    args = parser.parse_args()
+    counts = [f"{check_document(path, args)} in {path}" for path in DOCUMENTS]
     for message in failures:
         print(message, file=sys.stderr)
-    print(f"{checked} README examples checked, {len(failures)} failure(s)")
+    print(f"examples checked: {', '.join(counts)}; {len(failures)} failure(s)")
     return 1 if failures else 0
 
 

@@ -782,10 +782,12 @@ class FunctionStub::Impl {
         connection_count_.fetch_add(1);
       }
       ++index_on_connection;
-      const StepPtr step = next_step(strip_query(request.target));
+      StepPtr step = next_step(strip_query(request.target));
       const bool head = request.method == http::verb::head;
       if (latency_on_) note_latency(request, received);
-      note_request(request, connection, index_on_connection);
+      if (StepPtr answer = note_request(request, connection, index_on_connection)) {
+        step = std::move(answer);
+      }
 
       if (step->step().delay.count() > 0) {
         timer.expires_after(step->step().delay);
@@ -993,8 +995,10 @@ class FunctionStub::Impl {
     return step;
   }
 
-  void note_request(ParsedRequest& request, std::uint64_t connection,
-                    std::uint64_t index_on_connection) {
+  // Returns the step options_.answer chose for the request, if it chose one.
+  StepPtr note_request(ParsedRequest& request, std::uint64_t connection,
+                       std::uint64_t index_on_connection) {
+    StepPtr answer;
     if (!keep_.fields) {
       request_count_.fetch_add(1);
     } else {
@@ -1008,6 +1012,11 @@ class FunctionStub::Impl {
       record.connection = connection;
       record.index_on_connection = index_on_connection;
       if (options_.on_request) options_.on_request(record);
+      if (options_.answer) {
+        if (std::optional<StubStep> chosen = options_.answer(record)) {
+          answer = checked(std::move(*chosen));
+        }
+      }
       if (options_.record) {
         // Counted under the lock so that clear() never leaves a count without its record.
         std::lock_guard lock(records_mutex_);
@@ -1024,6 +1033,7 @@ class FunctionStub::Impl {
       { std::lock_guard lock(records_mutex_); }
       records_cv_.notify_all();
     }
+    return answer;
   }
 
   // Declared before the contexts: coroutines destroyed with a context still touch these.
@@ -1048,7 +1058,8 @@ class FunctionStub::Impl {
 
   const bool latency_on_ = options_.latency_from.kind != LatencySource::Kind::kNone;
   // What each request's parse keeps (see WhatToKeep).
-  const WhatToKeep keep_{.fields = options_.record || static_cast<bool>(options_.on_request),
+  const WhatToKeep keep_{.fields = options_.record || static_cast<bool>(options_.on_request) ||
+                                   static_cast<bool>(options_.answer),
                          .body = options_.latency_from.kind == LatencySource::Kind::kJsonField,
                          .ce_time = options_.latency_from.kind == LatencySource::Kind::kCeTime};
   LatencyHistogram latency_;

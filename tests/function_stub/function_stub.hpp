@@ -141,6 +141,9 @@ struct FunctionStubOptions {
   // Called for every counted request as it arrives, on a stub thread (possibly several at once
   // with threads > 1). Used by the binary's --print.
   std::function<void(const RecordedRequest&)> on_request;
+  // Chooses the answer to a counted request from what it holds (a batch's per-event statuses,
+  // say), instead of the script; nullopt: the script's step. Called like on_request.
+  std::function<std::optional<StubStep>(const RecordedRequest&)> answer;
   // Records the latency of every counted request (see LatencySummary); GET /_stub/latency.
   LatencySource latency_from;
   // HTTPS: the server's PEM certificate (chain) and key; both empty: plain HTTP.

@@ -91,6 +91,7 @@ const char* const kPerTriggerMetrics[] = {
     "triggerd_events_delivered_total",
     "triggerd_events_dead_lettered_total",
     "triggerd_events_dropped_total",
+    "triggerd_events_filtered_total",
     "triggerd_delivery_attempts_total",
     "triggerd_queue_depth",
     "triggerd_inflight_events",

@@ -49,6 +49,20 @@ triggers:
       max_replicas: lots          # 5: not a number
 )";
 
+// A mistake deep in a trigger's filters: a numeric bound that is a string.
+constexpr const char* kBadFilter = R"(functions:
+  fn:
+    url: http://127.0.0.1:9/fn
+triggers:
+  orders:
+    function: fn
+    source: {type: http, path: /a}
+    filters:
+      - exact: {type: com.example.created}
+      - data:
+          amount: {numeric: [">=", "100"]}
+)";
+
 RunResult triggerd(const std::vector<std::string>& args, const ProcessOptions& options = {}) {
   return run_process(triggerd_binary(), args, options);
 }
@@ -131,6 +145,22 @@ TEST(Cli, ValidateReportsEveryMistakeOneALine) {
     lines.push_back(std::stoi(error.substr(config.path().size() + 1)));
   }
   EXPECT_THAT(lines, ::testing::ElementsAre(1, 6, 12, 13, 15)) << result.err;
+}
+
+TEST(Cli, ValidateAndRunReportAFilterMistakeAtItsLineAndColumn) {
+  const TempFile config(kBadFilter);
+  const std::string error = config.path() +
+                            ":11:36: error: triggers.orders.filters[1].data.amount.numeric[1]: "
+                            "must be a number";
+  const RunResult validate = triggerd({"validate", "-c", config.path()});
+  EXPECT_EQ(validate.exit_code, 2);
+  EXPECT_EQ(validate.out, "");
+  EXPECT_THAT(lines_of(validate.err), ::testing::Contains(error)) << validate.err;
+  // run refuses the file with the same words, before it starts anything.
+  const RunResult run = triggerd({"run", "-c", config.path()});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(lines_of(run.err), ::testing::Contains(error)) << run.err;
+  EXPECT_THAT(run.err, ::testing::Not(HasSubstr("admin API on")));
 }
 
 TEST(Cli, ValidateWithoutAFileIsAUsageError) {
