@@ -233,7 +233,9 @@ asio::awaitable<void> Batcher::deliver(Batch& batch) {
       break;
     }
     ++attempts;
-    body.assign(1, '[');
+    body.clear();
+    body.reserve(batch.bytes + 2);  // an upper bound: the body is written without a regrowth
+    body.push_back('[');
     for (std::size_t position : pending) {
       if (body.size() > 1) body.push_back(',');
       append_structured_event(batch.items[position].event, trigger.name, attempts, body);
