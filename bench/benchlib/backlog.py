@@ -51,16 +51,22 @@ def measure_window(ctx: Context, stub: FunctionStub, backlog: int, what: str = "
                    metered: dict[str, int] | None = None, profile: tuple[int, str] | None = None,
                    on_stats: Callable[[dict], None] | None = None,
                    probe: Callable[[], Any] | None = None, warm_timeout: float = 60,
-                   warm_interval: float = 0.05, interval: float = 0.2) -> Window:
+                   warm_interval: float = 0.05, interval: float = 0.2,
+                   events: Callable[[], int] | None = None) -> Window:
     """Waits until the first WARM_SHARE of `backlog` reached the stub, then measures the window
     on the stub's request count, read every `interval` s. Over the window: the `metered`
     processes' CPU time, the --perf profile `profile` (pid, name), `on_stats` given every stats
-    read of the stub, and `probe` read at both ends."""
+    read of the stub, and `probe` read at both ends. `events`: counts the events delivered in
+    place of the stub's requests (batches: one request carries many events); `on_stats` is
+    not called then."""
     warm = int(backlog * WARM_SHARE)
-    wait_until(lambda: stub.requests() >= warm, timeout=warm_timeout, interval=warm_interval,
+    counted: Callable[[], int] = events if events is not None else stub.requests
+    wait_until(lambda: counted() >= warm, timeout=warm_timeout, interval=warm_interval,
                what=f"the first {warm} {what} to reach the function")
 
     def count() -> int:
+        if events is not None:
+            return int(events())
         stats = stub.stats()
         if on_stats is not None:
             on_stats(stats)
@@ -78,12 +84,14 @@ def measure_window(ctx: Context, stub: FunctionStub, backlog: int, what: str = "
 
 
 def wait_for_the_rest(sample: RunSample, stub: FunctionStub, broker: Triggerd, trigger: str,
-                      backlog: int, timeout: float, interval: float) -> float:
+                      backlog: int, timeout: float, interval: float,
+                      events: Callable[[], int] | None = None) -> float:
     """Waits until the whole backlog reached the function and the trigger has nothing in flight;
     a timeout fails the sample's check. Returns the time.monotonic() at which the last event
-    arrived (or the wait gave up)."""
+    arrived (or the wait gave up). `events`: as measure_window takes it."""
+    counted: Callable[[], int] = events if events is not None else stub.requests
     try:
-        wait_until(lambda: stub.requests() >= backlog, timeout=timeout, interval=interval,
+        wait_until(lambda: counted() >= backlog, timeout=timeout, interval=interval,
                    what="the whole backlog to reach the function")
         arrived = time.monotonic()
         broker.wait_idle(trigger)
@@ -111,13 +119,23 @@ def stop_and_count(broker: Triggerd, stub: FunctionStub, trigger: str) -> Totals
 
 
 def check_drained(sample: RunSample, backlog: int, window: Window, totals: Totals,
-                  prefix: str = "") -> None:
+                  prefix: str = "", batch_events: int = 1) -> None:
     """Events flowed in the window, every entry of the stream reached the function once, by
     triggerd's count and the function's, and triggerd stopped cleanly. Failures start with
-    `prefix`."""
+    `prefix`. `batch_events` > 1: batches of up to that many events, one request each, so the
+    function's request count lies between backlog / batch_events and backlog."""
     sample.check(window.delivered > 0, f"{prefix}no event reached the function")
-    sample.check(totals.delivered == backlog == totals.at_stub,
-                 f"{prefix}events lost or duplicated: {backlog} in the stream, triggerd "
-                 f"delivered {totals.delivered:.0f}; the function saw {totals.at_stub}")
+    if batch_events <= 1:
+        sample.check(totals.delivered == backlog == totals.at_stub,
+                     f"{prefix}events lost or duplicated: {backlog} in the stream, triggerd "
+                     f"delivered {totals.delivered:.0f}; the function saw {totals.at_stub}")
+    else:
+        fewest = -(-backlog // batch_events)
+        sample.check(totals.delivered == backlog,
+                     f"{prefix}events lost or duplicated: {backlog} in the stream, triggerd "
+                     f"delivered {totals.delivered:.0f}")
+        sample.check(fewest <= totals.at_stub <= backlog,
+                     f"{prefix}the function saw {totals.at_stub} requests for {backlog} events "
+                     f"in batches of up to {batch_events}: expected {fewest} to {backlog}")
     sample.check(totals.exit_status == 0,
                  f"{prefix}triggerd exited {totals.exit_status} on SIGTERM")

@@ -32,10 +32,19 @@ def resp(*args: bytes) -> bytes:
 
 
 def stream_trigger_config(redis_port: int, function_url: str, in_flight: int, trigger: str,
-                          stream: str, count: int) -> str:
+                          stream: str, count: int, batch_events: int = 0) -> str:
     """A config with one redis-stream trigger reading `stream` from its start (`count` per
-    read) into the stub, `in_flight` events at a time (S1, S3, S6)."""
+    read) into the stub, `in_flight` requests at a time (S1, S3, S6). `batch_events` > 0:
+    batched delivery, up to that many events per request (delivery.batch, max_wait 100ms,
+    max_bytes 1MiB), and `in_flight` batches under way: max_inflight, which counts events,
+    is in_flight * batch_events."""
     connection = f"  redis:\n    type: redis\n    address: 127.0.0.1:{redis_port}\n"
+    batch = ""
+    max_inflight = in_flight
+    if batch_events > 0:
+        max_inflight = in_flight * batch_events
+        batch = (f"      batch: {{max_events: {batch_events}, max_wait: 100ms, "
+                 "max_bytes: 1MiB}\n")
     return config_head(function_url, in_flight, connection) + f"""\
 triggers:
   {trigger}:
@@ -48,8 +57,8 @@ triggers:
       start: "0"
       count: {count}
     delivery:
-      max_inflight: {in_flight}
-"""
+      max_inflight: {max_inflight}
+""" + batch
 
 
 class RedisClient:

@@ -14,10 +14,19 @@ Per run, in this order:
              N == triggerd_events_delivered_total == the stub's count.
 redis-server runs on the load CPU (it stands in for the producers), without persistence.
 
-Each run measures this twice: over HTTP, then over HTTPS (the stub serving TLS with a
-certificate of a test CA that triggerd trusts through tls.ca_file; wrk's reference over HTTPS
-too). Both keep their connections alive, so HTTPS costs the encryption of each request and
-answer, and a handshake only per connection.
+Each run measures this three times: over HTTP; then over HTTP with batched delivery; then over
+HTTPS (the stub serving TLS with a certificate of a test CA that triggerd trusts through
+tls.ca_file; wrk's reference over HTTPS too). Both transports keep their connections alive, so
+HTTPS costs the encryption of each request and answer, and a handshake only per connection.
+
+"batch 100:" is the same trigger with delivery.batch {max_events: 100, max_wait: 100ms,
+max_bytes: 1MiB}: one POST (application/cloudevents-batch+json) carries up to 100 events, and
+64 such requests are under way at a time, as 64 single events are above (max_inflight, which
+counts events, is 6400). Its backlog is larger (BATCH_BACKLOG_*), since it drains several times
+faster; it has no wrk run of its own. The stub counts requests, one per batch, so the window counts
+events by triggerd's triggerd_events_delivered_total (read from /metrics every BATCH_INTERVAL
+s), and afterwards that counter must equal N and the stub's request count lie between N/100
+and N. Its ratio is against the unbatched HTTP rate of the same run, measured just before it.
 """
 from __future__ import annotations
 
@@ -39,6 +48,16 @@ BACKLOG_SMOKE = 20_000
 TRIGGER = "s1-stream"
 STREAM = "s1:events"
 
+BATCH_EVENTS = 100               # delivery.batch.max_events
+BATCH = f"batch {BATCH_EVENTS}: "  # the prefix of the batched variant's figures
+# Several times S1's rate: a window of a few seconds at the full size (about 1.1 GiB in
+# Redis), and, in --smoke, enough that a Release build's drain is not over before the window
+# opens; a sanitized build (CI's smoke) is slow enough for S1's smoke backlog.
+BATCH_BACKLOG_FULL = 1_000_000
+BATCH_BACKLOG_SMOKE = 100_000
+BATCH_BACKLOG_SMOKE_SANITIZED = BACKLOG_SMOKE
+BATCH_INTERVAL = 0.05            # s between two reads of triggerd's delivered count
+
 
 def run(ctx: Context) -> ScenarioResult:
     result = ctx.result(ID, TITLE)
@@ -47,8 +66,10 @@ def run(ctx: Context) -> ScenarioResult:
     body = make_body(BODY_BYTES)
     load = Load(ctx, ID, body, IN_FLIGHT)
     backlog = BACKLOG_SMOKE if ctx.smoke else BACKLOG_FULL
+    batch_backlog = BATCH_BACKLOG_FULL if not ctx.smoke else \
+        BATCH_BACKLOG_SMOKE_SANITIZED if ctx.sanitized else BATCH_BACKLOG_SMOKE
     with start_redis(ctx, ID, "s1-redis") as redis:
-        return _run(ctx, result, redis, load, body, backlog)
+        return _run(ctx, result, redis, load, body, backlog, batch_backlog)
 
 
 def https_config(config: str, stub) -> str:
@@ -59,7 +80,7 @@ def https_config(config: str, stub) -> str:
 
 
 def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: bytes,
-         backlog: int) -> ScenarioResult:
+         backlog: int, batch_backlog: int) -> ScenarioResult:
     stubs = {"": ctx.start_stub(ID, "s1-stub"),
              "https: ": ctx.start_stub(ID, "s1-stub-https", tls=True)}
     configs = {}
@@ -69,17 +90,24 @@ def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: b
                                        count=READ_COUNT)
         configs[prefix] = https_config(config, stub) if stub.ca_file else config
         load.warm_up(stub.url("/s1"))
+    batch_config = stream_trigger_config(
+        redis_port=redis.port, function_url=stubs[""].url("/s1"), in_flight=IN_FLIGHT,
+        trigger=TRIGGER, stream=STREAM, count=READ_COUNT, batch_events=BATCH_EVENTS)
 
     def measure(run_number: int) -> RunSample:
         sample = RunSample()
-        others = 0.0
-        for prefix, stub in stubs.items():
-            others = max(others, measure_one(run_number, sample, prefix, stub))
+        # Unbatched HTTP first, the batched variant right after it (its ratio is against the
+        # former: the machine's speed drifts over minutes), then HTTPS.
+        others, unbatched_rate = measure_one(run_number, sample, "", stubs[""])
+        others = max(others, measure_batched(run_number, sample, stubs[""], unbatched_rate))
+        others = max(others, measure_one(run_number, sample, "https: ", stubs["https: "])[0])
         ctx.add_other_jobs(sample, others, worst_window=True)
         return sample
 
-    def measure_one(run_number: int, sample: RunSample, prefix: str, stub) -> float:
-        """One transport's figures, named with `prefix`; returns the other jobs' worst load."""
+    def measure_one(run_number: int, sample: RunSample, prefix: str,
+                    stub) -> tuple[float, float]:
+        """One transport's figures, named with `prefix`; returns the other jobs' worst load
+        and the delivered rate."""
         label = ctx.run_label(ID, run_number) + (f" {prefix.rstrip(': ')}" if prefix else "")
         fill_stream(ctx, label, redis.client, STREAM, body, backlog)
 
@@ -127,7 +155,65 @@ def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: b
                    "cores", meter.busy_cores(ctx.cpus.function), digits=2)
         sample.add(prefix + "triggerd peak RSS (VmHWM)", "MiB", totals.peak_rss_mib, digits=1)
         check_drained(sample, backlog, window, totals, prefix)
-        return max(reference.others, meter.others_all(ctx.all_cpus))
+        return max(reference.others, meter.others_all(ctx.all_cpus)), delivered_rate
+
+    def measure_batched(run_number: int, sample: RunSample, stub,
+                        unbatched_rate: float) -> float:
+        """The batched variant over HTTP; returns the other jobs' load in its window."""
+        label = f"{ctx.run_label(ID, run_number)} {BATCH.rstrip(': ')}"
+        fill_stream(ctx, label, redis.client, STREAM, body, batch_backlog)
+        ctx.log(f"{label}: redis stream -> triggerd -> stub in batches of {BATCH_EVENTS}, up "
+                f"to {ctx.duration_s:.0f}s")
+        stub.reset()
+        name = "s1-triggerd-batch"
+        broker = ctx.start_triggerd(ID, batch_config, f"{name}-{run_number}")
+
+        def events() -> int:
+            return int(broker.metric("triggerd_events_delivered_total", trigger=TRIGGER))
+
+        window = measure_window(
+            ctx, stub, batch_backlog, what="events",
+            metered={"triggerd": broker.pid, "stub": stub.pid, "redis": redis.pid},
+            profile=(broker.pid, name), probe=stub.requests, events=events,
+            interval=BATCH_INTERVAL, warm_interval=BATCH_INTERVAL / 2)
+        meter, delivered_rate = window.meter, window.rate
+        requests = window.probed[1] - window.probed[0]
+        max_concurrent = stub.stats()["max_concurrent"]
+
+        wait_for_the_rest(sample, stub, broker, TRIGGER, batch_backlog, interval=0.1,
+                          events=events, timeout=30 + 4 * (batch_backlog - window.last)
+                          / max(delivered_rate, 1000.0))
+        totals = stop_and_count(broker, stub, TRIGGER)
+        own_cost = meter.own_cost_s("triggerd", ctx.cpus.broker)
+
+        sample.add(BATCH + "delivered to the function", "events/s", delivered_rate)
+        sample.add(BATCH + "delivered / unbatched (HTTP, this run)", "ratio",
+                   delivered_rate / unbatched_rate if unbatched_rate else 0.0, digits=3)
+        sample.add(BATCH + "requests to the function", "req/s",
+                   requests / window.seconds if window.seconds else 0.0)
+        sample.add(BATCH + "events per request (mean)", "events",
+                   window.delivered / requests if requests else 0.0, digits=1)
+        sample.add(BATCH + "measured window (backlog-bounded)", "s", window.seconds, digits=1)
+        sample.add(BATCH + "function max concurrent requests", "requests", max_concurrent)
+        sample.add(BATCH + "triggerd CPU use", "cores", window.cores(meter.cpu_s["triggerd"]),
+                   digits=2)
+        sample.add(BATCH + "triggerd CPU per delivered event", "us",
+                   window.per_event_us(own_cost), digits=2)
+        sample.add(BATCH + "triggerd ceiling on one core (delivered / its CPU s)", "events/s",
+                   window.delivered / own_cost if own_cost else 0.0)
+        sample.add(BATCH + "redis-server CPU use", "cores", window.cores(meter.cpu_s["redis"]),
+                   digits=2)
+        sample.add(BATCH + "redis-server CPU per delivered event", "us",
+                   window.per_event_us(meter.cpu_s["redis"]), digits=2)
+        sample.add(BATCH + "stub CPU per event, via triggerd", "us",
+                   window.per_event_us(meter.cpu_s["stub"]), digits=2)
+        sample.add(f"{BATCH}CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.broker), digits=2)
+        sample.add(f"{BATCH}CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd",
+                   "cores", meter.busy_cores(ctx.cpus.function), digits=2)
+        sample.add(BATCH + "triggerd peak RSS (VmHWM)", "MiB", totals.peak_rss_mib, digits=1)
+        check_drained(sample, batch_backlog, window, totals, BATCH, batch_events=BATCH_EVENTS)
+        return meter.others_all(ctx.all_cpus)
 
     ctx.repeat(result, measure)
     return result
