@@ -313,7 +313,9 @@ TEST_F(BatchTest, AFailedRequestRetriesTheWholeBatch) {
   TriggerdProcess triggerd(stream_config(
       function, "flaky",
       {"retries: 3", "backoff: {delay: 10ms, max: 20ms}", "batch: {max_events: 30}"}));
+  ASSERT_TRUE(function.wait_for_events(90, 10s)) << function.events();
   ASSERT_TRUE(wait_until([&] { return pending(redis, "flaky") == 0; }, 10s));
+  std::this_thread::sleep_for(200ms);  // a fourth request would show up now
   // Three requests of the same 30 events: attempts 1, 2 and 3.
   const std::vector<BatchEvent> received = function.received();
   ASSERT_EQ(received.size(), 90u);
