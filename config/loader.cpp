@@ -740,17 +740,7 @@ class Schema {
       return std::nullopt;
     }
     MapReader fields(r_, value);
-    std::optional<Value> given;
-    std::size_t dialect = 0;
-    int count = 0;
-    for (std::size_t i = 0; i < std::size(kDialects); ++i) {
-      if (auto v = fields.get(kDialects[i])) {
-        if (count++ == 0) {
-          given = std::move(v);
-          dialect = i;
-        }
-      }
-    }
+    auto [given, dialect, count] = fields.one_of(kDialects);
     if (count > 1) {
       r_.error(value, "a filter has one dialect; list several filters (all must match) or "
                       "nest them under all or any");
@@ -902,17 +892,7 @@ class Schema {
     MapReader fields(r_, value);
     static constexpr std::string_view kOperators[] = {"prefix", "numeric", "exists",
                                                       "anything-but"};
-    std::optional<Value> given;
-    std::size_t which = 0;
-    int count = 0;
-    for (std::size_t i = 0; i < std::size(kOperators); ++i) {
-      if (auto v = fields.get(kOperators[i])) {
-        if (count++ == 0) {
-          given = std::move(v);
-          which = i;
-        }
-      }
-    }
+    auto [given, which, count] = fields.one_of(kOperators);
     if (count > 1) {
       r_.error(value, "set one of prefix, numeric, exists and anything-but, not several");
       return std::nullopt;

@@ -477,6 +477,17 @@ std::optional<Value> MapReader::get(std::string_view key) {
   return value;
 }
 
+MapReader::Choice MapReader::one_of(std::span<const std::string_view> keys) {
+  Choice choice;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (auto value = get(keys[i]); value && choice.count++ == 0) {
+      choice.value = std::move(value);
+      choice.index = i;
+    }
+  }
+  return choice;
+}
+
 std::optional<Value> MapReader::require(std::string_view key) {
   bool present = has(key);
   auto value = get(key);

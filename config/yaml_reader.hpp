@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,6 +109,15 @@ class MapReader {
   std::optional<Value> get(std::string_view key);
   // Like get, with a "missing required key" error when absent.
   std::optional<Value> require(std::string_view key);
+  // Which of `keys` the mapping holds, for mappings that hold exactly one of several (a
+  // filter's dialect, a data condition's operator): the first one's position in `keys` and
+  // value, and how many of them it holds. Every one of them counts as known.
+  struct Choice {
+    std::optional<Value> value;
+    std::size_t index = 0;
+    int count = 0;
+  };
+  Choice one_of(std::span<const std::string_view> keys);
   // Marks every key as known: used when the map's schema cannot be told (unknown `type`),
   // so that one mistake is not reported as a dozen unknown keys.
   void accept_all();
