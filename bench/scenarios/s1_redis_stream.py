@@ -104,6 +104,26 @@ def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: b
         ctx.add_other_jobs(sample, others, worst_window=True)
         return sample
 
+    def add_drain_figures(sample: RunSample, prefix: str, window, max_concurrent: int,
+                          own_cost: float, totals) -> None:
+        """What the batched and unbatched drains both report, named with `prefix`."""
+        meter = window.meter
+        sample.add(prefix + "measured window (backlog-bounded)", "s", window.seconds, digits=1)
+        sample.add(prefix + "function max concurrent requests", "requests", max_concurrent)
+        sample.add(prefix + "triggerd CPU use", "cores", window.cores(meter.cpu_s["triggerd"]),
+                   digits=2)
+        sample.add(prefix + "triggerd CPU per delivered event", "us",
+                   window.per_event_us(own_cost), digits=2)
+        sample.add(prefix + "triggerd ceiling on one core (delivered / its CPU s)", "events/s",
+                   window.delivered / own_cost if own_cost else 0.0)
+        sample.add(prefix + "redis-server CPU use", "cores", window.cores(meter.cpu_s["redis"]),
+                   digits=2)
+        sample.add(f"{prefix}CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
+                   meter.busy_cores(ctx.cpus.broker), digits=2)
+        sample.add(f"{prefix}CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd",
+                   "cores", meter.busy_cores(ctx.cpus.function), digits=2)
+        sample.add(prefix + "triggerd peak RSS (VmHWM)", "MiB", totals.peak_rss_mib, digits=1)
+
     def measure_one(run_number: int, sample: RunSample, prefix: str,
                     stub) -> tuple[float, float]:
         """One transport's figures, named with `prefix`; returns the other jobs' worst load
@@ -137,23 +157,9 @@ def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: b
         sample.add(prefix + "delivered to the function", "events/s", delivered_rate)
         sample.add(prefix + "delivered / reference", "ratio",
                    delivered_rate / reference_rate if reference_rate else 0.0, digits=3)
-        sample.add(prefix + "measured window (backlog-bounded)", "s", window.seconds, digits=1)
-        sample.add(prefix + "function max concurrent requests", "requests", max_concurrent)
-        sample.add(prefix + "triggerd CPU use", "cores", window.cores(meter.cpu_s["triggerd"]),
-                   digits=2)
-        sample.add(prefix + "triggerd CPU per delivered event", "us",
-                   window.per_event_us(own_cost), digits=1)
-        sample.add(prefix + "triggerd ceiling on one core (delivered / its CPU s)", "events/s",
-                   window.delivered / own_cost if own_cost else 0.0)
-        sample.add(prefix + "redis-server CPU use", "cores", window.cores(meter.cpu_s["redis"]),
-                   digits=2)
+        add_drain_figures(sample, prefix, window, max_concurrent, own_cost, totals)
         sample.add(prefix + "stub CPU per request, via triggerd", "us",
                    window.per_event_us(meter.cpu_s["stub"]), digits=1)
-        sample.add(f"{prefix}CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
-                   meter.busy_cores(ctx.cpus.broker), digits=2)
-        sample.add(f"{prefix}CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd",
-                   "cores", meter.busy_cores(ctx.cpus.function), digits=2)
-        sample.add(prefix + "triggerd peak RSS (VmHWM)", "MiB", totals.peak_rss_mib, digits=1)
         check_drained(sample, backlog, window, totals, prefix)
         return max(reference.others, meter.others_all(ctx.all_cpus)), delivered_rate
 
@@ -193,25 +199,11 @@ def _run(ctx: Context, result: ScenarioResult, redis: Redis, load: Load, body: b
                    requests / window.seconds if window.seconds else 0.0)
         sample.add(BATCH + "events per request (mean)", "events",
                    window.delivered / requests if requests else 0.0, digits=1)
-        sample.add(BATCH + "measured window (backlog-bounded)", "s", window.seconds, digits=1)
-        sample.add(BATCH + "function max concurrent requests", "requests", max_concurrent)
-        sample.add(BATCH + "triggerd CPU use", "cores", window.cores(meter.cpu_s["triggerd"]),
-                   digits=2)
-        sample.add(BATCH + "triggerd CPU per delivered event", "us",
-                   window.per_event_us(own_cost), digits=2)
-        sample.add(BATCH + "triggerd ceiling on one core (delivered / its CPU s)", "events/s",
-                   window.delivered / own_cost if own_cost else 0.0)
-        sample.add(BATCH + "redis-server CPU use", "cores", window.cores(meter.cpu_s["redis"]),
-                   digits=2)
+        add_drain_figures(sample, BATCH, window, max_concurrent, own_cost, totals)
         sample.add(BATCH + "redis-server CPU per delivered event", "us",
                    window.per_event_us(meter.cpu_s["redis"]), digits=2)
         sample.add(BATCH + "stub CPU per event, via triggerd", "us",
                    window.per_event_us(meter.cpu_s["stub"]), digits=2)
-        sample.add(f"{BATCH}CPU {ctx.cpus.broker} busy (triggerd's), via triggerd", "cores",
-                   meter.busy_cores(ctx.cpus.broker), digits=2)
-        sample.add(f"{BATCH}CPU {ctx.cpus.function} busy (stub's + redis'), via triggerd",
-                   "cores", meter.busy_cores(ctx.cpus.function), digits=2)
-        sample.add(BATCH + "triggerd peak RSS (VmHWM)", "MiB", totals.peak_rss_mib, digits=1)
         check_drained(sample, batch_backlog, window, totals, BATCH, batch_events=BATCH_EVENTS)
         return meter.others_all(ctx.all_cpus)
 
