@@ -290,16 +290,11 @@ asio::awaitable<void> Batcher::deliver(Batch& batch) {
 
     // While the function is being woken from zero, its refusals do not use up retries.
     std::optional<config::Duration> delay;
-    if (is_wake_failure(last) && trigger.scaling.min_replicas == 0 && telemetry_.active()) {
-      const auto decision =
-          function->wake.should_wait(FunctionWake::Clock::now(), trigger.scaling.activation_timeout);
-      if (decision == FunctionWake::Decision::kWaitFirst ||
-          decision == FunctionWake::Decision::kWait) {
-        if (wake_waits == 0) metrics.activation_waits.Increment(events);
-        ++wake_waits;
-        delay = std::min<config::Duration>(
-            backoff_delay(delivery.backoff, wake_waits, dispatcher_.random_), kWakeBackoffCap);
-      }
+    if (dispatcher_.waits_for_wake(trigger, telemetry_, function->wake, last)) {
+      if (wake_waits == 0) metrics.activation_waits.Increment(events);
+      ++wake_waits;
+      delay = std::min<config::Duration>(
+          backoff_delay(delivery.backoff, wake_waits, dispatcher_.random_), kWakeBackoffCap);
     }
     if (!delay) {
       if (attempts - wake_waits >= max_attempts) {

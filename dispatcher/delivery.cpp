@@ -104,26 +104,7 @@ void Delivery::on_call_done() {
 }
 
 bool Delivery::wait_for_wake(const CallResult& last) {
-  const config::Scaling& scaling = trigger_->scaling;
-  if (!is_wake_failure(last) || scaling.min_replicas > 0 || !telemetry_->active()) return false;
-  switch (wake_->should_wait(FunctionWake::Clock::now(), scaling.activation_timeout)) {
-    case FunctionWake::Decision::kRetry:
-      return false;
-    case FunctionWake::Decision::kTimedOut:
-      dispatcher_->logger_->warn(
-          "function {} did not answer within activation_timeout {} ms of being woken (last: "
-          "{}); its events use up their retries again",
-          trigger_->function, scaling.activation_timeout.count(), last.describe());
-      return false;
-    case FunctionWake::Decision::kWaitFirst:
-      dispatcher_->logger_->info(
-          "function {} is being woken (trigger {}: {}); its events wait for it, up to "
-          "activation_timeout {} ms, without using up retries",
-          trigger_->function, trigger_->name, last.describe(), scaling.activation_timeout.count());
-      break;
-    case FunctionWake::Decision::kWait:
-      break;
-  }
+  if (!dispatcher_->waits_for_wake(*trigger_, *telemetry_, *wake_, last)) return false;
   if (wake_waits_ == 0) telemetry_->metrics.activation_waits.Increment();
   ++wake_waits_;
   const auto delay = std::min<config::Duration>(

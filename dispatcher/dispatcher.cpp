@@ -121,6 +121,32 @@ void Dispatcher::function_answered(std::string_view function, FunctionWake& wake
   wake.answered();
 }
 
+bool Dispatcher::waits_for_wake(const config::Trigger& trigger,
+                                const TriggerTelemetry& telemetry, FunctionWake& wake,
+                                const CallResult& last) {
+  const config::Scaling& scaling = trigger.scaling;
+  if (!is_wake_failure(last) || scaling.min_replicas > 0 || !telemetry.active()) return false;
+  switch (wake.should_wait(FunctionWake::Clock::now(), scaling.activation_timeout)) {
+    case FunctionWake::Decision::kRetry:
+      return false;
+    case FunctionWake::Decision::kTimedOut:
+      logger_->warn(
+          "function {} did not answer within activation_timeout {} ms of being woken (last: "
+          "{}); its events use up their retries again",
+          trigger.function, scaling.activation_timeout.count(), last.describe());
+      return false;
+    case FunctionWake::Decision::kWaitFirst:
+      logger_->info(
+          "function {} is being woken (trigger {}: {}); its events wait for it, up to "
+          "activation_timeout {} ms, without using up retries",
+          trigger.function, trigger.name, last.describe(), scaling.activation_timeout.count());
+      return true;
+    case FunctionWake::Decision::kWait:
+      return true;
+  }
+  return false;
+}
+
 Dispatcher::DeadLetterTarget* Dispatcher::dead_letter_target(std::string_view trigger) {
   auto it = dead_letters_.find(trigger);
   return it == dead_letters_.end() ? nullptr : &it->second;

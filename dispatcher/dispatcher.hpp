@@ -113,6 +113,11 @@ class Dispatcher {
   FunctionEntry* function_entry(std::string_view function);
   // The function answered something other than 503: it is up.
   void function_answered(std::string_view function, FunctionWake& wake);
+  // Whether a delivery of `trigger` whose attempt came to `last` waits for its function to wake
+  // instead of using up a retry (dispatcher/function_wake.hpp). Logs the start of a wake and
+  // its running past activation_timeout.
+  bool waits_for_wake(const config::Trigger& trigger, const TriggerTelemetry& telemetry,
+                      FunctionWake& wake, const CallResult& last);
 
   boost::asio::any_io_executor executor_;
   std::map<std::string, FunctionEntry, std::less<>> functions_;
